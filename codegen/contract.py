@@ -1,0 +1,102 @@
+"""The derived contract: everything the renderers need, computed once from a SpecSet."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .crosscheck import enum_table
+from .kinds import KINDS
+from .layout import FeatureLayout, OutputLayout, compute_feature_layout, compute_output_layout
+from .loader import SpecSet
+
+
+def _without_docs(value: Any) -> Any:
+    """Docs explain the contract but are not part of it: changing one keeps the fingerprint."""
+    if isinstance(value, dict):
+        return {k: _without_docs(v) for k, v in value.items() if k != "doc"}
+    if isinstance(value, list):
+        return [_without_docs(v) for v in value]
+    return value
+
+
+def canonical_json(models: list[Any]) -> str:
+    """One canonical text for a set of spec models: sorted keys, no whitespace, no docs.
+
+    Comments, key order, quoting and layout of the YAML do not reach this text,
+    so they cannot change a fingerprint.
+    """
+    docs = [_without_docs(m.model_dump(mode="json")) for m in models]
+    docs.sort(key=lambda d: json.dumps(d, sort_keys=True))
+    return json.dumps(docs, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def fingerprint(models: list[Any]) -> str:
+    return hashlib.sha256(canonical_json(models).encode()).hexdigest()[:16]
+
+
+def bio_labels(categories: list[str]) -> list[str]:
+    """O first, then B-X and I-X for each category in order."""
+    return ["O"] + [f"{tag}-{c}" for c in categories for tag in ("B", "I")]
+
+
+@dataclass(frozen=True)
+class Contract:
+    specs: SpecSet
+    enums: dict[str, list[str]]
+    enum_defaults: dict[str, str | None]
+    enum_docs: dict[str, str]
+    features: dict[str, FeatureLayout]
+    outputs: dict[str, OutputLayout]
+    event_kinds: list[str]
+    event_threshold: float
+    event_multi_label: bool
+    engine_only_event_kinds: list[str]
+    entity_categories: list[str]
+    entity_roles: list[str]
+    bio_labels: list[str]
+    max_seq_length: int
+    ignore_index: int
+    artifacts: Any  # spec.ArtifactsFile
+    fingerprint: str
+    source_files: list[str]
+
+    def head_outputs(self, model_name: str) -> list[str]:
+        """ONNX output names of a model: its declared list, or one per head."""
+        m = self.artifacts.models[model_name]
+        if m.outputs is not None:
+            return list(m.outputs)
+        return [h.name for h in self.outputs[m.labels].heads]
+
+
+def contract_models(specs: SpecSet) -> list[Any]:
+    return [e.model for e in specs if KINDS[e.model.kind].contract]
+
+
+def build_contract(specs: SpecSet) -> Contract:
+    enums = enum_table(specs)
+    enums_file = specs.one("enums")
+    text = specs.one("text_labels")
+    return Contract(
+        specs=specs,
+        enums=enums,
+        enum_defaults={n: e.default for n, e in enums_file.enums.items()},
+        enum_docs={n: e.doc for n, e in enums_file.enums.items()},
+        features={n: compute_feature_layout(f, enums) for n, f in specs.named("feature_layout").items()},
+        outputs={n: compute_output_layout(o, enums) for n, o in specs.named("output_heads").items()},
+        event_kinds=list(text.event_kinds.labels),
+        event_threshold=text.event_kinds.threshold,
+        event_multi_label=text.event_kinds.multi_label,
+        engine_only_event_kinds=list(text.event_kinds.engine_only),
+        entity_categories=list(text.entity_categories.categories),
+        entity_roles=list(text.entity_roles),
+        bio_labels=bio_labels(list(text.entity_categories.categories)),
+        max_seq_length=text.max_seq_length,
+        ignore_index=text.ignore_index,
+        artifacts=specs.one("artifacts"),
+        fingerprint=fingerprint(contract_models(specs)),
+        source_files=sorted(e.doc.path.relative_to(specs.root).as_posix()
+                            for e in specs if KINDS[e.model.kind].contract),
+    )

@@ -1,0 +1,157 @@
+"""Checks that span spec files: references resolve and declared numbers match computed ones."""
+
+from __future__ import annotations
+
+from .errors import SpecProblem
+from .layout import LayoutError, compute_feature_layout, compute_output_layout, count_mlp_parameters
+from .loader import Entry, SpecSet
+from .names import pascal_identifier
+
+
+def enum_table(specs: SpecSet) -> dict[str, list[str]]:
+    return {name: e.variants for name, e in specs.one("enums").enums.items()}
+
+
+def _feature_layout(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProblem]:
+    doc, spec = entry.doc, entry.model
+    problems = []
+    # Locate dangling references precisely before computing offsets.
+    for tname, t in spec.types.items():
+        for i, f in enumerate(t.fields):
+            problems += _field_refs(entry, ("types", tname, "fields", i), f, enums, spec.types)
+    for ri, r in enumerate(spec.regions):
+        for i, f in enumerate(r.fields or []):
+            problems += _field_refs(entry, ("regions", ri, "fields", i), f, enums, spec.types)
+        if r.item is not None and r.item not in spec.types:
+            problems.append(doc.problem(("regions", ri, "item"), f"unknown type {r.item!r}"))
+        if r.slots is not None and r.slots.per is not None and r.slots.per not in enums:
+            problems.append(doc.problem(("regions", ri, "slots", "per"), f"unknown enum {r.slots.per!r}"))
+    if problems:
+        return problems
+    try:
+        layout = compute_feature_layout(spec, enums)
+    except LayoutError as exc:
+        return [doc.problem(("types",), str(exc))]
+    for ri, (r, shape) in enumerate(zip(spec.regions, layout.regions)):
+        if r.offset is not None and r.offset != shape.offset:
+            problems.append(doc.problem(("regions", ri, "offset"),
+                                        f"declared {r.offset}, but the layout puts it at {shape.offset}"))
+        if r.size is not None and r.size != shape.width:
+            problems.append(doc.problem(("regions", ri, "size"),
+                                        f"declared {r.size}, but its fields add up to {shape.width}"))
+    if spec.total != layout.total:
+        problems.append(doc.problem(("total",), f"declared {spec.total}, but the regions add up to {layout.total}"))
+    return problems
+
+
+def _field_refs(entry: Entry, loc: tuple, f, enums, types) -> list[SpecProblem]:
+    if f.onehot is not None and f.onehot not in enums:
+        return [entry.doc.problem(loc + ("onehot",), f"unknown enum {f.onehot!r}")]
+    if f.type is not None and f.type not in types:
+        return [entry.doc.problem(loc + ("type",), f"unknown type {f.type!r}")]
+    return []
+
+
+def _output_heads(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProblem]:
+    doc, spec = entry.doc, entry.model
+    problems = []
+    for hi, h in enumerate(spec.heads):
+        for fi, f in enumerate(h.fields):
+            if f.enum is not None and f.enum not in enums:
+                problems.append(doc.problem(("heads", hi, "fields", fi, "enum"), f"unknown enum {f.enum!r}"))
+    if problems:
+        return problems
+    layout = compute_output_layout(spec, enums)
+    for hi, (h, shape) in enumerate(zip(spec.heads, layout.heads)):
+        if h.size is not None and h.size != shape.width:
+            problems.append(doc.problem(("heads", hi, "size"),
+                                        f"declared {h.size}, but its fields add up to {shape.width}"))
+    if spec.total != layout.total:
+        problems.append(doc.problem(("total",), f"declared {spec.total}, but the heads add up to {layout.total}"))
+    return problems
+
+
+def _text_labels(entry: Entry) -> list[SpecProblem]:
+    """Free-text labels become Rust enum variants through `pascal_identifier`: it must not collide."""
+    problems = []
+    spec = entry.model
+    for loc, labels in ((("event_kinds", "labels"), spec.event_kinds.labels),
+                        (("entity_categories", "categories"), spec.entity_categories.categories)):
+        seen: dict[str, str] = {}
+        for i, label in enumerate(labels):
+            ident = pascal_identifier(label)
+            if ident in seen:
+                problems.append(entry.doc.problem(loc + (i,), f"{label!r} and {seen[ident]!r} map to the "
+                                                  f"same identifier {ident!r}; rename one"))
+            seen[ident] = label
+    return problems
+
+
+def _artifacts(entry: Entry, specs: SpecSet) -> list[SpecProblem]:
+    problems = []
+    heads = specs.named("output_heads")
+    for name, m in entry.model.models.items():
+        loc = ("models", name)
+        if m.labels in heads:
+            if m.outputs is not None:
+                problems.append(entry.doc.problem(loc + ("outputs",), "a head model's outputs are its "
+                                                  "heads; remove this list"))
+        elif m.labels in ("event_kinds", "bio"):
+            if not m.outputs:
+                problems.append(entry.doc.problem(loc + ("outputs",), "required key is missing"))
+        else:
+            problems.append(entry.doc.problem(loc + ("labels",), f"unknown labels {m.labels!r} (event_kinds, "
+                                              f"bio, or an output_heads name: {', '.join(sorted(heads))})"))
+    return problems
+
+
+def _mlp_model(entry: Entry, specs: SpecSet, enums: dict[str, list[str]]) -> list[SpecProblem]:
+    spec, doc = entry.model, entry.doc
+    layouts, heads = specs.named("feature_layout"), specs.named("output_heads")
+    problems = []
+    if spec.input not in layouts:
+        problems.append(doc.problem(("input",), f"unknown feature_layout {spec.input!r}"))
+    if spec.output not in heads:
+        problems.append(doc.problem(("output",), f"unknown output_heads {spec.output!r}"))
+    if problems:
+        return problems
+    n_in = compute_feature_layout(layouts[spec.input], enums).total
+    widths = [h.width for h in compute_output_layout(heads[spec.output], enums).heads]
+    count = count_mlp_parameters(spec, n_in, widths)
+    if count != spec.parameters:
+        problems.append(doc.problem(("parameters",), f"declared {spec.parameters}, but the architecture has {count}"))
+    return problems
+
+
+def _unique_names(specs: SpecSet, kind: str) -> list[SpecProblem]:
+    seen: dict[str, Entry] = {}
+    problems = []
+    for e in specs.of_kind(kind):
+        if e.model.name in seen:
+            problems.append(e.doc.problem(("name",), f"{kind} {e.model.name!r} is also defined in "
+                                          f"{seen[e.model.name].doc.name}"))
+        seen[e.model.name] = e
+    return problems
+
+
+def cross_check(specs: SpecSet) -> list[SpecProblem]:
+    from .kinds import EXTRA_CHECKS
+
+    enums = enum_table(specs)
+    problems: list[SpecProblem] = []
+    for kind in ("feature_layout", "output_heads", "mlp_model"):
+        problems += _unique_names(specs, kind)
+    for e in specs.of_kind("feature_layout"):
+        problems += _feature_layout(e, enums)
+    for e in specs.of_kind("output_heads"):
+        problems += _output_heads(e, enums)
+    for e in specs.of_kind("text_labels"):
+        problems += _text_labels(e)
+    for e in specs.of_kind("artifacts"):
+        problems += _artifacts(e, specs)
+    if not problems:
+        for e in specs.of_kind("mlp_model"):
+            problems += _mlp_model(e, specs, enums)
+    for check in EXTRA_CHECKS:
+        problems += check(specs)
+    return problems

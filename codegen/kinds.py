@@ -1,0 +1,35 @@
+"""The table of spec file kinds: the `kind:` key of a file picks its model.
+
+To add a kind of spec file, write its pydantic model and add a row here; the
+loader, `storyml check` and `storyml schema` pick it up from this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from pydantic import BaseModel
+
+from . import spec
+
+
+@dataclass(frozen=True)
+class Kind:
+    model: type[BaseModel]
+    singleton: bool  # exactly one file of this kind in a specs directory
+    contract: bool  # part of the engine contract (and of CONTRACT_FINGERPRINT)
+
+
+KINDS: dict[str, Kind] = {
+    "enums": Kind(spec.EnumsFile, singleton=True, contract=True),
+    "feature_layout": Kind(spec.FeatureLayoutFile, singleton=False, contract=True),
+    "output_heads": Kind(spec.OutputHeadsFile, singleton=False, contract=True),
+    "text_labels": Kind(spec.TextLabelsFile, singleton=True, contract=True),
+    "artifacts": Kind(spec.ArtifactsFile, singleton=True, contract=True),
+    "mlp_model": Kind(spec.MlpModelFile, singleton=True, contract=False),
+}
+
+# Cross-file checks of kinds added after the contract (templates, vocabulary, ...):
+# each takes the loaded SpecSet and returns a list of SpecProblem.
+EXTRA_CHECKS: list[Callable] = []

@@ -1,0 +1,203 @@
+"""Computed layouts: where every feature and output field sits in its vector.
+
+The spec declares order; this module derives offsets and widths from it.
+Renderers and the runtime read offsets from here (via the generated code),
+never from numbers written in prose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import spec
+
+
+class LayoutError(ValueError):
+    """A reference that does not resolve; crosscheck turns it into a located problem."""
+
+
+@dataclass(frozen=True)
+class FieldShape:
+    """A field of a record type, with its offset inside the record."""
+
+    name: str
+    offset: int
+    width: int
+    onehot: str | None = None  # enum name
+    type: str | None = None  # composite type name
+    doc: str = ""
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.onehot is None and self.type is None
+
+
+@dataclass(frozen=True)
+class RecordShape:
+    name: str
+    width: int
+    fields: tuple[FieldShape, ...]
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class RegionShape:
+    name: str
+    offset: int
+    width: int
+    doc: str = ""
+    record: RecordShape | None = None  # inline fields
+    item: str | None = None  # slot item type
+    slot_count: int = 0
+    slot_enum: str | None = None  # one slot per variant of this enum
+    keyed: str | None = None
+    slot_width: int = 0
+
+    @property
+    def is_slots(self) -> bool:
+        return self.item is not None
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    name: str
+    total: int
+    types: dict[str, RecordShape]
+    regions: tuple[RegionShape, ...]
+    leaves: tuple[str, ...] = field(repr=False)  # one dotted path per float, in vector order
+
+    def index_of(self, path: str) -> int:
+        return self.leaves.index(path)
+
+
+def compute_feature_layout(layout: spec.FeatureLayoutFile, enums: dict[str, list[str]]) -> FeatureLayout:
+    types: dict[str, RecordShape] = {}
+
+    def record(name: str, fields: list[spec.FeatureField], doc: str, stack: tuple[str, ...]) -> RecordShape:
+        offset, shapes = 0, []
+        for f in fields:
+            if f.onehot is not None:
+                if f.onehot not in enums:
+                    raise LayoutError(f"field {f.name!r}: unknown enum {f.onehot!r}")
+                width = len(enums[f.onehot])
+            elif f.type is not None:
+                width = type_shape(f.type, stack).width
+            else:
+                width = 1
+            shapes.append(FieldShape(f.name, offset, width, f.onehot, f.type, f.doc))
+            offset += width
+        return RecordShape(name, offset, tuple(shapes), doc)
+
+    def type_shape(name: str, stack: tuple[str, ...] = ()) -> RecordShape:
+        if name in types:
+            return types[name]
+        if name in stack:
+            raise LayoutError(f"type {name!r} contains itself ({' -> '.join(stack + (name,))})")
+        if name not in layout.types:
+            raise LayoutError(f"unknown type {name!r}")
+        t = layout.types[name]
+        types[name] = shape = record(name, t.fields, t.doc, stack + (name,))
+        return shape
+
+    for name in layout.types:
+        type_shape(name)
+
+    regions, offset = [], 0
+    for r in layout.regions:
+        if r.fields is not None:
+            rec = record(r.name, r.fields, r.doc, ())
+            regions.append(RegionShape(r.name, offset, rec.width, r.doc, record=rec))
+        else:
+            assert r.slots is not None and r.item is not None
+            if r.slots.per is not None:
+                if r.slots.per not in enums:
+                    raise LayoutError(f"region {r.name!r}: unknown enum {r.slots.per!r}")
+                count = len(enums[r.slots.per])
+            else:
+                count = r.slots.count or 0
+            item = type_shape(r.item)
+            regions.append(RegionShape(r.name, offset, count * item.width, r.doc, item=r.item,
+                                       slot_count=count, slot_enum=r.slots.per,
+                                       keyed=r.slots.keyed, slot_width=item.width))
+        offset += regions[-1].width
+
+    leaves: list[str] = []
+
+    def walk(prefix: str, rec: RecordShape) -> None:
+        for f in rec.fields:
+            path = f"{prefix}.{f.name}"
+            if f.onehot is not None:
+                leaves.extend(f"{path}={v}" for v in enums[f.onehot])
+            elif f.type is not None:
+                walk(path, types[f.type])
+            else:
+                leaves.append(path)
+
+    for reg in regions:
+        if reg.record is not None:
+            walk(reg.name, reg.record)
+        else:
+            labels = enums[reg.slot_enum] if reg.slot_enum else range(reg.slot_count)
+            for label in labels:
+                walk(f"{reg.name}[{label}]", types[reg.item])  # type: ignore[index]
+    return FeatureLayout(layout.name, offset, types, tuple(regions), tuple(leaves))
+
+
+@dataclass(frozen=True)
+class OutputFieldShape:
+    name: str
+    offset: int  # absolute, in the concatenated output vector
+    width: int
+    spec: spec.OutputField
+
+
+@dataclass(frozen=True)
+class HeadShape:
+    name: str
+    offset: int
+    width: int
+    weight: float
+    fields: tuple[OutputFieldShape, ...]
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    name: str
+    total: int
+    heads: tuple[HeadShape, ...]
+    leaves: tuple[str, ...] = field(repr=False)
+
+
+def output_width(f: spec.OutputField, enums: dict[str, list[str]]) -> int:
+    if f.kind in ("flag", "scalar", "index"):
+        return 1
+    if f.enum not in enums:
+        raise LayoutError(f"field {f.name!r}: unknown enum {f.enum!r}")
+    return len(enums[f.enum])
+
+
+def compute_output_layout(out: spec.OutputHeadsFile, enums: dict[str, list[str]]) -> OutputLayout:
+    heads, leaves, offset = [], [], 0
+    for h in out.heads:
+        fields, start = [], offset
+        for f in h.fields:
+            width = output_width(f, enums)
+            fields.append(OutputFieldShape(f.name, offset, width, f))
+            if f.kind in ("categorical", "flags", "scalars"):
+                leaves.extend(f"{h.name}.{f.name}={v}" for v in enums[f.enum])  # type: ignore[index]
+            else:
+                leaves.append(f"{h.name}.{f.name}")
+            offset += width
+        heads.append(HeadShape(h.name, start, offset - start, h.weight, tuple(fields), h.doc))
+    return OutputLayout(out.name, offset, tuple(heads), tuple(leaves))
+
+
+def count_mlp_parameters(model: spec.MlpModelFile, n_in: int, head_widths: list[int]) -> int:
+    total, width = 0, n_in
+    for layer in model.trunk:
+        total += width * layer.width + layer.width
+        width = layer.width
+    for n_out in head_widths:
+        total += width * model.head_hidden + model.head_hidden + model.head_hidden * n_out + n_out
+    return total

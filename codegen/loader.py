@@ -1,0 +1,132 @@
+"""Load a specs directory into a validated `SpecSet`, or raise `SpecError` with every problem."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import SpecError, SpecProblem, display_path
+from .kinds import KINDS
+from .yaml_source import SourceDoc, load_yaml
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A validated spec file with its source, for errors that point into it."""
+
+    doc: SourceDoc
+    model: Any
+
+
+@dataclass
+class SpecSet:
+    root: Path
+    entries: dict[str, list[Entry]] = field(default_factory=lambda: defaultdict(list))
+
+    def of_kind(self, kind: str) -> list[Entry]:
+        return self.entries.get(kind, [])
+
+    def one(self, kind: str) -> Any:
+        return self.entries[kind][0].model
+
+    def named(self, kind: str) -> dict[str, Any]:
+        return {e.model.name: e.model for e in self.of_kind(kind)}
+
+    def __iter__(self) -> Iterator[Entry]:
+        for kind in sorted(self.entries):
+            yield from self.entries[kind]
+
+    @property
+    def files(self) -> list[Path]:
+        return sorted(e.doc.path for e in self)
+
+
+def spec_files(root: Path) -> list[Path]:
+    """Every YAML file under `root`, in a stable order."""
+    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def _validation_problems(doc: SourceDoc, exc: ValidationError) -> list[SpecProblem]:
+    problems = []
+    for err in exc.errors():
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not allowed here)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        problems.append(doc.problem(_path_in_file(doc.data, tuple(err["loc"])), msg))
+    return problems
+
+
+def _path_in_file(data: Any, loc: tuple) -> tuple:
+    """Pydantic's error path, reduced to keys that name something in the file.
+
+    Tagged unions insert their tag (`decode.abs_cutoff.cutoff`): a part that is
+    not a key but is a value of the mapping is such a tag and is skipped. A
+    missing key is kept, since it names what to add, and ends the path.
+    """
+    out: list = []
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        elif isinstance(data, dict) and part in data.values():
+            continue
+        elif isinstance(data, dict):
+            out.append(part)
+            break
+        else:
+            break
+        out.append(part)
+    return tuple(out)
+
+
+def load_file(path: Path, text: str | None = None) -> tuple[Entry | None, list[SpecProblem]]:
+    doc, problems = load_yaml(path, text)
+    if doc is None:
+        return None, problems
+    if not isinstance(doc.data, dict):
+        return None, [doc.problem((), "expected a mapping with a `kind` key at the top level")]
+    kind = doc.data.get("kind")
+    if kind is None:
+        return None, [doc.problem((), f"missing `kind` (one of: {', '.join(sorted(KINDS))})")]
+    if kind not in KINDS:
+        return None, [doc.problem(("kind",), f"unknown kind {kind!r} (one of: {', '.join(sorted(KINDS))})")]
+    model: type[BaseModel] = KINDS[kind].model
+    try:
+        return Entry(doc, model.model_validate(doc.data)), []
+    except ValidationError as exc:
+        return None, _validation_problems(doc, exc)
+
+
+def load_specs(root: Path | str) -> SpecSet:
+    """Parse, validate and cross-check every spec under `root`."""
+    from .crosscheck import cross_check
+
+    root = Path(root)
+    if not root.is_dir():
+        raise SpecError([SpecProblem(display_path(root), 1, "", "specs directory not found")])
+    specs = SpecSet(root=root)
+    problems: list[SpecProblem] = []
+    for path in spec_files(root):
+        entry, found = load_file(path)
+        problems.extend(found)
+        if entry is not None:
+            specs.entries[entry.model.kind].append(entry)
+    for name, kind in KINDS.items():
+        count = len(specs.of_kind(name))
+        if kind.singleton and count != 1:
+            where = ", ".join(e.doc.name for e in specs.of_kind(name)) or "none found"
+            problems.append(SpecProblem(display_path(root), 1, "kind",
+                                        f"expected exactly one `kind: {name}` file ({where})"))
+    if problems:
+        raise SpecError(problems)
+    problems = cross_check(specs)
+    if problems:
+        raise SpecError(problems)
+    return specs

@@ -1,0 +1,408 @@
+"""Pydantic models of the contract spec files, one model per file `kind`.
+
+Each model checks what one file can check by itself (shapes, names, local
+sums). Checks that span files (enum references, declared totals against
+computed layouts) live in `crosscheck.py`. Extra keys are refused everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .names import check_pascal, check_snake
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _snake(v: str) -> str:
+    if why := check_snake(v):
+        raise ValueError(why)
+    return v
+
+
+def _pascal(v: str) -> str:
+    if why := check_pascal(v):
+        raise ValueError(why)
+    return v
+
+
+SnakeName = Annotated[str, Field(min_length=1)]
+Label = Annotated[str, Field(min_length=1)]
+
+
+def _unique(items: list[str], what: str) -> list[str]:
+    seen: set[str] = set()
+    dupes = [x for x in items if x in seen or seen.add(x)]  # type: ignore[func-returns-value]
+    if dupes:
+        raise ValueError(f"duplicate {what}: {', '.join(map(repr, dict.fromkeys(dupes)))}")
+    return items
+
+
+# ---------------------------------------------------------------- enums
+
+
+class EnumSpec(SpecModel):
+    doc: str = ""
+    variants: list[str] = Field(min_length=1)
+    default: str | None = Field(None, description="Variant used when a value is missing.")
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, v: list[str]) -> list[str]:
+        for name in v:
+            _pascal(name)
+        return _unique(v, "variant")
+
+    @model_validator(mode="after")
+    def _default_is_variant(self) -> "EnumSpec":
+        if self.default is not None and self.default not in self.variants:
+            raise ValueError(f"default {self.default!r} is not one of the variants")
+        return self
+
+
+class EnumsFile(SpecModel):
+    kind: Literal["enums"]
+    enums: dict[str, EnumSpec] = Field(min_length=1)
+
+    @field_validator("enums")
+    @classmethod
+    def _names(cls, v: dict[str, EnumSpec]) -> dict[str, EnumSpec]:
+        for name in v:
+            _pascal(name)
+        return v
+
+
+# ---------------------------------------------------------------- feature layout
+
+
+class FeatureField(SpecModel):
+    """One field of a record: a float (default), a one-hot of an enum, or a nested type."""
+
+    name: str
+    doc: str = ""
+    onehot: str | None = Field(None, description="Enum whose one-hot encodes this field.")
+    type: str | None = Field(None, description="A composite type declared under `types`.")
+
+    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> "FeatureField":
+        if self.onehot is not None and self.type is not None:
+            raise ValueError("give at most one of `onehot` and `type`")
+        return self
+
+
+class FeatureType(SpecModel):
+    doc: str = ""
+    fields: list[FeatureField] = Field(min_length=1)
+
+    @field_validator("fields")
+    @classmethod
+    def _unique_fields(cls, v: list[FeatureField]) -> list[FeatureField]:
+        _unique([f.name for f in v], "field name")
+        return v
+
+
+class Slots(SpecModel):
+    """Repeated items: `count` slots (filled in order, rest zero) or one slot `per` enum variant."""
+
+    count: int | None = Field(None, ge=1)
+    per: str | None = Field(None, description="Enum with one slot per variant, in variant order.")
+    keyed: Literal["sorted"] | None = Field(
+        None, description="Items arrive keyed by name; the first `count` keys in sorted order fill the slots.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Slots":
+        if (self.count is None) == (self.per is None):
+            raise ValueError("give exactly one of `count` and `per`")
+        if self.keyed and self.per:
+            raise ValueError("`keyed` applies to `count` slots only")
+        return self
+
+
+class Region(SpecModel):
+    name: str
+    doc: str = ""
+    offset: int | None = Field(None, ge=0, description="Declared start; checked against the computed one.")
+    size: int | None = Field(None, ge=1, description="Declared width; checked against the computed one.")
+    fields: list[FeatureField] | None = None
+    slots: Slots | None = None
+    item: str | None = Field(None, description="Type of each slot.")
+
+    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Region":
+        if self.fields is not None:
+            if self.slots is not None or self.item is not None:
+                raise ValueError("a region has either `fields` or `slots` with `item`, not both")
+            _unique([f.name for f in self.fields], "field name")
+        elif self.slots is None or self.item is None:
+            raise ValueError("a region needs `fields`, or `slots` together with `item`")
+        return self
+
+
+class FeatureLayoutFile(SpecModel):
+    kind: Literal["feature_layout"]
+    name: str
+    total: int = Field(ge=1, description="Declared vector width; checked against the computed one.")
+    types: dict[str, FeatureType] = Field(default_factory=dict)
+    regions: list[Region] = Field(min_length=1)
+
+    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))
+
+    @field_validator("types")
+    @classmethod
+    def _type_names(cls, v: dict[str, FeatureType]) -> dict[str, FeatureType]:
+        for name in v:
+            _pascal(name)
+        return v
+
+    @field_validator("regions")
+    @classmethod
+    def _unique_regions(cls, v: list[Region]) -> list[Region]:
+        _unique([r.name for r in v], "region name")
+        return v
+
+
+# ---------------------------------------------------------------- output heads
+
+OutputKind = Literal["categorical", "flag", "flags", "scalar", "scalars", "index"]
+Loss = Literal["cross_entropy", "bce_with_logits", "mse"]
+
+
+class Argmax(SpecModel):
+    rule: Literal["argmax"]
+
+
+class SigmoidThreshold(SpecModel):
+    rule: Literal["sigmoid_threshold"]
+    threshold: float = Field(gt=0.0, lt=1.0, description="True when sigmoid(logit) > threshold.")
+
+    @property
+    def logit_threshold(self) -> float:
+        """The same cut in logit space: both sides compare logits, never raw sigmoids."""
+        return math.log(self.threshold / (1.0 - self.threshold))
+
+
+class Identity(SpecModel):
+    rule: Literal["identity"]
+
+
+class AbsCutoff(SpecModel):
+    rule: Literal["abs_cutoff"]
+    cutoff: float = Field(ge=0.0, description="Values with |x| <= cutoff decode as 0.")
+
+
+class RoundClamp(SpecModel):
+    rule: Literal["round_clamp"]
+
+
+class RoundOrNone(SpecModel):
+    rule: Literal["round_or_none"]
+    none_below: int = Field(description="A rounded value below this decodes as 'none'.")
+
+
+Decode = Annotated[
+    Union[Argmax, SigmoidThreshold, Identity, AbsCutoff, RoundClamp, RoundOrNone],
+    Field(discriminator="rule"),
+]
+
+# What each output kind may use: the decoders on both sides are written for these pairs.
+KIND_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
+    # kind: (losses, decode rules, needs an enum)
+    "categorical": (("cross_entropy",), ("argmax",), True),
+    "flag": (("bce_with_logits",), ("sigmoid_threshold",), False),
+    "flags": (("bce_with_logits",), ("sigmoid_threshold",), True),
+    "scalar": (("mse",), ("identity", "abs_cutoff", "round_or_none"), False),
+    "scalars": (("mse",), ("identity", "abs_cutoff"), True),
+    "index": (("mse",), ("round_clamp",), True),
+}
+
+
+class OutputField(SpecModel):
+    name: str
+    doc: str = ""
+    kind: OutputKind
+    enum: str | None = None
+    loss: Loss
+    decode: Decode
+
+    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))
+
+    @field_validator("decode", mode="before")
+    @classmethod
+    def _bare_rule(cls, v: object) -> object:
+        # `decode: argmax` is shorthand for `decode: {rule: argmax}`.
+        return {"rule": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _kind_fits(self) -> "OutputField":
+        losses, rules, needs_enum = KIND_RULES[self.kind]
+        if self.loss not in losses:
+            raise ValueError(f"a {self.kind} field trains with {' or '.join(losses)}, not {self.loss}")
+        if self.decode.rule not in rules:
+            raise ValueError(f"a {self.kind} field decodes with {' or '.join(rules)}, not {self.decode.rule}")
+        if needs_enum and self.enum is None:
+            raise ValueError(f"a {self.kind} field needs `enum`")
+        if not needs_enum and self.enum is not None:
+            raise ValueError(f"a {self.kind} field takes no `enum`")
+        return self
+
+
+class Head(SpecModel):
+    name: str
+    doc: str = ""
+    weight: float = Field(gt=0.0, description="Weight of this head's summed loss in the total.")
+    size: int | None = Field(None, ge=1, description="Declared width; checked against the computed one.")
+    fields: list[OutputField] = Field(min_length=1)
+
+    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))
+
+    @field_validator("fields")
+    @classmethod
+    def _unique_fields(cls, v: list[OutputField]) -> list[OutputField]:
+        _unique([f.name for f in v], "field name")
+        return v
+
+
+class OutputHeadsFile(SpecModel):
+    kind: Literal["output_heads"]
+    name: str
+    total: int = Field(ge=1)
+    heads: list[Head] = Field(min_length=1)
+
+    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))
+
+    @field_validator("heads")
+    @classmethod
+    def _unique_heads(cls, v: list[Head]) -> list[Head]:
+        _unique([h.name for h in v], "head name")
+        return v
+
+
+# ---------------------------------------------------------------- text labels
+
+
+class EventKinds(SpecModel):
+    multi_label: bool
+    threshold: float = Field(gt=0.0, lt=1.0)
+    labels: list[Label] = Field(min_length=1)
+    engine_only: list[Label] = Field(default_factory=list)
+
+    @field_validator("labels", "engine_only")
+    @classmethod
+    def _unique_labels(cls, v: list[str]) -> list[str]:
+        return _unique(v, "label")
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> "EventKinds":
+        both = sorted(set(self.labels) & set(self.engine_only))
+        if both:
+            raise ValueError(f"labels also listed as engine_only: {both}")
+        return self
+
+
+class EntityCategories(SpecModel):
+    scheme: Literal["BIO"]
+    categories: list[Label] = Field(min_length=1)
+
+    @field_validator("categories")
+    @classmethod
+    def _unique_categories(cls, v: list[str]) -> list[str]:
+        return _unique(v, "category")
+
+
+class TextLabelsFile(SpecModel):
+    kind: Literal["text_labels"]
+    event_kinds: EventKinds
+    entity_categories: EntityCategories
+    entity_roles: list[str] = Field(min_length=1)
+    max_seq_length: int = Field(ge=8)
+    ignore_index: int = Field(lt=0)
+
+    @field_validator("entity_roles")
+    @classmethod
+    def _roles(cls, v: list[str]) -> list[str]:
+        for name in v:
+            _pascal(name)
+        return _unique(v, "role")
+
+
+# ---------------------------------------------------------------- artifacts
+
+
+class ModelArtifact(SpecModel):
+    file: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.onnx$")
+    inputs: list[str] = Field(min_length=1)
+    outputs: list[str] | None = Field(
+        None, description="Output names; omitted for a head model, whose outputs are its heads.")
+    labels: str = Field(description="`event_kinds`, `bio`, or the name of an output_heads spec.")
+
+    @field_validator("inputs", "outputs")
+    @classmethod
+    def _io_names(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            for name in v:
+                _snake(name)
+            _unique(v, "name")
+        return v
+
+
+class ArtifactsFile(SpecModel):
+    kind: Literal["artifacts"]
+    tokenizer: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.json$")
+    models: dict[str, ModelArtifact] = Field(min_length=1)
+    opset: int = Field(ge=13)
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, v: dict[str, ModelArtifact]) -> dict[str, ModelArtifact]:
+        for name in v:
+            _snake(name)
+        _unique([m.file for m in v.values()], "file")
+        return v
+
+
+# ---------------------------------------------------------------- MLP model
+
+
+class TrunkLayer(SpecModel):
+    width: int = Field(ge=1)
+    dropout: float = Field(ge=0.0, lt=1.0)
+
+
+class Plateau(SpecModel):
+    factor: float = Field(gt=0.0, lt=1.0)
+    patience: int = Field(ge=0)
+
+
+class MlpTraining(SpecModel):
+    optimizer: Literal["adamw"]
+    learning_rate: float = Field(gt=0.0)
+    weight_decay: float = Field(ge=0.0)
+    max_epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    plateau: Plateau
+    early_stopping_patience: int = Field(ge=1)
+    validation_fraction: float = Field(gt=0.0, lt=1.0)
+    split: Literal["by_cell"]
+
+
+class MlpModelFile(SpecModel):
+    kind: Literal["mlp_model"]
+    name: str
+    input: str = Field(description="Name of a feature_layout spec.")
+    output: str = Field(description="Name of an output_heads spec.")
+    trunk: list[TrunkLayer] = Field(min_length=1)
+    head_hidden: int = Field(ge=1)
+    activation: Literal["relu", "gelu"]
+    parameters: int = Field(ge=1, description="Declared parameter count; checked against the architecture.")
+    training: MlpTraining
+
+    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))

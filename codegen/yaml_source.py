@@ -1,0 +1,110 @@
+"""Safe YAML loading that remembers the line of every key and item.
+
+PyYAML's safe loader forgets positions and silently lets a duplicate key
+overwrite the first one. This loader composes the node tree itself, so each
+value's line is known for error messages and duplicate keys are errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SpecProblem, display_path
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass
+class SourceDoc:
+    """One parsed YAML file: its data and the 1-based line of every key path."""
+
+    path: Path
+    data: Any
+    lines: dict[Loc, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return display_path(self.path)
+
+    def line_of(self, loc: Loc) -> int:
+        """Line of the deepest recorded prefix of `loc` (pydantic locs may go deeper)."""
+        loc = tuple(loc)
+        while loc:
+            if loc in self.lines:
+                return self.lines[loc]
+            loc = loc[:-1]
+        return self.lines.get((), 1)
+
+    def problem(self, loc: Loc, message: str) -> SpecProblem:
+        from .errors import key_path
+
+        return SpecProblem(self.name, self.line_of(loc), key_path(loc), message)
+
+
+def _build(node: yaml.Node, loc: Loc, doc: SourceDoc, loader: yaml.SafeLoader,
+           problems: list[SpecProblem]) -> Any:
+    doc.lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                problems.append(SpecProblem(doc.name, key_node.start_mark.line + 1,
+                                            _kp(loc), f"unsupported mapping key {key!r}"))
+                continue
+            if key in out:
+                problems.append(SpecProblem(
+                    doc.name, key_node.start_mark.line + 1, _kp(loc + (key,)),
+                    f"duplicate key (first given on line {doc.lines[loc + (key,)]})"))
+                continue
+            doc.lines[loc + (key,)] = key_node.start_mark.line + 1
+            out[key] = _build(value_node, loc + (key,), doc, loader, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, loc + (i,), doc, loader, problems)
+                for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def _kp(loc: Loc) -> str:
+    from .errors import key_path
+
+    return key_path(loc)
+
+
+def load_yaml(path: Path, text: str | None = None) -> tuple[SourceDoc | None, list[SpecProblem]]:
+    """Parse one file. Returns the document, or None and the problems that stopped it."""
+    name = display_path(path)
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            return None, [SpecProblem(name, 1, "", f"not UTF-8 text: {exc}")]
+    loader = yaml.SafeLoader(text)
+    problems: list[SpecProblem] = []
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        return None, [SpecProblem(name, line, "", f"YAML syntax error: {what}")]
+    except yaml.YAMLError as exc:
+        return None, [SpecProblem(name, 1, "", f"YAML error: {exc}")]
+    finally:
+        loader.dispose()
+    if root is None:
+        return None, [SpecProblem(name, 1, "", "empty file: expected a mapping with a `kind` key")]
+    doc = SourceDoc(path=path, data=None)
+    try:
+        doc.data = _build(root, (), doc, loader, problems)
+    except yaml.YAMLError as exc:
+        return None, [SpecProblem(name, 1, "", f"YAML error: {exc}")]
+    if problems:
+        return None, problems
+    return doc, []

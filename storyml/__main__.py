@@ -1,0 +1,5 @@
+import sys
+
+from storyml.cli import main
+
+sys.exit(main())
