@@ -1,0 +1,439 @@
+"""Character-offset entities <-> per-token BIO labels, for any Hugging Face fast tokenizer.
+
+`align_batch` tokenizes a whole batch in one call and labels every token with numpy over the
+flattened batch (one `searchsorted`, no per-token Python loop). `tags_to_spans` is the inverse,
+with the engine's strict span-assembly rules. `TokenClassificationCollator` pads per batch:
+`align_batch` never pads, so a batch is only as long as its longest sentence.
+
+Labelling rules (deterministic, the same for every tokenizer):
+- Offsets are character offsets into the text (never bytes), so non-ASCII text needs no care.
+- A token's character range is first trimmed of surrounding whitespace (SentencePiece and
+  byte-level tokenizers put the preceding space inside the token: "▁stone", "Ġstone").
+  A token made only of whitespace keeps its range, so it is inside an entity only when that
+  whitespace lies inside the entity (a space between the words of "the old key").
+- A token belongs to the first entity its range overlaps. A token straddling the end of one
+  entity and the start of the next belongs to the earlier one; a token straddling an entity's
+  edge and plain text belongs to the entity (spans snap outward to token boundaries).
+- The first token of an entity is B-X, its other tokens (subwords too) I-X, other tokens O,
+  special tokens IGNORE_INDEX. An entity left with no token of its own (it lies inside a token
+  claimed by an earlier entity, or past the truncation point) produces no label.
+- Truncation keeps the tokenizer's closing special tokens ([SEP]); `align_batch` checks that it
+  did (the hand-kept system dropped [SEP] when cutting at 128 tokens).
+
+The offsets `align_batch` returns are the trimmed ones, so `tags_to_spans(labels, offsets)`
+gives back entity character spans without stray whitespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import chain
+from typing import Any
+
+import numpy as np
+from storyml_contract.text import (
+    BEGIN_LABEL_INDEX,
+    BIO_LABEL_INDEX,
+    BIO_LABELS,
+    ENTITY_CATEGORIES,
+    IGNORE_INDEX,
+    INSIDE_LABEL_INDEX,
+    MAX_SEQ_LENGTH,
+    NUM_BIO_LABELS,
+    OUTSIDE_LABEL,
+    bio_label_to_category,
+    is_begin_tag,
+    is_inside_tag,
+)
+
+from storyml.errors import UserError
+
+__all__ = [
+    "TokenClassificationCollator",
+    "align_batch",
+    "as_features",
+    "logits_to_spans",
+    "tags_to_spans",
+]
+
+OUTSIDE_INDEX = BIO_LABEL_INDEX[OUTSIDE_LABEL]
+CATEGORY_INDEX: dict[str, int] = {c: i for i, c in enumerate(ENTITY_CATEGORIES)}
+# Label id of B-X / I-X, indexed by the position of X in ENTITY_CATEGORIES.
+_BEGIN_BY_CATEGORY = np.array([BEGIN_LABEL_INDEX[c] for c in ENTITY_CATEGORIES], dtype=np.int64)
+_INSIDE_BY_CATEGORY = np.array([INSIDE_LABEL_INDEX[c] for c in ENTITY_CATEGORIES], dtype=np.int64)
+
+# Every code point Python calls whitespace lies at or below U+3000 (ideographic space).
+_WHITESPACE_CODEPOINTS = np.array(
+    [c for c in range(0x3001) if chr(c).isspace()], dtype=np.uint32
+)
+# Separates texts in the batch-wide character axis, so no range crosses from one text to the next.
+_TEXT_SEPARATOR = "\n"
+
+
+# --- Entities -> token labels ------------------------------------------------------------------
+
+
+def align_batch(
+    tokenizer: Any,
+    texts: Sequence[str],
+    entities_per_text: Sequence[Sequence[Mapping[str, Any]]],
+    max_length: int = MAX_SEQ_LENGTH,
+) -> dict[str, list]:
+    """Tokenize `texts` in one call and label each token B-X / I-X / O / IGNORE_INDEX.
+
+    `entities_per_text[i]` lists text i's entities as mappings with character offsets `start`,
+    `end` (exclusive) and a `category` from ENTITY_CATEGORIES; they must not overlap. Returns
+    lists of lists, unpadded: input_ids, attention_mask, labels and offsets ((start, end)
+    character pairs, whitespace-trimmed; (0, 0) for special tokens).
+    """
+    if len(texts) != len(entities_per_text):
+        raise UserError(
+            f"align_batch: {len(texts)} texts but {len(entities_per_text)} entity lists"
+        )
+    special_count, closing_ids = _special_layout(tokenizer)
+    if max_length < special_count + 1:
+        raise UserError(
+            f"align_batch: max_length {max_length} leaves no room for text besides the "
+            f"tokenizer's {special_count} special tokens"
+        )
+    encoded = tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+        return_attention_mask=True,
+    )
+    input_ids: list[list[int]] = encoded["input_ids"]
+    offsets: list[list[tuple[int, int]]] = encoded["offset_mapping"]
+    lengths = np.fromiter(map(len, input_ids), dtype=np.int64, count=len(input_ids))
+    bounds = np.concatenate(([0], np.cumsum(lengths)))
+    special = np.fromiter(
+        chain.from_iterable(encoded["special_tokens_mask"]), dtype=bool, count=int(bounds[-1])
+    )
+    _check_closing_specials(input_ids, encoded["special_tokens_mask"], closing_ids, max_length)
+
+    # One character axis for the whole batch: text i starts at text_base[i].
+    text_lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    text_base = np.concatenate(([0], np.cumsum(text_lengths + len(_TEXT_SEPARATOR))))[:-1]
+    token_text = np.repeat(np.arange(len(texts)), lengths)
+    local = np.fromiter(
+        chain.from_iterable(chain.from_iterable(offsets)), dtype=np.int64, count=2 * int(bounds[-1])
+    ).reshape(-1, 2)
+    starts = local[:, 0] + text_base[token_text]
+    ends = local[:, 1] + text_base[token_text]
+    trimmed = _trim_whitespace(texts, starts, ends, special)
+    if trimmed is not None:
+        starts, ends, changed = trimmed
+        offsets = _replace_offsets(offsets, bounds, starts, ends, text_base, token_text, changed)
+
+    entity_starts, entity_ends, entity_category = _flatten_entities(
+        texts, entities_per_text, text_lengths, text_base
+    )
+    labels = _label_tokens(starts, ends, special, entity_starts, entity_ends, entity_category)
+    flat = labels.tolist()
+    cuts = bounds.tolist()
+    return {
+        "input_ids": input_ids,
+        "attention_mask": encoded["attention_mask"],
+        "labels": [flat[a:b] for a, b in zip(cuts[:-1], cuts[1:])],
+        "offsets": offsets,
+    }
+
+
+def _label_tokens(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    special: np.ndarray,
+    entity_starts: np.ndarray,
+    entity_ends: np.ndarray,
+    entity_category: np.ndarray,
+) -> np.ndarray:
+    """Label ids for tokens [starts, ends) given sorted, disjoint entities, all on one axis."""
+    labels = np.full(starts.shape, OUTSIDE_INDEX, dtype=np.int64)
+    if len(entity_starts):
+        # The first entity ending after the token starts is the only candidate for the earliest
+        # overlap; it overlaps when it also starts before the token ends (or, for an empty
+        # token, before the token's position).
+        candidate = np.searchsorted(entity_ends, starts, side="right")
+        in_range = candidate < len(entity_starts)
+        candidate = np.minimum(candidate, len(entity_starts) - 1)
+        overlaps = in_range & (entity_starts[candidate] < np.maximum(ends, starts + 1)) & ~special
+        entity = np.where(overlaps, candidate, -1)
+        previous = np.concatenate(([-1], entity[:-1]))
+        first = overlaps & (entity != previous)
+        category = entity_category[candidate]
+        labels = np.where(
+            overlaps,
+            np.where(first, _BEGIN_BY_CATEGORY[category], _INSIDE_BY_CATEGORY[category]),
+            labels,
+        )
+    return np.where(special, IGNORE_INDEX, labels)
+
+
+def _flatten_entities(
+    texts: Sequence[str],
+    entities_per_text: Sequence[Sequence[Mapping[str, Any]]],
+    text_lengths: np.ndarray,
+    text_base: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entities as (start, end, category index) arrays on the batch axis, sorted and checked."""
+    counts = [len(entities) for entities in entities_per_text]
+    owner = np.repeat(np.arange(len(texts)), counts)
+    try:
+        rows = [
+            (e["start"], e["end"], CATEGORY_INDEX[e["category"]])
+            for entities in entities_per_text
+            for e in entities
+        ]
+    except (KeyError, TypeError) as err:
+        raise UserError(_describe_bad_entity(entities_per_text)) from err
+    table = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    start, end, category = table[:, 0], table[:, 1], table[:, 2]
+    bad = (start < 0) | (end <= start) | (end > text_lengths[owner])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        text_index = int(owner[i])
+        raise UserError(
+            f"text {text_index}: entity [{start[i]}, {end[i]}) does not fit inside the text "
+            f"of {text_lengths[text_index]} characters: {texts[text_index]!r}"
+        )
+    start = start + text_base[owner]
+    end = end + text_base[owner]
+    order = np.argsort(start, kind="stable")
+    start, end, category, owner = start[order], end[order], category[order], owner[order]
+    overlap = end[:-1] > start[1:]
+    if overlap.any():
+        i = int(np.flatnonzero(overlap)[0])
+        text_index = int(owner[i])
+        base = int(text_base[text_index])
+        raise UserError(
+            f"text {text_index}: entities [{start[i] - base}, {end[i] - base}) and "
+            f"[{start[i + 1] - base}, {end[i + 1] - base}) overlap: {texts[text_index]!r}"
+        )
+    return start, end, category
+
+
+def _describe_bad_entity(entities_per_text: Sequence[Sequence[Mapping[str, Any]]]) -> str:
+    """Name the first entity without integer start/end and a known category."""
+    for text_index, entities in enumerate(entities_per_text):
+        for entity in entities:
+            if not isinstance(entity, Mapping) or not {"start", "end", "category"} <= entity.keys():
+                return f"text {text_index}: entity {entity!r} needs start, end and category"
+            if entity["category"] not in CATEGORY_INDEX:
+                return (
+                    f"text {text_index}: entity category {entity['category']!r} is not one of "
+                    f"{', '.join(ENTITY_CATEGORIES)}"
+                )
+    return "entities must be mappings with integer start, end and a category"
+
+
+def _trim_whitespace(
+    texts: Sequence[str], starts: np.ndarray, ends: np.ndarray, special: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Shrink token ranges past leading/trailing whitespace; None when no token has any.
+
+    Whitespace-only tokens keep their range (see the module docstring).
+    """
+    joined = _TEXT_SEPARATOR.join(texts) + _TEXT_SEPARATOR
+    codepoints = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+    is_space = np.isin(codepoints, _WHITESPACE_CODEPOINTS)
+    # Prefix count of whitespace characters: a range is all-whitespace when the count spans it.
+    spaces_before = np.concatenate(([0], np.cumsum(is_space)))
+    real = ~special & (ends > starts)
+    all_space = real & (spaces_before[ends] - spaces_before[starts] == ends - starts)
+    candidates = real & ~all_space
+    last = np.maximum(ends - 1, 0)
+    needs = candidates & (is_space[starts] | is_space[last])
+    if not needs.any():
+        return None
+    starts, ends = starts.copy(), ends.copy()
+    # Tokens rarely carry more than one whitespace character; loop per character, not per token.
+    while True:
+        lead = candidates & is_space[starts]
+        trail = candidates & is_space[np.maximum(ends - 1, 0)]
+        if not (lead.any() or trail.any()):
+            break
+        starts += lead
+        ends -= trail
+    return starts, ends, needs
+
+
+def _replace_offsets(
+    offsets: list[list[tuple[int, int]]],
+    bounds: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    text_base: np.ndarray,
+    token_text: np.ndarray,
+    changed: np.ndarray,
+) -> list[list[tuple[int, int]]]:
+    """Copy `offsets` with the trimmed ranges of the changed tokens (others untouched)."""
+    offsets = [list(row) for row in offsets]
+    for flat in np.flatnonzero(changed).tolist():
+        text_index = int(token_text[flat])
+        base = int(text_base[text_index])
+        offsets[text_index][flat - int(bounds[text_index])] = (
+            int(starts[flat]) - base,
+            int(ends[flat]) - base,
+        )
+    return offsets
+
+
+def _special_layout(tokenizer: Any) -> tuple[int, list[int]]:
+    """How many special tokens the tokenizer adds, and the ids of those after the text.
+
+    Read from a one-word probe, so it holds for any post-processor ([CLS] x [SEP], <s> x </s>,
+    none at all).
+    """
+    probe = tokenizer(["a"], return_special_tokens_mask=True, truncation=False, padding=False)
+    ids, mask = probe["input_ids"][0], probe["special_tokens_mask"][0]
+    closing: list[int] = []
+    for token, flag in zip(reversed(ids), reversed(mask)):
+        if not flag:
+            break
+        closing.append(token)
+    return sum(mask), closing[::-1]
+
+
+def _check_closing_specials(
+    input_ids: list[list[int]],
+    special_tokens_mask: list[list[int]],
+    closing_ids: list[int],
+    max_length: int,
+) -> None:
+    """Fail loudly when truncation cut the closing special tokens off any sequence."""
+    if not closing_ids:
+        return
+    k = len(closing_ids)
+    for i, (ids, mask) in enumerate(zip(input_ids, special_tokens_mask)):
+        if ids[-k:] != closing_ids or not all(mask[-k:]):
+            raise UserError(
+                f"text {i}: after truncation to {max_length} tokens the sequence ends with "
+                f"{ids[-k:]} instead of the tokenizer's closing special tokens {closing_ids}; "
+                "use a fast tokenizer whose post-processor adds special tokens after truncating"
+            )
+
+
+def as_features(aligned: Mapping[str, list]) -> list[dict[str, list[int]]]:
+    """Columns from `align_batch` -> one dict per example, the shape a Trainer dataset yields."""
+    return [
+        {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        for ids, mask, labels in zip(
+            aligned["input_ids"], aligned["attention_mask"], aligned["labels"]
+        )
+    ]
+
+
+# --- Token tags -> entity spans (the engine's strict assembly) ----------------------------------
+
+# Per label id: (is B-, is I-, category). A data table instead of string tests in the loop.
+_TAG_TABLE: tuple[tuple[bool, bool, str | None], ...] = tuple(
+    (is_begin_tag(label), is_inside_tag(label), bio_label_to_category(label)) for label in BIO_LABELS
+)
+
+
+def tags_to_spans(
+    tag_ids: Sequence[int],
+    offsets: Sequence[Sequence[int]],
+    special_mask: Sequence[bool] | None = None,
+    probs: Any = None,
+) -> list[dict[str, Any]]:
+    """Assemble entity spans from one sequence's per-token label ids, as the engine does.
+
+    B-X opens a span; I-X extends an open span of category X; O, an I- of another category, or
+    an I- with no open span closes the open span (such orphan I- tokens are dropped, they never
+    open one); special tokens close spans. A span runs from its first token's start to its last
+    token's end. Confidence is the mean of `probs[t][tag_ids[t]]` over its tokens (1.0 without
+    probs). Without `special_mask`, tokens tagged IGNORE_INDEX or with an empty offset range
+    (special and padding tokens) count as special.
+    """
+    if len(offsets) != len(tag_ids):
+        raise ValueError(f"{len(tag_ids)} tags but {len(offsets)} offsets")
+    if special_mask is not None and len(special_mask) != len(tag_ids):
+        raise ValueError(f"{len(tag_ids)} tags but {len(special_mask)} special-mask entries")
+    spans: list[dict[str, Any]] = []
+    open_span: dict[str, Any] | None = None
+    scores: list[float] = []
+
+    def close() -> None:
+        nonlocal open_span
+        if open_span is not None:
+            open_span["confidence"] = float(np.mean(scores)) if probs is not None else 1.0
+            spans.append(open_span)
+            open_span = None
+
+    for t, tag in enumerate(tag_ids):
+        tag = int(tag)
+        start, end = int(offsets[t][0]), int(offsets[t][1])
+        if tag == IGNORE_INDEX or (special_mask[t] if special_mask is not None else start == end):
+            close()
+            continue
+        if not 0 <= tag < NUM_BIO_LABELS:
+            raise ValueError(f"token {t}: tag id {tag} is not a BIO label index")
+        begins, inside, category = _TAG_TABLE[tag]
+        if begins:
+            close()
+            open_span = {"start": start, "end": end, "category": category}
+            scores = []
+        elif inside and open_span is not None and open_span["category"] == category:
+            open_span["end"] = end
+        else:
+            close()
+            continue
+        if probs is not None:
+            scores.append(float(probs[t][tag]))
+    close()
+    return spans
+
+
+def logits_to_spans(
+    logits: Any, offsets: Sequence[Sequence[int]], special_mask: Sequence[bool] | None = None
+) -> list[dict[str, Any]]:
+    """Per-token argmax of [seq, NUM_BIO_LABELS] logits, then `tags_to_spans` with softmax probs."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs = shifted / shifted.sum(axis=-1, keepdims=True)
+    return tags_to_spans(logits.argmax(axis=-1), offsets, special_mask, probs)
+
+
+# --- Dynamic padding ------------------------------------------------------------------------------
+
+
+class TokenClassificationCollator:
+    """Pads a batch to its longest sequence: input_ids with the pad id, attention_mask with 0,
+    labels with IGNORE_INDEX. Other keys (offsets) are dropped. Returns int64 torch tensors.
+
+    transformers.DataCollatorForTokenClassification does the same padding but pushes every
+    feature key through `tokenizer.pad`, which fails on the ragged `offsets` column; this
+    one keeps to the three model columns and needs only the pad id.
+    """
+
+    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None):
+        self.pad_token_id = int(pad_token_id)
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: Any, pad_to_multiple_of: int | None = None):
+        if tokenizer.pad_token_id is None:
+            raise UserError("the tokenizer has no pad token, so batches cannot be padded")
+        return cls(tokenizer.pad_token_id, pad_to_multiple_of)
+
+    def __call__(self, features: Sequence[Mapping[str, Sequence[int]]]) -> dict[str, Any]:
+        import torch  # imported here: generating data needs no torch, only training does
+
+        width = max(len(f["input_ids"]) for f in features)
+        if self.pad_to_multiple_of:
+            width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        fill = {"input_ids": self.pad_token_id, "attention_mask": 0, "labels": IGNORE_INDEX}
+        batch = {}
+        for key, value in fill.items():
+            if key not in features[0]:
+                continue
+            table = np.full((len(features), width), value, dtype=np.int64)
+            for row, feature in enumerate(features):
+                table[row, : len(feature[key])] = feature[key]
+            batch[key] = torch.from_numpy(table)
+        return batch
+
