@@ -3,7 +3,186 @@
 from __future__ import annotations
 
 from .contract import Contract
+from .layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
+from .names import pascal_identifier, screaming, snake
+from .render_common import comment_header, environment
+
+CRATE = "rust"
 
 
-def render_rust(contract: Contract) -> dict[str, str]:
-    return {}
+def _rust_field_type(f) -> str:
+    if f.onehot is not None:
+        return f"Option<{f.onehot}>"
+    if f.type is not None:
+        return f"Option<{f.type}>"
+    return "f32"
+
+
+def _rust_record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -> list[str]:
+    lines = []
+    for f in rec.fields:
+        at = f"base + {f.offset}" if f.offset else "base"
+        if f.onehot is not None:
+            if enum_defaults.get(f.onehot):
+                lines.append(f"// a missing {f.name} counts as {f.onehot}::DEFAULT")
+                lines.append(f"out[{at} + x.{f.name}.unwrap_or({f.onehot}::DEFAULT).index()] = 1.0;")
+            else:
+                lines.append(f"if let Some(v) = x.{f.name} {{")
+                lines.append(f"    out[{at} + v.index()] = 1.0;")
+                lines.append("}")
+        elif f.type is not None:
+            lines.append(f"if let Some(v) = &x.{f.name} {{")
+            lines.append(f"    write_{snake(f.type)}(out, {at}, v);")
+            lines.append("}")
+        else:
+            lines.append(f"out[{at}] = x.{f.name};")
+    return lines
+
+
+def _rust_region(r: RegionShape, record_name: str | None) -> dict:
+    const = screaming(r.name)
+    view = dict(name=r.name, const=const, offset=r.offset, width=r.width, is_slots=r.is_slots,
+                slot_count=r.slot_count, slot_width=r.slot_width)
+    if not r.is_slots:
+        view.update(rust_type=record_name, comment=f"{r.width} floats at {r.offset}.",
+                    rust_lines=[f"write_{snake(record_name)}(&mut out, {const}_OFFSET, &x.{r.name});"])
+        return view
+    writer = f"write_{snake(r.item)}"
+    if r.slot_enum is not None:
+        view.update(rust_type=f"[Option<{r.item}>; {r.slot_count}]",
+                    comment=f"One slot per {r.slot_enum} variant, indexed by `index()`.",
+                    rust_lines=[f"for (i, item) in x.{r.name}.iter().enumerate() {{",
+                                "    if let Some(item) = item {",
+                                f"        {writer}(&mut out, {const}_OFFSET + {const}_SLOT_WIDTH * i, item);",
+                                "    }", "}"])
+    elif r.keyed == "sorted":
+        view.update(rust_type=f"BTreeMap<String, {r.item}>",
+                    comment=f"Keyed by name; the first {r.slot_count} names in sorted order fill the slots.",
+                    rust_lines=[f"for (slot, item) in x.{r.name}.values().take({const}_SLOTS).enumerate() {{",
+                                f"    {writer}(&mut out, {const}_OFFSET + {const}_SLOT_WIDTH * slot, item);",
+                                "}"])
+    else:
+        view.update(rust_type=f"Vec<Option<{r.item}>>",
+                    comment=f"Up to {r.slot_count} slots in order; None is an empty slot, extra items are dropped.",
+                    rust_lines=[f"for (slot, item) in x.{r.name}.iter().take({const}_SLOTS).enumerate() {{",
+                                "    if let Some(item) = item {",
+                                f"        {writer}(&mut out, {const}_OFFSET + {const}_SLOT_WIDTH * slot, item);",
+                                "    }", "}"])
+    return view
+
+
+def feature_records(layout: FeatureLayout) -> tuple[list[RecordShape], dict[str, str]]:
+    """Composite types plus one record per field region, with the region -> record name map."""
+    shapes = list(layout.types.values())
+    region_records = {}
+    for r in layout.regions:
+        if r.record is not None:
+            name = pascal_identifier(r.name)
+            region_records[r.name] = name
+            shapes.append(RecordShape(name, r.record.width, r.record.fields, r.doc))
+    return shapes, region_records
+
+
+def render_features(c: Contract, layout: FeatureLayout) -> str:
+    shapes, region_records = feature_records(layout)
+    records = [dict(name=rec.name, const=screaming(rec.name), snake=snake(rec.name), width=rec.width,
+                    doc=rec.doc,
+                    fields=[dict(name=f.name, const=screaming(f.name), offset=f.offset,
+                                 rust_type=_rust_field_type(f)) for f in rec.fields],
+                    rust_lines=_rust_record_lines(rec, c.enum_defaults))
+               for rec in shapes]
+    return environment().get_template("rust/features.rs.j2").render(
+        header=comment_header(c, "//"), L=layout, records=records, top=pascal_identifier(layout.name),
+        regions=[_rust_region(r, region_records.get(r.name)) for r in layout.regions])
+
+
+def _rust_output_field(f, n_variants: dict[str, int]) -> dict:
+    s, o = f.spec, f.offset
+    rule = s.decode.rule
+    param = {"sigmoid_threshold": lambda d: d.logit_threshold, "abs_cutoff": lambda d: d.cutoff,
+             "round_or_none": lambda d: d.none_below}.get(rule, lambda d: None)(s.decode)
+    if s.kind == "categorical":
+        rtype, dec = s.enum, f"{s.enum}::ALL[argmax(v, {o}, {f.width})]"
+    elif s.kind == "index":
+        rtype = s.enum
+        dec = f"{s.enum}::ALL[round_half_away(v[{o}]).clamp(0, {s.enum}::COUNT as i64 - 1) as usize]"
+    elif s.kind == "flag":
+        rtype, dec = "bool", f"flag(v[{o}], {float(param)!r}_f64)"
+    elif s.kind == "flags":
+        rtype = f"[bool; {f.width}]"
+        dec = f"std::array::from_fn(|i| flag(v[{o} + i], {float(param)!r}_f64))"
+    elif s.kind == "scalars":
+        rtype = f"[f32; {f.width}]"
+        dec = (f"std::array::from_fn(|i| cut(v[{o} + i], {float(param)!r}_f64))" if rule == "abs_cutoff"
+               else f"std::array::from_fn(|i| v[{o} + i])")
+    elif rule == "round_or_none":
+        rtype = "Option<i64>"
+        dec = f"Some(round_half_away(v[{o}])).filter(|r| *r >= {param})"
+    else:
+        rtype = "f32"
+        dec = f"cut(v[{o}], {float(param)!r}_f64)" if rule == "abs_cutoff" else f"v[{o}]"
+    return dict(name=f.name, rust_type=rtype, rust_decode=dec)
+
+
+def render_outputs(c: Contract, layout: OutputLayout) -> str:
+    counts = {n: len(v) for n, v in c.enums.items()}
+    heads, fields = [], []
+    for h in layout.heads:
+        heads.append(dict(name=h.name, cls=pascal_identifier(h.name) + "Head", offset=h.offset,
+                          width=h.width, fields=[_rust_output_field(f, counts) for f in h.fields]))
+        fields.extend(dict(head=h.name, name=f.name, offset=f.offset) for f in h.fields)
+    return environment().get_template("rust/outputs.rs.j2").render(
+        header=comment_header(c, "//"), O=layout, heads=heads, fields=fields,
+        top=pascal_identifier(layout.name))
+
+
+CRATE_VERSION = "0.1.0"
+
+
+def render_rust(c: Contract) -> dict[str, str]:
+    from .golden import render_golden_tests
+
+    env = environment()
+    mlp = c.specs.one("mlp_model")
+    models = [dict(const=screaming(name), file=m.file, inputs=m.inputs, outputs=c.head_outputs(name))
+              for name, m in c.artifacts.models.items()]
+    files = {
+        f"{CRATE}/Cargo.toml": env.get_template("rust/Cargo.toml.j2").render(
+            header=comment_header(c, "#"), version=CRATE_VERSION),
+        f"{CRATE}/Cargo.lock": _CARGO_LOCK.format(version=CRATE_VERSION),
+        f"{CRATE}/src/lib.rs": env.get_template("rust/lib.rs.j2").render(
+            header=comment_header(c, "//"), c=c, mlp=mlp, artifacts=c.artifacts, models=models,
+            modules=sorted([*c.features, *c.outputs])),
+        f"{CRATE}/src/enums.rs": env.get_template("rust/enums.rs.j2").render(
+            header=comment_header(c, "//"),
+            enums=[dict(name=n, variants=v, doc=c.enum_docs[n], default=c.enum_defaults[n])
+                   for n, v in c.enums.items()]),
+        f"{CRATE}/src/text.rs": env.get_template("rust/text.rs.j2").render(
+            header=comment_header(c, "//"), c=c, event_logit_threshold=_logit(c.event_threshold),
+            event_idents=[pascal_identifier(x) for x in c.event_kinds],
+            category_idents=[pascal_identifier(x) for x in c.entity_categories]),
+    }
+    for name, layout in c.features.items():
+        files[f"{CRATE}/src/{name}.rs"] = render_features(c, layout)
+    for name, layout in c.outputs.items():
+        files[f"{CRATE}/src/{name}.rs"] = render_outputs(c, layout)
+    files[f"{CRATE}/tests/golden.rs"] = render_golden_tests(c)
+    return files
+
+
+def _logit(p: float) -> float:
+    import math
+
+    return math.log(p / (1.0 - p))
+
+
+# Cargo writes this lock file for a crate without dependencies; committing it
+# keeps `cargo test --offline` from touching the tree.
+_CARGO_LOCK = """# This file is automatically @generated by Cargo.
+# It is not intended for manual editing.
+version = 4
+
+[[package]]
+name = "storyml-contract"
+version = "{version}"
+"""
