@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import SpecError, SpecProblem, display_path
 from .kinds import KINDS
+from .spec import ITEM_MARK
 from .yaml_source import SourceDoc, load_yaml
 
 
@@ -50,6 +52,9 @@ def spec_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
+_ITEM = re.compile(re.escape(ITEM_MARK).replace(r"\{\}", r"(\d+)") + "$")
+
+
 def _validation_problems(doc: SourceDoc, exc: ValidationError) -> list[SpecProblem]:
     problems = []
     for err in exc.errors():
@@ -58,7 +63,10 @@ def _validation_problems(doc: SourceDoc, exc: ValidationError) -> list[SpecProbl
             msg = "unknown key (not allowed here)"
         elif err["type"] == "missing":
             msg = "required key is missing"
-        problems.append(doc.problem(_path_in_file(doc.data, tuple(err["loc"])), msg))
+        loc = tuple(err["loc"])
+        if item := _ITEM.search(msg):
+            loc, msg = loc + (int(item[1]),), msg[: item.start()].rstrip()
+        problems.append(doc.problem(_path_in_file(doc.data, loc), msg))
     return problems
 
 
@@ -104,8 +112,12 @@ def load_file(path: Path, text: str | None = None) -> tuple[Entry | None, list[S
         return None, _validation_problems(doc, exc)
 
 
-def load_specs(root: Path | str) -> SpecSet:
-    """Parse, validate and cross-check every spec under `root`."""
+def load_specs(root: Path | str, contract_only: bool = False) -> SpecSet:
+    """Parse, validate and cross-check every spec under `root`.
+
+    With `contract_only`, files of other kinds are skipped unread beyond their
+    `kind`: an old revision (for `storyml diff`) may predate today's data kinds.
+    """
     from .crosscheck import cross_check
 
     root = Path(root)
@@ -113,20 +125,30 @@ def load_specs(root: Path | str) -> SpecSet:
         raise SpecError([SpecProblem(display_path(root), 1, "", "specs directory not found")])
     specs = SpecSet(root=root)
     problems: list[SpecProblem] = []
+    wanted = {name for name, kind in KINDS.items() if kind.contract or not contract_only}
     for path in spec_files(root):
+        if contract_only and _declared_kind(path) not in wanted:
+            continue
         entry, found = load_file(path)
         problems.extend(found)
         if entry is not None:
             specs.entries[entry.model.kind].append(entry)
-    for name, kind in KINDS.items():
+    if problems:  # a file that failed to load may be the missing singleton: report only its problems
+        raise SpecError(problems)
+    for name in sorted(wanted):
         count = len(specs.of_kind(name))
-        if kind.singleton and count != 1:
+        if KINDS[name].singleton and count != 1:
             where = ", ".join(e.doc.name for e in specs.of_kind(name)) or "none found"
             problems.append(SpecProblem(display_path(root), 1, "kind",
                                         f"expected exactly one `kind: {name}` file ({where})"))
     if problems:
         raise SpecError(problems)
-    problems = cross_check(specs)
+    problems = cross_check(specs, contract_only=contract_only)
     if problems:
         raise SpecError(problems)
     return specs
+
+
+def _declared_kind(path: Path) -> str | None:
+    doc, _ = load_yaml(path)
+    return doc.data.get("kind") if doc is not None and isinstance(doc.data, dict) else None

@@ -36,11 +36,17 @@ Label = Annotated[str, Field(min_length=1)]
 
 
 def _unique(items: list[str], what: str) -> list[str]:
+    """Refuse repeats; the error names the first repeated item so its line can be found."""
     seen: set[str] = set()
-    dupes = [x for x in items if x in seen or seen.add(x)]  # type: ignore[func-returns-value]
-    if dupes:
-        raise ValueError(f"duplicate {what}: {', '.join(map(repr, dict.fromkeys(dupes)))}")
+    for i, item in enumerate(items):
+        if item in seen:
+            raise ValueError(f"duplicate {what}: {item!r} {ITEM_MARK.format(i)}")
+        seen.add(item)
     return items
+
+
+# `loader` moves this mark from the message into the key path: `labels[7]`, not `labels`.
+ITEM_MARK = "(item {})"
 
 
 # ---------------------------------------------------------------- enums

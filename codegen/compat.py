@@ -1,0 +1,119 @@
+"""Compatibility of two contracts, like a schema registry's check.
+
+Ordered lists are the contract: a label or feature keeps its index forever.
+Appending is compatible (models need retraining to use the new entries);
+removing, renaming or reordering moves indices and is BREAKING. A changed
+decode rule changes what an output means and is BREAKING too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .contract import Contract
+
+Severity = Literal["BREAKING", "compatible"]
+
+
+@dataclass(frozen=True)
+class Change:
+    severity: Severity
+    where: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.severity:<10} {self.where}: {self.detail}"
+
+
+def compare_lists(where: str, old: list[str], new: list[str], noun: str) -> list[Change]:
+    """Index-stable lists: only appending keeps every old index meaning the same thing."""
+    if old == new:
+        return []
+    if new[: len(old)] == old:
+        added = ", ".join(new[len(old):])
+        return [Change("compatible", where, f"appended {noun} {added} (retrain to use them)")]
+    first = next(i for i in range(min(len(old), len(new)) + 1)
+                 if i >= len(old) or i >= len(new) or old[i] != new[i])
+    removed = [x for x in old if x not in new]
+    added = [x for x in new if x not in old]
+    parts = []
+    if removed:
+        parts.append(f"removed {', '.join(removed)}")
+    if added:
+        parts.append(f"added {', '.join(added)}")
+    if not removed and not added:
+        parts.append("reordered")
+    was = old[first] if first < len(old) else "(nothing)"
+    now = new[first] if first < len(new) else "(nothing)"
+    return [Change("BREAKING", where, f"{'; '.join(parts)}: {noun} {first} was {was}, now {now}")]
+
+
+def _value(where: str, old: object, new: object, severity: Severity, what: str) -> list[Change]:
+    if old == new:
+        return []
+    return [Change(severity, where, f"{what} changed from {old!r} to {new!r}")]
+
+
+def compare_contracts(old: Contract, new: Contract) -> list[Change]:
+    changes: list[Change] = []
+    for name in sorted(old.enums.keys() | new.enums.keys()):
+        where = f"enum {name}"
+        if name not in new.enums:
+            changes.append(Change("BREAKING", where, "removed"))
+        elif name not in old.enums:
+            changes.append(Change("compatible", where, "added"))
+        else:
+            changes += compare_lists(where, old.enums[name], new.enums[name], "variant")
+            changes += _value(where, old.enum_defaults[name], new.enum_defaults[name], "BREAKING", "default")
+    changes += compare_lists("event kinds", old.event_kinds, new.event_kinds, "label")
+    changes += _value("event kinds", old.event_threshold, new.event_threshold, "BREAKING", "threshold")
+    changes += _value("event kinds", old.event_multi_label, new.event_multi_label, "BREAKING", "multi_label")
+    changes += compare_lists("BIO labels", old.bio_labels, new.bio_labels, "label")
+    changes += compare_lists("entity roles", old.entity_roles, new.entity_roles, "role")
+    changes += _value("text", old.max_seq_length, new.max_seq_length, "compatible", "max_seq_length")
+    changes += _value("text", old.ignore_index, new.ignore_index, "compatible", "ignore_index")
+    for name in sorted(old.features.keys() | new.features.keys()):
+        where = f"features {name}"
+        if name not in new.features or name not in old.features:
+            changes.append(Change("BREAKING" if name not in new.features else "compatible", where,
+                                  "removed" if name not in new.features else "added"))
+            continue
+        changes += compare_lists(where, list(old.features[name].leaves), list(new.features[name].leaves),
+                                 "feature")
+    for name in sorted(old.outputs.keys() | new.outputs.keys()):
+        where = f"outputs {name}"
+        if name not in new.outputs or name not in old.outputs:
+            changes.append(Change("BREAKING" if name not in new.outputs else "compatible", where,
+                                  "removed" if name not in new.outputs else "added"))
+            continue
+        o, n = old.outputs[name], new.outputs[name]
+        changes += compare_lists(where, list(o.leaves), list(n.leaves), "output")
+        changes += compare_lists(f"{where} heads", [h.name for h in o.heads], [h.name for h in n.heads], "head")
+        new_heads = {h.name: h for h in n.heads}
+        new_fields = {(h.name, f.name): f for h in n.heads for f in h.fields}
+        for h in o.heads:
+            for f in h.fields:
+                if (h.name, f.name) not in new_fields:
+                    continue
+                nf = new_fields[(h.name, f.name)]
+                fw = f"{where} {h.name}.{f.name}"
+                changes += _value(fw, f.spec.decode.model_dump(), nf.spec.decode.model_dump(), "BREAKING", "decode")
+                changes += _value(fw, f.spec.loss, nf.spec.loss, "compatible", "loss (retrain)")
+            if h.name in new_heads:
+                changes += _value(f"{where} {h.name}", h.weight, new_heads[h.name].weight, "compatible",
+                                  "loss weight (retrain)")
+    old_models, new_models = old.artifacts.models, new.artifacts.models
+    for name in sorted(old_models.keys() | new_models.keys()):
+        where = f"artifact {name}"
+        if name not in new_models or name not in old_models:
+            changes.append(Change("BREAKING" if name not in new_models else "compatible", where,
+                                  "removed" if name not in new_models else "added"))
+            continue
+        changes += _value(where, old_models[name].file, new_models[name].file, "BREAKING", "file")
+        changes += compare_lists(f"{where} inputs", list(old_models[name].inputs), list(new_models[name].inputs),
+                                 "input")
+        changes += compare_lists(f"{where} outputs", old.head_outputs(name), new.head_outputs(name), "output")
+    changes += _value("artifacts", old.artifacts.tokenizer, new.artifacts.tokenizer, "BREAKING", "tokenizer file")
+    changes += _value("artifacts", old.artifacts.opset, new.artifacts.opset, "compatible", "opset")
+    return changes

@@ -1,0 +1,93 @@
+"""A malformed spec gives exit 2, one `file:line: key: message` line per problem, and changes nothing."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from spec_helpers import GENERATED, copy_specs, edit, storyml, tree_bytes
+
+LINE = re.compile(r"^(?P<file>[^:]+\.ya?ml):(?P<line>\d+): (?P<key>[^:]*): (?P<msg>.+)$")
+
+# (name, file, old text, new text, expected file suffix, expected line, expected key, message fragment)
+BREAKAGES = [
+    ("syntax error", "enums.yaml", "variants: [Topsoil, Sediment, Bedrock, Primordial]",
+     "variants: [Topsoil, Sediment, Bedrock, Primordial", "enums.yaml", None, "<document>", "YAML syntax error"),
+    ("unknown key", "character/outputs.yaml", "    weight: 0.35", "    weight: 0.35\n    colour: blue",
+     "character/outputs.yaml", 18, "heads[0].colour", "unknown key"),
+    ("duplicate label", "text/labels.yaml", "    - SpeechAct", "    - SpeechAct\n    - SpeechAct",
+     "text/labels.yaml", 15, "event_kinds.labels[6]", "duplicate label: 'SpeechAct'"),
+    ("wrong declared total", "character/features.yaml", "total: 453", "total: 454",
+     "character/features.yaml", 8, "total", "declared 454, but the regions add up to 453"),
+    ("dangling enum reference", "character/features.yaml", "onehot: TemporalLayer", "onehot: TemporalLayers",
+     "character/features.yaml", 20, "types.AxisSlot.fields[1].onehot", "unknown enum 'TemporalLayers'"),
+    ("duplicate key", "enums.yaml", "  SceneType:", "  TemporalLayer:\n    variants: [A]\n  SceneType:",
+     "enums.yaml", 20, "enums.TemporalLayer", "duplicate key"),
+    ("wrong region size", "character/features.yaml", "    size: 120", "    size: 121",
+     "character/features.yaml", 68, "regions[3].size", "declared 121, but its fields add up to 120"),
+    ("bad decode for kind", "character/outputs.yaml", "kind: categorical, enum: ActionType, loss: cross_entropy, decode: argmax",
+     "kind: categorical, enum: ActionType, loss: cross_entropy, decode: identity",
+     "character/outputs.yaml", 20, "heads[0].fields[0]", "decodes with argmax, not identity"),
+    ("reserved word", "character/features.yaml", "- name: debt\n", "- name: match\n",
+     "character/features.yaml", None, "regions[2].fields[4].name", "reserved word"),
+]
+
+
+def _problems(stderr: str) -> list[re.Match]:
+    lines = [line for line in stderr.splitlines() if line and not line.endswith("in the specs")]
+    matches = [LINE.match(line) for line in lines]
+    assert all(matches), f"not all lines are file:line: key: message:\n{stderr}"
+    return matches
+
+
+@pytest.mark.parametrize("case", BREAKAGES, ids=[b[0] for b in BREAKAGES])
+def test_broken_spec_is_reported_with_file_line_and_key(tmp_path, case):
+    _, rel, old, new, file_suffix, line, key, fragment = case
+    specs = copy_specs(tmp_path)
+    edit(specs / rel, old, new)
+    result = storyml("check", "--specs", str(specs))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    problems = _problems(result.stderr)
+    hit = [m for m in problems if fragment in m["msg"]]
+    assert hit, result.stderr
+    assert hit[0]["file"].endswith(file_suffix)
+    if line is not None:
+        assert int(hit[0]["line"]) == line, result.stderr
+    assert hit[0]["key"] == key, result.stderr
+
+
+def test_empty_and_truncated_files(tmp_path):
+    specs = copy_specs(tmp_path)
+    (specs / "enums.yaml").write_text("# nothing here\n", encoding="utf-8")
+    outputs = specs / "character" / "outputs.yaml"
+    outputs.write_text(outputs.read_text(encoding="utf-8")[:900], encoding="utf-8")
+    result = storyml("check", "--specs", str(specs))
+    assert result.returncode == 2
+    text = result.stderr
+    assert "enums.yaml:1: <document>: empty file" in text
+    assert "outputs.yaml" in text
+
+
+def test_all_problems_are_reported_at_once(tmp_path):
+    specs = copy_specs(tmp_path)
+    edit(specs / "character/features.yaml", "total: 453", "total: 1")
+    edit(specs / "character/outputs.yaml", "total: 42", "total: 2")
+    result = storyml("check", "--specs", str(specs))
+    assert result.returncode == 2
+    problems = _problems(result.stderr)
+    assert {(m["key"], m["file"].rsplit("/", 1)[-1]) for m in problems} >= {
+        ("total", "features.yaml"), ("total", "outputs.yaml")}
+
+
+def test_failed_gen_leaves_generated_untouched(tmp_path):
+    out = tmp_path / "generated"
+    shutil.copytree(GENERATED, out, ignore=shutil.ignore_patterns("target", "__pycache__"))
+    before = tree_bytes(out)
+    specs = copy_specs(tmp_path)
+    edit(specs / "text/labels.yaml", "    - SpeechAct", "    - SpeechAct\n    - SpeechAct")
+    result = storyml("gen", "--specs", str(specs), "--out", str(out))
+    assert result.returncode == 2
+    assert tree_bytes(out) == before
