@@ -11,7 +11,7 @@ from typing import Callable
 
 from pydantic import BaseModel
 
-from . import spec
+from . import spec, spec_matrix
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,15 @@ KINDS: dict[str, Kind] = {
     "text_labels": Kind(spec.TextLabelsFile, singleton=True, contract=True),
     "artifacts": Kind(spec.ArtifactsFile, singleton=True, contract=True),
     "mlp_model": Kind(spec.MlpModelFile, singleton=True, contract=False),
+    # The character training matrix (storyml data characters); spec_matrix checks them together.
+    "personality_axes": Kind(spec_matrix.PersonalityAxesFile, singleton=False, contract=False),
+    "archetypes": Kind(spec_matrix.ArchetypesFile, singleton=False, contract=False),
+    "relational_dynamics": Kind(spec_matrix.RelationalDynamicsFile, singleton=False, contract=False),
+    "scene_profiles": Kind(spec_matrix.SceneProfilesFile, singleton=False, contract=False),
+    "labelling_rules": Kind(spec_matrix.LabellingRulesFile, singleton=False, contract=False),
+    "character_matrix": Kind(spec_matrix.CharacterMatrixFile, singleton=False, contract=False),
 }
 
 # Cross-file checks of kinds added after the contract (templates, vocabulary, ...):
 # each takes the loaded SpecSet and returns a list of SpecProblem.
-EXTRA_CHECKS: list[Callable] = []
+EXTRA_CHECKS: list[Callable] = [spec_matrix.check_matrix]

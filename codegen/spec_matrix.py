@@ -1,0 +1,782 @@
+"""Spec kinds of the character-prediction training matrix, and their cross-file check.
+
+The matrix is data: personality axes, archetypes, relational dynamics, scene
+profiles, and a labelling file whose rules and coherence checks are tables in
+a small condition/effect language. This module validates all of it against
+the enums, the feature layout and the output heads, so a typo in a rule fails
+`storyml check` with a file:line:key message instead of silently labelling
+nothing.
+
+The rule language
+-----------------
+A *condition* maps a path to a matcher; all entries must hold. A path whose
+value is absent (no partner edge, no history) never matches.
+
+Feature paths (what the predicted character sees):
+  axis.<axis>                 central tendency of a personality axis
+  feeling.<Primary>           intensity of a primary in the emotional state
+  partner.<field>             the edge to the relationship partner: a substrate's
+                              central tendency, or its role
+  last_turn.<field>           the most recent history turn
+  count.<region>              how many slots of a slot region are filled
+  <region>.<field>            a field of a plain region (scene_context.tension)
+Label paths (what the rules produced; coherence checks only):
+  <head>.<field>              a categorical, flag, scalar, index or flags field
+  <head>.<field>.<Variant>    one entry of a per-variant field
+Matchers: a variant name, `true`/`false`, or a mapping of
+  gt/ge/lt/le (numbers), in/not_in (variant lists), at_most/at_least (flag counts).
+
+An *effect* (`raise`/`lower` of a rule) adds to a label score:
+  <head>.<field>.<Variant>    categorical, flags and scalars fields
+  <head>.<field>              flag and scalar fields
+How each output field turns its scores into a label is its `targets` entry.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+
+from .errors import SpecProblem
+from .names import check_snake
+from .spec import SpecModel
+
+# ---------------------------------------------------------------- value types
+
+
+def _span(v: list[float]) -> list[float]:
+    if len(v) != 2:
+        raise ValueError(f"a range is [low, high]; got {len(v)} value{'s' if len(v) != 1 else ''}")
+    low, high = v
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError("range bounds must be finite numbers")
+    if low > high:
+        raise ValueError(f"empty range: low {low} is above high {high}")
+    return v
+
+
+def _within(lo: float, hi: float):
+    def check(v: list[float]) -> list[float]:
+        if v[0] < lo or v[1] > hi:
+            raise ValueError(f"range {v} leaves the scale [{lo}, {hi}]")
+        return v
+    return check
+
+
+Span = Annotated[list[float], AfterValidator(_span)]
+UnitSpan = Annotated[list[float], AfterValidator(_span), AfterValidator(_within(0.0, 1.0))]
+SignedSpan = Annotated[list[float], AfterValidator(_span), AfterValidator(_within(-1.0, 1.0))]
+CountSpan = Annotated[list[int], AfterValidator(_span), AfterValidator(_within(0, 1_000_000))]
+
+
+def _snake_name(v: str) -> str:
+    if why := check_snake(v):
+        raise ValueError(why)
+    return v
+
+
+def _snake_keys(v: dict) -> dict:
+    for k in v:
+        _snake_name(k)
+    return v
+
+
+def _unique_list(v: list[str]) -> list[str]:
+    dupes = sorted({x for x in v if v.count(x) > 1})
+    if dupes:
+        raise ValueError(f"listed twice: {', '.join(dupes)}")
+    return v
+
+
+Variants = Annotated[list[str], Field(min_length=1), AfterValidator(_unique_list)]
+
+# ---------------------------------------------------------------- personality axes
+
+
+class AxisGroup(SpecModel):
+    doc: str = ""
+    axes: dict[str, str] = Field(min_length=1, description="Axis name -> what a high value means.")
+
+    _names = field_validator("axes")(classmethod(lambda cls, v: _snake_keys(v)))
+
+
+class PersonalityAxesFile(SpecModel):
+    kind: Literal["personality_axes"]
+    groups: dict[str, AxisGroup] = Field(min_length=1)
+
+    _names = field_validator("groups")(classmethod(lambda cls, v: _snake_keys(v)))
+
+    @model_validator(mode="after")
+    def _axes_unique(self) -> "PersonalityAxesFile":
+        seen: dict[str, str] = {}
+        for g, group in self.groups.items():
+            for axis in group.axes:
+                if axis in seen:
+                    raise ValueError(f"axis {axis!r} is in groups {seen[axis]!r} and {g!r}")
+                seen[axis] = g
+        return self
+
+    @property
+    def axis_names(self) -> list[str]:
+        return [a for g in self.groups.values() for a in g.axes]
+
+
+# ---------------------------------------------------------------- archetypes
+
+
+class AxisTrait(SpecModel):
+    value: UnitSpan = Field(description="Central tendency is drawn uniformly from this range.")
+    variance: UnitSpan | None = Field(None, description="Overrides the file's default variance range.")
+    layer: str = Field(description="TemporalLayer variant.")
+    provenance: str = Field(description="Provenance variant.")
+
+
+class EmotionTrait(SpecModel):
+    intensity: UnitSpan
+    awareness: Variants = Field(description="AwarenessLevel variants, one drawn per example.")
+
+
+class Archetype(SpecModel):
+    doc: str = ""
+    axes: dict[str, AxisTrait] = Field(min_length=1)
+    emotions: dict[str, EmotionTrait] = Field(description="One entry per EmotionalPrimary variant.")
+    self_edge: dict[str, SignedSpan] = Field(description="One range per self_edge field.")
+
+
+class ArchetypesFile(SpecModel):
+    kind: Literal["archetypes"]
+    min_axes: int = Field(ge=1, description="Fewest axes an archetype may define.")
+    variance: UnitSpan = Field(description="Default variance range of an axis value.")
+    archetypes: dict[str, Archetype] = Field(min_length=1)
+
+    _names = field_validator("archetypes")(classmethod(lambda cls, v: _snake_keys(v)))
+
+
+# ---------------------------------------------------------------- relational dynamics
+
+
+class RoleAssignment(SpecModel):
+    a: str = Field(description="TopologicalRole of the first character.")
+    b: str = Field(description="TopologicalRole of the second character.")
+
+
+class Dynamic(SpecModel):
+    doc: str = ""
+    a_to_b: dict[str, SignedSpan] = Field(description="How A sees B: one range per edge substrate.")
+    b_to_a: dict[str, SignedSpan] = Field(description="How B sees A: one range per edge substrate.")
+    roles: list[RoleAssignment] = Field(min_length=1, description="Role assignments; each is a matrix axis.")
+
+
+class Bystanders(SpecModel):
+    substrate: dict[str, SignedSpan] = Field(description="Edges to other cast members: one range per substrate.")
+    roles: Variants
+
+
+class RelationalDynamicsFile(SpecModel):
+    kind: Literal["relational_dynamics"]
+    variance: UnitSpan = Field(description="Variance range of every edge substrate value.")
+    bystanders: Bystanders
+    dynamics: dict[str, Dynamic] = Field(min_length=1)
+
+    _names = field_validator("dynamics")(classmethod(lambda cls, v: _snake_keys(v)))
+
+
+# ---------------------------------------------------------------- scene profiles
+
+
+class WeightedEvent(SpecModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    event_type: str
+    register_: str = Field(alias="register")  # `register` would shadow a pydantic attribute
+    weight: float = Field(gt=0.0)
+
+
+class SceneProfile(SpecModel):
+    doc: str = ""
+    scene_type: str
+    tension: UnitSpan
+    cast_size: CountSpan
+    events: list[WeightedEvent] = Field(min_length=1)
+
+
+class SceneProfilesFile(SpecModel):
+    kind: Literal["scene_profiles"]
+    profiles: dict[str, SceneProfile] = Field(min_length=1)
+
+    _names = field_validator("profiles")(classmethod(lambda cls, v: _snake_keys(v)))
+
+
+# ---------------------------------------------------------------- labelling rules
+
+
+class Compare(SpecModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    in_: Variants | None = Field(None, alias="in")
+    not_in: Variants | None = None
+    at_most: int | None = Field(None, ge=0)
+    at_least: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_family(self) -> "Compare":
+        families = [name for name, keys in MATCHER_FAMILIES.items()
+                    if any(getattr(self, k) is not None for k in keys)]
+        if not families:
+            raise ValueError("give a comparison: gt/ge/lt/le, in/not_in or at_most/at_least")
+        if len(families) > 1:
+            raise ValueError(f"mixes {' and '.join(families)} comparisons")
+        return self
+
+    @property
+    def family(self) -> str:
+        return next(n for n, keys in MATCHER_FAMILIES.items() if any(getattr(self, k) is not None for k in keys))
+
+
+# Which path kind each comparison family applies to.
+MATCHER_FAMILIES: dict[str, tuple[str, ...]] = {
+    "number": ("gt", "ge", "lt", "le"),
+    "enum": ("in_", "not_in"),
+    "flags": ("at_most", "at_least"),
+}
+
+Matcher = Union[bool, str, Compare]
+Condition = dict[str, Matcher]
+
+
+class Rule(SpecModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str
+    doc: str = ""
+    when: Condition = Field(default_factory=dict, description="All must hold; empty means always.")
+    raise_: dict[str, Annotated[float, Field(gt=0.0)]] = Field(default_factory=dict, alias="raise")
+    lower: dict[str, Annotated[float, Field(gt=0.0)]] = Field(default_factory=dict)
+
+    _name = field_validator("name")(classmethod(lambda cls, v: _snake_name(v)))
+
+    @model_validator(mode="after")
+    def _has_effect(self) -> "Rule":
+        if not self.raise_ and not self.lower:
+            raise ValueError("a rule needs `raise` or `lower`")
+        return self
+
+
+Resolve = Literal["argmax", "positive", "sum", "winner_probability", "partner_slot", "strongest_primary"]
+
+# resolve -> (output kinds it applies to, whether rules may add to the field's scores)
+RESOLVE_RULES: dict[str, tuple[tuple[str, ...], bool]] = {
+    "argmax": (("categorical",), True),  # highest score wins; ties go to the lowest index
+    "positive": (("flag", "flags"), True),  # true when the score is above zero
+    "sum": (("scalar", "scalars"), True),  # the score itself, clamped
+    "winner_probability": (("scalar",), False),  # softmax probability of `of`'s winner
+    "partner_slot": (("scalar",), False),  # partner's edge slot when `of` is in `when_in`
+    "strongest_primary": (("index",), False),  # argmax of feeling + `of` (a delta per variant)
+}
+
+
+class Target(SpecModel):
+    resolve: Resolve
+    clamp: Span | None = Field(None, description="`sum`: bounds of the result.")
+    of: str | None = Field(None, description="The output field this one is derived from.")
+    when_in: Variants | None = Field(None, description="`partner_slot`: variants of `of` that take a target.")
+
+    @model_validator(mode="after")
+    def _params(self) -> "Target":
+        needs = {"sum": {"clamp"}, "winner_probability": {"of"}, "partner_slot": {"of", "when_in"},
+                 "strongest_primary": {"of"}}.get(self.resolve, set())
+        for key in ("clamp", "of", "when_in"):
+            given = getattr(self, key) is not None
+            if key in needs and not given:
+                raise ValueError(f"`{self.resolve}` needs `{key}`")
+            if key not in needs and given:
+                raise ValueError(f"`{self.resolve}` takes no `{key}`")
+        return self
+
+
+class Implication(SpecModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    if_: Condition = Field(default_factory=dict, alias="if", description="Empty means always applicable.")
+    then: Condition = Field(min_length=1)
+
+
+class CoherenceCheck(SpecModel):
+    doc: str = ""
+    weight: float = Field(gt=0.0)
+    implications: list[Implication] = Field(min_length=1)
+
+
+class Coherence(SpecModel):
+    threshold: float = Field(gt=0.0, le=1.0, description="Examples scoring below this are rejected.")
+    checks: dict[str, CoherenceCheck] = Field(min_length=1)
+
+    _names = field_validator("checks")(classmethod(lambda cls, v: _snake_keys(v)))
+
+
+class LabellingRulesFile(SpecModel):
+    kind: Literal["labelling_rules"]
+    targets: dict[str, Target] = Field(min_length=1, description="How each output field is resolved.")
+    rules: list[Rule] = Field(min_length=1)
+    coherence: Coherence
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rule_names(cls, v: list[Rule]) -> list[Rule]:
+        _unique_list([r.name for r in v])
+        return v
+
+
+# ---------------------------------------------------------------- generation
+
+
+class Serving(SpecModel):
+    fraction: float = Field(ge=0.0, le=1.0, description="Share of examples shaped like engine inputs.")
+    tension: float = Field(ge=0.0, le=1.0, description="The tension the engine fixes at inference.")
+
+
+class CharacterMatrixFile(SpecModel):
+    kind: Literal["character_matrix"]
+    features: str = Field(description="Name of the feature_layout the examples encode.")
+    outputs: str = Field(description="Name of the output_heads the labels encode.")
+    max_cells: int = Field(ge=1, description="Cells drawn (deterministically) from the full product.")
+    variations_per_cell: int = Field(ge=1)
+    edge_count_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
+        min_length=1, description="Weight of 0, 1, 2, ... filled relational edge slots.")
+    history_length_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
+        min_length=1, description="Weight of 0, 1, 2, ... history turns.")
+    serving: Serving
+    event_confidence: UnitSpan
+    target_count: CountSpan
+    history_valence: SignedSpan
+    decimals: int = Field(ge=1, le=12, description="Sampled values are rounded to this many decimals.")
+
+    @field_validator("edge_count_weights", "history_length_weights")
+    @classmethod
+    def _some_weight(cls, v: list[float]) -> list[float]:
+        if sum(v) <= 0:
+            raise ValueError("at least one weight must be above zero")
+        return v
+
+
+MATRIX_KINDS = ("personality_axes", "archetypes", "relational_dynamics", "scene_profiles",
+                "labelling_rules", "character_matrix")
+SINGLE_MATRIX_KINDS = ("personality_axes", "labelling_rules", "character_matrix")
+
+# ---------------------------------------------------------------- vocabulary
+
+# The rule language's feature prefixes and the feature regions they read. These
+# are names of the language, not contract facts: the check below proves each
+# region exists with the shape the prefix needs.
+AXIS_REGION = "tensor"  # keyed slots of AxisSlot(value, layer, provenance)
+FEELING_REGION = "emotional_state"  # one PrimaryState(intensity, awareness) per variant
+SELF_REGION = "self_edge"  # plain floats
+EDGE_REGION = "relational_edges"  # slots of RelationalEdge(<substrates>, role)
+SCENE_REGION = "scene_context"
+EVENT_REGION = "player_event"
+HISTORY_REGION = "history"  # slots of HistoryTurn, most recent first
+
+
+@dataclass(frozen=True)
+class PathType:
+    kind: Literal["number", "enum", "bool", "flags"]
+    enum: str | None = None
+
+
+class Vocabulary:
+    """Every path, effect key and enum the matrix specs may name, derived from the other specs."""
+
+    def __init__(self, enums: dict[str, list[str]], layout: Any, heads: Any, axes: list[str]):
+        self.enums = enums
+        self.axes = list(axes)
+        self.types = {name: t for name, t in layout.types.items()}
+        self.regions = {r.name: r for r in layout.regions}
+        self.heads = {h.name: h for h in heads.heads}
+        self.problems: list[str] = self._shape_problems()
+        self.paths: dict[str, PathType] = {}
+        if not self.problems:
+            self._feature_paths()
+        self._label_paths()
+
+    # -- shape of the regions the language binds to
+    def _shape_problems(self) -> list[str]:
+        out = []
+        wanted = {AXIS_REGION: "slots", FEELING_REGION: "per", SELF_REGION: "fields", EDGE_REGION: "slots",
+                  SCENE_REGION: "fields", EVENT_REGION: "fields", HISTORY_REGION: "slots"}
+        for name, shape in wanted.items():
+            r = self.regions.get(name)
+            if r is None:
+                out.append(f"the feature layout has no region {name!r}")
+            elif shape == "fields" and r.fields is None:
+                out.append(f"region {name!r} must have fields")
+            elif shape == "slots" and (r.slots is None or r.slots.count is None or r.item not in self.types):
+                out.append(f"region {name!r} must be counted slots of a declared type")
+            elif shape == "per" and (r.slots is None or r.slots.per is None or r.item not in self.types):
+                out.append(f"region {name!r} must have one slot per enum variant")
+        return out
+
+    def item_fields(self, region: str) -> dict[str, Any]:
+        return {f.name: f for f in self.types[self.regions[region].item].fields}
+
+    def region_fields(self, region: str) -> dict[str, Any]:
+        return {f.name: f for f in self.regions[region].fields}
+
+    def slot_count(self, region: str) -> int:
+        return self.regions[region].slots.count
+
+    @property
+    def primaries(self) -> str:
+        return self.regions[FEELING_REGION].slots.per
+
+    def onehot(self, fields: dict[str, Any], name: str) -> str | None:
+        f = fields.get(name)
+        return f.onehot if f is not None else None
+
+    def substrates(self) -> list[str]:
+        """Edge fields that carry a distribution (everything but the one-hot role)."""
+        return [n for n, f in self.item_fields(EDGE_REGION).items() if f.type is not None]
+
+    @staticmethod
+    def _field_type(f: Any) -> PathType:
+        return PathType("enum", f.onehot) if f.onehot is not None else PathType("number")
+
+    def _feature_paths(self) -> None:
+        p = self.paths
+        for axis in self.axes:
+            p[f"axis.{axis}"] = PathType("number")
+        for variant in self.enums.get(self.primaries, []):
+            p[f"feeling.{variant}"] = PathType("number")
+        for region in (SELF_REGION, SCENE_REGION, EVENT_REGION):
+            for name, f in self.region_fields(region).items():
+                p[f"{region}.{name}"] = self._field_type(f)
+        for name, f in self.item_fields(EDGE_REGION).items():
+            p[f"partner.{name}"] = self._field_type(f)  # a distribution reads as its central tendency
+        for name, f in self.item_fields(HISTORY_REGION).items():
+            p[f"last_turn.{name}"] = self._field_type(f)
+        for region in (EDGE_REGION, HISTORY_REGION):
+            p[f"count.{region}"] = PathType("number")
+
+    def _label_paths(self) -> None:
+        for hname, head in self.heads.items():
+            for f in head.fields:
+                base = f"{hname}.{f.name}"
+                variants = self.enums.get(f.enum, []) if f.enum else []
+                if f.kind in ("categorical", "index"):
+                    self.paths[base] = PathType("enum", f.enum)
+                elif f.kind == "flag":
+                    self.paths[base] = PathType("bool")
+                elif f.kind == "scalar":
+                    self.paths[base] = PathType("number")
+                elif f.kind == "flags":
+                    self.paths[base] = PathType("flags", f.enum)
+                    for v in variants:
+                        self.paths[f"{base}.{v}"] = PathType("bool")
+                elif f.kind == "scalars":
+                    for v in variants:
+                        self.paths[f"{base}.{v}"] = PathType("number")
+
+    def output_field(self, name: str) -> Any | None:
+        head, _, field = name.partition(".")
+        h = self.heads.get(head)
+        return next((f for f in h.fields if f.name == field), None) if h else None
+
+    def effect_field(self, key: str) -> tuple[str, str | None] | str:
+        """(`head.field`, variant or None) for an effect key, or why it is not one."""
+        parts = key.split(".")
+        field_name = ".".join(parts[:2])
+        f = self.output_field(field_name) if len(parts) >= 2 else None
+        if f is None:
+            return f"unknown output field {field_name!r} (one of: {', '.join(self.output_field_names())})"
+        per_variant = f.kind in ("categorical", "flags", "scalars")
+        if per_variant:
+            if len(parts) != 3:
+                return f"{field_name} is one value per {f.enum} variant: write {field_name}.<Variant>"
+            if parts[2] not in self.enums.get(f.enum, []):
+                return f"unknown {f.enum} variant {parts[2]!r} (one of: {', '.join(self.enums.get(f.enum, []))})"
+            return field_name, parts[2]
+        if len(parts) != 2:
+            return f"{field_name} is a single value: write {field_name} without a variant"
+        return field_name, None
+
+    def output_field_names(self) -> list[str]:
+        return [f"{h}.{f.name}" for h, head in self.heads.items() for f in head.fields]
+
+    def matcher_problem(self, path: str, matcher: Any) -> str | None:
+        """Why `path: matcher` is not a valid condition entry, or None."""
+        t = self.paths.get(path)
+        if t is None:
+            return f"unknown path {path!r}" + _hint(path, self.paths)
+        if isinstance(matcher, bool):
+            return None if t.kind == "bool" else f"{path} is a {t.kind}, not a yes/no"
+        if isinstance(matcher, str):
+            if t.kind != "enum":
+                return f"{path} is a {t.kind}; a variant name only matches an enum"
+            return self._variant_problem(t.enum, [matcher])
+        family = matcher.family
+        if family != t.kind:
+            return f"{path} is a {t.kind}; {family} comparisons do not apply"
+        if family == "enum":
+            return self._variant_problem(t.enum, list(matcher.in_ or []) + list(matcher.not_in or []))
+        return None
+
+    def _variant_problem(self, enum: str, names: list[str]) -> str | None:
+        bad = [n for n in names if n not in self.enums.get(enum, [])]
+        if bad:
+            return f"unknown {enum} variant {bad[0]!r} (one of: {', '.join(self.enums.get(enum, []))})"
+        return None
+
+
+def _hint(path: str, paths: dict[str, PathType]) -> str:
+    prefix = path.split(".")[0] + "."
+    near = sorted(p for p in paths if p.startswith(prefix))
+    if near:
+        shown = ", ".join(near[:8]) + (", ..." if len(near) > 8 else "")
+        return f" (paths under {prefix!r}: {shown})"
+    roots = sorted({p.split(".")[0] for p in paths})
+    return f" (paths start with: {', '.join(roots)})"
+
+
+# ---------------------------------------------------------------- the cross-file check
+
+
+def matrix_entries(specs: Any) -> dict[str, list[Any]]:
+    return {kind: specs.of_kind(kind) for kind in MATRIX_KINDS}
+
+
+def vocabulary_for(specs: Any) -> Vocabulary:
+    """The vocabulary of a loaded, valid specs set (the generator's entry point)."""
+    matrix = specs.one("character_matrix")
+    enums = {name: e.variants for name, e in specs.one("enums").enums.items()}
+    return Vocabulary(enums, specs.named("feature_layout")[matrix.features],
+                      specs.named("output_heads")[matrix.outputs], specs.one("personality_axes").axis_names)
+
+
+def check_matrix(specs: Any) -> list[SpecProblem]:
+    """Every reference in the matrix specs resolves; every range and table is usable."""
+    found = matrix_entries(specs)
+    if not any(found.values()):
+        return []  # a specs set without training-matrix files (e.g. contract-only) is fine
+    problems: list[SpecProblem] = []
+    root = str(specs.root)
+    for kind in MATRIX_KINDS:
+        entries = found[kind]
+        if kind in SINGLE_MATRIX_KINDS and len(entries) > 1:
+            for e in entries[1:]:
+                problems.append(e.doc.problem(("kind",), f"a second `kind: {kind}` file "
+                                              f"(the first is {entries[0].doc.name})"))
+        if not entries:
+            anchor = next(e for es in found.values() for e in es)
+            problems.append(anchor.doc.problem(("kind",), f"the training matrix also needs a "
+                                               f"`kind: {kind}` file under {root}"))
+    if problems:
+        return problems
+    matrix = found["character_matrix"][0]
+    enums_files = specs.of_kind("enums")
+    if not enums_files:
+        return problems
+    enums = {name: e.variants for name, e in enums_files[0].model.enums.items()}
+    layouts, heads = specs.named("feature_layout"), specs.named("output_heads")
+    if matrix.model.features not in layouts:
+        problems.append(matrix.doc.problem(("features",), f"unknown feature_layout {matrix.model.features!r}"))
+    if matrix.model.outputs not in heads:
+        problems.append(matrix.doc.problem(("outputs",), f"unknown output_heads {matrix.model.outputs!r}"))
+    if problems:
+        return problems
+    axes_entry = found["personality_axes"][0]
+    vocab = Vocabulary(enums, layouts[matrix.model.features], heads[matrix.model.outputs],
+                       axes_entry.model.axis_names)
+    if vocab.problems:
+        return [matrix.doc.problem(("features",), why) for why in vocab.problems]
+    problems += _duplicate_names(found, "archetypes", "archetypes")
+    problems += _duplicate_names(found, "relational_dynamics", "dynamics")
+    problems += _duplicate_names(found, "scene_profiles", "profiles")
+    problems += _check_matrix_file(matrix, vocab)
+    for e in found["archetypes"]:
+        problems += _check_archetypes(e, vocab)
+    for e in found["relational_dynamics"]:
+        problems += _check_dynamics(e, vocab)
+    for e in found["scene_profiles"]:
+        problems += _check_profiles(e, vocab)
+    problems += _check_labelling(found["labelling_rules"][0], vocab)
+    return problems
+
+
+def _duplicate_names(found: dict[str, list[Any]], kind: str, key: str) -> list[SpecProblem]:
+    seen: dict[str, Any] = {}
+    out = []
+    for e in found[kind]:
+        for name in getattr(e.model, key):
+            if name in seen:
+                out.append(e.doc.problem((key, name), f"also defined in {seen[name].doc.name}"))
+            seen[name] = e
+    return out
+
+
+def _variant(entry: Any, loc: tuple, enum: str | None, value: str, vocab: Vocabulary) -> list[SpecProblem]:
+    if enum is None:
+        return [entry.doc.problem(loc, "the feature layout gives this field no enum")]
+    why = vocab._variant_problem(enum, [value])
+    return [entry.doc.problem(loc, why)] if why else []
+
+
+def _same_keys(entry: Any, loc: tuple, given: dict, wanted: list[str], what: str) -> list[SpecProblem]:
+    out = [entry.doc.problem(loc + (k,), f"unknown {what} {k!r} (one of: {', '.join(wanted)})")
+           for k in given if k not in wanted]
+    missing = [k for k in wanted if k not in given]
+    if missing:
+        out.append(entry.doc.problem(loc, f"missing {what}: {', '.join(missing)}"))
+    return out
+
+
+def _check_matrix_file(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
+    m, out = entry.model, []
+    for key, region in (("edge_count_weights", EDGE_REGION), ("history_length_weights", HISTORY_REGION)):
+        most = vocab.slot_count(region)
+        if len(getattr(m, key)) > most + 1:
+            out.append(entry.doc.problem((key,), f"{len(getattr(m, key))} weights, but {region} has only "
+                                         f"{most} slots (weights for 0..{most})"))
+    return out
+
+
+def _check_archetypes(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
+    out = []
+    slot_fields = vocab.item_fields(AXIS_REGION)
+    feeling_fields = vocab.item_fields(FEELING_REGION)
+    most = vocab.slot_count(AXIS_REGION)
+    for name, a in entry.model.archetypes.items():
+        loc = ("archetypes", name)
+        n = len(a.axes)
+        if not entry.model.min_axes <= n <= most:
+            out.append(entry.doc.problem(loc + ("axes",), f"{n} axes; an archetype needs "
+                                         f"{entry.model.min_axes}..{most} (the feature tensor holds {most})"))
+        for axis, trait in a.axes.items():
+            aloc = loc + ("axes", axis)
+            if axis not in vocab.axes:
+                out.append(entry.doc.problem(aloc, f"unknown personality axis {axis!r}" + _hint(
+                    f"axis.{axis}", {p: t for p, t in vocab.paths.items() if p.startswith("axis.")})))
+            out += _variant(entry, aloc + ("layer",), vocab.onehot(slot_fields, "layer"), trait.layer, vocab)
+            out += _variant(entry, aloc + ("provenance",), vocab.onehot(slot_fields, "provenance"),
+                            trait.provenance, vocab)
+        out += _same_keys(entry, loc + ("emotions",), a.emotions, vocab.enums[vocab.primaries],
+                          f"{vocab.primaries} variant")
+        for primary, trait in a.emotions.items():
+            for i, level in enumerate(trait.awareness):
+                out += _variant(entry, loc + ("emotions", primary, "awareness", i),
+                                vocab.onehot(feeling_fields, "awareness"), level, vocab)
+        out += _same_keys(entry, loc + ("self_edge",), a.self_edge, list(vocab.region_fields(SELF_REGION)),
+                          "self_edge field")
+    return out
+
+
+def _check_dynamics(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
+    out = []
+    substrates = vocab.substrates()
+    role_enum = vocab.onehot(vocab.item_fields(EDGE_REGION), "role")
+    m = entry.model
+    out += _same_keys(entry, ("bystanders", "substrate"), m.bystanders.substrate, substrates, "edge substrate")
+    for i, role in enumerate(m.bystanders.roles):
+        out += _variant(entry, ("bystanders", "roles", i), role_enum, role, vocab)
+    for name, d in m.dynamics.items():
+        loc = ("dynamics", name)
+        for side in ("a_to_b", "b_to_a"):
+            out += _same_keys(entry, loc + (side,), getattr(d, side), substrates, "edge substrate")
+        for i, ra in enumerate(d.roles):
+            for who in ("a", "b"):
+                out += _variant(entry, loc + ("roles", i, who), role_enum, getattr(ra, who), vocab)
+        pairs = [(r.a, r.b) for r in d.roles]
+        for i, pair in enumerate(pairs):
+            if pair in pairs[:i]:
+                out.append(entry.doc.problem(loc + ("roles", i), f"role assignment {pair} is listed twice"))
+    return out
+
+
+def _check_profiles(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
+    out = []
+    scene, event = vocab.region_fields(SCENE_REGION), vocab.region_fields(EVENT_REGION)
+    for name, p in entry.model.profiles.items():
+        loc = ("profiles", name)
+        out += _variant(entry, loc + ("scene_type",), vocab.onehot(scene, "scene_type"), p.scene_type, vocab)
+        for i, ev in enumerate(p.events):
+            out += _variant(entry, loc + ("events", i, "event_type"), vocab.onehot(event, "event_type"),
+                            ev.event_type, vocab)
+            out += _variant(entry, loc + ("events", i, "register"), vocab.onehot(event, "register"),
+                            ev.register_, vocab)
+    return out
+
+
+def _check_condition(entry: Any, loc: tuple, cond: dict, vocab: Vocabulary, labels_allowed: bool
+                     ) -> list[SpecProblem]:
+    out = []
+    for path, matcher in cond.items():
+        if not labels_allowed and path.split(".")[0] in vocab.heads:
+            out.append(entry.doc.problem(loc + (path,), f"{path!r} is a label; rules read features only"))
+            continue
+        if why := vocab.matcher_problem(path, matcher):
+            out.append(entry.doc.problem(loc + (path,), why))
+    return out
+
+
+def _check_labelling(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
+    m, out = entry.model, []
+    feature_roots = {p.split(".")[0] for p in vocab.paths if not p.split(".")[0] in vocab.heads}
+    for head in vocab.heads:
+        if head in feature_roots:
+            out.append(entry.doc.problem(("targets",), f"output head {head!r} shadows a feature path prefix"))
+    # targets: one per output field, resolve fits the field's kind
+    names = vocab.output_field_names()
+    out += _same_keys(entry, ("targets",), m.targets, names, "output field")
+    for name, t in m.targets.items():
+        f = vocab.output_field(name)
+        if f is None:
+            continue
+        kinds, _ = RESOLVE_RULES[t.resolve]
+        if f.kind not in kinds:
+            out.append(entry.doc.problem(("targets", name, "resolve"), f"{name} is a {f.kind} field; "
+                                         f"`{t.resolve}` resolves {' or '.join(kinds)} fields"))
+        out += _check_target_source(entry, name, f, t, vocab)
+    # rules: conditions read features, effects name scores of rule-fed fields
+    for i, rule in enumerate(m.rules):
+        out += _check_condition(entry, ("rules", i, "when"), rule.when, vocab, labels_allowed=False)
+        for key_name, effects in (("raise", rule.raise_), ("lower", rule.lower)):
+            for key in effects:
+                loc = ("rules", i, key_name, key)
+                resolved = vocab.effect_field(key)
+                if isinstance(resolved, str):
+                    out.append(entry.doc.problem(loc, resolved))
+                    continue
+                target = m.targets.get(resolved[0])
+                if target is not None and not RESOLVE_RULES[target.resolve][1]:
+                    out.append(entry.doc.problem(loc, f"{resolved[0]} is derived (`{target.resolve}`); "
+                                                 "rules cannot add to it"))
+    # coherence: conditions over features and labels
+    for cname, check in m.coherence.checks.items():
+        for i, imp in enumerate(check.implications):
+            loc = ("coherence", "checks", cname, "implications", i)
+            out += _check_condition(entry, loc + ("if",), imp.if_, vocab, labels_allowed=True)
+            out += _check_condition(entry, loc + ("then",), imp.then, vocab, labels_allowed=True)
+    return out
+
+
+def _check_target_source(entry: Any, name: str, f: Any, t: Target, vocab: Vocabulary) -> list[SpecProblem]:
+    if t.of is None:
+        return []
+    loc = ("targets", name, "of")
+    src = vocab.output_field(t.of)
+    want = {"winner_probability": "categorical", "partner_slot": "categorical", "strongest_primary": "scalars"}
+    if src is None:
+        return [entry.doc.problem(loc, f"unknown output field {t.of!r}")]
+    if src.kind != want[t.resolve]:
+        return [entry.doc.problem(loc, f"`{t.resolve}` reads a {want[t.resolve]} field; {t.of} is {src.kind}")]
+    if t.resolve == "strongest_primary" and not (src.enum == f.enum == vocab.primaries):
+        return [entry.doc.problem(loc, f"`strongest_primary` needs {name} and {t.of} over {vocab.primaries}")]
+    if t.resolve == "partner_slot":
+        why = vocab._variant_problem(src.enum, list(t.when_in or []))
+        return [entry.doc.problem(("targets", name, "when_in"), why)] if why else []
+    return []
