@@ -1,0 +1,303 @@
+"""Spec kinds `vocabulary` and `templates`: the source of the event/NER training sentences.
+
+A vocabulary file names word lists. An entry is a plain string ("the stone",
+"Zoë") or, in a verb list, the forms of one verb (present, past, third). A
+templates file holds sentence templates: a pattern with `{slot}` placeholders,
+the event kinds it expresses, the registers it is written in, and one
+declaration per slot saying which list fills it and whether the filler is an
+entity (category + role). Articles belong to the entries and so to the spans.
+
+A template is written once and expands into each of its registers: a slot may
+draw from a different list per register (`I` for the player, a name for the
+narrator), and a verb slot picks the verb form by register (`present` for the
+player, `past` for the narrator, unless the slot overrides it).
+
+Each file checks its own shape here; `check_templates` checks what spans files
+(labels, enums, list references) and reports every problem at once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .errors import SpecProblem
+from .spec import SpecModel, _snake
+
+# What a register means. The generator and the record validator read these
+# tables; a template's slots may override the verb form per register.
+Register = Literal["player", "narrator"]
+REGISTERS: tuple[str, ...] = ("player", "narrator")
+VerbForm = Literal["present", "past", "third"]
+DEFAULT_VERB_FORM: dict[str, str] = {"player": "present", "narrator": "past"}
+# Words that make a sentence first person. The player writes in the first
+# person (or the imperative); the narrator never does outside quoted speech.
+FIRST_PERSON_WORDS: frozenset[str] = frozenset({"I", "me", "my", "mine", "myself"})
+
+SLOT_RE = re.compile(r"\{([^{}]*)\}")
+
+
+def pattern_slots(pattern: str) -> list[str]:
+    """Slot names in the order they appear (repeats kept)."""
+    return SLOT_RE.findall(pattern)
+
+
+# ---------------------------------------------------------------- vocabulary
+
+
+class Verb(SpecModel):
+    present: str = Field(min_length=1, description="First person present, also the imperative: 'pick up'.")
+    past: str = Field(min_length=1, description="Simple past: 'picked up'.")
+    third: str = Field(min_length=1, description="Third person singular present: 'picks up'.")
+
+    def form(self, name: str) -> str:
+        return getattr(self, name)
+
+
+class WordList(SpecModel):
+    doc: str = ""
+    words: list[str] | None = Field(None, description="Plain entries, articles included: 'the stone'.")
+    verbs: list[Verb] | None = Field(None, description="Verb entries with their forms.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "WordList":
+        if (self.words is None) == (self.verbs is None):
+            raise ValueError("give exactly one of `words` or `verbs`")
+        return self
+
+    @property
+    def is_verbs(self) -> bool:
+        return self.verbs is not None
+
+    @property
+    def entry_ids(self) -> list[str]:
+        """One id per entry: the word itself, or a verb's present form."""
+        return list(self.words) if self.words is not None else [v.present for v in self.verbs or []]
+
+
+class VocabularyFile(SpecModel):
+    kind: Literal["vocabulary"]
+    name: str
+    doc: str = ""
+    lists: dict[str, WordList] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _snake(v)
+
+
+# ---------------------------------------------------------------- templates
+
+
+class EntitySpec(SpecModel):
+    category: str | None = Field(None, description="An entity category of the text_labels spec.")
+    role: str | None = Field(None, description="An entity role of the text_labels spec.")
+
+
+PerRegister = dict[Register, str]
+
+
+class Slot(SpecModel):
+    from_: str | PerRegister = Field(alias="from", description="Vocabulary list, or one list per register.")
+    form: VerbForm | dict[Register, VerbForm] | None = Field(
+        None, description="Verb form, or one per register (verb lists only; default: "
+                          "present for player, past for narrator).")
+    entity: EntitySpec | None = None
+
+    def list_for(self, register: str) -> str:
+        return self.from_ if isinstance(self.from_, str) else self.from_[register]
+
+    def form_for(self, register: str) -> str:
+        if self.form is None:
+            return DEFAULT_VERB_FORM[register]
+        return self.form if isinstance(self.form, str) else self.form[register]
+
+
+class Template(SpecModel):
+    id: str
+    doc: str = ""
+    event_kinds: list[str] = Field(min_length=1, description="Labels, the primary kind first.")
+    action_type: str | None = Field(None, description="An ActionType variant of the enums spec.")
+    registers: list[Register] = Field(min_length=1)
+    pattern: str | dict[Register, str] = Field(
+        description="Text with {slot} placeholders, or one pattern per register.")
+    slots: dict[str, Slot] = Field(default_factory=dict)
+
+    def pattern_for(self, register: str) -> str:
+        return self.pattern if isinstance(self.pattern, str) else self.pattern[register]
+
+    @property
+    def patterns(self) -> dict[str, str]:
+        """The pattern of each register the template is written in (missing ones left out)."""
+        return {r: self.pattern_for(r) for r in self.registers
+                if isinstance(self.pattern, str) or r in self.pattern}
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        return _snake(v)
+
+    @field_validator("event_kinds", "registers")
+    @classmethod
+    def _no_repeats(cls, v: list[str]) -> list[str]:
+        repeated = sorted({x for x in v if v.count(x) > 1})
+        if repeated:
+            raise ValueError(f"listed twice: {', '.join(repeated)}")
+        return v
+
+
+class TemplatesFile(SpecModel):
+    kind: Literal["templates"]
+    name: str
+    doc: str = ""
+    templates: list[Template] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _snake(v)
+
+
+# ---------------------------------------------------------------- cross-file checks
+
+
+def vocabulary_lists(specs) -> dict[str, tuple[object, WordList]]:
+    """Every list by name, with the entry of the file that defines it (first one wins)."""
+    out: dict[str, tuple[object, WordList]] = {}
+    for entry in specs.of_kind("vocabulary"):
+        for name, wl in entry.model.lists.items():
+            out.setdefault(name, (entry, wl))
+    return out
+
+
+def _check_vocabulary(specs) -> list[SpecProblem]:
+    problems: list[SpecProblem] = []
+    defined: dict[str, str] = {}
+    for entry in specs.of_kind("vocabulary"):
+        doc = entry.doc
+        for name, wl in entry.model.lists.items():
+            loc = ("lists", name)
+            if why := _snake_problem(name):
+                problems.append(doc.problem(loc, why))
+            if name in defined:
+                problems.append(doc.problem(loc, f"list {name!r} is also defined in {defined[name]}"))
+            defined.setdefault(name, doc.name)
+            field = "verbs" if wl.is_verbs else "words"
+            ids = wl.entry_ids
+            if not ids:
+                problems.append(doc.problem(loc + (field,), "empty list: give at least one entry"))
+            seen: dict[str, int] = {}
+            for i, word in enumerate(ids):
+                if not word.strip() or word != word.strip() or "  " in word:
+                    problems.append(doc.problem(loc + (field, i), f"entry {word!r} has stray whitespace"))
+                if "{" in word or "}" in word:
+                    problems.append(doc.problem(loc + (field, i), f"entry {word!r} contains a brace"))
+                if word in seen:
+                    problems.append(doc.problem(loc + (field, i),
+                                                f"duplicate entry {word!r} (first at index {seen[word]})"))
+                seen.setdefault(word, i)
+    return problems
+
+
+def _snake_problem(name: str) -> str | None:
+    try:
+        _snake(name)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _check_templates(specs) -> list[SpecProblem]:
+    labels = specs.one("text_labels")
+    kinds = list(labels.event_kinds.labels)
+    categories = list(labels.entity_categories.categories)
+    roles = list(labels.entity_roles)
+    action_types = list(specs.one("enums").enums["ActionType"].variants) \
+        if "ActionType" in specs.one("enums").enums else []
+    lists = vocabulary_lists(specs)
+    problems: list[SpecProblem] = []
+    seen_ids: dict[str, str] = {}
+    for entry in specs.of_kind("templates"):
+        doc = entry.doc
+        for ti, t in enumerate(entry.model.templates):
+            at = ("templates", ti)
+            if t.id in seen_ids:
+                problems.append(doc.problem(at + ("id",), f"duplicate template id {t.id!r} "
+                                                          f"(first in {seen_ids[t.id]})"))
+            seen_ids.setdefault(t.id, doc.name)
+            for ki, k in enumerate(t.event_kinds):
+                if k not in kinds:
+                    problems.append(doc.problem(at + ("event_kinds", ki),
+                                                f"unknown event kind {k!r} (one of: {', '.join(kinds)})"))
+            if t.action_type is not None and t.action_type not in action_types:
+                problems.append(doc.problem(at + ("action_type",), f"unknown action type {t.action_type!r} "
+                                                                   f"(one of: {', '.join(action_types)})"))
+            used: list[str] = []
+            if isinstance(t.pattern, dict):
+                for r in t.registers:
+                    if r not in t.pattern:
+                        problems.append(doc.problem(at + ("pattern",), f"no pattern for register {r}"))
+                for r in t.pattern:
+                    if r not in t.registers:
+                        problems.append(doc.problem(at + ("pattern", r), f"register {r} is not in `registers`"))
+            for r, pattern in t.patterns.items():
+                ploc = at + ("pattern",) if isinstance(t.pattern, str) else at + ("pattern", r)
+                if not pattern.strip():
+                    problems.append(doc.problem(ploc, "empty pattern"))
+                names = pattern_slots(pattern)
+                used += names
+                for name in dict.fromkeys(names):
+                    if name not in t.slots:
+                        problems.append(doc.problem(ploc, f"slot {{{name}}} is not declared in `slots`"))
+            for name, slot in t.slots.items():
+                problems += _check_slot(doc, at + ("slots", name), name, slot, t, used, lists,
+                                        categories, roles)
+    return problems
+
+
+def _check_slot(doc, loc, name, slot: Slot, t: Template, used, lists, categories, roles) -> list[SpecProblem]:
+    problems = []
+    if name not in used:
+        problems.append(doc.problem(loc, f"slot {name!r} is declared but not used in the pattern"))
+    if isinstance(slot.from_, dict):
+        missing = [r for r in t.registers if r not in slot.from_]
+        if missing:
+            problems.append(doc.problem(loc + ("from",), f"no list for register(s) {', '.join(missing)}"))
+    for register in t.registers:
+        list_name = slot.from_ if isinstance(slot.from_, str) else slot.from_.get(register)
+        if list_name is None:
+            continue
+        where = loc + ("from",) if isinstance(slot.from_, str) else loc + ("from", register)
+        if list_name not in lists:
+            problems.append(doc.problem(where, f"unknown vocabulary list {list_name!r}"))
+            continue
+        is_verbs = lists[list_name][1].is_verbs
+        if slot.form is not None and not is_verbs:
+            problems.append(doc.problem(loc + ("form",), f"`form` is for verb lists; {list_name!r} is a word list"))
+        if isinstance(slot.form, dict) and register not in slot.form:
+            problems.append(doc.problem(loc + ("form",), f"no verb form for register {register}"))
+    if slot.entity is not None:
+        e = slot.entity
+        if e.category is None:
+            problems.append(doc.problem(loc + ("entity",), "an entity slot must name its category "
+                                                           f"(one of: {', '.join(categories)})"))
+        elif e.category not in categories:
+            problems.append(doc.problem(loc + ("entity", "category"), f"unknown entity category {e.category!r} "
+                                                                      f"(one of: {', '.join(categories)})"))
+        if e.role is None:
+            problems.append(doc.problem(loc + ("entity",), f"an entity slot must name its role "
+                                                           f"(one of: {', '.join(roles)})"))
+        elif e.role not in roles:
+            problems.append(doc.problem(loc + ("entity", "role"), f"unknown entity role {e.role!r} "
+                                                                  f"(one of: {', '.join(roles)})"))
+    return problems
+
+
+def check_templates(specs) -> list[SpecProblem]:
+    """Cross-file rules of the vocabulary and templates kinds."""
+    if not specs.of_kind("templates") and not specs.of_kind("vocabulary"):
+        return []
+    return _check_vocabulary(specs) + _check_templates(specs)
