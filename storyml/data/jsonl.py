@@ -1,0 +1,45 @@
+"""JSON Lines: one canonical JSON object per line, written atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+from codegen.fsutil import atomic_output
+from storyml.errors import UserError
+
+
+def dumps_line(record: dict) -> str:
+    """The canonical line of a record: sorted keys, UTF-8 kept as is, no spaces."""
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_jsonl(path: Path | str, records: Iterable[dict]) -> None:
+    with atomic_output(path) as f:
+        for record in records:
+            f.write(dumps_line(record))
+            f.write("\n")
+
+
+def read_jsonl(path: Path | str) -> list[dict]:
+    """Every record of a JSONL file; a bad line is a UserError naming the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc})") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise UserError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
+    return records

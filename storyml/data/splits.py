@@ -1,0 +1,133 @@
+"""Three train/test splits of the events dataset, each asking a different question.
+
+- `random`: stratified by primary event kind (the first of `event_kinds`);
+  measures fit to the template distribution.
+- `held_out_template`: the test templates never occur in training; each event
+  kind keeps templates on both sides where it has at least two. Measures
+  whether the model learned the kind rather than the sentence shapes.
+- `held_out_vocabulary`: some slot fillers (ids from the record's `fillers`)
+  occur only in test; every test example uses at least one of them and no
+  training example uses any. Lists with a single entry (the player's "I") are
+  shared by both sides. Measures generalisation to unseen words and names.
+
+All three are deterministic for a seed and keep the input order within a side.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+SPLITS = ("random", "held_out_template", "held_out_vocabulary")
+
+
+def make_splits(records: list[dict], seed: int, test_fraction: float = 0.2) -> dict[str, dict[str, list[dict]]]:
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    return {
+        "random": random_split(records, seed, test_fraction),
+        "held_out_template": held_out_template_split(records, seed, test_fraction),
+        "held_out_vocabulary": held_out_vocabulary_split(records, seed, test_fraction),
+    }
+
+
+def _sides(records: list[dict], is_test) -> dict[str, list[dict]]:
+    return {"train": [r for r in records if not is_test(r)], "test": [r for r in records if is_test(r)]}
+
+
+def random_split(records: list[dict], seed: int, test_fraction: float) -> dict[str, list[dict]]:
+    """Each primary kind contributes its share of test examples."""
+    rng = random.Random(f"{seed}:random")
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(records):
+        by_kind[r["event_kinds"][0]].append(i)
+    test: set[int] = set()
+    for kind in sorted(by_kind):
+        indexes = by_kind[kind]
+        rng.shuffle(indexes)
+        test.update(indexes[:round(len(indexes) * test_fraction)])
+    return {"train": [r for i, r in enumerate(records) if i not in test],
+            "test": [r for i, r in enumerate(records) if i in test]}
+
+
+def held_out_template_split(records: list[dict], seed: int, test_fraction: float) -> dict[str, list[dict]]:
+    """Whole templates go to test, chosen so each kind keeps templates on both sides.
+
+    First one template per kind (where the kind has two or more templates),
+    then more in seeded order until the test side holds about `test_fraction`
+    of the records. A template never leaves a kind without a training template.
+    """
+    rng = random.Random(f"{seed}:template")
+    size: dict[str, int] = defaultdict(int)
+    kinds_of: dict[str, tuple[str, ...]] = {}
+    for r in records:
+        size[r["template"]] += 1
+        kinds_of[r["template"]] = tuple(r["event_kinds"])
+    order = sorted(size)
+    rng.shuffle(order)
+    train_templates: dict[str, set[str]] = defaultdict(set)
+    for t in order:
+        for k in kinds_of[t]:
+            train_templates[k].add(t)
+    test: set[str] = set()
+    goal = test_fraction * len(records)
+
+    def movable(t: str) -> bool:
+        return all(len(train_templates[k] - {t}) >= 1 for k in kinds_of[t])
+
+    def move(t: str) -> None:
+        test.add(t)
+        for k in kinds_of[t]:
+            train_templates[k].discard(t)
+
+    for kind in sorted(train_templates):
+        if any(kind in kinds_of[t] for t in test):
+            continue
+        for t in order:  # prefer a template whose primary kind this is
+            if t not in test and kinds_of[t][0] == kind and movable(t):
+                move(t)
+                break
+    held = sum(size[t] for t in test)
+    for t in order:
+        if held >= goal:
+            break
+        if t not in test and movable(t) and held + size[t] <= goal * 1.25:
+            move(t)
+            held += size[t]
+    return _sides(records, lambda r: r["template"] in test)
+
+
+def held_out_vocabulary_split(records: list[dict], seed: int, test_fraction: float) -> dict[str, list[dict]]:
+    """Hold out a share of each list's entries, sized so about `test_fraction` of records hold one.
+
+    A record goes to test when any of its fillers is held out. The share of
+    entries held out per list is searched on a grid (the same share for every
+    list, at least one entry always kept for training) for the test size
+    closest to `test_fraction`.
+    """
+    rng = random.Random(f"{seed}:vocabulary")
+    entries: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        for filler in r["fillers"].values():
+            entries[_list_of(filler)].append(filler)
+    # Seeded order of each list's entries; the held-out ones are a prefix of it.
+    orders = {}
+    for name in sorted(entries):
+        unique = sorted(set(entries[name]))
+        rng.shuffle(unique)
+        orders[name] = unique
+    best: tuple[float, set[str]] | None = None
+    for step in range(1, 100):
+        share = step / 100
+        held = {f for name, order in orders.items() if len(order) > 1
+                for f in order[:min(round(len(order) * share), len(order) - 1)]}
+        n_test = sum(any(f in held for f in r["fillers"].values()) for r in records)
+        gap = abs(n_test / max(len(records), 1) - test_fraction)
+        if best is None or gap < best[0]:
+            best = (gap, held)
+    held = best[1] if best else set()
+    return _sides(records, lambda r: any(f in held for f in r["fillers"].values()))
+
+
+def _list_of(filler_id: str) -> str:
+    return filler_id.split(":", 1)[0]

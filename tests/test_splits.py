@@ -1,0 +1,126 @@
+"""Splits of the events dataset keep their promises: partition, no leak, deterministic."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codegen.loader import load_specs
+from storyml.data.events import generate_events
+from storyml.data.splits import SPLITS, make_splits
+
+SPECS = Path(__file__).resolve().parents[1] / "specs"
+
+
+@pytest.fixture(scope="module")
+def records():
+    return generate_events(load_specs(SPECS), seed=4, per_kind=60)
+
+
+@pytest.fixture(scope="module")
+def splits(records):
+    return make_splits(records, seed=9, test_fraction=0.2)
+
+
+def ids(side):
+    return [r["id"] for r in side]
+
+
+def fillers(side):
+    return {f for r in side for f in r["fillers"].values()}
+
+
+def assert_partition(records, split):
+    train, test = ids(split["train"]), ids(split["test"])
+    assert not set(train) & set(test)
+    assert sorted(train + test) == sorted(ids(records))
+    assert train and test
+
+
+def test_every_split_is_a_partition(records, splits):
+    assert set(splits) == set(SPLITS)
+    for name in SPLITS:
+        assert_partition(records, splits[name])
+
+
+def test_splits_are_deterministic(records, splits):
+    again = make_splits(records, seed=9, test_fraction=0.2)
+    assert {n: {s: ids(v) for s, v in sp.items()} for n, sp in again.items()} == \
+           {n: {s: ids(v) for s, v in sp.items()} for n, sp in splits.items()}
+    other = make_splits(records, seed=10, test_fraction=0.2)
+    assert ids(other["random"]["test"]) != ids(splits["random"]["test"])
+
+
+def test_random_split_is_stratified_by_primary_kind(records, splits):
+    total = Counter(r["event_kinds"][0] for r in records)
+    test = Counter(r["event_kinds"][0] for r in splits["random"]["test"])
+    for kind, n in total.items():
+        assert test[kind] == round(n * 0.2)
+
+
+def test_held_out_templates_never_reach_training(records, splits):
+    split = splits["held_out_template"]
+    train_t = {r["template"] for r in split["train"]}
+    test_t = {r["template"] for r in split["test"]}
+    assert not train_t & test_t
+    kinds = {k for r in records for k in r["event_kinds"]}
+    train_kinds = {k for r in split["train"] for k in r["event_kinds"]}
+    test_kinds = {r["event_kinds"][0] for r in split["test"]}
+    assert train_kinds == kinds  # every kind still trainable
+    assert test_kinds == kinds   # and every kind tested on unseen templates
+    assert 0.1 <= len(split["test"]) / len(records) <= 0.3
+
+
+def test_held_out_vocabulary_never_reaches_training(records, splits):
+    split = splits["held_out_vocabulary"]
+    seen = fillers(split["train"])
+    for r in split["test"]:
+        assert set(r["fillers"].values()) - seen, r["text"]
+    held = fillers(split["test"]) - seen
+    assert {f.split(":")[0] for f in held} >= {"names", "objects", "locations"}
+    assert 0.1 <= len(split["test"]) / len(records) <= 0.3
+
+
+def test_bad_fraction_is_refused(records):
+    with pytest.raises(ValueError):
+        make_splits(records, seed=1, test_fraction=1.0)
+
+
+# ---------------------------------------------------------------- properties on synthetic records
+
+KINDS = ["A", "B", "C"]
+
+
+@st.composite
+def synthetic_records(draw):
+    n_templates = draw(st.integers(2, 8))
+    templates = {f"t{i}": draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=2, unique=True))
+                 for i in range(n_templates)}
+    n = draw(st.integers(10, 80))
+    records = []
+    for i in range(n):
+        t = draw(st.sampled_from(sorted(templates)))
+        records.append({"id": f"r{i}", "template": t, "event_kinds": templates[t],
+                        "fillers": {"who": f"names:{draw(st.integers(0, 5))}",
+                                    "what": f"objects:{draw(st.integers(0, 4))}", "me": "player_self:I"}})
+    return records
+
+
+@settings(max_examples=60, deadline=None)
+@given(records=synthetic_records(), seed=st.integers(0, 1000), fraction=st.floats(0.1, 0.5))
+def test_split_promises_hold_for_any_records(records, seed, fraction):
+    splits = make_splits(records, seed, fraction)
+    for split in splits.values():
+        assert sorted(ids(split["train"]) + ids(split["test"])) == sorted(ids(records))
+    by_template = splits["held_out_template"]
+    assert not {r["template"] for r in by_template["train"]} & {r["template"] for r in by_template["test"]}
+    # A kind never loses all its training templates.
+    assert {k for r in by_template["train"] for k in r["event_kinds"]} == {k for r in records for k in r["event_kinds"]}
+    by_vocab = splits["held_out_vocabulary"]
+    seen = fillers(by_vocab["train"])
+    assert all(set(r["fillers"].values()) - seen for r in by_vocab["test"])
+    assert "player_self:I" not in fillers(by_vocab["test"]) - seen
