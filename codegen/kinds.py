@@ -11,7 +11,7 @@ from typing import Callable
 
 from pydantic import BaseModel
 
-from . import spec, spec_matrix, spec_templates
+from . import spec, spec_export, spec_matrix, spec_templates
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,11 @@ KINDS: dict[str, Kind] = {
     "scene_profiles": Kind(spec_matrix.SceneProfilesFile, singleton=False, contract=False),
     "labelling_rules": Kind(spec_matrix.LabellingRulesFile, singleton=False, contract=False),
     "character_matrix": Kind(spec_matrix.CharacterMatrixFile, singleton=False, contract=False),
+    "export": Kind(spec_export.ExportFile, singleton=True, contract=False),
     "vocabulary": Kind(spec_templates.VocabularyFile, singleton=False, contract=False),
     "templates": Kind(spec_templates.TemplatesFile, singleton=False, contract=False),
 }
 
 # Cross-file checks of kinds added after the contract (templates, vocabulary, ...):
 # each takes the loaded SpecSet and returns a list of SpecProblem.
-EXTRA_CHECKS: list[Callable] = [spec_matrix.check_matrix, spec_templates.check_templates]
+EXTRA_CHECKS: list[Callable] = [spec_matrix.check_matrix, spec_templates.check_templates, spec_export.check_export]

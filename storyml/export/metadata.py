@@ -1,0 +1,108 @@
+"""What an exported model says about itself (ONNX metadata_props), and the fingerprint check.
+
+Every .onnx file storyml writes carries the contract fingerprint it was built
+against. A model built from other specs decodes its outputs with other labels
+or offsets, silently; `verify_fingerprint` refuses it before it is run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import onnx
+
+from storyml.errors import UserError
+
+# metadata_props keys. Export writes them, prediction and quantization read them.
+KEY_FINGERPRINT = "storyml.contract_fingerprint"
+KEY_SPEC_VERSION = "storyml.version"
+KEY_MODEL_KIND = "storyml.model_kind"
+KEY_ENCODER = "storyml.encoder"
+KEY_LABELS = "storyml.labels"  # JSON: {output name: [label per position of its last axis]}
+KEY_ARCHITECTURE = "storyml.architecture"  # JSON: model_type, hidden_size, num_attention_heads (text models)
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    fingerprint: str | None
+    version: str | None
+    model_kind: str | None
+    encoder: str | None
+    labels: dict[str, list[str]]
+    architecture: dict[str, Any]
+    raw: dict[str, str]
+
+
+def _parse_json(raw: Mapping[str, str], key: str, source: str) -> Any:
+    if key not in raw or raw[key] == "":
+        return {}
+    try:
+        return json.loads(raw[key])
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{source}: metadata {key!r} is not valid JSON ({exc})") from None
+
+
+def metadata_from_props(raw: Mapping[str, str], source: str = "model") -> ModelMetadata:
+    raw = dict(raw)
+    return ModelMetadata(
+        fingerprint=raw.get(KEY_FINGERPRINT),
+        version=raw.get(KEY_SPEC_VERSION),
+        model_kind=raw.get(KEY_MODEL_KIND),
+        encoder=raw.get(KEY_ENCODER) or None,
+        labels=_parse_json(raw, KEY_LABELS, source),
+        architecture=_parse_json(raw, KEY_ARCHITECTURE, source),
+        raw=raw,
+    )
+
+
+def read_props(path: Path | str) -> dict[str, str]:
+    """metadata_props of an .onnx file, without loading external weight data."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such ONNX model")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others for a damaged file
+        raise UserError(f"{path}: not a readable ONNX model ({exc})") from None
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def read_metadata(source: Any) -> ModelMetadata:
+    """Metadata of an .onnx path or of an `onnxruntime.InferenceSession`."""
+    if isinstance(source, (str, Path)):
+        return metadata_from_props(read_props(source), str(source))
+    if hasattr(source, "get_modelmeta"):
+        return metadata_from_props(source.get_modelmeta().custom_metadata_map, "onnxruntime session")
+    raise TypeError(f"expected an .onnx path or an onnxruntime.InferenceSession, got {type(source).__name__}")
+
+
+def set_props(model: onnx.ModelProto, props: Mapping[str, str]) -> None:
+    """Replace these keys in `model.metadata_props`, keeping any others."""
+    keep = [(p.key, p.value) for p in model.metadata_props if p.key not in props]
+    del model.metadata_props[:]
+    for key, value in keep + sorted(props.items()):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def verify_fingerprint(source: Any, expected: str | None = None) -> ModelMetadata:
+    """Refuse a model built against a different contract than the generated one.
+
+    `source` is an .onnx path or an onnxruntime session; `expected` defaults to
+    `storyml_contract.CONTRACT_FINGERPRINT`. Returns the metadata when it matches.
+    """
+    if expected is None:
+        from storyml_contract import CONTRACT_FINGERPRINT as expected
+    meta = read_metadata(source)
+    where = str(source) if isinstance(source, (str, Path)) else "onnxruntime session"
+    if meta.fingerprint is None:
+        raise UserError(f"{where}: the model carries no contract fingerprint (metadata {KEY_FINGERPRINT!r}); "
+                        f"it was not exported by storyml. Re-export it with `storyml build`")
+    if meta.fingerprint != expected:
+        raise UserError(f"{where}: the model was built against contract {meta.fingerprint}, but the generated "
+                        f"contract is {expected}. Rebuild the model from the current specs (`storyml build`), "
+                        f"or regenerate the contract (`storyml gen`) from the specs the model was built with")
+    return meta

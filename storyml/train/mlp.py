@@ -1,0 +1,355 @@
+"""The character predictor: a multi-head MLP built, trained and scored from the specs.
+
+Every width, slice, loss and weight comes from the `mlp_model` spec and the
+generated contract (`HEADS`, `OUTPUT_FIELDS`); nothing here knows how many heads
+there are or where a field sits in the 42-wide output vector.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from codegen.fsutil import atomic_output, atomic_write_text
+from storyml.errors import UserError
+from storyml.train.guard import NonFiniteTrainingError, check_finite, gradient_norm
+from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES, enums
+from storyml_contract.character_outputs import HEADS, OUTPUT_FIELDS, FieldInfo, HeadInfo
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "character_predictor.pt"
+METRICS_FILE = "metrics.json"
+DEFAULT_SEED = 2026
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+
+# ---------------------------------------------------------------- model
+
+
+class CharacterPredictor(nn.Module):
+    """Shared trunk, then one Linear -> activation -> Linear head per output head.
+
+    `forward` returns one tensor per head in `HEADS` order: the ONNX outputs are
+    the heads, and `concat_heads` rebuilds the contract's 42-wide vector.
+    """
+
+    def __init__(self, spec, n_inputs: int = TOTAL_INPUT_FEATURES, heads: Sequence[HeadInfo] = HEADS):
+        super().__init__()
+        act = ACTIVATIONS[spec.activation]
+        layers: list[nn.Module] = []
+        width = n_inputs
+        for layer in spec.trunk:
+            layers += [nn.Linear(width, layer.width), act()]
+            if layer.dropout > 0:
+                layers.append(nn.Dropout(layer.dropout))
+            width = layer.width
+        self.trunk = nn.Sequential(*layers)
+        self.head_names = tuple(h.name for h in heads)
+        self.heads = nn.ModuleDict({
+            h.name: nn.Sequential(nn.Linear(width, spec.head_hidden), act(), nn.Linear(spec.head_hidden, h.width))
+            for h in heads
+        })
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        shared = self.trunk(features)
+        return tuple(self.heads[name](shared) for name in self.head_names)
+
+
+def concat_heads(outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Heads side by side, in HEADS order: the 42-wide vector `decode_outputs` reads."""
+    return torch.cat(tuple(outputs), dim=-1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def build_model(spec) -> CharacterPredictor:
+    """Build from the `mlp_model` spec and refuse if the spec's declared parameter count disagrees."""
+    model = CharacterPredictor(spec)
+    count = count_parameters(model)
+    if count != spec.parameters:
+        raise UserError(f"mlp_model {spec.name}: the built model has {count:,} parameters but the spec "
+                        f"declares {spec.parameters:,}; update `parameters` in the spec")
+    return model
+
+
+# ---------------------------------------------------------------- loss
+
+
+def _cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    # Targets are one-hot groups; the class is the hot index.
+    return F.cross_entropy(logits, target.argmax(dim=-1))
+
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "cross_entropy": _cross_entropy,
+    "bce_with_logits": F.binary_cross_entropy_with_logits,
+    "mse": F.mse_loss,
+}
+
+
+def field_slice(f: FieldInfo) -> slice:
+    return slice(f.offset, f.offset + f.width)
+
+
+def character_loss(outputs: torch.Tensor, targets: torch.Tensor, heads: Sequence[HeadInfo] = HEADS,
+                   fields: Sequence[FieldInfo] = OUTPUT_FIELDS) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Weighted sum over heads of the summed per-field losses; also returns each head's loss.
+
+    `outputs` and `targets` are [batch, 42] (heads concatenated, targets as `encode_labels` writes them).
+    """
+    per_head: dict[str, torch.Tensor] = {}
+    for f in fields:
+        s = field_slice(f)
+        term = LOSSES[f.loss](outputs[:, s], targets[:, s])
+        per_head[f.head] = per_head[f.head] + term if f.head in per_head else term
+    total = sum(h.weight * per_head[h.name] for h in heads if h.name in per_head)
+    return total, per_head
+
+
+# ---------------------------------------------------------------- decoding and metrics
+
+
+def _round_half_away(x: np.ndarray) -> np.ndarray:
+    # The contract rounds half away from zero (Rust's f64::round); numpy rounds half to even.
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def _decode_argmax(x: np.ndarray, f: FieldInfo) -> np.ndarray:
+    out = np.zeros_like(x)
+    out[np.arange(len(x)), x.argmax(axis=1)] = 1.0  # first maximum wins, as in decode_outputs
+    return out
+
+
+def _decode_round_clamp(x: np.ndarray, f: FieldInfo) -> np.ndarray:
+    return np.clip(_round_half_away(x), 0, len(getattr(enums, f.enum)) - 1)
+
+
+def _decode_round_or_none(x: np.ndarray, f: FieldInfo) -> np.ndarray:
+    r = _round_half_away(x)
+    return np.where(r < f.param, -1.0, r)  # None encodes as -1 in the label vector
+
+
+# Decode rule -> vectorised decoder giving what encode_labels(decode_outputs(v)) gives.
+DECODERS: dict[str, Callable[[np.ndarray, FieldInfo], np.ndarray]] = {
+    "argmax": _decode_argmax,
+    "sigmoid_threshold": lambda x, f: (x > f.param).astype(x.dtype),  # param is the logit threshold
+    "identity": lambda x, f: x.copy(),
+    "abs_cutoff": lambda x, f: np.where(np.abs(x) > f.param, x, 0.0),
+    "round_clamp": _decode_round_clamp,
+    "round_or_none": _decode_round_or_none,
+}
+
+
+def decode_batch(outputs: np.ndarray, fields: Sequence[FieldInfo] = OUTPUT_FIELDS) -> np.ndarray:
+    """Decode [batch, 42] raw outputs into label space, row by row equal to
+    `encode_labels(decode_outputs(row))`, but vectorised."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    decoded = np.zeros_like(outputs)
+    for f in fields:
+        s = field_slice(f)
+        decoded[:, s] = DECODERS[f.decode](outputs[:, s], f)
+    return decoded
+
+
+def _accuracy_categorical(pred: np.ndarray, true: np.ndarray) -> float:
+    return float(np.mean(pred.argmax(axis=1) == true.argmax(axis=1)))
+
+
+def _accuracy_elementwise(pred: np.ndarray, true: np.ndarray) -> float:
+    return float(np.mean(np.isclose(pred, true)))
+
+
+def _mae(pred: np.ndarray, true: np.ndarray) -> float:
+    return float(np.mean(np.abs(pred - true)))
+
+
+# Field kind -> (metric name, metric on decoded predictions against targets).
+FIELD_METRICS: dict[str, tuple[str, Callable[[np.ndarray, np.ndarray], float]]] = {
+    "categorical": ("accuracy", _accuracy_categorical),
+    "flag": ("accuracy", _accuracy_elementwise),
+    "flags": ("accuracy", _accuracy_elementwise),
+    "index": ("accuracy", _accuracy_elementwise),
+    "scalar": ("mae", _mae),
+    "scalars": ("mae", _mae),
+}
+
+
+def field_metrics(outputs: np.ndarray, targets: np.ndarray,
+                  fields: Sequence[FieldInfo] = OUTPUT_FIELDS) -> dict[str, dict[str, float]]:
+    """Per field `head.name`: accuracy (categorical, flags, index) or MAE (scalars) after decoding."""
+    decoded = decode_batch(outputs, fields)
+    targets = np.asarray(targets, dtype=np.float64)
+    result = {}
+    for f in fields:
+        name, metric = FIELD_METRICS[f.kind]
+        s = field_slice(f)
+        result[f"{f.head}.{f.name}"] = {name: metric(decoded[:, s], targets[:, s])}
+    return result
+
+
+# ---------------------------------------------------------------- training
+
+
+class MlpTrainingDiverged(NonFiniteTrainingError):
+    """The loss or gradient norm became non-finite; the last good weights were saved to `checkpoint`.
+
+    `model` holds those weights and `metrics` the history up to the failure.
+    """
+
+    def __init__(self, epoch: int, step: int, global_step: int, what: str, value: float, checkpoint: Path,
+                 model: nn.Module, metrics: dict):
+        super().__init__(global_step, what, value, str(checkpoint))
+        self.epoch, self.step_in_epoch, self.model, self.metrics = epoch, step, model, metrics
+        self.args = (f"character predictor: epoch {epoch}, step {step} of the epoch: {self.args[0]}",)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def records_to_tensors(records: Sequence[dict], where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack `features` and `labels` of dataset records, refusing wrong widths by record id."""
+    if not records:
+        raise UserError(f"{where}: no records")
+    for i, r in enumerate(records):
+        for key, width in (("features", TOTAL_INPUT_FEATURES), ("labels", TOTAL_OUTPUT_FEATURES)):
+            if key not in r:
+                raise UserError(f"{where}: record {r.get('id', i)!r} has no {key!r}")
+            if len(r[key]) != width:
+                raise UserError(f"{where}: record {r.get('id', i)!r} has {len(r[key])} {key}, expected {width}")
+    x = torch.tensor([r["features"] for r in records], dtype=torch.float32)
+    y = torch.tensor([r["labels"] for r in records], dtype=torch.float32)
+    return x, y
+
+
+@torch.no_grad()
+def evaluate(model: CharacterPredictor, x: torch.Tensor, y: torch.Tensor,
+             batch_size: int) -> tuple[float, np.ndarray]:
+    """Mean validation loss (batch-size weighted) and the raw 42-wide outputs."""
+    model.eval()
+    total, outs = 0.0, []
+    for start in range(0, len(x), batch_size):
+        out = concat_heads(model(x[start:start + batch_size]))
+        loss, _ = character_loss(out, y[start:start + batch_size])
+        total += float(loss) * len(out)
+        outs.append(out.numpy())
+    return total / len(x), np.concatenate(outs)
+
+
+def train_mlp(specs, train_records: Sequence[dict], val_records: Sequence[dict], out_dir: Path | str,
+              max_epochs: int | None = None, seed: int = DEFAULT_SEED) -> tuple[CharacterPredictor, dict]:
+    """Train the character predictor; write `character_predictor.pt` and `metrics.json` to `out_dir`.
+
+    The caller splits the data (by matrix cell, see storyml.data.characters.split_by_cell).
+    `max_epochs` overrides the spec for fast runs. The returned model holds the weights with the
+    best validation loss. If the loss or gradient norm becomes non-finite, training stops before
+    the optimizer applies it, the last good weights are saved, and `MlpTrainingDiverged` is raised
+    naming the epoch and step.
+    """
+    spec = specs.one("mlp_model")
+    hp = spec.training
+    epochs = hp.max_epochs if max_epochs is None else max_epochs
+    if epochs < 1:
+        raise UserError(f"max_epochs must be at least 1, got {epochs}")
+    x_train, y_train = records_to_tensors(train_records, "training records")
+    x_val, y_val = records_to_tensors(val_records, "validation records")
+    out_dir = Path(out_dir)
+
+    generator = seed_everything(seed)
+    model = build_model(spec)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=hp.plateau.factor,
+                                                           patience=hp.plateau.patience)
+    best_loss, best_state, best_epoch, stale, global_step = math.inf, None, 0, 0, 0
+    history: list[dict] = []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(len(x_train), generator=generator)
+        seen, running = 0, 0.0
+        for step, start in enumerate(range(0, len(order), hp.batch_size), start=1):
+            global_step += 1
+            idx = order[start:start + hp.batch_size]
+            # A finite loss and gradient can still step into non-finite weights; keep the last good ones.
+            good_state = copy.deepcopy(model.state_dict())
+            try:
+                loss, _ = character_loss(concat_heads(model(x_train[idx])), y_train[idx])
+                check_finite(global_step, loss=loss)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                check_finite(global_step, grad_norm=gradient_norm(model.parameters()))
+            except NonFiniteTrainingError as exc:
+                model.load_state_dict(good_state)
+                model.eval()
+                metrics = _metrics(model, x_val, y_val, hp.batch_size, history, best_epoch, seed)
+                metrics["diverged"] = {"epoch": epoch, "step": step, "global_step": global_step,
+                                       "what": exc.what}
+                save(model, metrics, out_dir)
+                raise MlpTrainingDiverged(epoch, step, global_step, exc.what, exc.value, out_dir / MODEL_FILE,
+                                          model, metrics) from None
+            optimizer.step()
+            running += float(loss.detach()) * len(idx)
+            seen += len(idx)
+        val_loss, _ = evaluate(model, x_val, y_val, hp.batch_size)
+        scheduler.step(val_loss)
+        history.append({"epoch": epoch, "train_loss": running / seen, "val_loss": val_loss,
+                        "lr": optimizer.param_groups[0]["lr"]})
+        if val_loss < best_loss:
+            best_loss, best_state, best_epoch, stale = val_loss, copy.deepcopy(model.state_dict()), epoch, 0
+        else:
+            stale += 1
+            if stale >= hp.early_stopping_patience:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    metrics = _metrics(model, x_val, y_val, hp.batch_size, history, best_epoch, seed)
+    save(model, metrics, out_dir)
+    return model, metrics
+
+
+def _metrics(model, x_val, y_val, batch_size: int, history: list[dict], best_epoch: int, seed: int) -> dict:
+    val_loss, val_outputs = evaluate(model, x_val, y_val, batch_size)
+    return {
+        "parameters": count_parameters(model),
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "val_loss": val_loss,
+        "fields": field_metrics(val_outputs, y_val.numpy()),
+        "history": history,
+        "diverged": None,
+        "seed": seed,
+    }
+
+
+def save(model: nn.Module, metrics: dict, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_output(out_dir / MODEL_FILE, "wb") as f:
+        torch.save(model.state_dict(), f)
+    atomic_write_text(out_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def load_model(specs, path: Path | str) -> CharacterPredictor:
+    """A trained character predictor from `character_predictor.pt` (a state dict)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such model file")
+    model = build_model(specs.one("mlp_model"))
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
