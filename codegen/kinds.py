@@ -11,7 +11,7 @@ from typing import Callable
 
 from pydantic import BaseModel
 
-from . import spec, spec_export, spec_matrix, spec_templates
+from . import spec, spec_export, spec_matrix, spec_templates, spec_training
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,11 @@ KINDS: dict[str, Kind] = {
     "export": Kind(spec_export.ExportFile, singleton=True, contract=False),
     "vocabulary": Kind(spec_templates.VocabularyFile, singleton=False, contract=False),
     "templates": Kind(spec_templates.TemplatesFile, singleton=False, contract=False),
+    "encoders": Kind(spec_training.EncodersFile, singleton=True, contract=False),
+    "text_training": Kind(spec_training.TextTrainingFile, singleton=True, contract=False),
 }
 
 # Cross-file checks of kinds added after the contract (templates, vocabulary, ...):
 # each takes the loaded SpecSet and returns a list of SpecProblem.
-EXTRA_CHECKS: list[Callable] = [spec_matrix.check_matrix, spec_templates.check_templates, spec_export.check_export]
+EXTRA_CHECKS: list[Callable] = [spec_matrix.check_matrix, spec_templates.check_templates, spec_export.check_export,
+                                spec_training.check_training_specs]
