@@ -134,7 +134,7 @@ def _unique_names(specs: SpecSet, kind: str) -> list[SpecProblem]:
     return problems
 
 
-def cross_check(specs: SpecSet, contract_only: bool = False) -> list[SpecProblem]:
+def cross_check(specs: SpecSet, codegen_only: bool = False) -> list[SpecProblem]:
     from .kinds import EXTRA_CHECKS
 
     enums = enum_table(specs)
@@ -149,7 +149,7 @@ def cross_check(specs: SpecSet, contract_only: bool = False) -> list[SpecProblem
         problems += _text_labels(e)
     for e in specs.of_kind("artifacts"):
         problems += _artifacts(e, specs)
-    if contract_only:
+    if codegen_only:
         return problems
     if not problems:
         for e in specs.of_kind("mlp_model"):

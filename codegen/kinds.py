@@ -19,15 +19,16 @@ class Kind:
     model: type[BaseModel]
     singleton: bool  # exactly one file of this kind in a specs directory
     contract: bool  # part of the engine contract (and of CONTRACT_FINGERPRINT)
+    codegen: bool = False  # read by `storyml gen`; the other kinds feed data and training
 
 
 KINDS: dict[str, Kind] = {
-    "enums": Kind(spec.EnumsFile, singleton=True, contract=True),
-    "feature_layout": Kind(spec.FeatureLayoutFile, singleton=False, contract=True),
-    "output_heads": Kind(spec.OutputHeadsFile, singleton=False, contract=True),
-    "text_labels": Kind(spec.TextLabelsFile, singleton=True, contract=True),
-    "artifacts": Kind(spec.ArtifactsFile, singleton=True, contract=True),
-    "mlp_model": Kind(spec.MlpModelFile, singleton=True, contract=False),
+    "enums": Kind(spec.EnumsFile, singleton=True, contract=True, codegen=True),
+    "feature_layout": Kind(spec.FeatureLayoutFile, singleton=False, contract=True, codegen=True),
+    "output_heads": Kind(spec.OutputHeadsFile, singleton=False, contract=True, codegen=True),
+    "text_labels": Kind(spec.TextLabelsFile, singleton=True, contract=True, codegen=True),
+    "artifacts": Kind(spec.ArtifactsFile, singleton=True, contract=True, codegen=True),
+    "mlp_model": Kind(spec.MlpModelFile, singleton=True, contract=False, codegen=True),
     # The character training matrix (storyml data characters); spec_matrix checks them together.
     "personality_axes": Kind(spec_matrix.PersonalityAxesFile, singleton=False, contract=False),
     "archetypes": Kind(spec_matrix.ArchetypesFile, singleton=False, contract=False),

@@ -112,11 +112,12 @@ def load_file(path: Path, text: str | None = None) -> tuple[Entry | None, list[S
         return None, _validation_problems(doc, exc)
 
 
-def load_specs(root: Path | str, contract_only: bool = False) -> SpecSet:
+def load_specs(root: Path | str, codegen_only: bool = False) -> SpecSet:
     """Parse, validate and cross-check every spec under `root`.
 
-    With `contract_only`, files of other kinds are skipped unread beyond their
-    `kind`: an old revision (for `storyml diff`) may predate today's data kinds.
+    With `codegen_only`, only the kinds that code generation reads are loaded;
+    files of other kinds are skipped unread beyond their `kind`, so an old
+    revision (for `storyml diff`) may predate today's data kinds.
     """
     from .crosscheck import cross_check
 
@@ -125,9 +126,9 @@ def load_specs(root: Path | str, contract_only: bool = False) -> SpecSet:
         raise SpecError([SpecProblem(display_path(root), 1, "", "specs directory not found")])
     specs = SpecSet(root=root)
     problems: list[SpecProblem] = []
-    wanted = {name for name, kind in KINDS.items() if kind.contract or not contract_only}
+    wanted = {name for name, kind in KINDS.items() if kind.codegen or not codegen_only}
     for path in spec_files(root):
-        if contract_only and _declared_kind(path) not in wanted:
+        if codegen_only and _declared_kind(path) not in wanted | {None}:
             continue
         entry, found = load_file(path)
         problems.extend(found)
@@ -143,12 +144,14 @@ def load_specs(root: Path | str, contract_only: bool = False) -> SpecSet:
                                         f"expected exactly one `kind: {name}` file ({where})"))
     if problems:
         raise SpecError(problems)
-    problems = cross_check(specs, contract_only=contract_only)
+    problems = cross_check(specs, codegen_only=codegen_only)
     if problems:
         raise SpecError(problems)
     return specs
 
 
 def _declared_kind(path: Path) -> str | None:
+    """The file's `kind`, or None when it cannot be read (then it is loaded to report why)."""
     doc, _ = load_yaml(path)
-    return doc.data.get("kind") if doc is not None and isinstance(doc.data, dict) else None
+    kind = doc.data.get("kind") if doc is not None and isinstance(doc.data, dict) else None
+    return kind if kind in KINDS else None

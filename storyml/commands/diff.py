@@ -51,9 +51,9 @@ def export_specs(ref: str, specs_dir: Path, dest: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    new = build_contract(load_specs(args.specs, contract_only=True))
+    new = build_contract(load_specs(args.specs, codegen_only=True))
     with tempfile.TemporaryDirectory(prefix="storyml-diff-") as tmp:
-        old = build_contract(load_specs(export_specs(args.against, args.specs, Path(tmp)), contract_only=True))
+        old = build_contract(load_specs(export_specs(args.against, args.specs, Path(tmp)), codegen_only=True))
     changes = compare_contracts(old, new)
     for change in changes:
         print(change)

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+#[allow(unused_imports)]
 use crate::enums::*;
 
 pub const TOTAL: usize = 453;

@@ -8,6 +8,7 @@
 //! comparisons run in f64, rounding is half away from zero, argmax ties go to
 //! the lowest index.
 
+#[allow(unused_imports)]
 use crate::enums::*;
 
 pub const TOTAL: usize = 42;
