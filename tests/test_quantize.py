@@ -1,0 +1,122 @@
+"""INT8 quantization: smaller files that decide like the FP32 model, keep metadata, and obey the gates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+from codegen.loader import load_specs
+from storyml.export import metadata as md
+from storyml.export import quantize as q
+from storyml.export.onnx_export import artifact_size, export_model
+from storyml.train.mlp import build_model
+from storyml_contract import NUM_EVENT_KINDS, TOTAL_INPUT_FEATURES
+
+SPECS = load_specs(Path(__file__).resolve().parents[1] / "specs")
+GATES = SPECS.one("export").quantization.gates
+# Tests never gate on wall-clock time; the benchmark measures speed.
+NO_TIMING = GATES.model_copy(update={"min_speedup_batch1": None})
+VOCAB = 200
+
+
+@pytest.fixture(scope="module")
+def fp32(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fp32")
+    torch.manual_seed(0)
+    event = DistilBertForSequenceClassification(DistilBertConfig(
+        vocab_size=VOCAB, dim=32, n_layers=2, n_heads=2, hidden_dim=64, num_labels=NUM_EVENT_KINDS,
+        max_position_embeddings=128))
+    torch.manual_seed(1)
+    mlp = build_model(SPECS.one("mlp_model"))
+    return {"event_classifier": export_model("event_classifier", event, out, SPECS, encoder="tiny").path,
+            "character_predictor": export_model("character_predictor", mlp, out, SPECS).path}
+
+
+def text_eval(batches: int = 4) -> q.EvalSet:
+    rng = np.random.default_rng(5)
+    feeds = []
+    for _ in range(batches):
+        ids = rng.integers(0, VOCAB, (8, 20)).astype(np.int64)
+        mask = np.ones_like(ids)
+        mask[:3, 12:] = 0
+        feeds.append({"input_ids": ids, "attention_mask": mask})
+    return q.EvalSet(feeds)
+
+
+def feature_eval() -> q.EvalSet:
+    rng = np.random.default_rng(6)
+    return q.EvalSet([{"features": rng.normal(size=(16, TOTAL_INPUT_FEATURES)).astype(np.float32)}
+                      for _ in range(4)])
+
+
+EVALS = {"event_classifier": text_eval, "character_predictor": feature_eval}
+
+
+@pytest.mark.parametrize("kind", list(EVALS))
+def test_int8_is_smaller_agrees_with_fp32_and_keeps_metadata(fp32, tmp_path, kind):
+    gates = NO_TIMING.model_copy(update={"max_f1_drop": 1.0})  # an untrained model's F1 is noise
+    report = q.quantize_model(SPECS, fp32[kind], EVALS[kind](), tmp_path / "int8.onnx", gates=gates)
+    assert report.passed and report.int8_path == tmp_path / "int8.onnx"
+    assert report.int8_size_bytes == artifact_size(report.int8_path) < 0.5 * artifact_size(fp32[kind])
+    assert report.agreement >= 0.9 and report.decisions > 0
+    assert md.read_props(fp32[kind]).items() <= md.read_props(report.int8_path).items()
+    assert md.verify_fingerprint(report.int8_path).model_kind == kind
+    ops = {n.op_type for n in onnx.load(str(report.int8_path)).graph.node}
+    assert ops & {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention", "QGemm", "DynamicQuantizeLinear"}
+    assert report.optimized == (kind == "event_classifier")  # transformer fusions only for the encoder
+    assert list(tmp_path.iterdir()) == [tmp_path / "int8.onnx"]
+
+
+def test_a_failed_gate_refuses_and_writes_nothing(fp32, tmp_path):
+    strict = NO_TIMING.model_copy(update={"max_size_ratio": 0.01})
+    with pytest.raises(q.QuantizationRefused, match=r"character_predictor: INT8 model refused \(size ratio 0\.\d+ "
+                                                    r"\(needs <= 0\.01\)\)") as info:
+        q.quantize_model(SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx", gates=strict)
+    assert info.value.report.int8_path is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_only_writes_the_model_and_says_it_failed(fp32, tmp_path):
+    strict = NO_TIMING.model_copy(update={"max_size_ratio": 0.01})
+    report = q.quantize_model(SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx",
+                              gates=strict, report_only=True)
+    assert not report.passed and report.int8_path.is_file()
+    assert [g.name for g in report.gates if g.passed is False] == ["size ratio"]
+    assert report.to_dict()["passed"] is False
+
+
+def test_f1_is_measured_against_labels_when_given(fp32, tmp_path):
+    """Labels equal to the FP32 model's own decisions: FP32 scores 1.0, the drop is INT8's loss."""
+    evals = text_eval()
+    sess = q.session(fp32["event_classifier"])
+    labels = [(sess.run(None, f)[0] > 0).astype(np.int64) for f in evals.feeds]
+    gates = NO_TIMING.model_copy(update={"max_f1_drop": 1.0})
+    report = q.quantize_model(SPECS, fp32["event_classifier"], q.EvalSet(evals.feeds, labels),
+                              tmp_path / "int8.onnx", gates=gates)
+    assert report.f1_reference == "labels" and report.f1_fp32 == 1.0
+    assert report.f1_drop == pytest.approx(1.0 - report.f1_int8)
+
+
+def test_mismatched_labels_are_refused(fp32, tmp_path):
+    evals = feature_eval()
+    with pytest.raises(q.UserError, match="1 label batches for 4 input batches"):
+        q.quantize_model(SPECS, fp32["character_predictor"], q.EvalSet(evals.feeds, [np.zeros((16, 42))]),
+                         tmp_path / "x.onnx")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=30))
+def test_identical_decisions_score_full_f1_and_agreement(values):
+    d = q.Decisions(np.array([values]), np.ones((1, len(values)), dtype=bool))
+    assert q._macro_f1(d.values[0], d.values[0]) == 1.0
+    for kind in ("character_predictor",):
+        cols = np.array(values)[:, None].repeat(3, axis=1)
+        same = q.Decisions(cols, np.ones_like(cols, dtype=bool))
+        assert q.KIND_EVAL[kind].f1(same, same) == 1.0
