@@ -1,0 +1,635 @@
+"""`storyml data characters`: character-prediction examples from the matrix specs.
+
+A matrix cell is archetype A x archetype B (A != B) x relational dynamic x role
+assignment x scene profile (specs/matrix/). The full product is much larger
+than a useful dataset, so `max_cells` cells are drawn from it with the seed;
+each cell gives `variations_per_cell` examples, alternating whose point of view
+is predicted (even variations: A seeing B; odd: B seeing A). Every value is
+drawn uniformly inside its spec range and rounded to `decimals`.
+
+Inputs are `CharacterFeatures` records encoded by the generated
+`encode_features`; targets are `CharacterOutputs` built from the labelling
+rule table and encoded by `encode_labels`. No offset is written here.
+
+Train/serve skew (defect 8): the engine fills no relational edges and fixes
+tension at 0.5 at inference. Edge counts here vary from 0 to the slot count,
+the partner's edge lands in any filled slot, and a `serving.fraction` of
+examples copy the engine's input shape exactly (no edges, fixed tension); the
+manifest counts them.
+
+Each example gets a coherence score from the spec's weighted checks; those
+below the threshold are dropped and counted by the checks they failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import struct
+import typing
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import storyml_contract
+from codegen.contract import fingerprint
+from codegen.fsutil import atomic_output, atomic_write_text
+from codegen.loader import SpecSet, load_specs
+from codegen.spec_matrix import (
+    AXIS_REGION, EDGE_REGION, EVENT_REGION, FEELING_REGION, HISTORY_REGION, MATRIX_KINDS, SCENE_REGION,
+    SELF_REGION, Compare, Vocabulary, vocabulary_for,
+)
+from storyml.errors import UserError
+from storyml_contract import enums as contract_enums
+from storyml_contract.character_features import (
+    AxisSlot, AxisValue, CharacterFeatures, HistoryTurn, PlayerEvent, PrimaryState, RelationalEdge, SceneContext,
+    SelfEdge, encode_features,
+)
+from storyml_contract.character_outputs import CharacterOutputs, encode_labels
+
+DEFAULT_SPECS = Path("specs")
+DEFAULT_SEED = 2026
+
+# ---------------------------------------------------------------- the rule language, compiled
+
+Predicate = Callable[[Any], bool]
+_MISSING = object()
+# Where the partner's edge sits; read by `partner_slot` targets, not a path rules may name.
+PARTNER_SLOT = "#partner_slot"
+
+_NUMBER_TESTS: dict[str, Callable[[float], Predicate]] = {
+    "gt": lambda b: lambda v: v > b, "ge": lambda b: lambda v: v >= b,
+    "lt": lambda b: lambda v: v < b, "le": lambda b: lambda v: v <= b,
+}
+
+
+def _bound(op: str, bound: float) -> Predicate:
+    return _NUMBER_TESTS[op](bound)
+
+
+def _predicate(matcher: Any) -> Predicate:
+    """One condition entry as a test of the value at its path (see codegen/spec_matrix.py)."""
+    if isinstance(matcher, bool):
+        return lambda v: v is matcher
+    if isinstance(matcher, str):
+        return lambda v: v == matcher
+    assert isinstance(matcher, Compare)
+    if matcher.family == "number":
+        tests = [_bound(op, getattr(matcher, op)) for op in _NUMBER_TESTS if getattr(matcher, op) is not None]
+        if len(tests) == 1:  # the common case, kept to a single call: rules run per example
+            return tests[0]
+        return lambda v: all(t(v) for t in tests)
+    if matcher.family == "enum":
+        inside = frozenset(matcher.in_) if matcher.in_ is not None else None
+        outside = frozenset(matcher.not_in or ())
+        return lambda v: (inside is None or v in inside) and v not in outside
+    most, least = matcher.at_most, matcher.at_least
+    return lambda v: (most is None or sum(v) <= most) and (least is None or sum(v) >= least)
+
+
+@dataclass(frozen=True)
+class Condition:
+    tests: tuple[tuple[str, Predicate], ...]
+
+    @classmethod
+    def compile(cls, cond: dict[str, Any]) -> "Condition":
+        return cls(tuple((path, _predicate(m)) for path, m in cond.items()))
+
+    def holds(self, ctx: dict[str, Any]) -> bool:
+        for path, test in self.tests:
+            value = ctx.get(path, _MISSING)
+            if value is _MISSING or not test(value):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    when: Condition
+    effects: tuple[tuple[str, str | None, float], ...]  # (head.field, variant or None, signed amount)
+
+
+# ---------------------------------------------------------------- labelling
+
+
+class Labeller:
+    """Turns an example's feature context into `CharacterOutputs` by the spec's rule table."""
+
+    def __init__(self, rules_spec: Any, vocab: Vocabulary, decimals: int):
+        self.vocab = vocab
+        self.decimals = decimals
+        self.targets = dict(rules_spec.targets)
+        self.fields = [(h, f) for h, head in vocab.heads.items() for f in head.fields]
+        self.rules = [self._compile_rule(r) for r in rules_spec.rules]
+        # Derived fields read fields resolved from rules, so they are resolved after them.
+        order = sorted(self.fields, key=lambda hf: self.targets[f"{hf[0]}.{hf[1].name}"].of is not None)
+        self.resolvers = [(f"{h}.{f.name}", f, self._resolver(f"{h}.{f.name}", f)) for h, f in order]
+        self.head_types = typing.get_type_hints(CharacterOutputs)
+        # (head, [(field, head.field, enum class for enum-valued fields)]): how labels fill the records
+        self.head_plans = [(h, [(f.name, f"{h}.{f.name}", getattr(contract_enums, f.enum)
+                                 if f.kind in ("categorical", "index") else None) for f in head.fields])
+                           for h, head in vocab.heads.items()]
+
+    def _compile_rule(self, rule: Any) -> CompiledRule:
+        effects = []
+        for sign, table in ((1.0, rule.raise_), (-1.0, rule.lower)):
+            for key, amount in table.items():
+                name, variant = self.vocab.effect_field(key)  # validated by `storyml check`
+                effects.append((name, variant, sign * amount))
+        return CompiledRule(Condition.compile(rule.when), tuple(effects))
+
+    def scores(self, ctx: dict[str, Any]) -> dict[tuple[str, str | None], float]:
+        """Sum of every firing rule's effects, keyed by (head.field, variant)."""
+        totals: dict[tuple[str, str | None], float] = {}
+        get = ctx.get
+        for rule in self.rules:
+            for path, test in rule.when.tests:
+                value = get(path, _MISSING)
+                if value is _MISSING or not test(value):
+                    break
+            else:
+                for name, variant, amount in rule.effects:
+                    totals[(name, variant)] = totals.get((name, variant), 0.0) + amount
+        return totals
+
+    def label(self, ctx: dict[str, Any]) -> tuple[CharacterOutputs, dict[str, Any]]:
+        """The target outputs, and the label paths coherence checks read."""
+        scores = self.scores(ctx)
+        resolved: dict[str, Any] = {}  # head.field -> label value (variant names for enums)
+        labels: dict[str, Any] = {}  # label path -> value, as the rule language names them
+        for name, f, resolve in self.resolvers:
+            value = resolve(scores, resolved, ctx)
+            resolved[name] = value
+            labels.update(self._label_paths(name, f, value))
+        return self._outputs(resolved), labels
+
+    def _variants(self, f: Any) -> list[str]:
+        return self.vocab.enums[f.enum]
+
+    def _resolver(self, name: str, f: Any) -> Callable[[dict, dict, dict], Any]:
+        """The function that turns the scores (and already resolved fields) into this field's label."""
+        target = self.targets[name]
+        rule = target.resolve
+        variants = self._variants(f) if f.enum else []
+        keys = [(name, v) for v in variants]
+        decimals = self.decimals
+        if rule == "argmax":  # ties go to the lowest index, as the decoders break them
+            return lambda scores, resolved, ctx: variants[_argmax([scores.get(k, 0.0) for k in keys])]
+        if rule == "positive" and f.kind == "flag":
+            return lambda scores, resolved, ctx: scores.get((name, None), 0.0) > 0.0
+        if rule == "positive":
+            return lambda scores, resolved, ctx: tuple(scores.get(k, 0.0) > 0.0 for k in keys)
+        if rule == "sum":
+            lo, hi = target.clamp
+            if f.kind == "scalar":
+                return lambda scores, resolved, ctx: round(min(max(scores.get((name, None), 0.0), lo), hi), decimals)
+            return lambda scores, resolved, ctx: tuple(round(min(max(scores.get(k, 0.0), lo), hi), decimals)
+                                                       for k in keys)
+        source = self.vocab.output_field(target.of)
+        of = target.of
+        if rule == "winner_probability":  # softmax probability of the chosen variant
+            source_variants = self._variants(source)
+            source_keys = [(of, v) for v in source_variants]
+
+            def winner_probability(scores: dict, resolved: dict, ctx: dict) -> float:
+                row = [scores.get(k, 0.0) for k in source_keys]
+                top = max(row)
+                weights = [math.exp(x - top) for x in row]
+                return round(weights[source_variants.index(resolved[of])] / sum(weights), decimals)
+            return winner_probability
+        if rule == "partner_slot":
+            takes_target = frozenset(target.when_in)
+
+            def partner_slot(scores: dict, resolved: dict, ctx: dict) -> int | None:
+                slot = ctx.get(PARTNER_SLOT)
+                return slot if slot is not None and resolved[of] in takes_target else None
+            return partner_slot
+        if rule == "strongest_primary":  # the primary that is strongest after this turn's change
+            feelings = [f"feeling.{v}" for v in variants]
+            return lambda scores, resolved, ctx: variants[_argmax(
+                [ctx.get(p, 0.0) + d for p, d in zip(feelings, resolved[of])])]
+        raise AssertionError(f"unhandled resolve rule {rule!r}")  # spec validation lists them all
+
+    def _label_paths(self, name: str, f: Any, value: Any) -> dict[str, Any]:
+        if f.kind in ("flags", "scalars"):
+            out = {f"{name}.{v}": x for v, x in zip(self._variants(f), value)}
+            if f.kind == "flags":
+                out[name] = value
+            return out
+        return {name: value}
+
+    def _outputs(self, resolved: dict[str, Any]) -> CharacterOutputs:
+        heads = {}
+        for head, fields in self.head_plans:
+            heads[head] = self.head_types[head](**{
+                field: resolved[name] if enum is None else enum[resolved[name]] for field, name, enum in fields})
+        return CharacterOutputs(**heads)
+
+
+def _argmax(row: Sequence[float]) -> int:
+    """Index of the largest value; the lowest index wins a tie."""
+    best = 0
+    for i in range(1, len(row)):
+        if row[i] > row[best]:
+            best = i
+    return best
+
+
+@dataclass(frozen=True)
+class CompiledCheck:
+    name: str
+    weight: float
+    implications: tuple[tuple[Condition, Condition], ...]
+
+    def score(self, ctx: dict[str, Any]) -> float:
+        """Share of applicable implications that hold; 1 when none applies."""
+        applicable = [then for cond, then in self.implications if cond.holds(ctx)]
+        if not applicable:
+            return 1.0
+        return sum(then.holds(ctx) for then in applicable) / len(applicable)
+
+
+class CoherenceScorer:
+    def __init__(self, coherence_spec: Any):
+        self.threshold = coherence_spec.threshold
+        self.checks = [CompiledCheck(name, c.weight, tuple((Condition.compile(i.if_), Condition.compile(i.then))
+                                                           for i in c.implications))
+                       for name, c in coherence_spec.checks.items()]
+        self.total_weight = sum(c.weight for c in self.checks)
+
+    def score(self, ctx: dict[str, Any]) -> tuple[float, list[str]]:
+        """Weighted mean of the checks' scores, and the checks that did not fully hold."""
+        scores = [(c, c.score(ctx)) for c in self.checks]
+        total = sum(c.weight * s for c, s in scores) / self.total_weight
+        return total, [c.name for c, s in scores if s < 1.0]
+
+
+# ---------------------------------------------------------------- the matrix
+
+
+@dataclass(frozen=True)
+class Cell:
+    a: str
+    b: str
+    dynamic: str
+    role_a: str
+    role_b: str
+    profile: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.a}+{self.b}/{self.dynamic}/{self.role_a}-{self.role_b}/{self.profile}"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """The matrix specs merged across files, with the vocabulary they were checked against."""
+
+    vocab: Vocabulary
+    settings: Any  # CharacterMatrixFile
+    archetypes: dict[str, Any]
+    archetype_variance: dict[str, list[float]]  # each archetype's file-level default variance
+    dynamics: dict[str, Any]
+    dynamics_variance: dict[str, list[float]]
+    bystanders: dict[str, Any]
+    profiles: dict[str, Any]
+    labelling: Any
+    fingerprint: str
+
+    @classmethod
+    def from_specs(cls, specs: SpecSet) -> "Matrix":
+        missing = [k for k in MATRIX_KINDS if not specs.of_kind(k)]
+        if missing:
+            raise UserError(f"{specs.root}: no training-matrix spec of kind {', '.join(missing)}")
+        archetypes, arch_var, dynamics, dyn_var, bystanders, profiles = {}, {}, {}, {}, {}, {}
+        for e in specs.of_kind("archetypes"):
+            archetypes.update(e.model.archetypes)
+            arch_var.update({n: e.model.variance for n in e.model.archetypes})
+        for e in specs.of_kind("relational_dynamics"):
+            dynamics.update(e.model.dynamics)
+            dyn_var.update({n: e.model.variance for n in e.model.dynamics})
+            bystanders.update({n: e.model.bystanders for n in e.model.dynamics})
+        for e in specs.of_kind("scene_profiles"):
+            profiles.update(e.model.profiles)
+        models = [e.model for k in MATRIX_KINDS for e in specs.of_kind(k)]
+        return cls(vocabulary_for(specs), specs.one("character_matrix"), archetypes, arch_var, dynamics, dyn_var,
+                   bystanders, profiles, specs.one("labelling_rules"), fingerprint(models))
+
+    def all_cells(self) -> list[Cell]:
+        """The full product, in a fixed order (names sorted; role assignments in spec order)."""
+        names = sorted(self.archetypes)
+        return [Cell(a, b, d, r.a, r.b, p)
+                for a in names for b in names if a != b
+                for d in sorted(self.dynamics) for r in self.dynamics[d].roles
+                for p in sorted(self.profiles)]
+
+    def sampled_cells(self, seed: int) -> list[Cell]:
+        cells = self.all_cells()
+        if len(cells) <= self.settings.max_cells:
+            return cells
+        picked = random.Random(f"cells/{seed}").sample(range(len(cells)), self.settings.max_cells)
+        return [cells[i] for i in sorted(picked)]
+
+
+def _enum(name: str, variant: str) -> Any:
+    return getattr(contract_enums, name)[variant]
+
+
+class ExampleSampler:
+    """Draws one example's features (and the feature context the rules read) for a cell."""
+
+    def __init__(self, matrix: Matrix):
+        self.m = matrix
+        v = matrix.vocab
+        self.decimals = matrix.settings.decimals
+        slot_fields, feeling_fields = v.item_fields(AXIS_REGION), v.item_fields(FEELING_REGION)
+        edge_fields, turn_fields = v.item_fields(EDGE_REGION), v.item_fields(HISTORY_REGION)
+        self.layer_enum = v.onehot(slot_fields, "layer")
+        self.provenance_enum = v.onehot(slot_fields, "provenance")
+        self.primary_enum = v.primaries
+        self.awareness_enum = v.onehot(feeling_fields, "awareness")
+        self.role_enum = v.onehot(edge_fields, "role")
+        self.substrates = v.substrates()
+        self.self_fields = list(v.region_fields(SELF_REGION))
+        scene, event = v.region_fields(SCENE_REGION), v.region_fields(EVENT_REGION)
+        self.scene_enum = v.onehot(scene, "scene_type")
+        self.event_enum, self.register_enum = v.onehot(event, "event_type"), v.onehot(event, "register")
+        self.turn_enums = {name: f.onehot for name, f in turn_fields.items() if f.onehot is not None}
+        self.edge_slots = v.slot_count(EDGE_REGION)
+
+        # Per-archetype draws, resolved once: (name, span, variance span, layer, provenance), ...
+        self.axis_plans = {name: [(axis, t.value, t.variance or matrix.archetype_variance[name],
+                                   _enum(self.layer_enum, t.layer), _enum(self.provenance_enum, t.provenance))
+                                  for axis, t in a.axes.items()]
+                           for name, a in matrix.archetypes.items()}
+        self.feeling_plans = {name: [(p, _enum(self.primary_enum, p), a.emotions[p].intensity,
+                                      [_enum(self.awareness_enum, x) for x in a.emotions[p].awareness])
+                                     for p in v.enums[self.primary_enum]]
+                              for name, a in matrix.archetypes.items()}
+
+    def _u(self, rng: random.Random, span: Sequence[float]) -> float:
+        low, high = span
+        return round(low + (high - low) * rng.random(), self.decimals)
+
+    def _axis_value(self, rng: random.Random, span: Sequence[float], variance: Sequence[float]) -> AxisValue:
+        return AxisValue(self._u(rng, span), self._u(rng, variance), float(span[0]), float(span[1]))
+
+    def sample(self, cell: Cell, variation: int, rng: random.Random) -> tuple[CharacterFeatures, dict, dict]:
+        """(features, rule context, facts for the manifest) of one example."""
+        m, s = self.m, self.m.settings
+        dyn = m.dynamics[cell.dynamic]
+        # Even variations predict A (edge A->B, partner role B's); odd ones predict B.
+        if variation % 2 == 0:
+            me, edge_side, partner_role = cell.a, dyn.a_to_b, cell.role_b
+        else:
+            me, edge_side, partner_role = cell.b, dyn.b_to_a, cell.role_a
+        ctx: dict[str, Any] = {}
+        arch = m.archetypes[me]
+
+        tensor = {}
+        for axis, span, variance, layer, provenance in self.axis_plans[me]:
+            value = self._axis_value(rng, span, variance)
+            tensor[axis] = AxisSlot(value, layer, provenance)
+            ctx["axis." + axis] = value.central_tendency
+
+        feelings = {}
+        for name, primary, span, awareness in self.feeling_plans[me]:
+            intensity = self._u(rng, span)
+            feelings[primary] = PrimaryState(intensity, rng.choice(awareness))
+            ctx["feeling." + name] = intensity
+
+        self_values = {name: self._u(rng, arch.self_edge[name]) for name in self.self_fields}
+        ctx.update({f"{SELF_REGION}.{k}": x for k, x in self_values.items()})
+
+        serving = rng.random() < s.serving.fraction
+        n_edges = 0 if serving else rng.choices(range(len(s.edge_count_weights)), s.edge_count_weights)[0]
+        partner_slot = rng.randrange(n_edges) if n_edges else None
+        edges = []
+        variance = m.dynamics_variance[cell.dynamic]
+        bystanders = m.bystanders[cell.dynamic]
+        for slot in range(n_edges):
+            if slot == partner_slot:
+                ranges, role = edge_side, partner_role
+            else:
+                ranges, role = bystanders.substrate, rng.choice(bystanders.roles)
+            values = {k: self._axis_value(rng, ranges[k], variance) for k in self.substrates}
+            edges.append(RelationalEdge(**values, role=_enum(self.role_enum, role)))
+            if slot == partner_slot:
+                ctx.update({f"partner.{k}": x.central_tendency for k, x in values.items()})
+                ctx["partner.role"] = role
+                ctx[PARTNER_SLOT] = slot
+        ctx[f"count.{EDGE_REGION}"] = n_edges
+
+        profile = m.profiles[cell.profile]
+        tension = s.serving.tension if serving else self._u(rng, profile.tension)
+        cast_size = rng.randint(profile.cast_size[0], profile.cast_size[1])
+        event = rng.choices(profile.events, [e.weight for e in profile.events])[0]
+        confidence = self._u(rng, s.event_confidence)
+        targets = rng.randint(s.target_count[0], s.target_count[1])
+        ctx.update({f"{SCENE_REGION}.scene_type": profile.scene_type, f"{SCENE_REGION}.cast_size": cast_size,
+                    f"{SCENE_REGION}.tension": tension, f"{EVENT_REGION}.event_type": event.event_type,
+                    f"{EVENT_REGION}.register": event.register_, f"{EVENT_REGION}.confidence": confidence,
+                    f"{EVENT_REGION}.target_count": targets})
+
+        n_turns = rng.choices(range(len(s.history_length_weights)), s.history_length_weights)[0]
+        history = []
+        for turn in range(n_turns):
+            picks = {name: rng.choice(m.vocab.enums[enum]) for name, enum in self.turn_enums.items()}
+            valence = self._u(rng, s.history_valence)
+            history.append(HistoryTurn(**{k: _enum(self.turn_enums[k], x) for k, x in picks.items()},
+                                       emotional_valence=valence))
+            if turn == 0:  # most recent first
+                ctx.update({f"last_turn.{k}": x for k, x in picks.items()})
+                ctx["last_turn.emotional_valence"] = valence
+        ctx[f"count.{HISTORY_REGION}"] = n_turns
+
+        features = CharacterFeatures(
+            tensor=tensor, emotional_state=feelings, self_edge=SelfEdge(**self_values), relational_edges=edges,
+            scene_context=SceneContext(_enum(self.scene_enum, profile.scene_type), cast_size, tension),
+            player_event=PlayerEvent(_enum(self.event_enum, event.event_type),
+                                     _enum(self.register_enum, event.register_), confidence, targets),
+            history=history)
+        facts = {"archetype": me, "edges": n_edges, "history": n_turns, "serving": serving,
+                 "serving_tension": tension == s.serving.tension}
+        return features, ctx, facts
+
+
+# ---------------------------------------------------------------- generation
+
+
+@dataclass
+class Generation:
+    records: list[dict]
+    facts: list[dict]  # per accepted record: archetype, edges, history, ...
+    cells_possible: int
+    cells_sampled: int
+    generated: int
+    rejected_by_check: Counter
+    rejected: int
+    matrix: Matrix
+    seed: int
+    variations: int
+
+
+def content_hash(features: Sequence[float], labels: Sequence[float]) -> str:
+    """sha256 (first 16 hex digits) of the features then the labels as little-endian float64."""
+    values = (*features, *labels)
+    return hashlib.sha256(struct.pack(f"<{len(values)}d", *values)).hexdigest()[:16]
+
+
+def _as_specs(specs: SpecSet | str | Path) -> SpecSet:
+    return specs if isinstance(specs, SpecSet) else load_specs(specs)
+
+
+def run_matrix(specs: SpecSet | str | Path, seed: int = DEFAULT_SEED, variations: int | None = None) -> Generation:
+    """Generate, label, score and filter every example of the sampled cells."""
+    matrix = Matrix.from_specs(_as_specs(specs))
+    variations = matrix.settings.variations_per_cell if variations is None else variations
+    if variations < 1:
+        raise UserError(f"--variations must be at least 1, got {variations}")
+    sampler = ExampleSampler(matrix)
+    labeller = Labeller(matrix.labelling, matrix.vocab, matrix.settings.decimals)
+    scorer = CoherenceScorer(matrix.labelling.coherence)
+    cells = matrix.sampled_cells(seed)
+    records, facts, rejected_by = [], [], Counter()
+    generated = rejected = 0
+    for cell in cells:
+        for variation in range(variations):
+            rng = random.Random(f"example/{seed}/{cell.key}/{variation}")
+            features, ctx, fact = sampler.sample(cell, variation, rng)
+            outputs, label_ctx = labeller.label(ctx)
+            coherence, failed = scorer.score({**ctx, **label_ctx})
+            generated += 1
+            if coherence < scorer.threshold:
+                rejected += 1
+                rejected_by.update(failed)
+                continue
+            x, y = encode_features(features), encode_labels(outputs)
+            records.append({"id": f"{cell.key}#{variation}", "features": x, "labels": y, "cell": cell.key,
+                            "coherence": round(coherence, 4), "hash": content_hash(x, y)})
+            facts.append({**fact, "dynamic": cell.dynamic, "profile": cell.profile})
+    return Generation(records, facts, len(matrix.all_cells()), len(cells), generated, rejected_by, rejected,
+                      matrix, seed, variations)
+
+
+def generate_characters(specs: SpecSet | str | Path, seed: int = DEFAULT_SEED,
+                        variations: int | None = None) -> list[dict]:
+    """The accepted examples: {"id", "features", "labels", "cell", "coherence", "hash"}."""
+    return run_matrix(specs, seed, variations).records
+
+
+def split_by_cell(records: Sequence[dict], validation_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """(train, validation) with every matrix cell entirely on one side.
+
+    Cells are shuffled with the seed and the first ones go to validation until
+    it holds `validation_fraction` of the examples (at least one cell when
+    there are two or more and the fraction is above zero). Record order is kept.
+    """
+    if not 0.0 <= validation_fraction < 1.0:
+        raise UserError(f"validation fraction must be in [0, 1), got {validation_fraction}")
+    sizes = Counter(r["cell"] for r in records)
+    cells = sorted(sizes)
+    random.Random(f"split/{seed}").shuffle(cells)
+    wanted = validation_fraction * len(records)
+    val_cells: set[str] = set()
+    held = 0
+    for cell in cells[:-1]:  # the last cell always stays in training
+        if held >= wanted or validation_fraction == 0.0:
+            break
+        val_cells.add(cell)
+        held += sizes[cell]
+    train = [r for r in records if r["cell"] not in val_cells]
+    val = [r for r in records if r["cell"] in val_cells]
+    return train, val
+
+
+def _counts(values: Iterable[Any]) -> dict[str, int]:
+    return {str(k): v for k, v in sorted(Counter(values).items())}
+
+
+def manifest(gen: Generation, data_file: str, data_sha256: str) -> dict:
+    s = gen.matrix.settings
+    serving_like = sum(f["edges"] == 0 and f["serving_tension"] for f in gen.facts)
+    return {
+        "dataset": "characters",
+        "file": data_file,
+        "sha256": data_sha256,
+        "seed": gen.seed,
+        "spec_fingerprint": gen.matrix.fingerprint,
+        "contract_fingerprint": storyml_contract.CONTRACT_FINGERPRINT,
+        "features": storyml_contract.TOTAL_INPUT_FEATURES,
+        "labels": storyml_contract.TOTAL_OUTPUT_FEATURES,
+        "cells": {"possible": gen.cells_possible, "sampled": gen.cells_sampled,
+                  "with_examples": len({r["cell"] for r in gen.records}),
+                  "sampling": "uniform without replacement from the full product, seeded"
+                  if gen.cells_sampled < gen.cells_possible else "full product"},
+        "variations_per_cell": gen.variations,
+        "examples": {"generated": gen.generated, "accepted": len(gen.records), "rejected": gen.rejected},
+        "rejection_rate": round(gen.rejected / gen.generated, 4) if gen.generated else 0.0,
+        "coherence": {"threshold": gen.matrix.labelling.coherence.threshold,
+                      "mean_accepted": round(sum(r["coherence"] for r in gen.records) / len(gen.records), 4)
+                      if gen.records else None},
+        "rejections_by_check": dict(sorted(gen.rejected_by_check.items())),
+        "per_archetype": _counts(f["archetype"] for f in gen.facts),
+        "per_dynamic": _counts(f["dynamic"] for f in gen.facts),
+        "per_profile": _counts(f["profile"] for f in gen.facts),
+        "edge_counts": _counts(f["edges"] for f in gen.facts),
+        "history_lengths": _counts(f["history"] for f in gen.facts),
+        "train_serve_skew": {
+            "note": ("the engine fills no relational edges and fixes scene tension at inference; examples "
+                     "with no edges and with exactly that tension are in the training distribution"),
+            "serving_tension": s.serving.tension,
+            "serving_fraction_spec": s.serving.fraction,
+            "no_edges": sum(f["edges"] == 0 for f in gen.facts),
+            "serving_tension_examples": sum(f["serving_tension"] for f in gen.facts),
+            "serving_like": serving_like,
+        },
+    }
+
+
+def write_dataset(gen: Generation, out: Path) -> Path:
+    """Write the JSONL and its manifest atomically; return the manifest path."""
+    digest = hashlib.sha256()
+    with atomic_output(out) as f:
+        for record in gen.records:
+            line = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+            digest.update(line.encode("utf-8"))
+            f.write(line)
+    manifest_path = manifest_path_for(out)
+    atomic_write_text(manifest_path, json.dumps(manifest(gen, out.name, digest.hexdigest()), indent=2,
+                                                sort_keys=True, ensure_ascii=False) + "\n")
+    return manifest_path
+
+
+def manifest_path_for(out: Path) -> Path:
+    return out.with_name(out.name.removesuffix(".jsonl") + ".manifest.json")
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--specs", type=Path, default=DEFAULT_SPECS, metavar="DIR",
+                        help="specs directory (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)")
+    parser.add_argument("--variations", type=int, default=None, metavar="N",
+                        help="examples per matrix cell (default: the spec's variations_per_cell)")
+    parser.add_argument("--out", type=Path, required=True, metavar="FILE.jsonl",
+                        help="dataset to write; the manifest goes beside it as FILE.manifest.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.out.suffix != ".jsonl":
+        raise UserError(f"--out must name a .jsonl file, got {args.out}")
+    gen = run_matrix(args.specs, args.seed, args.variations)
+    if not gen.records:
+        raise UserError("every generated example was rejected as incoherent; check the coherence rules")
+    manifest_path = write_dataset(gen, args.out)
+    print(f"wrote {args.out}: {len(gen.records)} examples from {gen.cells_sampled} of {gen.cells_possible} cells "
+          f"({gen.rejected} of {gen.generated} rejected, {gen.rejected / gen.generated:.1%}); "
+          f"manifest {manifest_path}")
+    return 0
