@@ -1,0 +1,417 @@
+"""BIO alignment (storyml.data.bio): entity spans survive tokenization and come back exact.
+
+Runs against the tiny trained WordPiece, the real MiniLM WordPiece, and two tokenizers whose
+offsets carry whitespace (SentencePiece-style Metaspace BPE, GPT-2-style byte-level BPE), so the
+rules hold for "any fast tokenizer", not just BERT.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from storyml_contract.text import (
+    BEGIN_LABEL_INDEX,
+    BIO_LABEL_INDEX,
+    BIO_LABELS,
+    ENTITY_CATEGORIES,
+    IGNORE_INDEX,
+    INSIDE_LABEL_INDEX,
+    MAX_SEQ_LENGTH,
+    NUM_BIO_LABELS,
+)
+
+from storyml.data.bio import (
+    TokenClassificationCollator,
+    _label_tokens,
+    align_batch,
+    as_features,
+    logits_to_spans,
+    tags_to_spans,
+)
+from storyml.errors import UserError
+
+from conftest import TINY_TOKENIZER_CORPUS
+
+WORDS = (
+    "Zoë", "Łucja", "Þórr", "café", "naïve", "Søren", "Sarah", "Tom", "the", "stone", "key",
+    "riverbed", "clearing", "picked", "up", "whispered", "trembling", "hands", "villagers",
+    "smoke", "fjord", "東京", "🙂", "Ωmega", "façade", "über", "x", "old",
+)
+# Punctuation is its own pre-token for BERT and byte-level tokenizers: it may touch a word.
+PUNCTUATION = ("!", "?", "—", ";")
+SPACES = (" ", "  ", "\t")
+SEPARATORS = SPACES + (", ", " and ")
+
+settings.register_profile(
+    "bio", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+FAST = settings.get_profile("bio")
+
+
+# --- Extra tokenizers ------------------------------------------------------------------------
+
+
+def _train_bpe(pre_tokenizer, post_processor_template: str | None, specials: list[str]):
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizer
+    alphabet = pre_tokenizers.ByteLevel.alphabet() if "ByteLevel" in repr(pre_tokenizer) else []
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=specials, initial_alphabet=alphabet)
+    tok.train_from_iterator(TINY_TOKENIZER_CORPUS, trainer=trainer)
+    if post_processor_template:
+        tok.post_processor = processors.TemplateProcessing(
+            single=post_processor_template,
+            special_tokens=[(t, tok.token_to_id(t)) for t in ("<s>", "</s>")],
+        )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>")
+
+
+@pytest.fixture(scope="module")
+def metaspace_tokenizer():
+    """SentencePiece-style: '▁stone' tokens whose offsets include the preceding space."""
+    from tokenizers import pre_tokenizers
+
+    return _train_bpe(pre_tokenizers.Metaspace(), "<s> $A </s>", ["<pad>", "<unk>", "<s>", "</s>"])
+
+
+@pytest.fixture(scope="module")
+def bytelevel_tokenizer():
+    """GPT-2-style: untrimmed 'Ġstone' offsets, multi-byte characters split over tokens, no specials."""
+    from tokenizers import pre_tokenizers
+
+    return _train_bpe(
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False), None, ["<pad>"]
+    )
+
+
+# Whether the tokenizer always cuts a token at punctuation (so touching entities stay apart).
+TOKENIZERS = {
+    "tiny_tokenizer": True,
+    "minilm_tokenizer": True,
+    "metaspace_tokenizer": False,
+    "bytelevel_tokenizer": True,
+}
+
+
+@pytest.fixture(scope="module", params=sorted(TOKENIZERS))
+def tokenizer_case(request):
+    return request.getfixturevalue(request.param), TOKENIZERS[request.param]
+
+
+# --- Strategies -------------------------------------------------------------------------------
+
+
+@st.composite
+def annotated_texts(draw, punctuation_splits: bool = True):
+    """A text of random words with random non-overlapping entities on word boundaries.
+
+    Entities may touch (punctuation right after a word) or sit one space apart.
+    """
+    segments = draw(
+        st.lists(
+            st.tuples(
+                st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
+                st.none() | st.sampled_from(ENTITY_CATEGORIES),
+            ),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    # Without punctuation splitting a comma may merge into the word before it: spaces only then.
+    separators = SEPARATORS if punctuation_splits else SPACES
+    text, entities = "", []
+    for words, category in segments:
+        if text:
+            text += draw(st.sampled_from(separators))
+        if punctuation_splits and draw(st.booleans()):
+            words = words[:-1] + [words[-1] + draw(st.sampled_from(PUNCTUATION))]
+        inner = draw(st.sampled_from(separators))
+        start = len(text)
+        text += inner.join(words)
+        if category is not None:
+            entities.append({"start": start, "end": len(text), "category": category})
+    if punctuation_splits and draw(st.booleans()) and entities and entities[-1]["end"] == len(text):
+        # A punctuation entity touching the previous entity with no character between.
+        entities.append({"start": len(text), "end": len(text) + 1, "category": "GESTURE"})
+        text += "!"
+    return text, entities
+
+
+def _spans(entities):
+    return [(e["start"], e["end"], e["category"]) for e in entities]
+
+
+def _found(aligned, i):
+    return _spans(tags_to_spans(aligned["labels"][i], aligned["offsets"][i]))
+
+
+# --- Entities -> BIO -> entities ---------------------------------------------------------------
+
+
+@given(data=st.data())
+@FAST
+def test_round_trip_returns_the_entities_exactly(tokenizer_case, data):
+    tokenizer, punctuation_splits = tokenizer_case
+    batch = data.draw(st.lists(annotated_texts(punctuation_splits), min_size=1, max_size=4))
+    texts = [t for t, _ in batch]
+    aligned = align_batch(tokenizer, texts, [e for _, e in batch], max_length=512)
+    for i, (text, entities) in enumerate(batch):
+        assert _found(aligned, i) == _spans(entities), text
+        # Character offsets, not bytes: the span slices back to the very same characters.
+        for span, entity in zip(tags_to_spans(aligned["labels"][i], aligned["offsets"][i]), entities):
+            assert text[span["start"] : span["end"]] == text[entity["start"] : entity["end"]]
+
+
+@given(data=st.data())
+@FAST
+def test_every_inside_tag_follows_its_own_category(tokenizer_case, data):
+    tokenizer, punctuation_splits = tokenizer_case
+    batch = data.draw(st.lists(annotated_texts(punctuation_splits), min_size=1, max_size=4))
+    aligned = align_batch(tokenizer, [t for t, _ in batch], [e for _, e in batch])
+    for labels in aligned["labels"]:
+        for previous, label in zip([IGNORE_INDEX] + labels[:-1], labels):
+            if label >= 0 and BIO_LABELS[label].startswith("I-"):
+                category = BIO_LABELS[label][2:]
+                assert previous in (BEGIN_LABEL_INDEX[category], INSIDE_LABEL_INDEX[category])
+
+
+@given(data=st.data())
+@FAST
+def test_special_tokens_and_only_they_are_ignored(tokenizer_case, data):
+    tokenizer, punctuation_splits = tokenizer_case
+    batch = data.draw(st.lists(annotated_texts(punctuation_splits), min_size=1, max_size=4))
+    texts = [t for t, _ in batch]
+    aligned = align_batch(tokenizer, texts, [e for _, e in batch])
+    own = tokenizer(texts, return_special_tokens_mask=True, truncation=True, max_length=MAX_SEQ_LENGTH)
+    assert aligned["input_ids"] == own["input_ids"]
+    for labels, mask in zip(aligned["labels"], own["special_tokens_mask"]):
+        assert [label == IGNORE_INDEX for label in labels] == [bool(m) for m in mask]
+        assert all(0 <= label < NUM_BIO_LABELS for label, m in zip(labels, mask) if not m)
+    assert all(set(mask) == {1} for mask in aligned["attention_mask"])  # nothing padded
+
+
+@given(
+    data=st.data(),
+    category=st.sampled_from(ENTITY_CATEGORIES),
+    gap=st.sampled_from(["", " "]),
+)
+@FAST
+def test_adjacent_entities_of_one_category_stay_separate(tokenizer_case, data, category, gap):
+    tokenizer, punctuation_splits = tokenizer_case
+    if gap == "" and not punctuation_splits:
+        return  # a word and the punctuation touching it may merge into one token there
+    first = data.draw(st.sampled_from(WORDS))
+    second = data.draw(st.sampled_from(WORDS)) if gap else data.draw(st.sampled_from(PUNCTUATION))
+    text = f"{first}{gap}{second}"
+    entities = [
+        {"start": 0, "end": len(first), "category": category},
+        {"start": len(first) + len(gap), "end": len(text), "category": category},
+    ]
+    aligned = align_batch(tokenizer, [text], [entities])
+    assert _found(aligned, 0) == _spans(entities)
+
+
+@given(data=st.data(), max_length=st.integers(min_value=3, max_value=24))
+@FAST
+def test_truncation_keeps_the_closing_special_token_and_kept_text_only(tokenizer_case, data, max_length):
+    tokenizer, punctuation_splits = tokenizer_case
+    text, entities = data.draw(annotated_texts(punctuation_splits))
+    aligned = align_batch(tokenizer, [text], [entities], max_length=max_length)
+    ids, labels, offsets = aligned["input_ids"][0], aligned["labels"][0], aligned["offsets"][0]
+    assert len(ids) <= max_length
+    closing = tokenizer(["a"], return_special_tokens_mask=True)
+    trailing = [t for t, m in zip(closing["input_ids"][0], closing["special_tokens_mask"][0]) if m][-1:]
+    if closing["special_tokens_mask"][0][-1]:
+        assert ids[-1:] == trailing  # [SEP] / </s> survives the cut (defect 7)
+    kept_end = max((end for (start, end), label in zip(offsets, labels) if label != IGNORE_INDEX), default=0)
+    full = align_batch(tokenizer, [text], [entities], max_length=512)
+    truncated = len(full["input_ids"][0]) > len(ids)
+    expected = {(e["start"], e["category"]): e["end"] for e in entities}
+    for start, end, category in _found(aligned, 0):
+        assert end <= kept_end
+        # A span is an entity, or the kept front part of one cut by truncation.
+        assert (start, category) in expected
+        assert end == expected[(start, category)] or (truncated and end < expected[(start, category)])
+    # Entities wholly inside the kept text come back exactly.
+    assert [s for s in _spans(entities) if s[1] <= kept_end] == [
+        s for s in _found(aligned, 0) if s[1] <= kept_end and s in _spans(entities)
+    ]
+
+
+def test_defect_7_tokenizer_that_cuts_sep_is_rejected(minilm_tokenizer):
+    """The hand-kept system truncated the ids list after the fact, losing [SEP]."""
+
+    def cut_after_the_fact(texts, **kwargs):
+        limit = kwargs.pop("max_length", None)
+        kwargs.update(truncation=False)
+        encoded = minilm_tokenizer(texts, **kwargs)
+        for key in list(encoded.keys()):
+            encoded[key] = [row[:limit] for row in encoded[key]]
+        return encoded
+
+    long_text = " ".join(["stone"] * 200)
+    with pytest.raises(UserError, match="closing special tokens"):
+        align_batch(cut_after_the_fact, [long_text], [[]], max_length=MAX_SEQ_LENGTH)
+
+
+def test_minilm_subwords_of_non_ascii_names_are_inside_tags(minilm_tokenizer):
+    text = "Łucja and Þórr met at the café."
+    entities = [
+        {"start": 0, "end": 5, "category": "CHARACTER"},
+        {"start": 10, "end": 14, "category": "CHARACTER"},
+        {"start": 22, "end": 30, "category": "LOCATION"},
+    ]
+    aligned = align_batch(minilm_tokenizer, [text], [entities])
+    tokens = minilm_tokenizer.convert_ids_to_tokens(aligned["input_ids"][0])
+    tagged = [(tok, BIO_LABELS[label]) for tok, label in zip(tokens, aligned["labels"][0]) if label >= 0]
+    assert tagged[:3] == [("ł", "B-CHARACTER"), ("##uc", "I-CHARACTER"), ("##ja", "I-CHARACTER")]
+    assert ("þ", "B-CHARACTER") in tagged and ("##or", "I-CHARACTER") in tagged
+    assert [text[s:e] for s, e, _ in _found(aligned, 0)] == ["Łucja", "Þórr", "the café"]
+
+
+def test_whitespace_in_token_offsets_is_trimmed(metaspace_tokenizer):
+    text = "Sarah  picked up the  stone"
+    entities = [{"start": 17, "end": 27, "category": "OBJECT"}]
+    raw = metaspace_tokenizer([text], return_offsets_mapping=True)["offset_mapping"][0]
+    assert any(text[s:e] != text[s:e].strip() for s, e in raw if e > s)  # the case exists
+    aligned = align_batch(metaspace_tokenizer, [text], [entities])
+    for (s, e), label in zip(aligned["offsets"][0], aligned["labels"][0]):
+        if label != IGNORE_INDEX and text[s:e].strip():
+            assert text[s:e] == text[s:e].strip()
+    # The lone space token between "the" and "stone" lies inside the entity: I-, not O.
+    assert _found(aligned, 0) == [(17, 27, "OBJECT")]
+
+
+def test_straddling_tokens_follow_the_documented_rule():
+    b, i, o = BEGIN_LABEL_INDEX, INSIDE_LABEL_INDEX, BIO_LABEL_INDEX["O"]
+    # Entities A=[0,4) CHARACTER and B=[4,8) OBJECT; tokens [0,2) [2,6) [6,8) [9,12).
+    starts, ends = np.array([0, 2, 6, 9]), np.array([2, 6, 8, 12])
+    labels = _label_tokens(
+        starts, ends, np.zeros(4, bool), np.array([0, 4]), np.array([4, 8]), np.array([0, 1])
+    )
+    # The token straddling A|B goes to the earlier entity; B begins at its first own token.
+    assert labels.tolist() == [b["CHARACTER"], i["CHARACTER"], b["OBJECT"], o]
+    # An entity starting inside a token snaps outward: that token carries its B-.
+    labels = _label_tokens(
+        np.array([0, 5]), np.array([5, 9]), np.zeros(2, bool), np.array([2]), np.array([9]),
+        np.array([2]),
+    )
+    assert labels.tolist() == [b["LOCATION"], i["LOCATION"]]
+
+
+@pytest.mark.parametrize(
+    "entities, problem",
+    [
+        ([{"start": 0, "end": 5, "category": "CHARACTER"}, {"start": 4, "end": 9, "category": "OBJECT"}], "overlap"),
+        ([{"start": 3, "end": 3, "category": "OBJECT"}], "does not fit"),
+        ([{"start": 0, "end": 99, "category": "OBJECT"}], "does not fit"),
+        ([{"start": 0, "end": 5, "category": "PERSON"}], "not one of"),
+        ([{"start": 0, "end": 5}], "needs start, end and category"),
+    ],
+)
+def test_bad_entities_are_named(tiny_tokenizer, entities, problem):
+    with pytest.raises(UserError, match=problem):
+        align_batch(tiny_tokenizer, ["ok", "Sarah picked up the stone"], [[], entities])
+
+
+def test_texts_and_entity_lists_must_pair_up(tiny_tokenizer):
+    with pytest.raises(UserError, match="2 texts but 1 entity lists"):
+        align_batch(tiny_tokenizer, ["a", "b"], [[]])
+
+
+# --- Token tags -> spans: the engine's rules, one case each ---------------------------------------
+
+OFFSETS = [(0, 0), (0, 3), (4, 7), (8, 11), (12, 15), (16, 19), (0, 0)]
+
+
+def _tags(*labels):
+    return [IGNORE_INDEX] + [BIO_LABEL_INDEX[label] for label in labels] + [IGNORE_INDEX]
+
+
+@pytest.mark.parametrize(
+    "labels, spans",
+    [
+        # B opens, I of the same category extends.
+        (("B-OBJECT", "I-OBJECT", "O", "O", "O"), [(0, 7, "OBJECT")]),
+        # O closes.
+        (("B-OBJECT", "O", "I-OBJECT", "O", "O"), [(0, 3, "OBJECT")]),
+        # An orphan I is dropped and never opens a span.
+        (("I-OBJECT", "I-OBJECT", "O", "O", "O"), []),
+        # A mismatched I closes the open span, is dropped, and later I's are orphans.
+        (("B-OBJECT", "I-LOCATION", "I-OBJECT", "O", "O"), [(0, 3, "OBJECT")]),
+        # A B right after a span closes it and opens the next, even of the same category.
+        (("B-OBJECT", "B-OBJECT", "I-OBJECT", "O", "B-CHARACTER"), [(0, 3, "OBJECT"), (4, 11, "OBJECT"), (16, 19, "CHARACTER")]),
+        # A span may run to the last text token; the closing special token ends it.
+        (("O", "O", "B-ABSTRACT", "I-ABSTRACT", "I-ABSTRACT"), [(8, 19, "ABSTRACT")]),
+    ],
+)
+def test_engine_span_rules(labels, spans):
+    assert _spans(tags_to_spans(_tags(*labels), OFFSETS)) == spans
+
+
+def test_special_tokens_close_spans_even_mid_entity():
+    tags = _tags("B-OBJECT", "I-OBJECT", "I-OBJECT", "O", "O")
+    special = [True, False, True, False, False, False, True]
+    assert _spans(tags_to_spans(tags, OFFSETS, special)) == [(0, 3, "OBJECT")]
+
+
+def test_confidence_is_the_mean_probability_of_the_predicted_labels():
+    tags = _tags("B-OBJECT", "I-OBJECT", "O", "B-CHARACTER", "O")
+    probs = np.full((len(tags), NUM_BIO_LABELS), 0.01)
+    probs[1, BIO_LABEL_INDEX["B-OBJECT"]] = 0.9
+    probs[2, BIO_LABEL_INDEX["I-OBJECT"]] = 0.6
+    probs[4, BIO_LABEL_INDEX["B-CHARACTER"]] = 0.7
+    spans = tags_to_spans(tags, OFFSETS, probs=probs)
+    assert [s["confidence"] for s in spans] == pytest.approx([0.75, 0.7])
+    assert [s["confidence"] for s in tags_to_spans(tags, OFFSETS)] == [1.0, 1.0]
+
+
+def test_logits_to_spans_uses_argmax_and_softmax():
+    logits = np.zeros((len(OFFSETS), NUM_BIO_LABELS))
+    logits[1, BIO_LABEL_INDEX["B-LOCATION"]] = 5.0
+    logits[2, BIO_LABEL_INDEX["I-LOCATION"]] = 5.0
+    special = [True] + [False] * 5 + [True]
+    (span,) = logits_to_spans(logits, OFFSETS, special)
+    expected = np.exp(5.0) / (np.exp(5.0) + NUM_BIO_LABELS - 1)
+    assert (span["start"], span["end"], span["category"]) == (0, 7, "LOCATION")
+    assert span["confidence"] == pytest.approx(expected)
+
+
+@given(tags=st.lists(st.integers(0, NUM_BIO_LABELS - 1), min_size=0, max_size=30))
+@FAST
+def test_assembled_spans_are_maximal_runs_opened_by_b(tags):
+    offsets = [(3 * t, 3 * t + 2) for t in range(len(tags))]
+    spans = tags_to_spans(tags, offsets, [False] * len(tags))
+    starts = {s["start"] // 3: s for s in spans}
+    for t, span in starts.items():
+        assert BIO_LABELS[tags[t]] == "B-" + span["category"]
+        last = (span["end"] - 2) // 3
+        assert all(BIO_LABELS[x] == "I-" + span["category"] for x in tags[t + 1 : last + 1])
+        # Maximal: the token after the span does not continue it.
+        assert last + 1 == len(tags) or BIO_LABELS[tags[last + 1]] != "I-" + span["category"]
+    # Every B opens exactly one span; nothing else does.
+    assert sorted(starts) == [t for t, x in enumerate(tags) if BIO_LABELS[x].startswith("B-")]
+
+
+# --- Dynamic padding ----------------------------------------------------------------------------
+
+
+def test_collator_pads_to_the_longest_in_the_batch(tiny_tokenizer):
+    texts = ["Zoë smiled.", "Sarah picked up the stone near the old café."]
+    entities = [[{"start": 0, "end": 3, "category": "CHARACTER"}], []]
+    aligned = align_batch(tiny_tokenizer, texts, entities)
+    batch = TokenClassificationCollator.for_tokenizer(tiny_tokenizer)(as_features(aligned))
+    short, long = (len(ids) for ids in aligned["input_ids"])
+    assert batch["input_ids"].shape == batch["labels"].shape == (2, long)
+    pad = tiny_tokenizer.pad_token_id
+    assert batch["input_ids"][0, short:].tolist() == [pad] * (long - short)
+    assert batch["attention_mask"][0].tolist() == [1] * short + [0] * (long - short)
+    assert batch["labels"][0].tolist() == aligned["labels"][0] + [IGNORE_INDEX] * (long - short)
+    assert batch["labels"][1].tolist() == aligned["labels"][1]
+    assert str(batch["input_ids"].dtype) == "torch.int64"
+    padded8 = TokenClassificationCollator(pad, pad_to_multiple_of=8)(as_features(aligned))
+    assert padded8["input_ids"].shape[1] % 8 == 0
