@@ -1,0 +1,420 @@
+"""`storyml predict` and `storyml evaluate` on tiny exported models (random weights, seconds).
+
+The models are tiny BERTs exported with storyml's own exporter; their predictions are
+arbitrary, so the tests check what must hold for any model: the result shape, offsets that
+index the input, order, batching that changes nothing, decoding that matches the contract
+(checked against the PyTorch models the files were exported from), refusals with exit 2, and
+a report that labels template figures honestly.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from storyml_contract import ARTIFACT_FILES, TOKENIZER_FILE, TOTAL_INPUT_FEATURES
+from storyml_contract.character_outputs import HEADS, OUTPUT_FIELDS
+from storyml_contract.text import (
+    ENTITY_CATEGORIES,
+    EVENT_KIND_LABELS,
+    EVENT_THRESHOLD,
+    MAX_SEQ_LENGTH,
+    NUM_BIO_LABELS,
+    NUM_EVENT_KINDS,
+)
+
+from codegen.loader import load_specs
+from storyml.cli import main
+from storyml.data.bio import tags_to_spans
+from storyml.errors import UserError
+from storyml.evaluate import metrics
+from storyml.evaluate.evalsets import REAL_PROSE_FILE, TEMPLATE_SETS, load_event_records
+from storyml.evaluate.report import TEMPLATE_LABEL
+from storyml.export import metadata as md
+from storyml.predict import EngineTokenizer, Predictor, resolve_artifacts_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT_KEYS = {"text", "event_kinds", "entities"}
+KIND_KEYS = {"label", "confidence"}
+ENTITY_KEYS = {"start", "end", "text", "category", "confidence"}
+SAMPLE_TEXTS = [
+    "Sarah picked up the stone and looked at the riverbed.",
+    "Zoë smiled at Łucja near the old café.",
+    "",
+    "I walk toward the clearing with trembling hands.",
+    "   ",
+    "Rain began to fall over the valley while the elders argued.",
+    "Þórr carried the key across the frozen fjord.",
+]
+
+
+# --- Tiny artifacts ----------------------------------------------------------------------------
+
+
+class TinyCharacterModel(torch.nn.Module):
+    """features -> one tensor per head of the contract, in head order."""
+
+    def __init__(self):
+        super().__init__()
+        self.trunk = torch.nn.Linear(TOTAL_INPUT_FEATURES, 16)
+        self.heads = torch.nn.ModuleList(torch.nn.Linear(16, h.width) for h in HEADS)
+
+    def forward(self, features):
+        hidden = torch.relu(self.trunk(features))
+        return tuple(head(hidden) for head in self.heads)
+
+
+def _tiny_bert(kind: str, vocab_size: int, num_labels: int) -> torch.nn.Module:
+    from transformers import BertConfig, BertForSequenceClassification, BertForTokenClassification
+
+    config = BertConfig(
+        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, max_position_embeddings=MAX_SEQ_LENGTH, num_labels=num_labels,
+    )
+    cls = BertForSequenceClassification if kind == "event_classifier" else BertForTokenClassification
+    return cls(config).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory, tiny_tokenizer):
+    """An artifacts directory with all three exported models, plus the PyTorch originals."""
+    from storyml.export.onnx_export import export_model
+
+    torch.manual_seed(7)
+    out = tmp_path_factory.mktemp("artifacts")
+    tiny_tokenizer.backend_tokenizer.save(str(out / TOKENIZER_FILE))
+    specs = load_specs(ROOT / "specs")
+    models = {
+        "event_classifier": _tiny_bert("event_classifier", len(tiny_tokenizer), NUM_EVENT_KINDS),
+        "ner_classifier": _tiny_bert("ner_classifier", len(tiny_tokenizer), NUM_BIO_LABELS),
+        "character_predictor": TinyCharacterModel().eval(),
+    }
+    # The random classifier would predict every kind or none; spread the event biases so some
+    # kinds fire and some do not.
+    with torch.no_grad():
+        models["event_classifier"].classifier.bias.copy_(torch.linspace(-1.0, 1.0, NUM_EVENT_KINDS))
+    for kind, model in models.items():
+        export_model(kind, model, out, specs, output="logits" if kind != "character_predictor" else None)
+    return out, models
+
+
+@pytest.fixture(scope="session")
+def artifacts(tiny_models) -> Path:
+    return tiny_models[0]
+
+
+@pytest.fixture(scope="session")
+def predictor(artifacts) -> Predictor:
+    return Predictor(artifacts)
+
+
+def _copy_artifacts(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _set_fingerprint(path: Path, fingerprint: str) -> None:
+    model = onnx.load(str(path))
+    md.set_props(model, {md.KEY_FINGERPRINT: fingerprint})
+    onnx.save(model, str(path))
+
+
+# --- The result shape ------------------------------------------------------------------------
+
+
+def _check_result(text: str, result: dict) -> None:
+    assert set(result) == RESULT_KEYS
+    assert result["text"] == text
+    labels = [k["label"] for k in result["event_kinds"]]
+    assert labels == [label for label in EVENT_KIND_LABELS if label in labels], "contract order"
+    for kind in result["event_kinds"]:
+        assert set(kind) == KIND_KEYS
+        assert kind["label"] in EVENT_KIND_LABELS
+        assert EVENT_THRESHOLD <= kind["confidence"] <= 1.0
+    previous_end = 0
+    for entity in result["entities"]:
+        assert set(entity) == ENTITY_KEYS
+        assert previous_end <= entity["start"] < entity["end"] <= len(text)
+        assert text[entity["start"] : entity["end"]] == entity["text"]
+        assert entity["category"] in ENTITY_CATEGORIES
+        assert 0.0 <= entity["confidence"] <= 1.0
+        previous_end = entity["end"]
+
+
+def test_predict_returns_the_documented_shape_with_offsets_into_the_text(predictor):
+    results = predictor.predict(SAMPLE_TEXTS)
+    assert [r["text"] for r in results] == SAMPLE_TEXTS
+    for text, result in zip(SAMPLE_TEXTS, results):
+        _check_result(text, result)
+    # Random weights still produce something to check: some kinds and some spans somewhere.
+    assert any(r["event_kinds"] for r in results)
+    assert any(r["entities"] for r in results)
+
+
+def test_empty_and_blank_text_get_no_kinds_and_no_entities(predictor):
+    for text in ("", "   ", "\n\t"):
+        assert predictor.predict([text]) == [{"text": text, "event_kinds": [], "entities": []}]
+    assert predictor.predict([]) == []
+
+
+def test_batching_and_padding_do_not_change_results(artifacts):
+    one_by_one = Predictor(artifacts, batch_size=1).predict(SAMPLE_TEXTS)
+    batched = Predictor(artifacts, batch_size=4).predict(SAMPLE_TEXTS)
+    for a, b in zip(one_by_one, batched):
+        assert [k["label"] for k in a["event_kinds"]] == [k["label"] for k in b["event_kinds"]]
+        assert [(e["start"], e["end"], e["category"]) for e in a["entities"]] == [
+            (e["start"], e["end"], e["category"]) for e in b["entities"]
+        ]
+        for x, y in zip(a["event_kinds"] + a["entities"], b["event_kinds"] + b["entities"]):
+            assert x["confidence"] == pytest.approx(y["confidence"], abs=1e-4)
+
+
+def test_decoding_matches_the_contract_on_the_pytorch_models(tiny_models, tiny_tokenizer, predictor):
+    """Kinds = sigmoid(logit) > threshold and strict spans from the argmax, computed here from the
+    PyTorch models on unpadded single inputs, equal what the ONNX path returns."""
+    _, models = tiny_models
+    texts = [t for t in SAMPLE_TEXTS if t.strip()]
+    results = predictor.predict(texts)
+    for text, result in zip(texts, results):
+        enc = tiny_tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True,
+                             truncation=True, max_length=MAX_SEQ_LENGTH)
+        ids = torch.tensor([enc["input_ids"]])
+        mask = torch.ones_like(ids)
+        with torch.no_grad():
+            event = torch.sigmoid(models["event_classifier"](input_ids=ids, attention_mask=mask).logits[0])
+            ner = torch.softmax(models["ner_classifier"](input_ids=ids, attention_mask=mask).logits[0], -1)
+        expected_kinds = [EVENT_KIND_LABELS[i] for i in range(NUM_EVENT_KINDS) if event[i] > EVENT_THRESHOLD]
+        assert [k["label"] for k in result["event_kinds"]] == expected_kinds
+        for k in result["event_kinds"]:
+            assert k["confidence"] == pytest.approx(float(event[EVENT_KIND_LABELS.index(k["label"])]), abs=1e-4)
+        spans = tags_to_spans(ner.argmax(-1).tolist(), enc["offset_mapping"],
+                              [bool(s) for s in enc["special_tokens_mask"]], ner.numpy())
+        assert [(e["start"], e["end"], e["category"]) for e in result["entities"]] == [
+            (s["start"], s["end"], s["category"]) for s in spans
+        ]
+
+
+def test_long_text_is_truncated_keeping_sep_and_offsets_stay_inside(predictor):
+    text = " ".join(["Sarah picked up the stone near the riverbed."] * 40)
+    encoded = predictor.tokenizer([text], max_length=MAX_SEQ_LENGTH)
+    assert len(encoded["input_ids"][0]) == MAX_SEQ_LENGTH
+    assert encoded["special_tokens_mask"][0][-1] == 1  # [SEP] survived
+    [result] = predictor.predict([text])
+    _check_result(text, result)
+    assert all(e["end"] <= len(text) for e in result["entities"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(alphabet="abcdeéøŁ 李,.'\"—\n", max_size=60), max_size=6))
+def test_any_text_gives_one_well_formed_result_per_input_in_order(predictor, texts):
+    results = predictor.predict(texts)
+    assert len(results) == len(texts)
+    for text, result in zip(texts, results):
+        _check_result(text, result)
+
+
+def test_engine_tokenizer_uses_only_tokenizer_json_and_never_pads(artifacts, tiny_tokenizer):
+    tok = EngineTokenizer(artifacts / TOKENIZER_FILE)
+    short, long = "Tom smiled.", "Sarah picked up the stone and looked at the riverbed."
+    encoded = tok([short, long])
+    assert [len(ids) for ids in encoded["input_ids"]] == [
+        len(tiny_tokenizer(t)["input_ids"]) for t in (short, long)
+    ]
+    assert encoded["input_ids"][1] == tiny_tokenizer(long)["input_ids"]
+
+
+# --- The command line ------------------------------------------------------------------------
+
+
+def test_cli_input_output_writes_one_line_per_input_in_order(artifacts, tmp_path, capsys):
+    records = [{"text": t, "id": i} for i, t in enumerate(SAMPLE_TEXTS)]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n\n", encoding="utf-8")
+    target = tmp_path / "out.jsonl"
+    assert main(["predict", "--artifacts", str(artifacts), "--input", str(source), "--output", str(target)]) == 0
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(SAMPLE_TEXTS)
+    results = [json.loads(line) for line in lines]
+    assert [r["text"] for r in results] == SAMPLE_TEXTS
+    for text, result in zip(SAMPLE_TEXTS, results):
+        _check_result(text, result)
+    assert results == Predictor(artifacts).predict(SAMPLE_TEXTS)
+
+
+def test_cli_prints_readable_results(artifacts, capsys):
+    assert main(["predict", "--artifacts", str(artifacts), "Zoë smiled at Łucja."]) == 0
+    out = capsys.readouterr().out
+    assert '"Zoë smiled at Łucja."' in out and "event kinds:" in out and "entities:" in out
+
+
+def test_cli_reads_the_last_build_from_artifacts_latest(artifacts, tmp_path, monkeypatch, capsys):
+    build = tmp_path / "artifacts" / "build-1"
+    _copy_artifacts(artifacts, build)
+    (tmp_path / "artifacts" / "LATEST").write_text("build-1\n")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_artifacts_dir(None) == Path("artifacts") / "build-1"
+    assert main(["predict", "--json", "Tom smiled."]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == "Tom smiled."
+
+
+@pytest.mark.parametrize("remove", ["dir", TOKENIZER_FILE, ARTIFACT_FILES["ner_classifier"]])
+def test_missing_artifacts_say_to_run_build(artifacts, tmp_path, capsys, remove):
+    target = _copy_artifacts(artifacts, tmp_path / "a")
+    if remove == "dir":
+        shutil.rmtree(target)
+    else:
+        (target / remove).unlink()
+    assert main(["predict", "--artifacts", str(target), "Tom smiled."]) == 2
+    err = capsys.readouterr().err
+    assert "storyml build" in err and str(target) in err
+
+
+def test_missing_default_artifacts_say_to_run_build(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", "Tom smiled."]) == 2
+    assert "storyml build" in capsys.readouterr().err
+
+
+def test_missing_int8_files_are_named(artifacts):
+    with pytest.raises(UserError, match=r"event_classifier\.int8\.onnx"):
+        Predictor(artifacts, int8=True)
+
+
+def test_a_model_from_another_contract_is_refused_with_exit_2(artifacts, tmp_path, capsys):
+    target = _copy_artifacts(artifacts, tmp_path / "stale")
+    _set_fingerprint(target / ARTIFACT_FILES["event_classifier"], "0123456789abcdef")
+    assert main(["predict", "--artifacts", str(target), "Tom smiled."]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "0123456789abcdef" in err and "contract" in err and "storyml build" in err
+
+
+def test_bad_input_file_names_file_and_line(artifacts, tmp_path, capsys):
+    source = tmp_path / "bad.jsonl"
+    source.write_text('{"text": "ok"}\n{"txt": "no"}\n', encoding="utf-8")
+    assert main(["predict", "--artifacts", str(artifacts), "--input", str(source)]) == 2
+    assert f"{source}:2" in capsys.readouterr().err
+
+
+def test_character_predictor_outputs_concatenate_the_heads(tiny_models, predictor):
+    _, models = tiny_models
+    features = np.random.default_rng(0).normal(size=(5, TOTAL_INPUT_FEATURES)).astype(np.float32)
+    outputs = predictor.predict_characters(features)
+    with torch.no_grad():
+        expected = torch.cat(models["character_predictor"](torch.from_numpy(features)), dim=1).numpy()
+    np.testing.assert_allclose(outputs, expected, atol=1e-5)
+    assert predictor.predict_characters(np.zeros((0, TOTAL_INPUT_FEATURES))).shape == (0, expected.shape[1])
+
+
+# --- storyml evaluate --------------------------------------------------------------------------
+
+
+def _random_label_rows(rng: np.random.Generator, n: int) -> np.ndarray:
+    y = np.zeros((n, sum(h.width for h in HEADS)))
+    for f in OUTPUT_FIELDS:
+        columns = slice(f.offset, f.offset + f.width)
+        if f.kind == "categorical":
+            y[np.arange(n), f.offset + rng.integers(0, f.width, n)] = 1.0
+        elif f.kind in ("flag", "flags"):
+            y[:, columns] = rng.integers(0, 2, (n, f.width))
+        elif f.kind == "index":
+            y[:, columns] = rng.integers(0, 8, (n, f.width))
+        else:
+            y[:, columns] = rng.normal(size=(n, f.width))
+    return y
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """Tiny template-style splits and a character validation split, as the build writes them."""
+    out = tmp_path_factory.mktemp("data")
+    real = load_event_records(REAL_PROSE_FILE)
+    # Stand-ins for template sentences: the events format is all that matters here.
+    for n, spec in enumerate(TEMPLATE_SETS):
+        rows = real[n * 5 : n * 5 + 5]
+        (out / spec.file).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(12, TOTAL_INPUT_FEATURES))
+    labels = _random_label_rows(rng, 12)
+    (out / "characters.val.jsonl").write_text(
+        "".join(json.dumps({"features": f.tolist(), "labels": y.tolist()}) + "\n" for f, y in zip(features, labels))
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def evaluated(artifacts, data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    code = main(["evaluate", "--artifacts", str(artifacts), "--data", str(data_dir), "--out", str(out)])
+    return code, out
+
+
+def test_evaluate_writes_report_json_markdown_and_plots(evaluated):
+    code, out = evaluated
+    assert code == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert set(report["sets"]) == {s.name for s in TEMPLATE_SETS} | {"real_prose"}
+    assert report["skipped"] == {}
+    assert report["characters"]["n"] == 12
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == sorted(f"{kind}_{name}.png" for name in report["sets"] for kind in ("f1", "entity_confusion"))
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_labels_template_figures_and_sizes_the_real_prose_estimate(evaluated):
+    _, out = evaluated
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    n = len(load_event_records(REAL_PROSE_FILE))
+    assert TEMPLATE_LABEL == "template data (not a measure of generalization)"
+    assert TEMPLATE_LABEL in markdown
+    assert f"n = {n} sentences" in markdown
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["generalization_estimate"]["set"] == "real_prose"
+    assert report["generalization_estimate"]["n"] == n
+    for name, s in report["sets"].items():
+        assert s["label"] == (TEMPLATE_LABEL if name != "real_prose" else "generalization estimate")
+    # The real-prose heading comes before the template figures.
+    assert markdown.index("real prose") < markdown.index(TEMPLATE_LABEL)
+
+
+def test_evaluate_scores_are_those_of_the_deployed_predictions(evaluated, predictor):
+    _, out = evaluated
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    records = load_event_records(REAL_PROSE_FILE)
+    results = predictor.predict([r["text"] for r in records])
+    events = metrics.event_metrics([r["event_kinds"] for r in records], [[k["label"] for k in r["event_kinds"]] for r in results])
+    spans = metrics.span_metrics([r["entities"] for r in records], [r["entities"] for r in results])
+    assert report["sets"]["real_prose"]["events"] == json.loads(json.dumps(events))
+    assert report["sets"]["real_prose"]["entity_spans"] == json.loads(json.dumps(spans))
+
+
+def test_evaluate_is_deterministic_and_lists_missing_splits(artifacts, evaluated, tmp_path, capsys):
+    _, first = evaluated
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "again"
+    assert main(["evaluate", "--artifacts", str(artifacts), "--data", str(empty), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert set(report["skipped"]) == {s.name for s in TEMPLATE_SETS} | {"characters"}
+    assert report["sets"]["real_prose"] == json.loads((first / "report.json").read_text())["sets"]["real_prose"]
+    assert "## Not evaluated" in (out / "report.md").read_text(encoding="utf-8")
+    again = tmp_path / "again2"
+    assert main(["evaluate", "--artifacts", str(artifacts), "--data", str(empty), "--out", str(again)]) == 0
+    assert (again / "report.json").read_bytes() == (out / "report.json").read_bytes()
+    assert (again / "report.md").read_bytes() == (out / "report.md").read_bytes()
+
+
+def test_evaluate_refuses_a_stale_model(artifacts, tmp_path, capsys):
+    target = _copy_artifacts(artifacts, tmp_path / "stale")
+    _set_fingerprint(target / ARTIFACT_FILES["ner_classifier"], "fedcba9876543210")
+    assert main(["evaluate", "--artifacts", str(target), "--out", str(tmp_path / "r")]) == 2
+    assert "fedcba9876543210" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
