@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -110,7 +110,7 @@ class PersonalityAxesFile(SpecModel):
     _names = field_validator("groups")(classmethod(lambda cls, v: _snake_keys(v)))
 
     @model_validator(mode="after")
-    def _axes_unique(self) -> "PersonalityAxesFile":
+    def _axes_unique(self) -> PersonalityAxesFile:
         seen: dict[str, str] = {}
         for g, group in self.groups.items():
             for axis in group.axes:
@@ -226,7 +226,7 @@ class Compare(SpecModel):
     at_least: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
-    def _one_family(self) -> "Compare":
+    def _one_family(self) -> Compare:
         families = [name for name, keys in MATCHER_FAMILIES.items()
                     if any(getattr(self, k) is not None for k in keys)]
         if not families:
@@ -247,7 +247,7 @@ MATCHER_FAMILIES: dict[str, tuple[str, ...]] = {
     "flags": ("at_most", "at_least"),
 }
 
-Matcher = Union[bool, str, Compare]
+Matcher = bool | str | Compare
 Condition = dict[str, Matcher]
 
 
@@ -263,7 +263,7 @@ class Rule(SpecModel):
     _name = field_validator("name")(classmethod(lambda cls, v: _snake_name(v)))
 
     @model_validator(mode="after")
-    def _has_effect(self) -> "Rule":
+    def _has_effect(self) -> Rule:
         if not self.raise_ and not self.lower:
             raise ValueError("a rule needs `raise` or `lower`")
         return self
@@ -289,7 +289,7 @@ class Target(SpecModel):
     when_in: Variants | None = Field(None, description="`partner_slot`: variants of `of` that take a target.")
 
     @model_validator(mode="after")
-    def _params(self) -> "Target":
+    def _params(self) -> Target:
         needs = {"sum": {"clamp"}, "winner_probability": {"of"}, "partner_slot": {"of", "when_in"},
                  "strongest_primary": {"of"}}.get(self.resolve, set())
         for key in ("clamp", "of", "when_in"):

@@ -9,22 +9,32 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from codegen.loader import load_specs
 from spec_helpers import copy_specs, edit, storyml
-from storyml.cli import main
-from storyml.data.characters import (
-    PARTNER_SLOT, CoherenceScorer, Labeller, Matrix, content_hash, generate_characters, manifest_path_for,
-    run_matrix, split_by_cell,
-)
-from storyml.errors import UserError
 from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES
 from storyml_contract.character_features import (
-    FEATURE_INDEX, RELATIONAL_EDGES_OFFSET, RELATIONAL_EDGES_SIZE, RELATIONAL_EDGES_SLOT_WIDTH,
+    FEATURE_INDEX,
+    RELATIONAL_EDGES_OFFSET,
+    RELATIONAL_EDGES_SIZE,
+    RELATIONAL_EDGES_SLOT_WIDTH,
     RELATIONAL_EDGES_SLOTS,
 )
 from storyml_contract.character_outputs import OUTPUT_FIELDS, decode_outputs, encode_labels
 from storyml_contract.enums import ActionType, EmotionalPrimary
+
+from codegen.loader import load_specs
+from storyml.cli import main
+from storyml.data.characters import (
+    PARTNER_SLOT,
+    CoherenceScorer,
+    Labeller,
+    Matrix,
+    content_hash,
+    generate_characters,
+    manifest_path_for,
+    run_matrix,
+    split_by_cell,
+)
+from storyml.errors import UserError
 
 SMALL_CELLS = 150  # 150 cells x 4 variations: every property below, in well under a second
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from spec_helpers import SPECS, copy_specs, edit, storyml
 
 from codegen.loader import load_specs
 from codegen.spec_matrix import AxisTrait, Compare, vocabulary_for
-from spec_helpers import SPECS, copy_specs, edit, storyml
 from storyml.cli import main
 
 

@@ -31,25 +31,44 @@ import random
 import struct
 import typing
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import storyml_contract
+from storyml_contract import enums as contract_enums
+from storyml_contract.character_features import (
+    AxisSlot,
+    AxisValue,
+    CharacterFeatures,
+    HistoryTurn,
+    PlayerEvent,
+    PrimaryState,
+    RelationalEdge,
+    SceneContext,
+    SelfEdge,
+    encode_features,
+)
+from storyml_contract.character_outputs import CharacterOutputs, encode_labels
+
 from codegen.contract import fingerprint
 from codegen.fsutil import atomic_output, atomic_write_text
 from codegen.loader import SpecSet, load_specs
 from codegen.spec_matrix import (
-    AXIS_REGION, EDGE_REGION, EVENT_REGION, FEELING_REGION, HISTORY_REGION, MATRIX_KINDS, SCENE_REGION,
-    SELF_REGION, Compare, Vocabulary, vocabulary_for,
+    AXIS_REGION,
+    EDGE_REGION,
+    EVENT_REGION,
+    FEELING_REGION,
+    HISTORY_REGION,
+    MATRIX_KINDS,
+    SCENE_REGION,
+    SELF_REGION,
+    Compare,
+    Vocabulary,
+    vocabulary_for,
 )
 from storyml.errors import UserError
-from storyml_contract import enums as contract_enums
-from storyml_contract.character_features import (
-    AxisSlot, AxisValue, CharacterFeatures, HistoryTurn, PlayerEvent, PrimaryState, RelationalEdge, SceneContext,
-    SelfEdge, encode_features,
-)
-from storyml_contract.character_outputs import CharacterOutputs, encode_labels
 
 DEFAULT_SPECS = Path("specs")
 DEFAULT_SEED = 2026
@@ -60,6 +79,8 @@ Predicate = Callable[[Any], bool]
 _MISSING = object()
 # Where the partner's edge sits; read by `partner_slot` targets, not a path rules may name.
 PARTNER_SLOT = "#partner_slot"
+# The label whose class balance the manifest reports.
+ACTION_LABEL = "action.action_type"
 
 _NUMBER_TESTS: dict[str, Callable[[float], Predicate]] = {
     "gt": lambda b: lambda v: v > b, "ge": lambda b: lambda v: v >= b,
@@ -96,7 +117,7 @@ class Condition:
     tests: tuple[tuple[str, Predicate], ...]
 
     @classmethod
-    def compile(cls, cond: dict[str, Any]) -> "Condition":
+    def compile(cls, cond: dict[str, Any]) -> Condition:
         return cls(tuple((path, _predicate(m)) for path, m in cond.items()))
 
     def holds(self, ctx: dict[str, Any]) -> bool:
@@ -301,7 +322,7 @@ class Matrix:
     fingerprint: str
 
     @classmethod
-    def from_specs(cls, specs: SpecSet) -> "Matrix":
+    def from_specs(cls, specs: SpecSet) -> Matrix:
         missing = [k for k in MATRIX_KINDS if not specs.of_kind(k)]
         if missing:
             raise UserError(f"{specs.root}: no training-matrix spec of kind {', '.join(missing)}")
@@ -511,7 +532,8 @@ def run_matrix(specs: SpecSet | str | Path, seed: int = DEFAULT_SEED, variations
             x, y = encode_features(features), encode_labels(outputs)
             records.append({"id": f"{cell.key}#{variation}", "features": x, "labels": y, "cell": cell.key,
                             "coherence": round(coherence, 4), "hash": content_hash(x, y)})
-            facts.append({**fact, "dynamic": cell.dynamic, "profile": cell.profile})
+            facts.append({**fact, "dynamic": cell.dynamic, "profile": cell.profile,
+                          "action": label_ctx[ACTION_LABEL]})
     return Generation(records, facts, len(matrix.all_cells()), len(cells), generated, rejected_by, rejected,
                       matrix, seed, variations)
 
@@ -577,6 +599,7 @@ def manifest(gen: Generation, data_file: str, data_sha256: str) -> dict:
         "per_archetype": _counts(f["archetype"] for f in gen.facts),
         "per_dynamic": _counts(f["dynamic"] for f in gen.facts),
         "per_profile": _counts(f["profile"] for f in gen.facts),
+        "per_action": _counts(f["action"] for f in gen.facts),  # class balance of the main target
         "edge_counts": _counts(f["edges"] for f in gen.facts),
         "history_lengths": _counts(f["history"] for f in gen.facts),
         "train_serve_skew": {
