@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import TINY_TOKENIZER_CORPUS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from storyml_contract.text import (
@@ -31,8 +32,6 @@ from storyml.data.bio import (
     tags_to_spans,
 )
 from storyml.errors import UserError
-
-from conftest import TINY_TOKENIZER_CORPUS
 
 WORDS = (
     "Zoë", "Łucja", "Þórr", "café", "naïve", "Søren", "Sarah", "Tom", "the", "stone", "key",
