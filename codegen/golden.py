@@ -45,24 +45,25 @@ def f32(x: float) -> float:
 def load_generated_python(c: Contract) -> dict[str, ModuleType]:
     """Import the rendered package from a temporary directory, under a private name."""
     files = render_python(c)
-    tmp = Path(tempfile.mkdtemp(prefix="storyml-golden-"))
     pkg_name = f"_storyml_contract_golden_{c.fingerprint}"
-    for rel, text in files.items():
-        path = tmp / Path(rel).relative_to(PACKAGE)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(pkg_name, tmp / "__init__.py",
-                                                  submodule_search_locations=[str(tmp)])
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[pkg_name] = module
-    try:
-        spec.loader.exec_module(module)
-        return {name: sys.modules[f"{pkg_name}.{name}"]
-                for name in ["enums", "text", *c.features, *c.outputs]}
-    finally:
-        for key in [k for k in sys.modules if k == pkg_name or k.startswith(pkg_name + ".")]:
-            del sys.modules[key]
+    with tempfile.TemporaryDirectory(prefix="storyml-golden-") as tmp_dir:
+        tmp = Path(tmp_dir)
+        for rel, text in files.items():
+            path = tmp / Path(rel).relative_to(PACKAGE)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        spec = importlib.util.spec_from_file_location(pkg_name, tmp / "__init__.py",
+                                                      submodule_search_locations=[str(tmp)])
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[pkg_name] = module
+        try:
+            spec.loader.exec_module(module)  # the package imports every submodule eagerly
+            return {name: sys.modules[f"{pkg_name}.{name}"]
+                    for name in ["enums", "text", *c.features, *c.outputs]}
+        finally:
+            for key in [k for k in sys.modules if k == pkg_name or k.startswith(pkg_name + ".")]:
+                del sys.modules[key]
 
 
 # ---------------------------------------------------------------- feature inputs

@@ -11,7 +11,7 @@ from typing import Callable
 
 from pydantic import BaseModel
 
-from . import spec, spec_export, spec_matrix, spec_templates, spec_training
+from . import spec, spec_build, spec_export, spec_matrix, spec_templates, spec_training
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ KINDS: dict[str, Kind] = {
     "labelling_rules": Kind(spec_matrix.LabellingRulesFile, singleton=False, contract=False),
     "character_matrix": Kind(spec_matrix.CharacterMatrixFile, singleton=False, contract=False),
     "export": Kind(spec_export.ExportFile, singleton=True, contract=False),
+    "build": Kind(spec_build.BuildFile, singleton=True, contract=False),
     "vocabulary": Kind(spec_templates.VocabularyFile, singleton=False, contract=False),
     "templates": Kind(spec_templates.TemplatesFile, singleton=False, contract=False),
     "encoders": Kind(spec_training.EncodersFile, singleton=True, contract=False),
@@ -45,5 +46,6 @@ KINDS: dict[str, Kind] = {
 
 # Cross-file checks of kinds added after the contract (templates, vocabulary, ...):
 # each takes the loaded SpecSet and returns a list of SpecProblem.
-EXTRA_CHECKS: list[Callable] = [spec_matrix.check_matrix, spec_templates.check_templates, spec_export.check_export,
-                                spec_training.check_training_specs]
+EXTRA_CHECKS: list[Callable] = [spec_matrix.check_matrix,
+                                spec_templates.check_templates, spec_training.check_training_specs,
+                                spec_export.check_export, spec_build.check_build]

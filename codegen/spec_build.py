@@ -1,0 +1,53 @@
+"""The `build` spec kind: what `storyml build` makes, per profile (default and --fast)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .errors import SpecProblem
+from .spec import SpecModel
+
+
+class BuildProfile(SpecModel):
+    doc: str = ""
+    encoder: str = Field(description="Encoder preset (specs/encoders.yaml) for the text models.")
+    text_profile: Literal["fast"] | None = Field(
+        None, description="Hyper-parameter profile of specs/text/training.yaml; none: its main values.")
+    events_per_kind: int = Field(ge=10, description="`storyml data events --per-kind`.")
+    character_variations: int | None = Field(
+        None, ge=1, description="Examples per matrix cell; none: the matrix spec's value.")
+    mlp_max_epochs: int | None = Field(None, ge=1, description="None: the MLP spec's max_epochs.")
+    test_fraction: float = Field(gt=0.0, lt=0.5, description="Share of each test split.")
+    validation_fraction: float = Field(
+        gt=0.0, lt=0.5, description="Share of the training records held back to pick the best epoch.")
+    quantize: bool = True
+
+
+class BuildFile(SpecModel):
+    kind: Literal["build"]
+    seed: int
+    artifacts: str = Field(description="Each profile builds into <artifacts>/<profile>.")
+    work: str = Field(description="Stage outputs, reused while their inputs are unchanged.")
+    profiles: dict[str, BuildProfile] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _has_both(self) -> "BuildFile":
+        missing = {"default", "fast"} - set(self.profiles)
+        if missing:
+            raise ValueError(f"profiles needs {' and '.join(sorted(missing))}")
+        return self
+
+
+def check_build(specs) -> list[SpecProblem]:
+    problems = []
+    presets = set()
+    for e in specs.of_kind("encoders"):
+        presets |= set(e.model.presets)
+    for e in specs.of_kind("build"):
+        for name, profile in e.model.profiles.items():
+            if presets and profile.encoder not in presets:
+                problems.append(e.doc.problem(("profiles", name, "encoder"), f"unknown encoder preset "
+                                              f"{profile.encoder!r} (one of: {', '.join(sorted(presets))})"))
+    return problems

@@ -1,0 +1,507 @@
+"""`storyml build`: specs in, deployable and evaluated models out.
+
+    check -> gen --check -> data (events, characters) -> train (text, MLP)
+          -> export + parity -> quantize (gated) -> evaluate -> publish
+
+Each stage records a stamp (a hash of its inputs) under `runs/<profile>/stamps/`;
+a stage whose inputs and outputs are unchanged is skipped, so a second build
+only redoes what an edit touched. Models and reports are assembled in
+`runs/<profile>/artifacts/` and published to `artifacts/<profile>/` in one
+atomic swap, so the engine never sees half a build. `artifacts/LATEST` names
+the last published build; `storyml predict` and `storyml evaluate` read it.
+
+Text training uses the Hugging Face Trainer (see storyml.train.text), so a
+multi-GPU run is `accelerate launch -m storyml build` with no code change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import storyml
+from codegen.contract import fingerprint
+from codegen.fsutil import atomic_directory, atomic_write_text
+from storyml.errors import UserError
+
+from .commands.common import DEFAULT_GENERATED, add_specs_option
+
+STAGE_COUNT = 9
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_specs_option(parser)
+    parser.add_argument("--fast", action="store_true",
+                        help="the fast profile: a tiny encoder, little data, few epochs (a smoke run)")
+    parser.add_argument("--encoder", metavar="PRESET", help="encoder preset for the text models "
+                        "(specs/encoders.yaml); default: the profile's")
+    parser.add_argument("--artifacts", type=Path, metavar="DIR",
+                        help="where to publish (default: <build.artifacts>/<profile> from specs/build.yaml)")
+    parser.add_argument("--work", type=Path, metavar="DIR",
+                        help="stage cache (default: <build.work>/<profile> from specs/build.yaml)")
+    parser.add_argument("--force", action="store_true", help="redo every stage even if its inputs are unchanged")
+
+
+# ---------------------------------------------------------------- stages
+
+
+def digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def file_digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.name.encode())
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Stage:
+    name: str
+    describe: str
+    inputs: Callable[[], Any]  # JSON-able: everything that decides the outputs
+    run: Callable[[], dict]  # does the work, returns a JSON-able summary
+    outputs: Callable[[], list[Path]]  # must all exist for a skip
+
+
+@dataclass
+class StageRunner:
+    stamps: Path
+    force: bool = False
+    summaries: dict[str, dict] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    count: int = 0
+
+    def __call__(self, stage: Stage) -> dict:
+        self.count += 1
+        head = f"[{self.count}/{STAGE_COUNT}] {stage.name}: {stage.describe}"
+        print(head, flush=True)
+        key = digest(stage.inputs())
+        stamp_path = self.stamps / f"{stage.name}.json"
+        stamp = json.loads(stamp_path.read_text()) if stamp_path.is_file() else None
+        if (not self.force and stamp and stamp.get("inputs") == key
+                and all(p.exists() for p in stage.outputs())):
+            print("      skipped: inputs unchanged since the last build", flush=True)
+            summary, self.timings[stage.name] = stamp["summary"], 0.0
+        else:
+            start = time.perf_counter()
+            summary = stage.run()
+            self.timings[stage.name] = round(time.perf_counter() - start, 1)
+            atomic_write_text(stamp_path, json.dumps({"inputs": key, "summary": summary}, indent=2,
+                                                     sort_keys=True, default=str) + "\n")
+            print(f"      done in {self.timings[stage.name]:.1f} s", flush=True)
+        self.summaries[stage.name], self.digests[stage.name] = summary, key
+        return summary
+
+
+# ---------------------------------------------------------------- the build
+
+
+@dataclass
+class Build:
+    specs_dir: Path
+    profile_name: str
+    encoder: str | None
+    artifacts_dir: Path | None
+    work_dir: Path | None
+    force: bool
+
+    def __post_init__(self) -> None:
+        from codegen.loader import load_specs
+
+        self.specs = load_specs(self.specs_dir)
+        spec = self.specs.one("build")
+        if self.profile_name not in spec.profiles:
+            raise UserError(f"no build profile {self.profile_name!r} in specs/build.yaml")
+        self.profile = spec.profiles[self.profile_name]
+        self.seed = spec.seed
+        self.encoder = self.encoder or self.profile.encoder
+        self.root = Path(spec.artifacts)
+        self.published = self.artifacts_dir or self.root / self.profile_name
+        self.work = self.work_dir or Path(spec.work) / self.profile_name
+        self.data = self.work / "data"
+        self.staging = self.work / "artifacts"
+        self.runner = StageRunner(self.work / "stamps", self.force)
+
+    def models_of(self, *kinds: str) -> list[Any]:
+        return [e.model for kind in kinds for e in self.specs.of_kind(kind)]
+
+    # -- stage 1 and 2: the specs and the generated contract
+
+    def check(self) -> dict:
+        return {"spec_files": len(list(self.specs)), "fingerprint": fingerprint(self.models_of(
+            *sorted({e.model.kind for e in self.specs})))}
+
+    def gen_check(self) -> dict:
+        import storyml_contract
+        from codegen.contract import build_contract
+        from codegen.generate import render_all
+        from codegen.writer import compare
+
+        contract = build_contract(self.specs)
+        state = compare(render_all(contract), DEFAULT_GENERATED)
+        if state.stale:
+            files = ", ".join(state.changed + state.missing + state.extra)
+            raise UserError(f"generated/ is stale ({files}): run `storyml gen`, review and commit it, then build")
+        if storyml_contract.CONTRACT_FINGERPRINT != contract.fingerprint:
+            raise UserError("the installed storyml_contract package is not the generated one; "
+                            "reinstall with `pip install -e .`")
+        return {"contract_fingerprint": contract.fingerprint}
+
+    # -- stage 3: datasets
+
+    def data_inputs(self) -> Any:
+        return {"specs": fingerprint(self.models_of("templates", "vocabulary", "text_labels", "enums",
+                                                    "personality_axes", "archetypes", "relational_dynamics",
+                                                    "scene_profiles", "labelling_rules", "character_matrix",
+                                                    "mlp_model", "feature_layout", "output_heads")),
+                "seed": self.seed, "profile": self.profile.model_dump(include={
+                    "events_per_kind", "character_variations", "test_fraction", "validation_fraction"}),
+                "version": storyml.__version__}
+
+    def data_files(self) -> dict[str, Path]:
+        names = ["events.jsonl", "events.train.jsonl", "events.val.jsonl", "characters.jsonl",
+                 "characters.train.jsonl", "characters.val.jsonl"]
+        names += [f"events.test.{split}.jsonl" for split in SPLITS]
+        return {name: self.data / name for name in names}
+
+    def make_data(self) -> dict:
+        from storyml.data.characters import run_matrix, split_by_cell, write_dataset
+        from storyml.data.events import build_events, write_events
+        from storyml.data.jsonl import write_jsonl
+        from storyml.data.splits import make_splits
+
+        files = self.data_files()
+        events = build_events(self.specs, seed=self.seed, per_kind=self.profile.events_per_kind)
+        write_events(self.specs, events, self.seed, self.profile.events_per_kind, files["events.jsonl"])
+        splits = make_splits(events.records, self.seed, self.profile.test_fraction)
+        for split in SPLITS:
+            write_jsonl(files[f"events.test.{split}.jsonl"], splits[split]["test"])
+        train, val = training_records(splits, self.profile.validation_fraction, self.seed)
+        write_jsonl(files["events.train.jsonl"], train)
+        write_jsonl(files["events.val.jsonl"], val)
+
+        matrix = run_matrix(self.specs, self.seed, self.profile.character_variations)
+        write_dataset(matrix, files["characters.jsonl"])
+        fraction = self.specs.one("mlp_model").training.validation_fraction
+        c_train, c_val = split_by_cell(matrix.records, fraction, self.seed)
+        write_jsonl(files["characters.train.jsonl"], c_train)
+        write_jsonl(files["characters.val.jsonl"], c_val)
+        return {"events": len(events.records), "events_train": len(train), "events_val": len(val),
+                **{f"events_test_{s}": len(splits[s]["test"]) for s in SPLITS},
+                "characters": len(matrix.records), "characters_train": len(c_train),
+                "characters_val": len(c_val)}
+
+    # -- stages 4 and 5: training
+
+    def text_inputs(self) -> Any:
+        files = self.data_files()
+        return {"data": file_digest(files["events.train.jsonl"], files["events.val.jsonl"]),
+                "specs": fingerprint(self.models_of("text_training", "encoders", "text_labels")),
+                "encoder": self.encoder, "text_profile": self.profile.text_profile, "seed": self.seed}
+
+    def train_text(self) -> dict:
+        result = self.text_models()
+        return {"metrics": result["metrics"], "history": result["history"],
+                "models": sorted(result["models"])}
+
+    def text_models(self) -> dict:
+        """Train, resume, or (when finished earlier) load the text models."""
+        from storyml.data.jsonl import read_jsonl
+        from storyml.train.text import train_text_models
+
+        files = self.data_files()
+        return train_text_models(self.specs, read_jsonl(files["events.train.jsonl"]),
+                                 read_jsonl(files["events.val.jsonl"]), self.encoder,
+                                 self.work / "text" / self.encoder, fast=self.profile.text_profile == "fast")
+
+    def mlp_inputs(self) -> Any:
+        files = self.data_files()
+        return {"data": file_digest(files["characters.train.jsonl"], files["characters.val.jsonl"]),
+                "specs": fingerprint(self.models_of("mlp_model", "output_heads", "feature_layout")),
+                "max_epochs": self.profile.mlp_max_epochs, "seed": self.seed}
+
+    def train_mlp(self) -> dict:
+        from storyml.data.jsonl import read_jsonl
+        from storyml.train.mlp import train_mlp
+
+        files = self.data_files()
+        _, metrics = train_mlp(self.specs, read_jsonl(files["characters.train.jsonl"]),
+                               read_jsonl(files["characters.val.jsonl"]), self.work / "mlp",
+                               max_epochs=self.profile.mlp_max_epochs, seed=self.seed)
+        return {"metrics": metrics}
+
+    # -- stage 6: export with parity
+
+    def export_inputs(self) -> Any:
+        return {"text": self.runner.digests["train-text"], "mlp": self.runner.digests["train-mlp"],
+                "specs": fingerprint(self.models_of("export", "artifacts")), "version": storyml.__version__}
+
+    def artifact_files(self) -> list[Path]:
+        from storyml_contract import ARTIFACT_FILES, TOKENIZER_FILE
+
+        return [self.staging / TOKENIZER_FILE] + [self.staging / f for f in ARTIFACT_FILES.values()]
+
+    def export(self) -> dict:
+        from storyml.export.onnx_export import export_model
+        from storyml.train.mlp import load_model
+        from storyml_contract import TOKENIZER_FILE
+
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir(parents=True)
+        text = self.text_models()
+        reports = []
+        for kind, (model_name, output) in text_export_plan(text["models"]).items():
+            reports.append(export_model(kind, text["models"][model_name], self.staging, self.specs,
+                                        encoder=self.encoder, output=output))
+        shutil.copyfile(text["paths"]["tokenizer"], self.staging / TOKENIZER_FILE)
+        mlp = load_model(self.specs, self.work / "mlp" / "character_predictor.pt")
+        reports.append(export_model("character_predictor", mlp, self.staging, self.specs))
+        for r in reports:
+            print(f"      {r.kind}: {r.size_bytes / 1e6:.2f} MB, parity max diff {r.max_diff:.2e} "
+                  f"over {r.parity_inputs} inputs (atol {r.atol:g})", flush=True)
+        return {r.kind: r.to_dict() for r in reports}
+
+    # -- stage 7: INT8 quantization, gated
+
+    def quantize_inputs(self) -> Any:
+        return {"export": self.runner.digests["export"], "data": self.runner.digests["data"],
+                "specs": fingerprint(self.models_of("export")), "enabled": self.profile.quantize}
+
+    def quantize(self) -> dict:
+        from storyml.export.quantize import QuantizationRefused, int8_path_for, quantize_model
+        from storyml_contract import ARTIFACT_FILES
+
+        if not self.profile.quantize:
+            return {"skipped": "quantize is off in this profile"}
+        eval_sets = quantization_eval_sets(self.staging, self.data_files())
+        results = {}
+        for kind, file in ARTIFACT_FILES.items():
+            fp32 = self.staging / file
+            int8_path_for(fp32).unlink(missing_ok=True)
+            try:
+                report = quantize_model(self.specs, fp32, eval_sets[kind], kind=kind)
+                results[kind] = {"accepted": True, **report.to_dict()}
+                print(f"      {kind}: INT8 {report.int8_size_bytes / 1e6:.2f} MB "
+                      f"({report.size_ratio:.0%} of FP32), F1 drop {report.f1_drop:+.4f}, "
+                      f"batch-1 speed-up {report.speedup_batch1:.2f}x", flush=True)
+            except QuantizationRefused as exc:
+                # The engine keeps the FP32 model; the report says why the INT8 one was refused.
+                results[kind] = {"accepted": False, "reason": str(exc)}
+                print(f"      {kind}: INT8 refused: {exc}", flush=True)
+        return results
+
+    # -- stage 8: evaluation
+
+    def evaluate_inputs(self) -> Any:
+        from storyml.evaluate.evalsets import REAL_PROSE_FILE
+
+        return {"quantize": self.runner.digests["quantize"], "export": self.runner.digests["export"],
+                "real_prose": file_digest(REAL_PROSE_FILE), "version": storyml.__version__}
+
+    def evaluate(self) -> dict:
+        from storyml.evaluate.evalsets import CHARACTERS_VALIDATION_FILE, REAL_PROSE_FILE, REAL_PROSE_SET, \
+            TEMPLATE_SETS, load_character_records, load_event_records
+        from storyml.evaluate.report import build_report, write_report
+        from storyml.predict import Predictor
+        from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES
+
+        data_dir = self.staging / "data"
+        data_dir.mkdir(exist_ok=True)
+        for spec in TEMPLATE_SETS:  # the test splits travel with the models they were scored on
+            shutil.copyfile(self.data / spec.file, data_dir / spec.file)
+        shutil.copyfile(self.data / "characters.val.jsonl", data_dir / CHARACTERS_VALIDATION_FILE)
+        text_sets = [(s, load_event_records(data_dir / s.file), f"data/{s.file}") for s in TEMPLATE_SETS]
+        text_sets.append((REAL_PROSE_SET, load_event_records(REAL_PROSE_FILE), "evalsets/real_prose.jsonl"))
+        characters = load_character_records(data_dir / CHARACTERS_VALIDATION_FILE, TOTAL_INPUT_FEATURES,
+                                            TOTAL_OUTPUT_FEATURES)
+        summary = {}
+        for variant, int8 in (("fp32", False), ("int8", True)):
+            if int8 and not any((self.staging / f).exists() for f in int8_files(self.staging)):
+                continue
+            predictor = Predictor(self.staging, int8=int8)
+            report = build_report(predictor, text_sets,
+                                  (characters, f"data/{CHARACTERS_VALIDATION_FILE}"))
+            out = self.staging / ("evaluation" if not int8 else "evaluation-int8")
+            write_report(report, out)
+            summary[variant] = report.get("generalization_estimate", {})
+            summary[f"{variant}_template"] = {
+                name: {"event_macro_f1": s["events"]["macro"]["f1"],
+                       "entity_f1": s["entities_strict"]["micro"]["f1"]}
+                for name, s in report["sets"].items() if s["template_derived"]}
+        return summary
+
+    # -- stage 9: publish
+
+    def publish(self) -> dict:
+        from storyml.export.onnx_export import artifact_size
+
+        sizes = {p.name: artifact_size(p) for p in sorted(self.staging.glob("*.onnx"))}
+        summary = {"profile": self.profile_name, "encoder": self.encoder, "seed": self.seed,
+                   "storyml_version": storyml.__version__,
+                   "contract_fingerprint": self.runner.summaries["gen-check"]["contract_fingerprint"],
+                   "artifact_bytes_including_external_data": sizes,
+                   "stages": {k: v for k, v in self.runner.summaries.items()},
+                   "stage_seconds": self.runner.timings}
+        atomic_write_text(self.staging / "build.json", json.dumps(summary, indent=2, sort_keys=True,
+                                                                  default=str) + "\n")
+        atomic_write_text(self.staging / "BUILD.md", render_build_summary(summary))
+        with atomic_directory(self.published) as tmp:
+            shutil.copytree(self.staging, tmp, dirs_exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:  # relative when it sits under artifacts/, so the tree can move
+            latest = self.published.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            latest = str(self.published.resolve())
+        atomic_write_text(self.root / "LATEST", latest + "\n")
+        return {"published": str(self.published), "bytes": sizes}
+
+    def run(self) -> dict:
+        stages = [
+            Stage("check", "validate the specs", lambda: None, self.check, lambda: []),
+            Stage("gen-check", "the generated contract matches the specs", lambda: None, self.gen_check,
+                  lambda: []),
+            Stage("data", "events and character datasets, splits", self.data_inputs, self.make_data,
+                  lambda: list(self.data_files().values())),
+            Stage("train-text", f"event classifier and NER tagger from the {self.encoder!r} encoder",
+                  self.text_inputs, self.train_text, lambda: [self.work / "text" / self.encoder]),
+            Stage("train-mlp", "the character predictor MLP", self.mlp_inputs, self.train_mlp,
+                  lambda: [self.work / "mlp" / "character_predictor.pt"]),
+            Stage("export", "ONNX export with PyTorch/onnxruntime parity", self.export_inputs, self.export,
+                  self.artifact_files),
+            Stage("quantize", "INT8 dynamic quantization behind the spec's gates", self.quantize_inputs,
+                  self.quantize, self.artifact_files),
+            Stage("evaluate", "template splits, real prose, character validation", self.evaluate_inputs,
+                  self.evaluate, lambda: [self.staging / "evaluation" / "report.json"]),
+            Stage("publish", "assemble the artifacts directory", lambda: None, self.publish, lambda: []),
+        ]
+        for stage in stages:
+            self.runner(stage)
+        return self.runner.summaries
+
+
+SPLITS = ("random", "held_out_template", "held_out_vocabulary")
+
+
+def training_records(splits: dict, validation_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """Records that no test split holds out, then a validation share of them.
+
+    Training on the random split's train side alone would leak the held-out
+    templates and fillers into training; only records on the train side of all
+    three splits keep every test set unseen.
+    """
+    import random
+
+    held = {r["id"] for split in SPLITS for r in splits[split]["test"]}
+    train = [r for r in splits["random"]["train"] if r["id"] not in held]
+    ids = sorted(r["id"] for r in train)
+    random.Random(f"validation/{seed}").shuffle(ids)
+    val_ids = set(ids[: max(1, int(len(ids) * validation_fraction))])
+    return [r for r in train if r["id"] not in val_ids], [r for r in train if r["id"] in val_ids]
+
+
+def text_export_plan(models: dict) -> dict[str, tuple[str, str | None]]:
+    """Artifact kind -> (trained model name, output to select); a multi-task model fills both."""
+    if "multi_task" in models:
+        return {"event_classifier": ("multi_task", "event_logits"), "ner_classifier": ("multi_task", "ner_logits")}
+    return {"event_classifier": ("event_classifier", None), "ner_classifier": ("ner_classifier", None)}
+
+
+def int8_files(staging: Path) -> list[str]:
+    from storyml_contract import ARTIFACT_FILES
+
+    return [Path(f).stem + ".int8.onnx" for f in ARTIFACT_FILES.values()]
+
+
+def quantization_eval_sets(staging: Path, files: dict[str, Path], batch_size: int = 32) -> dict:
+    """Labelled batches for the INT8 gates, taken from the random test split and the MLP validation set."""
+    import numpy as np
+    from transformers import PreTrainedTokenizerFast
+
+    from storyml.data.bio import align_batch
+    from storyml.data.jsonl import read_jsonl
+    from storyml.export.quantize import EvalSet
+    from storyml.train.text import event_vector
+    from storyml_contract import IGNORE_INDEX, TOKENIZER_FILE
+
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(staging / TOKENIZER_FILE))
+    tokenizer.pad_token = tokenizer.pad_token or "[PAD]"
+    records = read_jsonl(files["events.test.random.jsonl"])
+    event_feeds, ner_labels, event_labels = [], [], []
+    for start in range(0, len(records), batch_size):
+        chunk = records[start:start + batch_size]
+        aligned = align_batch(tokenizer, [r["text"] for r in chunk], [r["entities"] for r in chunk])
+        width = max(len(ids) for ids in aligned["input_ids"])
+        pad = tokenizer.pad_token_id or 0
+        ids = np.array([row + [pad] * (width - len(row)) for row in aligned["input_ids"]], dtype=np.int64)
+        mask = np.array([row + [0] * (width - len(row)) for row in aligned["attention_mask"]], dtype=np.int64)
+        labels = np.array([row + [IGNORE_INDEX] * (width - len(row)) for row in aligned["labels"]], dtype=np.int64)
+        event_feeds.append({"input_ids": ids, "attention_mask": mask})
+        ner_labels.append(labels)
+        event_labels.append(np.array([event_vector(r["event_kinds"]) for r in chunk], dtype=np.float32))
+    characters = read_jsonl(files["characters.val.jsonl"])
+    mlp_feeds, mlp_labels = [], []
+    for start in range(0, len(characters), 256):
+        chunk = characters[start:start + 256]
+        mlp_feeds.append({"features": np.array([r["features"] for r in chunk], dtype=np.float32)})
+        mlp_labels.append(np.array([r["labels"] for r in chunk], dtype=np.float32))
+    return {"event_classifier": EvalSet(event_feeds, event_labels),
+            "ner_classifier": EvalSet(event_feeds, ner_labels),
+            "character_predictor": EvalSet(mlp_feeds, mlp_labels)}
+
+
+def render_build_summary(summary: dict) -> str:
+    lines = [f"# storyml build: {summary['profile']} profile", "",
+             f"Encoder `{summary['encoder']}`, seed {summary['seed']}, contract "
+             f"`{summary['contract_fingerprint']}`, storyml {summary['storyml_version']}.", "",
+             "## Artifacts", "", "| file | size (MB, external data included) |", "|---|---:|"]
+    lines += [f"| {name} | {size / 1e6:.2f} |" for name, size in summary["artifact_bytes_including_external_data"].items()]
+    export = summary["stages"].get("export", {})
+    lines += ["", "## Export parity (PyTorch vs onnxruntime)", "", "| model | max abs diff | inputs | atol |",
+              "|---|---:|---:|---:|"]
+    lines += [f"| {k} | {v['max_diff']:.2e} | {v['parity_inputs']} | {v['atol']:g} |" for k, v in export.items()]
+    quant = summary["stages"].get("quantize", {})
+    lines += ["", "## INT8 quantization", "", "| model | accepted | size ratio | F1 drop | agreement | batch-1 speed-up |",
+              "|---|---|---:|---:|---:|---:|"]
+    for k, v in quant.items():
+        if isinstance(v, dict) and v.get("accepted"):
+            lines.append(f"| {k} | yes | {v['size_ratio']:.2f} | {v['f1_drop']:+.4f} | {v['agreement']:.4f} "
+                         f"| {v['speedup_batch1']:.2f}x |")
+        elif isinstance(v, dict):
+            lines.append(f"| {k} | no: {v.get('reason', '')} | | | | |")
+    ev = summary["stages"].get("evaluate", {})
+    if ev.get("fp32"):
+        g = ev["fp32"]
+        lines += ["", "## Quality", "",
+                  f"Generalization estimate, hand-written real prose (n = {g['n']}): event macro-F1 "
+                  f"{g['event_macro_f1']:.3f}, entity F1 (strict) {g['entity_strict_f1']:.3f}.", "",
+                  "Template test splits (template data: not a measure of generalization):", ""]
+        for name, s in ev.get("fp32_template", {}).items():
+            lines.append(f"- {name}: event macro-F1 {s['event_macro_f1']:.3f}, entity F1 {s['entity_f1']:.3f}")
+        lines += ["", "Full report: `evaluation/report.md` (FP32) and `evaluation-int8/report.md` (INT8)."]
+    lines += ["", "## Stage times (s)", ""]
+    lines += [f"- {k}: {v}" for k, v in summary["stage_seconds"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    build = Build(args.specs, "fast" if args.fast else "default", args.encoder, args.artifacts, args.work,
+                  args.force)
+    start = time.perf_counter()
+    build.run()
+    print(f"built {build.published} in {time.perf_counter() - start:.0f} s; "
+          f"summary in {build.published / 'BUILD.md'}", flush=True)
+    return 0
+
