@@ -230,6 +230,17 @@ def test_engine_tokenizer_uses_only_tokenizer_json_and_never_pads(artifacts, tin
     assert encoded["input_ids"][1] == tiny_tokenizer(long)["input_ids"]
 
 
+def test_a_tokenizer_file_that_pads_to_128_is_not_padded_at_inference():
+    """The MiniLM tokenizer.json ships padding to 128 (defect 7's shape); prediction pads per batch."""
+    from conftest import minilm_tokenizer_file
+
+    tok = EngineTokenizer(minilm_tokenizer_file())
+    encoded = tok(["Tom smiled.", " ".join(["Sarah picked up the stone."] * 60)], max_length=MAX_SEQ_LENGTH)
+    assert len(encoded["input_ids"][0]) == 5  # [CLS] tom smiled . [SEP]
+    assert len(encoded["input_ids"][1]) == MAX_SEQ_LENGTH
+    assert encoded["special_tokens_mask"][1][-1] == 1
+
+
 # --- The command line ------------------------------------------------------------------------
 
 
@@ -418,3 +429,18 @@ def test_evaluate_refuses_a_stale_model(artifacts, tmp_path, capsys):
     assert main(["evaluate", "--artifacts", str(target), "--out", str(tmp_path / "r")]) == 2
     assert "fedcba9876543210" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_evaluate_replaces_an_old_report_and_refuses_a_foreign_directory(artifacts, tmp_path, capsys):
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "f1_gone_set.png").write_bytes(b"\x89PNG old plot")
+    assert main(["evaluate", "--artifacts", str(artifacts), "--data", str(tmp_path), "--out", str(out)]) == 0
+    assert not (out / "f1_gone_set.png").exists()
+    assert (out / "report.md").is_file()
+    foreign = tmp_path / "home"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert main(["evaluate", "--artifacts", str(artifacts), "--data", str(tmp_path), "--out", str(foreign)]) == 2
+    assert "notes.txt" in capsys.readouterr().err
+    assert (foreign / "notes.txt").read_text() == "mine"

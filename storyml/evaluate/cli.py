@@ -26,7 +26,8 @@ from storyml.evaluate.report import build_report, write_report
 from storyml.predict import DEFAULT_BATCH_SIZE, Predictor, resolve_artifacts_dir
 
 DATA_SUBDIR = "data"  # the build's data directory inside its artifacts directory
-REPORT_SUBDIR = "evaluation"  # default output directory inside the artifacts directory
+# Default report directory: beside the artifacts, not inside them (the engine loads that directory).
+DEFAULT_REPORT_DIR = Path("reports")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", type=Path, default=None,
         help=f"directory with the test splits (default: <artifacts>/{DATA_SUBDIR} if present, else {DATA_SUBDIR}/)",
     )
-    parser.add_argument("--out", type=Path, default=None, help=f"report directory (default: <artifacts>/{REPORT_SUBDIR})")
+    parser.add_argument("--out", type=Path, default=None, help=f"report directory (default: {DEFAULT_REPORT_DIR}/)")
     parser.add_argument("--real-prose", type=Path, default=REAL_PROSE_FILE, help="the hand-written real-prose set")
     parser.add_argument("--int8", action="store_true", help="evaluate the INT8-quantized models (<name>.int8.onnx)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="texts per model call")
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     data_dir = args.data if args.data is not None else default_data_dir(artifacts_dir)
     if args.data is not None and not data_dir.is_dir():
         raise UserError(f"{data_dir}: no such data directory")
-    out_dir = args.out if args.out is not None else artifacts_dir / REPORT_SUBDIR
+    out_dir = args.out if args.out is not None else DEFAULT_REPORT_DIR
     predictor = Predictor(artifacts_dir, int8=args.int8, batch_size=args.batch_size)
 
     text_sets = []

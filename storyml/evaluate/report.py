@@ -27,8 +27,9 @@ from storyml_contract.text import (
     MAX_SEQ_LENGTH,
 )
 
-from codegen.fsutil import atomic_write_bytes, atomic_write_text
+from codegen.fsutil import atomic_directory, atomic_write_bytes, atomic_write_text
 from storyml.data.bio import align_batch
+from storyml.errors import UserError
 from storyml.evaluate.evalsets import TextEvalSet
 from storyml.evaluate.metrics import (
     character_metrics,
@@ -42,6 +43,7 @@ from storyml.predict import Predictor
 TEMPLATE_LABEL = "template data (not a measure of generalization)"
 GENERALIZATION_LABEL = "generalization estimate"
 ALIGN_CHUNK = 512  # texts per align_batch call when tokenizing gold entities
+REPORT_FILES = ("report.json", "report.md")
 MISSES_SHOWN = 10  # real-prose examples listed in report.md (report.json lists them all)
 
 
@@ -372,14 +374,29 @@ def write_plots(report: Mapping[str, Any], out_dir: Path) -> list[str]:
     return written
 
 
+def _is_report_file(path: Path) -> bool:
+    return path.name in REPORT_FILES or (path.is_file() and path.suffix == ".png")
+
+
 def write_report(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
-    """report.json, the plots and report.md into `out_dir`; returns the paths written."""
+    """report.json, the plots and report.md into `out_dir`, swapped in as a whole.
+
+    The directory is replaced, so no plot of an earlier run survives beside a new report.md;
+    a directory holding anything else than a report is refused rather than replaced.
+    """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plots = write_plots(report, out_dir)
-    atomic_write_text(out_dir / "report.json", json.dumps(report, sort_keys=True, ensure_ascii=False, indent=2) + "\n")
-    atomic_write_text(out_dir / "report.md", render_markdown(report, plots))
-    return [out_dir / "report.json", out_dir / "report.md", *(out_dir / p for p in plots)]
+    if out_dir.exists():
+        foreign = sorted(p.name for p in out_dir.iterdir() if not _is_report_file(p))
+        if not out_dir.is_dir() or foreign:
+            raise UserError(
+                f"{out_dir}: holds files that are not part of a report ({', '.join(foreign[:3]) or 'not a directory'}); "
+                "choose an empty or new --out directory"
+            )
+    with atomic_directory(out_dir) as staging:
+        plots = write_plots(report, staging)
+        atomic_write_text(staging / "report.json", json.dumps(report, sort_keys=True, ensure_ascii=False, indent=2) + "\n")
+        atomic_write_text(staging / "report.md", render_markdown(report, plots))
+    return [out_dir / name for name in (*REPORT_FILES, *plots)]
 
 
 __all__ = [
