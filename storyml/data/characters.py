@@ -53,7 +53,7 @@ from storyml_contract.character_features import (
 from storyml_contract.character_outputs import CharacterOutputs, encode_labels
 
 from codegen.contract import fingerprint
-from codegen.fsutil import atomic_output, atomic_write_text
+from codegen.fsutil import atomic_write_text
 from codegen.loader import SpecSet, load_specs
 from codegen.spec_matrix import (
     AXIS_REGION,
@@ -68,6 +68,7 @@ from codegen.spec_matrix import (
     Vocabulary,
     vocabulary_for,
 )
+from storyml.data.jsonl import write_jsonl
 from storyml.errors import UserError
 
 DEFAULT_SPECS = Path("specs")
@@ -616,14 +617,9 @@ def manifest(gen: Generation, data_file: str, data_sha256: str) -> dict:
 
 def write_dataset(gen: Generation, out: Path) -> Path:
     """Write the JSONL and its manifest atomically; return the manifest path."""
-    digest = hashlib.sha256()
-    with atomic_output(out) as f:
-        for record in gen.records:
-            line = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
-            digest.update(line.encode("utf-8"))
-            f.write(line)
+    sha256 = write_jsonl(out, gen.records)
     manifest_path = manifest_path_for(out)
-    atomic_write_text(manifest_path, json.dumps(manifest(gen, out.name, digest.hexdigest()), indent=2,
+    atomic_write_text(manifest_path, json.dumps(manifest(gen, out.name, sha256), indent=2,
                                                 sort_keys=True, ensure_ascii=False) + "\n")
     return manifest_path
 

@@ -15,7 +15,6 @@ reason).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import re
@@ -34,7 +33,7 @@ from storyml.errors import UserError
 from storyml_contract.enums import ActionType
 from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS
 
-from .jsonl import dumps_line, read_jsonl, write_jsonl
+from .jsonl import read_jsonl, write_jsonl
 
 __all__ = ["generate_events", "build_events", "validate_record", "read_jsonl", "write_events",
            "make_entity", "byte_offset", "imperative_templates", "specs_fingerprint"]
@@ -446,9 +445,7 @@ def manifest_path(out: Path) -> Path:
 
 def write_events(specs: SpecSet, result: EventsResult, seed: int, per_kind: int, out: Path) -> Path:
     """Write the JSONL and its manifest, each atomically; returns the manifest path."""
-    data = "".join(dumps_line(r) + "\n" for r in result.records)
-    write_jsonl(out, result.records)
-    sha = hashlib.sha256(data.encode("utf-8")).hexdigest()
+    sha = write_jsonl(out, result.records)
     path = manifest_path(out)
     atomic_write_text(path, json.dumps(manifest(specs, result, seed, per_kind, sha), indent=2,
                                        sort_keys=True, ensure_ascii=False) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Iterable
@@ -15,11 +16,15 @@ def dumps_line(record: dict) -> str:
     return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def write_jsonl(path: Path | str, records: Iterable[dict]) -> None:
+def write_jsonl(path: Path | str, records: Iterable[dict]) -> str:
+    """Write the records atomically; return the sha256 of the file's bytes (for manifests)."""
+    digest = hashlib.sha256()
     with atomic_output(path) as f:
         for record in records:
-            f.write(dumps_line(record))
-            f.write("\n")
+            line = dumps_line(record) + "\n"
+            digest.update(line.encode("utf-8"))
+            f.write(line)
+    return digest.hexdigest()
 
 
 def read_jsonl(path: Path | str) -> list[dict]:
