@@ -1,0 +1,445 @@
+"""Fine-tune the event classifier (multi-label) and the NER tagger (BIO) with the Hugging Face Trainer.
+
+`train_text_models(specs, records_train, records_eval, preset, run_dir, fast)` trains what
+specs/text/training.yaml asks for: two models (one per task), or with `multi_task: true` one
+shared encoder with both heads (storyml/train/multitask.py). Every model returns logits from
+`forward(input_ids, attention_mask)`.
+
+- Event classifier: `problem_type="multi_label_classification"` (sigmoid + BCE); metrics
+  threshold the logits at EVENT_LOGIT_THRESHOLD, the contract's probability threshold in logit
+  space; best model by the spec's `best_metric` (macro-F1).
+- NER tagger: cross-entropy weighted per BIO label by inverse frequency in the training tokens,
+  capped (spec `class_weights`); strict IOB2 entity F1 with seqeval.
+- Batches pad dynamically (storyml.data.bio's collator) and are grouped by length; seeds fix
+  initial weights and data order; early stopping and best-model reload on the eval set.
+- Every run writes checkpoints under `run_dir/checkpoints/<task>/`; running again with the same
+  run_dir, data and settings resumes from the last checkpoint (and skips finished tasks). A
+  NaN/inf loss or gradient stops training at once (storyml/train/guard.py).
+
+Run directory:
+    run.json                 what the run was started with (data digest, preset, settings)
+    tokenizer.json           the engine's tokenizer (HF tokenizers format)
+    <task>/                  save_pretrained of the best model, and metrics.json
+    checkpoints/<task>/      Trainer checkpoints, removed once the task has finished
+
+Scaling out, with no code change: the Trainer runs on whatever `accelerate` configured.
+    accelerate launch -m storyml build ...           # after `accelerate config` (GPUs, nodes, mixed precision)
+    torchrun --nproc_per_node 4 -m storyml build ... # 4 processes on one machine, data parallel
+`batch_size` in the spec is per device, so the global batch is batch_size x processes; scale the
+learning rate with it if needed. With a CUDA device visible the Trainer uses it by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from seqeval.metrics import f1_score, precision_score, recall_score
+from seqeval.scheme import IOB2
+from storyml_contract.text import (
+    BIO_LABELS,
+    EVENT_KIND_INDEX,
+    EVENT_KIND_LABELS,
+    EVENT_LOGIT_THRESHOLD,
+    EVENT_MULTI_LABEL,
+    IGNORE_INDEX,
+    MAX_SEQ_LENGTH,
+    NUM_BIO_LABELS,
+    NUM_EVENT_KINDS,
+)
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    EarlyStoppingCallback,
+    PreTrainedTokenizerFast,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from codegen.fsutil import atomic_directory, atomic_write_text
+
+from ..data.bio import TokenClassificationCollator, align_batch
+from ..errors import UserError
+from .encoders import build_tokenizer, default_preset, engine_tokenizer_json, load_encoder
+from .guard import NonFiniteGuard
+from .multitask import MultiTaskTextModel, weighted_token_loss
+
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.json"
+CHECKPOINTS_DIR = "checkpoints"
+MULTI_TASK = "multi_task"  # directory and metrics key of the shared-encoder model
+
+# Spec hyper-parameter -> TrainingArguments field. warmup_steps below 1 is a fraction of all steps.
+HYPERPARAMETER_ARGUMENTS = {
+    "learning_rate": "learning_rate",
+    "batch_size": "per_device_train_batch_size",
+    "eval_batch_size": "per_device_eval_batch_size",
+    "warmup_ratio": "warmup_steps",
+    "weight_decay": "weight_decay",
+    "epochs": "num_train_epochs",
+    "max_grad_norm": "max_grad_norm",
+}
+SAMPLING = {True: "group_by_length", False: "random"}
+TIMING_SUFFIXES = ("runtime", "per_second")
+
+
+# ---------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    seed: int
+    multi_task: bool
+    hyperparameters: dict[str, Any]
+    encoder: str
+    tasks: dict[str, Any]  # artifact name -> SequenceTask | TokenTask
+
+    def task_named(self, head: str) -> tuple[str, Any]:
+        return next((name, task) for name, task in self.tasks.items() if task.head == head)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"seed": self.seed, "multi_task": self.multi_task, "encoder": self.encoder,
+                "hyperparameters": self.hyperparameters,
+                "tasks": {k: v.model_dump() for k, v in self.tasks.items()}}
+
+
+def resolve_settings(specs, preset: str | None = None, fast: bool = False) -> Settings:
+    """Base hyper-parameters, overlaid with the `fast` profile when asked; the preset to train."""
+    spec = specs.one("text_training")
+    hyper = spec.hyperparameters.model_dump()
+    encoder = default_preset(specs)
+    if fast:
+        if "fast" not in spec.profiles:
+            raise UserError("--fast needs a `fast` profile under `profiles` in specs/text/training.yaml")
+        override = spec.profiles["fast"].model_dump(exclude_none=True)
+        encoder = override.pop("encoder", encoder)
+        hyper.update(override)
+    if not EVENT_MULTI_LABEL:
+        raise UserError("text training fine-tunes a multi-label event classifier, but the text labels "
+                        "spec sets event_kinds.multi_label: false")
+    return Settings(seed=spec.seed, multi_task=spec.multi_task, hyperparameters=hyper,
+                    encoder=preset or encoder, tasks=dict(spec.tasks))
+
+
+# ---------------------------------------------------------------- features
+
+
+def event_vector(kinds: Sequence[str]) -> list[float]:
+    """Multi-hot event kinds in contract index order."""
+    unknown = [k for k in kinds if k not in EVENT_KIND_INDEX]
+    if unknown:
+        raise UserError(f"unknown event kinds {unknown} (the text labels spec lists: {', '.join(EVENT_KIND_LABELS)})")
+    vector = [0.0] * NUM_EVENT_KINDS
+    for kind in kinds:
+        vector[EVENT_KIND_INDEX[kind]] = 1.0
+    return vector
+
+
+def encode_records(tokenizer, records: Sequence[Mapping[str, Any]]) -> list[dict[str, list]]:
+    """Token ids, BIO labels and the event vector of each events-dataset record."""
+    for i, record in enumerate(records):
+        missing = [k for k in ("text", "event_kinds", "entities") if k not in record]
+        if missing:
+            raise UserError(f"events record {record.get('id', i)!r} lacks {', '.join(missing)}")
+    aligned = align_batch(tokenizer, [r["text"] for r in records], [r["entities"] for r in records],
+                          MAX_SEQ_LENGTH)
+    return [{"input_ids": ids, "attention_mask": mask, "ner_labels": tags, "event_labels": event_vector(r["event_kinds"])}
+            for ids, mask, tags, r in zip(aligned["input_ids"], aligned["attention_mask"], aligned["labels"], records)]
+
+
+def task_features(features: Sequence[Mapping[str, list]], keys: Mapping[str, str]) -> list[dict[str, list]]:
+    """Each feature's columns renamed as a model's forward() expects (`keys`: model name -> column)."""
+    return [{name: f[column] for name, column in keys.items()} for f in features]
+
+
+class LabelledCollator:
+    """bio's dynamic padding for ids, mask and token labels; float label vectors stacked as they are."""
+
+    def __init__(self, pad_token_id: int, vector_key: str | None, token_key: str | None):
+        self.pad = TokenClassificationCollator(pad_token_id)
+        self.vector_key, self.token_key = vector_key, token_key
+
+    def __call__(self, features: Sequence[Mapping[str, list]]) -> dict[str, torch.Tensor]:
+        rows = [{"input_ids": f["input_ids"], "attention_mask": f["attention_mask"],
+                 **({"labels": f[self.token_key]} if self.token_key else {})} for f in features]
+        batch = self.pad(rows)
+        if self.token_key:
+            batch[self.token_key] = batch.pop("labels")
+        if self.vector_key:
+            batch[self.vector_key] = torch.tensor([f[self.vector_key] for f in features], dtype=torch.float32)
+        return batch
+
+
+# ---------------------------------------------------------------- class weights and metrics
+
+
+def ner_class_weights(label_rows: Sequence[Sequence[int]], cap: float) -> torch.Tensor:
+    """weight(c) = N / (K * n_c), capped at `cap` (a label never seen gets `cap`).
+
+    N counts labelled tokens (IGNORE_INDEX excluded), K = NUM_BIO_LABELS, n_c the tokens of label
+    c: a label as frequent as under a uniform spread weighs 1, rarer labels more, up to the cap.
+    """
+    flat = np.fromiter((t for row in label_rows for t in row if t != IGNORE_INDEX), dtype=np.int64)
+    counts = np.bincount(flat, minlength=NUM_BIO_LABELS).astype(np.float64)
+    weights = np.full(NUM_BIO_LABELS, cap, dtype=np.float64)
+    np.divide(counts.sum(), NUM_BIO_LABELS * counts, out=weights, where=counts > 0)
+    return torch.tensor(np.minimum(weights, cap), dtype=torch.float32)
+
+
+def event_predictions(logits: np.ndarray) -> np.ndarray:
+    """Multi-label decision per kind: logit above the contract's threshold (sigmoid(x) > p)."""
+    return np.asarray(logits) > EVENT_LOGIT_THRESHOLD
+
+
+def event_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Micro- and macro-F1 over event kinds. Kinds absent from both truth and predictions are
+    left out of the macro mean (nothing to score), so a small eval set is not penalised for them."""
+    predicted, truth = event_predictions(logits), np.asarray(labels) > 0.5
+    tp = (predicted & truth).sum(axis=0)
+    fp = (predicted & ~truth).sum(axis=0)
+    fn = (~predicted & truth).sum(axis=0)
+    scored = (tp + fp + fn) > 0
+    per_kind = np.where(scored, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+    micro_denominator = 2 * tp.sum() + fp.sum() + fn.sum()
+    return {"micro_f1": float(2 * tp.sum() / micro_denominator) if micro_denominator else 1.0,
+            "macro_f1": float(per_kind[scored].mean()) if scored.any() else 1.0}
+
+
+def tag_sequences(predicted_ids: np.ndarray, label_ids: np.ndarray) -> tuple[list[list[str]], list[list[str]]]:
+    """BIO tag strings at the labelled positions of each row (special tokens and padding dropped)."""
+    truth, predicted = [], []
+    for pred_row, label_row in zip(np.asarray(predicted_ids), np.asarray(label_ids)):
+        keep = label_row != IGNORE_INDEX
+        truth.append([BIO_LABELS[i] for i in label_row[keep]])
+        predicted.append([BIO_LABELS[i] for i in pred_row[keep]])
+    return truth, predicted
+
+
+def ner_metrics(predicted_ids: np.ndarray, label_ids: np.ndarray) -> dict[str, float]:
+    """Strict IOB2 entity precision, recall and F1 (seqeval): a span counts only if exact."""
+    truth, predicted = tag_sequences(predicted_ids, label_ids)
+    strict = {"mode": "strict", "scheme": IOB2, "zero_division": 0}
+    return {"entity_f1": float(f1_score(truth, predicted, **strict)),
+            "entity_precision": float(precision_score(truth, predicted, **strict)),
+            "entity_recall": float(recall_score(truth, predicted, **strict))}
+
+
+def _argmax_tokens(logits, labels):
+    """Keep only the arg-max label id per token during evaluation: [b, seq] instead of [b, seq, 15]."""
+    return logits.argmax(dim=-1)
+
+
+def _multi_task_logits(logits, labels):
+    event_logits, ner_logits = logits
+    return event_logits, ner_logits.argmax(dim=-1)
+
+
+# ---------------------------------------------------------------- tasks
+
+
+class WeightedTokenTrainer(Trainer):
+    """Trainer whose token-classification loss weighs each BIO label (rare labels count more)."""
+
+    def __init__(self, *args, class_weights: torch.Tensor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.class_weights = class_weights
+        self.loss_is_scaled_for_ga = False  # a per-batch mean: the Trainer scales it for accumulation
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs["labels"]
+        outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+        loss = weighted_token_loss(outputs.logits, labels, self.class_weights.to(outputs.logits.device))
+        return (loss, outputs) if return_outputs else loss
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """How one trained model is built, fed, scored and reloaded."""
+
+    name: str                      # artifact / directory name
+    best_metric: str
+    build: Callable[[], torch.nn.Module]
+    columns: dict[str, str]        # forward() argument -> feature column
+    collator: Callable
+    compute_metrics: Callable
+    preprocess_logits: Callable | None
+    trainer_class: type[Trainer] = Trainer
+    trainer_kwargs: dict | None = None
+    reload: Callable[[Path], torch.nn.Module] | None = None
+
+
+def _plans(specs, settings: Settings, tokenizer, class_weights: torch.Tensor, local_path) -> list[TaskPlan]:
+    event_name, event_task = settings.task_named("sequence")
+    ner_name, ner_task = settings.task_named("token")
+    pad = tokenizer.pad_token_id
+    common = {"tokenizer": tokenizer, "local_path": local_path, "seed": settings.seed}
+
+    def event_model():
+        return load_encoder(specs, settings.encoder, "sequence", NUM_EVENT_KINDS, labels=EVENT_KIND_LABELS,
+                            problem_type="multi_label_classification", **common)[0]
+
+    def ner_model():
+        return load_encoder(specs, settings.encoder, "token", NUM_BIO_LABELS, labels=BIO_LABELS, **common)[0]
+
+    def multi_task_model():
+        encoder = load_encoder(specs, settings.encoder, "encoder", **common)[0]
+        return MultiTaskTextModel(encoder, NUM_EVENT_KINDS, NUM_BIO_LABELS, class_weights)
+
+    if settings.multi_task:
+        def multi_task_metrics(prediction):
+            (event_logits, ner_ids), (event_labels, ner_labels) = prediction.predictions, prediction.label_ids
+            metrics = {**event_metrics(event_logits, event_labels), **ner_metrics(ner_ids, ner_labels)}
+            metrics["mean_f1"] = (metrics[event_task.best_metric] + metrics[ner_task.best_metric]) / 2
+            return metrics
+
+        return [TaskPlan(MULTI_TASK, "mean_f1", multi_task_model,
+                         {"input_ids": "input_ids", "attention_mask": "attention_mask",
+                          "event_labels": "event_labels", "ner_labels": "ner_labels"},
+                         LabelledCollator(pad, "event_labels", "ner_labels"), multi_task_metrics,
+                         _multi_task_logits, reload=MultiTaskTextModel.from_pretrained)]
+    return [
+        TaskPlan(event_name, event_task.best_metric, event_model,
+                 {"input_ids": "input_ids", "attention_mask": "attention_mask", "labels": "event_labels"},
+                 LabelledCollator(pad, "labels", None),
+                 lambda p: event_metrics(p.predictions, p.label_ids), None,
+                 reload=lambda d: AutoModelForSequenceClassification.from_pretrained(d, local_files_only=True)),
+        TaskPlan(ner_name, ner_task.best_metric, ner_model,
+                 {"input_ids": "input_ids", "attention_mask": "attention_mask", "labels": "ner_labels"},
+                 TokenClassificationCollator(pad), lambda p: ner_metrics(p.predictions, p.label_ids),
+                 _argmax_tokens, WeightedTokenTrainer, {"class_weights": class_weights},
+                 reload=lambda d: AutoModelForTokenClassification.from_pretrained(d, local_files_only=True)),
+    ]
+
+
+def training_arguments(settings: Settings, output_dir: Path, best_metric: str) -> TrainingArguments:
+    hyper = settings.hyperparameters
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        **{arg: hyper[key] for key, arg in HYPERPARAMETER_ARGUMENTS.items()},
+        train_sampling_strategy=SAMPLING[hyper["group_by_length"]],
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,  # plus the best one, which the Trainer always keeps
+        load_best_model_at_end=True,
+        metric_for_best_model=best_metric,
+        greater_is_better=True,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        logging_strategy="epoch",
+        logging_nan_inf_filter=False,  # a NaN loss must show (and stop training), not be averaged away
+        remove_unused_columns=False,
+        report_to="none",
+        dataloader_pin_memory=torch.cuda.is_available(),
+        disable_tqdm=True,
+    )
+
+
+def quality_metrics(evaluated: Mapping[str, float]) -> dict[str, float]:
+    """The eval metrics that describe the model; timings are left out so reruns write the same file."""
+    return {k.removeprefix("eval_"): float(v) for k, v in sorted(evaluated.items())
+            if not k.endswith(TIMING_SUFFIXES)}
+
+
+def train_task(plan: TaskPlan, settings: Settings, train: list[dict], evaluation: list[dict],
+               run_dir: Path, callbacks: Sequence = ()) -> tuple[torch.nn.Module, dict[str, float], Path, str]:
+    """Train one model (resuming from its last checkpoint if any) and save the best one.
+
+    Returns the model, its eval metrics, its directory and how it was obtained: "trained",
+    "resumed from <checkpoint>", or "finished earlier" (reloaded from a completed run).
+    """
+    final_dir = run_dir / plan.name
+    if (final_dir / METRICS_FILE).is_file() and plan.reload is not None:
+        metrics = json.loads((final_dir / METRICS_FILE).read_text(encoding="utf-8"))
+        return plan.reload(final_dir), metrics, final_dir, "finished earlier"
+    checkpoints = run_dir / CHECKPOINTS_DIR / plan.name
+    set_seed(settings.seed)
+    model = plan.build()
+    trainer = plan.trainer_class(
+        model=model,
+        args=training_arguments(settings, checkpoints, plan.best_metric),
+        train_dataset=task_features(train, plan.columns),
+        eval_dataset=task_features(evaluation, plan.columns),
+        data_collator=plan.collator,
+        compute_metrics=plan.compute_metrics,
+        preprocess_logits_for_metrics=plan.preprocess_logits,
+        callbacks=[NonFiniteGuard(),
+                   EarlyStoppingCallback(settings.hyperparameters["early_stopping_patience"]), *callbacks],
+        **(plan.trainer_kwargs or {}),
+    )
+    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    trainer.train(resume_from_checkpoint=resume)
+    metrics = quality_metrics(trainer.evaluate())
+    model = trainer.model
+    with atomic_directory(final_dir) as tmp:
+        model.save_pretrained(tmp)
+        atomic_write_text(tmp / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the finished model supersedes its checkpoints
+    return model, metrics, final_dir, f"resumed from {resume}" if resume else "trained"
+
+
+# ---------------------------------------------------------------- runs
+
+
+def records_digest(records: Sequence[Mapping[str, Any]]) -> str:
+    canonical = json.dumps(list(records), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _claim_run_dir(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """Record what this run trains; refuse to resume a run started with other data or settings."""
+    path = run_dir / RUN_FILE
+    text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if path.is_file():
+        if path.read_text(encoding="utf-8") != text:
+            raise UserError(f"{path}: this run directory was started with other data or settings; "
+                            "use a new run directory (or delete this one) to train from scratch")
+        return
+    atomic_write_text(path, text)
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerFast, path: Path) -> None:
+    atomic_write_text(path, engine_tokenizer_json(tokenizer))
+
+
+def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records_eval: Sequence[Mapping[str, Any]],
+                      preset: str | None, run_dir: Path | str, fast: bool = False, *,
+                      local_path: Path | str | None = None, callbacks: Sequence = ()) -> dict[str, Any]:
+    """Train the text models on events-dataset records; resume if `run_dir` holds an interrupted run.
+
+    `preset` names an encoder preset (None: the `fast` profile's encoder with fast=True, else the
+    encoders spec's default); `local_path` replaces the preset's source (see encoders.py).
+    Returns {"models": {name: model}, "tokenizer", "metrics": {name: {...}}, "paths": {name: dir,
+    "tokenizer": file, "run": file}, "history": {name: "trained" | "resumed from <checkpoint>" |
+    "finished earlier"}, "settings": Settings}; the names are the spec's task names
+    (event_classifier, ner_classifier), or "multi_task" for the shared-encoder model.
+    """
+    if not records_train or not records_eval:
+        raise UserError("text training needs both training and evaluation records "
+                        f"(got {len(records_train)} and {len(records_eval)})")
+    settings = resolve_settings(specs, preset, fast)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _claim_run_dir(run_dir, {"settings": settings.fingerprint(), "train": records_digest(records_train),
+                             "eval": records_digest(records_eval), "local_path": str(local_path or "")})
+    tokenizer = build_tokenizer(specs, settings.encoder, [r["text"] for r in records_train], local_path)
+    tokenizer_path = run_dir / "tokenizer.json"
+    save_tokenizer(tokenizer, tokenizer_path)
+    train, evaluation = encode_records(tokenizer, records_train), encode_records(tokenizer, records_eval)
+    _, ner_task = settings.task_named("token")
+    weights = ner_class_weights([f["ner_labels"] for f in train], ner_task.class_weights.cap)
+    result: dict[str, Any] = {"models": {}, "metrics": {}, "history": {}, "tokenizer": tokenizer, "settings": settings,
+                              "paths": {"tokenizer": tokenizer_path, "run": run_dir / RUN_FILE}}
+    for plan in _plans(specs, settings, tokenizer, weights, local_path):
+        model, metrics, directory, how = train_task(plan, settings, train, evaluation, run_dir, callbacks)
+        model.eval()
+        result["models"][plan.name], result["metrics"][plan.name] = model, metrics
+        result["paths"][plan.name], result["history"][plan.name] = directory, how
+    return result
