@@ -111,14 +111,18 @@ def evaluate_characters(predictor: Predictor, records: Sequence[Mapping[str, Any
     return character_metrics(predicted.tolist(), [r["labels"] for r in records])
 
 
-def artifact_summary(predictor: Predictor) -> dict[str, Any]:
-    """Which model files were evaluated and their true sizes (external weight data included)."""
+def artifact_summary(predictor: Predictor, label: str | None = None) -> dict[str, Any]:
+    """Which model files were evaluated and their true sizes (external weight data included).
+
+    `label` names the directory in the report (default: its path); a build that evaluates in
+    a staging directory passes the name the directory will be published under.
+    """
     files = {}
     for path in sorted(predictor.artifacts_dir.iterdir()):
         if path.is_file() and not path.name.startswith("."):
             files[path.name] = path.stat().st_size
     return {
-        "directory": str(predictor.artifacts_dir),
+        "directory": label if label is not None else str(predictor.artifacts_dir),
         "int8": predictor.int8,
         "contract_fingerprint": CONTRACT_FINGERPRINT,
         "file_bytes": files,
@@ -129,9 +133,15 @@ def build_report(
     predictor: Predictor,
     text_sets: Sequence[tuple[TextEvalSet, Sequence[Mapping[str, Any]] | None, str]],
     characters: tuple[Sequence[Mapping[str, Any]] | None, str],
+    artifacts_label: str | None = None,
 ) -> dict[str, Any]:
-    """`text_sets`: (set, records or None when unavailable, source or reason it is skipped)."""
-    report: dict[str, Any] = {"artifacts": artifact_summary(predictor), "sets": {}, "skipped": {}}
+    """`text_sets`: (set, records or None when unavailable, source or reason it is skipped);
+    `characters`: (records or None, source or reason); `artifacts_label`: see artifact_summary."""
+    report: dict[str, Any] = {
+        "artifacts": artifact_summary(predictor, artifacts_label),
+        "sets": {},
+        "skipped": {},
+    }
     for spec, records, source in text_sets:
         if records is None:
             report["skipped"][spec.name] = source
