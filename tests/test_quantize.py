@@ -61,7 +61,8 @@ EVALS = {"event_classifier": text_eval, "character_predictor": feature_eval}
 
 @pytest.mark.parametrize("kind", list(EVALS))
 def test_int8_is_smaller_agrees_with_fp32_and_keeps_metadata(fp32, tmp_path, kind):
-    gates = NO_TIMING.model_copy(update={"max_f1_drop": 1.0})  # an untrained model's F1 is noise
+    # An untrained model's F1 is noise; a toy encoder's graph is a larger share of its bytes than a real one's.
+    gates = NO_TIMING.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
     report = q.quantize_model(SPECS, fp32[kind], EVALS[kind](), tmp_path / "int8.onnx", gates=gates)
     assert report.passed and report.int8_path == tmp_path / "int8.onnx"
     assert report.int8_size_bytes == artifact_size(report.int8_path) < 0.5 * artifact_size(fp32[kind])
@@ -97,7 +98,7 @@ def test_f1_is_measured_against_labels_when_given(fp32, tmp_path):
     evals = text_eval()
     sess = q.session(fp32["event_classifier"])
     labels = [(sess.run(None, f)[0] > 0).astype(np.int64) for f in evals.feeds]
-    gates = NO_TIMING.model_copy(update={"max_f1_drop": 1.0})
+    gates = NO_TIMING.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
     report = q.quantize_model(SPECS, fp32["event_classifier"], q.EvalSet(evals.feeds, labels),
                               tmp_path / "int8.onnx", gates=gates)
     assert report.f1_reference == "labels" and report.f1_fp32 == 1.0
