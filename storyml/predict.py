@@ -40,6 +40,7 @@ from storyml_contract.text import BIO_LABELS, EVENT_KIND_INDEX, IGNORE_INDEX, MA
 
 from codegen.fsutil import atomic_output
 from storyml.data.bio import align_batch, logits_to_spans
+from storyml.data.jsonl import read_jsonl_lines
 from storyml.errors import UserError
 from storyml.evaluate.metrics import event_kinds_from_logits
 
@@ -343,20 +344,11 @@ class Predictor:
 
 def read_texts(path: Path) -> list[str]:
     """The `text` field of every record of a JSONL file; blank lines are not records."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such input file")
     texts = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise UserError(f"{path}:{number}: a record needs a string field 'text'")
-            texts.append(record["text"])
+    for number, record in read_jsonl_lines(path):
+        if not isinstance(record.get("text"), str):
+            raise UserError(f"{path}:{number}: a record needs a string field 'text'")
+        texts.append(record["text"])
     return texts
 
 

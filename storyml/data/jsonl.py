@@ -27,8 +27,8 @@ def write_jsonl(path: Path | str, records: Iterable[dict]) -> str:
     return digest.hexdigest()
 
 
-def read_jsonl(path: Path | str) -> list[dict]:
-    """Every record of a JSONL file; a bad line is a UserError naming the file and line."""
+def read_jsonl_lines(path: Path | str) -> list[tuple[int, dict]]:
+    """(line number, record) for every non-blank line; a bad line is a UserError naming file and line."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -36,7 +36,7 @@ def read_jsonl(path: Path | str) -> list[dict]:
         raise UserError(f"{path}: file not found") from None
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text ({exc})") from None
-    records = []
+    rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -46,5 +46,10 @@ def read_jsonl(path: Path | str) -> list[dict]:
             raise UserError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
         if not isinstance(record, dict):
             raise UserError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
-        records.append(record)
-    return records
+        rows.append((number, record))
+    return rows
+
+
+def read_jsonl(path: Path | str) -> list[dict]:
+    """Every record of a JSONL file (see read_jsonl_lines for the errors)."""
+    return [record for _, record in read_jsonl_lines(path)]

@@ -7,13 +7,13 @@ repository (`evalsets/real_prose.jsonl`, see `evalsets/README.md`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS
 
+from storyml.data.jsonl import read_jsonl_lines
 from storyml.errors import UserError
 
 REAL_PROSE_FILE = Path(__file__).resolve().parents[2] / "evalsets" / "real_prose.jsonl"
@@ -92,33 +92,17 @@ def _check_entity(entity: Any, text: str, path: Path, line: int, n: int) -> None
             )
 
 
-def read_records(path: Path) -> list[tuple[int, Any]]:
-    """(line number, parsed JSON) per non-blank line."""
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for line, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            try:
-                rows.append((line, json.loads(raw)))
-            except json.JSONDecodeError as exc:
-                raise _problem(path, line, f"not valid JSON ({exc.msg})") from None
-    return rows
-
-
 def load_event_records(path: Path) -> list[dict[str, Any]]:
     """Every record of an events-format JSONL file, each checked (error names file and line)."""
     path = Path(path)
-    return [check_event_record(record, path, line) for line, record in read_records(path)]
+    return [check_event_record(record, path, line) for line, record in read_jsonl_lines(path)]
 
 
 def load_character_records(path: Path, features: int, labels: int) -> list[dict[str, Any]]:
     """Records of a characters-format JSONL file, with `features`/`labels` vectors of the given widths."""
     path = Path(path)
     records = []
-    for line, record in read_records(path):
+    for line, record in read_jsonl_lines(path):
         if not isinstance(record, dict):
             raise _problem(path, line, "a record must be a JSON object")
         for key, width in (("features", features), ("labels", labels)):
