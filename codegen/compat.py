@@ -116,4 +116,6 @@ def compare_contracts(old: Contract, new: Contract) -> list[Change]:
         changes += compare_lists(f"{where} outputs", old.head_outputs(name), new.head_outputs(name), "output")
     changes += _value("artifacts", old.artifacts.tokenizer, new.artifacts.tokenizer, "BREAKING", "tokenizer file")
     changes += _value("artifacts", old.artifacts.opset, new.artifacts.opset, "compatible", "opset")
+    changes += _value("artifacts", getattr(old.artifacts, "metadata", None), new.artifacts.metadata,
+                      "BREAKING", "metadata keys")
     return changes

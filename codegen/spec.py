@@ -360,11 +360,19 @@ class ModelArtifact(SpecModel):
         return v
 
 
+class MetadataKeys(SpecModel):
+    """ONNX metadata_props keys an engine reads to refuse a model built for another contract."""
+
+    fingerprint: str = Field(min_length=1, description="Key holding the contract fingerprint.")
+    labels: str = Field(min_length=1, description="Key holding the label lists (JSON, per output).")
+
+
 class ArtifactsFile(SpecModel):
     kind: Literal["artifacts"]
     tokenizer: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.json$")
     models: dict[str, ModelArtifact] = Field(min_length=1)
     opset: int = Field(ge=13)
+    metadata: MetadataKeys
 
     @field_validator("models")
     @classmethod

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from codegen.compat import compare_contracts
 from codegen.contract import build_contract
+from codegen.errors import SpecError
 from codegen.loader import load_specs
 from storyml.errors import UserError
 
@@ -53,7 +54,15 @@ def export_specs(ref: str, specs_dir: Path, dest: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     new = build_contract(load_specs(args.specs, codegen_only=True))
     with tempfile.TemporaryDirectory(prefix="storyml-diff-") as tmp:
-        old = build_contract(load_specs(export_specs(args.against, args.specs, Path(tmp)), codegen_only=True))
+        try:
+            old = build_contract(load_specs(export_specs(args.against, args.specs, Path(tmp)), codegen_only=True))
+        except SpecError as exc:
+            # Usually a spec key this version requires that the old revision predates.
+            first = exc.problems[0]
+            where = Path(first.file).relative_to(tmp) if first.file.startswith(tmp) else first.file
+            raise UserError(f"the specs at {args.against} do not load with this storyml "
+                            f"({len(exc.problems)} problem(s); first: {where}:{first.line}: {first.key}: "
+                            f"{first.message}); compare against a later revision") from None
     changes = compare_contracts(old, new)
     for change in changes:
         print(change)

@@ -14,14 +14,17 @@ from typing import Any, Mapping
 
 import onnx
 
+from storyml_contract import METADATA_FINGERPRINT_KEY, METADATA_LABELS_KEY
+
 from storyml.errors import UserError
 
-# metadata_props keys. Export writes them, prediction and quantization read them.
-KEY_FINGERPRINT = "storyml.contract_fingerprint"
+# metadata_props keys. Export writes them, prediction and quantization read them. The two an
+# engine must check come from the contract (specs/artifacts.yaml); the rest are storyml's own.
+KEY_FINGERPRINT = METADATA_FINGERPRINT_KEY
+KEY_LABELS = METADATA_LABELS_KEY  # JSON: {output name: [label per position of its last axis]}
 KEY_SPEC_VERSION = "storyml.version"
 KEY_MODEL_KIND = "storyml.model_kind"
 KEY_ENCODER = "storyml.encoder"
-KEY_LABELS = "storyml.labels"  # JSON: {output name: [label per position of its last axis]}
 KEY_ARCHITECTURE = "storyml.architecture"  # JSON: model_type, hidden_size, num_attention_heads (text models)
 
 
