@@ -8,7 +8,7 @@ are in `check_training_specs`, registered in `kinds.EXTRA_CHECKS`.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -43,7 +43,7 @@ class ScratchEncoder(SpecModel):
     tokenizer: WordPieceTraining
 
     @model_validator(mode="after")
-    def _heads_divide_dim(self) -> "ScratchEncoder":
+    def _heads_divide_dim(self) -> ScratchEncoder:
         if self.dim % self.heads:
             raise ValueError(f"dim {self.dim} is not a multiple of heads {self.heads}")
         return self
@@ -71,7 +71,7 @@ class HubEncoder(SpecModel):
     revision: str | None = Field(None, description="Branch, tag or commit to pin.")
 
 
-EncoderPreset = Annotated[Union[ScratchEncoder, PackageEncoder, HubEncoder], Field(discriminator="source")]
+EncoderPreset = Annotated[ScratchEncoder | PackageEncoder | HubEncoder, Field(discriminator="source")]
 
 
 class EncodersFile(SpecModel):
@@ -132,7 +132,7 @@ class TokenTask(SpecModel):
     class_weights: InverseFrequency
 
 
-TextTask = Annotated[Union[SequenceTask, TokenTask], Field(discriminator="head")]
+TextTask = Annotated[SequenceTask | TokenTask, Field(discriminator="head")]
 
 
 class TextTrainingFile(SpecModel):

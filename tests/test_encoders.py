@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
-from tokenizers import Tokenizer
 from storyml_contract.text import MAX_SEQ_LENGTH, NUM_BIO_LABELS, NUM_EVENT_KINDS
+from tokenizers import Tokenizer
 
 from codegen.errors import SpecError
 from codegen.loader import load_file, load_specs
@@ -55,7 +55,7 @@ def no_network(monkeypatch):
 def _spec_problems(tmp_path: Path, text: str) -> list[str]:
     path = tmp_path / "encoders.yaml"
     path.write_text(text, encoding="utf-8")
-    entry, problems = load_file(path)
+    _entry, problems = load_file(path)
     return [str(p) for p in problems]
 
 
@@ -147,7 +147,7 @@ def _minilm_dir(specs) -> Path:
     found = importlib.util.find_spec(preset.module)
     if found is None:
         pytest.skip(f"{preset.pip} is not installed")
-    return Path(list(found.submodule_search_locations)[0]) / preset.directory
+    return Path(next(iter(found.submodule_search_locations))) / preset.directory
 
 
 def test_minilm_loads_the_pinned_real_weights_offline(specs, no_network):

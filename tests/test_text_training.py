@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.metrics import f1_score
@@ -22,7 +22,11 @@ from storyml_contract.text import (
     NUM_EVENT_KINDS,
 )
 from tokenizers import Tokenizer
-from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, TrainerCallback
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    TrainerCallback,
+)
 
 from codegen.loader import Entry, SpecSet, load_specs
 from storyml.data.bio import TokenClassificationCollator

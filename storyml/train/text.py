@@ -34,9 +34,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -378,10 +379,12 @@ def train_task(plan: TaskPlan, settings: Settings, train: list[dict], evaluation
     trainer.train(resume_from_checkpoint=resume)
     metrics = quality_metrics(trainer.evaluate())
     model = trainer.model
-    with atomic_directory(final_dir) as tmp:
-        model.save_pretrained(tmp)
-        atomic_write_text(tmp / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    shutil.rmtree(checkpoints, ignore_errors=True)  # the finished model supersedes its checkpoints
+    if trainer.is_world_process_zero():  # under torchrun/accelerate every process gets here; one writes
+        with atomic_directory(final_dir) as tmp:
+            model.save_pretrained(tmp)
+            atomic_write_text(tmp / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        shutil.rmtree(checkpoints, ignore_errors=True)  # the finished model supersedes its checkpoints
+    trainer.accelerator.wait_for_everyone()
     return model, metrics, final_dir, f"resumed from {resume}" if resume else "trained"
 
 
