@@ -8,9 +8,9 @@ computed layouts) live in `crosscheck.py`. Extra keys are refused everywhere.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .names import check_pascal, check_snake
 
@@ -214,10 +214,18 @@ class RoundOrNone(SpecModel):
     none_below: int = Field(description="A rounded value below this decodes as 'none'.")
 
 
-Decode = Annotated[
-    Union[Argmax, SigmoidThreshold, Identity, AbsCutoff, RoundClamp, RoundOrNone],
-    Field(discriminator="rule"),
-]
+DECODE_RULES = (Argmax, SigmoidThreshold, Identity, AbsCutoff, RoundClamp, RoundOrNone)
+Decode = Annotated[Union[DECODE_RULES], Field(discriminator="rule")]
+# Rules without parameters may be written bare: `decode: argmax` means `decode: {rule: argmax}`.
+BareRule = Literal[tuple(get_args(m.model_fields["rule"].annotation)[0] for m in DECODE_RULES
+                         if set(m.model_fields) == {"rule"})]
+
+
+def _bare_rule(v: object) -> object:
+    return {"rule": v} if isinstance(v, str) else v
+
+
+DecodeField = Annotated[Decode, BeforeValidator(_bare_rule, json_schema_input_type=Union[Decode, BareRule])]
 
 # What each output kind may use: the decoders on both sides are written for these pairs.
 KIND_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
@@ -237,15 +245,9 @@ class OutputField(SpecModel):
     kind: OutputKind
     enum: str | None = None
     loss: Loss
-    decode: Decode
+    decode: DecodeField
 
     _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))
-
-    @field_validator("decode", mode="before")
-    @classmethod
-    def _bare_rule(cls, v: object) -> object:
-        # `decode: argmax` is shorthand for `decode: {rule: argmax}`.
-        return {"rule": v} if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _kind_fits(self) -> "OutputField":

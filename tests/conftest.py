@@ -7,6 +7,21 @@ from pathlib import Path
 
 import pytest
 
+# --- Threads (every test that trains or runs a model) -----------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tests use toy models: one intra-op thread is faster than two spinning against other
+    processes on a shared 2-core machine (measured 0.3 s vs 10.8 s for one training test)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # --- Tokenizers (tests/test_bio.py and anything that tokenizes) -------------------------------
 
 # Words the tiny tokenizer learns from: template-like prose plus non-ASCII names, so that

@@ -24,15 +24,6 @@ CORPUS = ["Sarah picked up the stone near the riverbed.", "Tom walked toward the
           "I look at the old map.", "Kate whispered something to the villagers."]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Toy models on a shared 2-core machine: one intra-op thread is ~30x faster than two threads
-    spinning against other processes (measured: 0.3 s vs 10.8 s for the same test)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def specs():

@@ -23,15 +23,6 @@ from storyml.train.guard import NonFiniteGuard, NonFiniteTrainingError, check_fi
 NAN_STEP = 3  # the optimizer step whose loss the test poisons
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Toy models on a shared 2-core machine: one intra-op thread is ~30x faster than two threads
-    spinning against other processes (measured: 0.3 s vs 10.8 s for the same test)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @given(step=st.integers(0, 10**6), loss=st.floats(allow_nan=False, allow_infinity=False),
        norm=st.floats(min_value=0, allow_nan=False, allow_infinity=False))

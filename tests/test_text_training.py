@@ -49,15 +49,6 @@ REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Toy models on a shared 2-core machine: one intra-op thread is ~30x faster than two threads
-    spinning against other processes (measured: 0.3 s vs 10.8 s for the same test)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _with_training(specs: SpecSet, **changes) -> SpecSet:
     """The same specs with text_training fields (and hyper-parameters) replaced."""
