@@ -13,7 +13,7 @@ from .spec import SpecModel
 class BuildProfile(SpecModel):
     doc: str = ""
     encoder: str = Field(description="Encoder preset (specs/encoders.yaml) for the text models.")
-    text_profile: Literal["fast"] | None = Field(
+    text_profile: str | None = Field(
         None, description="Hyper-parameter profile of specs/text/training.yaml; none: its main values.")
     events_per_kind: int = Field(ge=10, description="`storyml data events --per-kind`.")
     character_variations: int | None = Field(
@@ -45,9 +45,15 @@ def check_build(specs) -> list[SpecProblem]:
     presets = set()
     for e in specs.of_kind("encoders"):
         presets |= set(e.model.presets)
+    text_profiles = set()
+    for e in specs.of_kind("text_training"):
+        text_profiles |= set(e.model.profiles)
     for e in specs.of_kind("build"):
         for name, profile in e.model.profiles.items():
             if presets and profile.encoder not in presets:
                 problems.append(e.doc.problem(("profiles", name, "encoder"), f"unknown encoder preset "
                                               f"{profile.encoder!r} (one of: {', '.join(sorted(presets))})"))
+            if profile.text_profile is not None and profile.text_profile not in text_profiles:
+                problems.append(e.doc.problem(("profiles", name, "text_profile"), f"no text_training profile "
+                                              f"{profile.text_profile!r} (one of: {', '.join(sorted(text_profiles))})"))
     return problems

@@ -229,7 +229,7 @@ class Build:
         files = self.data_files()
         return train_text_models(self.specs, read_jsonl(files["events.train.jsonl"]),
                                  read_jsonl(files["events.val.jsonl"]), self.encoder,
-                                 self.work / "text" / self.encoder, fast=self.profile.text_profile == "fast")
+                                 self.work / "text" / self.encoder, profile=self.profile.text_profile)
 
     def mlp_inputs(self) -> Any:
         files = self.data_files()

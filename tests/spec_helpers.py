@@ -30,6 +30,19 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+def set_key(path: Path, keys: tuple, value) -> None:
+    """Set one nested key of a YAML spec (comments are not kept: for copies in tests)."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    node = data
+    for key in keys[:-1]:
+        node = node[key]
+    assert keys[-1] in node, f"{keys} not in {path}"
+    node[keys[-1]] = value
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
 def tree_bytes(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes()
             for p in sorted(root.rglob("*")) if p.is_file() and "target" not in p.parts

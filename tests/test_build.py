@@ -7,7 +7,7 @@ import json
 import pytest
 from storyml_contract import MAX_SEQ_LENGTH
 
-from spec_helpers import GENERATED, copy_specs, edit, storyml
+from spec_helpers import GENERATED, copy_specs, edit, set_key, storyml
 
 pytestmark = pytest.mark.slow
 
@@ -17,10 +17,10 @@ def built(tmp_path_factory):
     """One tiny build shared by the tests below (about half a minute on two cores)."""
     tmp = tmp_path_factory.mktemp("build")
     specs = copy_specs(tmp)
-    edit(specs / "build.yaml", "    events_per_kind: 60", "    events_per_kind: 12")
-    edit(specs / "build.yaml", "    mlp_max_epochs: 3", "    mlp_max_epochs: 1")
-    edit(specs / "matrix/matrix.yaml", "max_cells: 3000", "max_cells: 120")
-    edit(specs / "text/training.yaml", "    epochs: 4", "    epochs: 1")
+    set_key(specs / "build.yaml", ("profiles", "fast", "events_per_kind"), 12)
+    set_key(specs / "build.yaml", ("profiles", "fast", "mlp_max_epochs"), 1)
+    set_key(specs / "matrix/matrix.yaml", ("max_cells",), 120)
+    set_key(specs / "text/training.yaml", ("profiles", "fast", "epochs"), 1)
     artifacts, work = tmp / "artifacts" / "fast", tmp / "runs"
     args = ("build", "--fast", "--specs", str(specs), "--artifacts", str(artifacts), "--work", str(work),
             "--generated", str(GENERATED))

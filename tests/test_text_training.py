@@ -82,7 +82,7 @@ def records(specs):
 @pytest.fixture(scope="module")
 def finished_run(quick_specs, records, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
-    return run_dir, train_text_models(quick_specs, *records, None, run_dir, fast=True)
+    return run_dir, train_text_models(quick_specs, *records, None, run_dir, profile="fast")
 
 
 # ---------------------------------------------------------------- settings
@@ -90,7 +90,7 @@ def finished_run(quick_specs, records, tmp_path_factory):
 
 def test_fast_profile_overlays_the_base_hyperparameters(specs):
     spec = specs.one("text_training")
-    base, fast = resolve_settings(specs), resolve_settings(specs, fast=True)
+    base, fast = resolve_settings(specs), resolve_settings(specs, profile="fast")
     assert base.encoder == specs.one("encoders").default
     assert base.hyperparameters == spec.hyperparameters.model_dump()
     override = spec.profiles["fast"].model_dump(exclude_none=True)
@@ -241,7 +241,7 @@ def test_a_run_trains_saves_and_returns_both_models(finished_run, records):
 
 def test_running_again_reuses_the_finished_models(quick_specs, records, finished_run):
     run_dir, first = finished_run
-    again = train_text_models(quick_specs, *records, None, run_dir, fast=True)
+    again = train_text_models(quick_specs, *records, None, run_dir, profile="fast")
     assert again["history"] == {"event_classifier": "finished earlier", "ner_classifier": "finished earlier"}
     assert again["metrics"] == first["metrics"]
 
@@ -249,7 +249,7 @@ def test_running_again_reuses_the_finished_models(quick_specs, records, finished
 def test_a_run_dir_refuses_other_data(quick_specs, records, finished_run):
     run_dir, _ = finished_run
     with pytest.raises(UserError, match="started with other data or settings"):
-        train_text_models(quick_specs, records[0][:-1], records[1], None, run_dir, fast=True)
+        train_text_models(quick_specs, records[0][:-1], records[1], None, run_dir, profile="fast")
 
 
 class _Interrupt(TrainerCallback):
@@ -262,11 +262,11 @@ class _Interrupt(TrainerCallback):
 def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_model(quick_specs, records, finished_run, tmp_path):
     _, uninterrupted = finished_run
     with pytest.raises(KeyboardInterrupt):
-        train_text_models(quick_specs, *records, None, tmp_path, fast=True, callbacks=[_Interrupt()])
+        train_text_models(quick_specs, *records, None, tmp_path, profile="fast", callbacks=[_Interrupt()])
     checkpoints = list((tmp_path / "checkpoints" / "event_classifier").glob("checkpoint-*"))
     assert len(checkpoints) == 1 and not (tmp_path / "event_classifier").exists()
 
-    resumed = train_text_models(quick_specs, *records, None, tmp_path, fast=True)
+    resumed = train_text_models(quick_specs, *records, None, tmp_path, profile="fast")
 
     assert resumed["history"]["event_classifier"] == f"resumed from {checkpoints[0]}"
     assert resumed["history"]["ner_classifier"] == "trained"
@@ -279,7 +279,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_model(quick_
 
 def test_multi_task_switch_trains_one_shared_encoder(quick_specs, records, tmp_path):
     specs = _with_training(quick_specs, multi_task=True)
-    result = train_text_models(specs, *records, None, tmp_path, fast=True)
+    result = train_text_models(specs, *records, None, tmp_path, profile="fast")
     assert set(result["models"]) == {"multi_task"}
     model = result["models"]["multi_task"]
     assert isinstance(model, MultiTaskTextModel)

@@ -1,6 +1,6 @@
 """Fine-tune the event classifier (multi-label) and the NER tagger (BIO) with the Hugging Face Trainer.
 
-`train_text_models(specs, records_train, records_eval, preset, run_dir, fast)` trains what
+`train_text_models(specs, records_train, records_eval, preset, run_dir, profile)` trains what
 specs/text/training.yaml asks for: two models (one per task), or with `multi_task: true` one
 shared encoder with both heads (storyml/train/multitask.py). Every model returns logits from
 `forward(input_ids, attention_mask)`.
@@ -112,15 +112,16 @@ class Settings:
                 "tasks": {k: v.model_dump() for k, v in self.tasks.items()}}
 
 
-def resolve_settings(specs, preset: str | None = None, fast: bool = False) -> Settings:
-    """Base hyper-parameters, overlaid with the `fast` profile when asked; the preset to train."""
+def resolve_settings(specs, preset: str | None = None, profile: str | None = None) -> Settings:
+    """Base hyper-parameters, overlaid with a named profile when asked; the preset to train."""
     spec = specs.one("text_training")
     hyper = spec.hyperparameters.model_dump()
     encoder = default_preset(specs)
-    if fast:
-        if "fast" not in spec.profiles:
-            raise UserError("--fast needs a `fast` profile under `profiles` in specs/text/training.yaml")
-        override = spec.profiles["fast"].model_dump(exclude_none=True)
+    if profile is not None:
+        if profile not in spec.profiles:
+            raise UserError(f"no `{profile}` profile under `profiles` in specs/text/training.yaml "
+                            f"(known: {', '.join(sorted(spec.profiles)) or 'none'})")
+        override = spec.profiles[profile].model_dump(exclude_none=True)
         encoder = override.pop("encoder", encoder)
         hyper.update(override)
     if not EVENT_MULTI_LABEL:
@@ -413,11 +414,12 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerFast, path: Path) -> None:
 
 
 def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records_eval: Sequence[Mapping[str, Any]],
-                      preset: str | None, run_dir: Path | str, fast: bool = False, *,
+                      preset: str | None, run_dir: Path | str, profile: str | None = None, *,
                       local_path: Path | str | None = None, callbacks: Sequence = ()) -> dict[str, Any]:
     """Train the text models on events-dataset records; resume if `run_dir` holds an interrupted run.
 
-    `preset` names an encoder preset (None: the `fast` profile's encoder with fast=True, else the
+    `profile` names a hyper-parameter profile of specs/text/training.yaml (None: its base values).
+    `preset` names an encoder preset (None: the profile's encoder if it names one, else the
     encoders spec's default); `local_path` replaces the preset's source (see encoders.py).
     Returns {"models": {name: model}, "tokenizer", "metrics": {name: {...}}, "paths": {name: dir,
     "tokenizer": file, "run": file}, "history": {name: "trained" | "resumed from <checkpoint>" |
@@ -427,7 +429,7 @@ def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records
     if not records_train or not records_eval:
         raise UserError("text training needs both training and evaluation records "
                         f"(got {len(records_train)} and {len(records_eval)})")
-    settings = resolve_settings(specs, preset, fast)
+    settings = resolve_settings(specs, preset, profile)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _claim_run_dir(run_dir, {"settings": settings.fingerprint(), "train": records_digest(records_train),
