@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the fast profile: a tiny encoder, little data, few epochs (a smoke run)")
     parser.add_argument("--encoder", metavar="PRESET", help="encoder preset for the text models "
                         "(specs/encoders.yaml); default: the profile's")
+    parser.add_argument("--encoder-path", type=Path, metavar="DIR",
+                        help="a local copy of the encoder (a Hugging Face model directory) to use instead "
+                             "of the preset's source: how to train a hub preset offline")
     parser.add_argument("--artifacts", type=Path, metavar="DIR",
                         help="where to publish (default: <build.artifacts>/<profile> from specs/build.yaml)")
     parser.add_argument("--work", type=Path, metavar="DIR",
@@ -83,7 +86,7 @@ class StageRunner:
     force: bool = False
     summaries: dict[str, dict] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float | None] = field(default_factory=dict)  # None: skipped
     count: int = 0
 
     def __call__(self, stage: Stage) -> dict:
@@ -96,7 +99,7 @@ class StageRunner:
         if (not self.force and stamp and stamp.get("inputs") == key
                 and all(p.exists() for p in stage.outputs())):
             print("      skipped: inputs unchanged since the last build", flush=True)
-            summary, self.timings[stage.name] = stamp["summary"], 0.0
+            summary, self.timings[stage.name] = stamp["summary"], None
         else:
             start = time.perf_counter()
             summary = stage.run()
@@ -120,6 +123,7 @@ class Build:
     work_dir: Path | None
     force: bool
     generated_dir: Path | None = None
+    encoder_path: Path | None = None
 
     def __post_init__(self) -> None:
         from codegen.loader import load_specs
@@ -212,11 +216,21 @@ class Build:
 
     def text_inputs(self) -> Any:
         files = self.data_files()
-        return {"data": file_digest(files["events.train.jsonl"], files["events.val.jsonl"]),
-                "specs": fingerprint(self.models_of("text_training", "encoders", "text_labels")),
-                "encoder": self.encoder, "text_profile": self.profile.text_profile, "seed": self.seed}
+        inputs = {"data": file_digest(files["events.train.jsonl"], files["events.val.jsonl"]),
+                  "specs": fingerprint(self.models_of("text_training", "encoders", "text_labels")),
+                  "encoder": self.encoder, "text_profile": self.profile.text_profile, "seed": self.seed}
+        if self.encoder_path is not None:
+            inputs["encoder_path"] = str(self.encoder_path.resolve())
+        return inputs
+
+    def text_run_dir(self) -> Path:
+        """One run directory per set of inputs: an interrupted run resumes, a changed one starts afresh."""
+        return self.work / "text" / digest(self.text_inputs())
 
     def train_text(self) -> dict:
+        for old in (self.work / "text").glob("*"):
+            if old != self.text_run_dir():
+                shutil.rmtree(old, ignore_errors=True)
         result = self.text_models()
         return {"metrics": result["metrics"], "history": result["history"],
                 "models": sorted(result["models"])}
@@ -229,7 +243,8 @@ class Build:
         files = self.data_files()
         return train_text_models(self.specs, read_jsonl(files["events.train.jsonl"]),
                                  read_jsonl(files["events.val.jsonl"]), self.encoder,
-                                 self.work / "text" / self.encoder, profile=self.profile.text_profile)
+                                 self.text_run_dir(), profile=self.profile.text_profile,
+                                 local_path=self.encoder_path)
 
     def mlp_inputs(self) -> Any:
         files = self.data_files()
@@ -383,7 +398,7 @@ class Build:
             Stage("data", "events and character datasets, splits", self.data_inputs, self.make_data,
                   lambda: list(self.data_files().values())),
             Stage("train-text", f"event classifier and NER tagger from the {self.encoder!r} encoder",
-                  self.text_inputs, self.train_text, lambda: [self.work / "text" / self.encoder]),
+                  self.text_inputs, self.train_text, lambda: [self.text_run_dir()]),
             Stage("train-mlp", "the character predictor MLP", self.mlp_inputs, self.train_mlp,
                   lambda: [self.work / "mlp" / "character_predictor.pt"]),
             Stage("export", "ONNX export with PyTorch/onnxruntime parity", self.export_inputs, self.export,
@@ -499,13 +514,14 @@ def render_build_summary(summary: dict) -> str:
             lines.append(f"- {name}: event macro-F1 {s['event_macro_f1']:.3f}, entity F1 {s['entity_f1']:.3f}")
         lines += ["", "Full report: `evaluation/report.md` (FP32) and `evaluation-int8/report.md` (INT8)."]
     lines += ["", "## Stage times (s)", ""]
-    lines += [f"- {k}: {v}" for k, v in summary["stage_seconds"].items()]
+    lines += [f"- {k}: {'skipped (inputs unchanged)' if v is None else v}"
+              for k, v in summary["stage_seconds"].items()]
     return "\n".join(lines) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:
     build = Build(args.specs, "fast" if args.fast else "default", args.encoder, args.artifacts, args.work,
-                  args.force, args.generated)
+                  args.force, args.generated, args.encoder_path)
     start = time.perf_counter()
     build.run()
     print(f"built {build.published} in {time.perf_counter() - start:.0f} s; "
