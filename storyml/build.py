@@ -75,7 +75,7 @@ def file_digest(*paths: Path) -> str:
 class Stage:
     name: str
     describe: str
-    inputs: Callable[[], Any]  # JSON-able: everything that decides the outputs
+    inputs: Callable[[], Any] | None  # JSON-able: everything that decides the outputs; None: always run
     run: Callable[[], dict]  # does the work, returns a JSON-able summary
     outputs: Callable[[], list[Path]]  # must all exist for a skip
 
@@ -93,10 +93,10 @@ class StageRunner:
         self.count += 1
         head = f"[{self.count}/{STAGE_COUNT}] {stage.name}: {stage.describe}"
         print(head, flush=True)
-        key = digest(stage.inputs())
+        key = digest(stage.inputs()) if stage.inputs is not None else None
         stamp_path = self.stamps / f"{stage.name}.json"
         stamp = json.loads(stamp_path.read_text()) if stamp_path.is_file() else None
-        if (not self.force and stamp and stamp.get("inputs") == key
+        if (not self.force and key is not None and stamp and stamp.get("inputs") == key
                 and all(p.exists() for p in stage.outputs())):
             print("      skipped: inputs unchanged since the last build", flush=True)
             summary, self.timings[stage.name] = stamp["summary"], None
@@ -392,9 +392,8 @@ class Build:
 
     def run(self) -> dict:
         stages = [
-            Stage("check", "validate the specs", lambda: None, self.check, lambda: []),
-            Stage("gen-check", "the generated contract matches the specs", lambda: None, self.gen_check,
-                  lambda: []),
+            Stage("check", "validate the specs", None, self.check, lambda: []),
+            Stage("gen-check", "the generated contract matches the specs", None, self.gen_check, lambda: []),
             Stage("data", "events and character datasets, splits", self.data_inputs, self.make_data,
                   lambda: list(self.data_files().values())),
             Stage("train-text", f"event classifier and NER tagger from the {self.encoder!r} encoder",
@@ -407,7 +406,7 @@ class Build:
                   self.quantize, self.artifact_files),
             Stage("evaluate", "template splits, real prose, character validation", self.evaluate_inputs,
                   self.evaluate, lambda: [self.staging / "evaluation" / "report.json"]),
-            Stage("publish", "assemble the artifacts directory", lambda: None, self.publish, lambda: []),
+            Stage("publish", "assemble the artifacts directory", None, self.publish, lambda: []),
         ]
         for stage in stages:
             self.runner(stage)
