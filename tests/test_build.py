@@ -61,6 +61,9 @@ def test_an_unchanged_second_build_skips_every_training_stage(built):
     for stage in ("data", "train-text", "train-mlp", "export", "quantize", "evaluate"):
         block = out.split(f"] {stage}:")[1].split("\n[")[0]
         assert "skipped: inputs unchanged" in block, stage
+    for stage in ("check", "gen-check", "publish"):  # guards and publishing are never cached
+        block = out.split(f"] {stage}:")[1].split("\n[")[0]
+        assert "done in" in block, stage
 
 
 def test_predict_reads_the_published_models(built):
