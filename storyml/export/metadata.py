@@ -91,6 +91,22 @@ def set_props(model: onnx.ModelProto, props: Mapping[str, str]) -> None:
         entry.key, entry.value = key, value
 
 
+# protobuf cannot serialise one message past 2 GiB; larger models keep their weights beside them.
+PROTOBUF_LIMIT = 2**31 - 1
+
+
+def save_with_props(src: Path, dst: Path, props: Mapping[str, str]) -> None:
+    """Write `src` as `dst` with `props` as metadata: one self-contained file unless protobuf's
+    2 GiB limit forces the weights into `dst.name + ".data"` (counted in the reported size)."""
+    model = onnx.load(str(src), load_external_data=True)
+    set_props(model, props)
+    if model.ByteSize() < PROTOBUF_LIMIT:
+        onnx.save_model(model, str(dst))
+    else:
+        onnx.save_model(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=f"{dst.name}.data", size_threshold=1024)
+
+
 def verify_fingerprint(source: Any, expected: str | None = None) -> ModelMetadata:
     """Refuse a model built against a different contract than the generated one.
 

@@ -32,7 +32,6 @@ from storyml_contract import (ARTIFACT_FILES, BIO_LABELS, CONTRACT_FINGERPRINT, 
 from storyml_contract.character_outputs import HEADS, OUTPUT_NAMES
 
 # protobuf cannot serialise a message of 2 GiB or more; only then do weights go to an external file.
-PROTOBUF_LIMIT = 2**31 - 1
 BATCH_AXIS, SEQUENCE_AXIS = "batch", "sequence"
 # Fixed parity inputs for text models: (batch, sequence length, padded rows). The first is also the
 # tracing example; it must contain padding, or a tracer may drop the mask as "all ones".
@@ -378,17 +377,6 @@ def _trace_to_onnx(wrapper: OnnxWrapper, example: dict[str, np.ndarray], path: P
                           opset_version=ONNX_OPSET, do_constant_folding=True, dynamo=False)
 
 
-def _finalise(raw_path: Path, path: Path, props: dict[str, str]) -> None:
-    """Add metadata and write `path`: one self-contained file unless protobuf's 2 GiB limit forbids."""
-    model = onnx.load(str(raw_path), load_external_data=True)
-    md.set_props(model, props)
-    if model.ByteSize() < PROTOBUF_LIMIT:
-        onnx.save_model(model, str(path))
-    else:
-        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=f"{path.name}.data", size_threshold=1024)
-
-
 def _session(path: Path):
     import onnxruntime as ort
 
@@ -431,7 +419,7 @@ def export_model(kind: str, model: nn.Module, out_dir: Path | str, specs, *, enc
             _trace_to_onnx(wrapper, fixed[0], raw_dir / config.file)
             wrapper.eval()  # the exporter restores the mode it found; keep dropout off for parity
             props = export_metadata(config, model, encoder)
-            _finalise(raw_dir / config.file, staged / config.file, props)
+            md.save_with_props(raw_dir / config.file, staged / config.file, props)
             shutil.rmtree(raw_dir)
             try:
                 onnx.checker.check_model(str(staged / config.file), full_check=True)

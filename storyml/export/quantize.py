@@ -28,7 +28,7 @@ import onnx
 
 from storyml.errors import UserError
 from storyml.export import metadata as md
-from storyml.export.onnx_export import PROTOBUF_LIMIT, artifact_size
+from storyml.export.onnx_export import artifact_size
 from storyml.train.mlp import decode_batch
 from storyml_contract import BIO_LABELS, EVENT_LOGIT_THRESHOLD, IGNORE_INDEX, ONNX_OUTPUTS
 from storyml_contract.character_outputs import OUTPUT_FIELDS
@@ -293,17 +293,6 @@ def _weight_type(name: str):
     return {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[name]
 
 
-def _save_with_props(src: Path, dst: Path, props: dict[str, str]) -> None:
-    """Copy `src` to `dst` with the FP32 model's metadata (the tools above drop metadata_props)."""
-    model = onnx.load(str(src), load_external_data=True)
-    md.set_props(model, props)
-    if model.ByteSize() < PROTOBUF_LIMIT:
-        onnx.save_model(model, str(dst))
-    else:
-        onnx.save_model(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=f"{dst.name}.data", size_threshold=1024)
-
-
 def build_int8(fp32_path: Path, out_path: Path, qspec, work_dir: Path) -> bool:
     """Write the INT8 model of `fp32_path` to `out_path` (in `work_dir`); True if it was optimized first."""
     from onnxruntime.quantization import quantize_dynamic
@@ -321,7 +310,7 @@ def build_int8(fp32_path: Path, out_path: Path, qspec, work_dir: Path) -> bool:
                      # Fused contrib ops (Attention, SkipLayerNormalization) defeat ONNX shape inference;
                      # every tensor here is float32.
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    _save_with_props(work_dir / "quantized.onnx", out_path, props)
+    md.save_with_props(work_dir / "quantized.onnx", out_path, props)
     return optimized
 
 
