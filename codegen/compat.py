@@ -71,6 +71,7 @@ def compare_contracts(old: Contract, new: Contract) -> list[Change]:
     changes += _value("event kinds", old.event_multi_label, new.event_multi_label, "BREAKING", "multi_label")
     changes += compare_lists("BIO labels", old.bio_labels, new.bio_labels, "label")
     changes += compare_lists("entity roles", old.entity_roles, new.entity_roles, "role")
+    changes += compare_lists("registers", old.registers, new.registers, "register")
     changes += _value("text", old.max_seq_length, new.max_seq_length, "compatible", "max_seq_length")
     changes += _value("text", old.ignore_index, new.ignore_index, "compatible", "ignore_index")
     for name in sorted(old.features.keys() | new.features.keys()):

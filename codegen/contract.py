@@ -56,6 +56,7 @@ class Contract:
     engine_only_event_kinds: list[str]
     entity_categories: list[str]
     entity_roles: list[str]
+    registers: list[str]
     bio_labels: list[str]
     max_seq_length: int
     ignore_index: int
@@ -92,6 +93,7 @@ def build_contract(specs: SpecSet) -> Contract:
         engine_only_event_kinds=list(text.event_kinds.engine_only),
         entity_categories=list(text.entity_categories.categories),
         entity_roles=list(text.entity_roles),
+        registers=list(text.registers),
         bio_labels=bio_labels(list(text.entity_categories.categories)),
         max_seq_length=text.max_seq_length,
         ignore_index=text.ignore_index,

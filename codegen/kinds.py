@@ -40,6 +40,7 @@ KINDS: dict[str, Kind] = {
     "build": Kind(spec_build.BuildFile, singleton=True, contract=False),
     "vocabulary": Kind(spec_templates.VocabularyFile, singleton=False, contract=False),
     "templates": Kind(spec_templates.TemplatesFile, singleton=False, contract=False),
+    "register_rules": Kind(spec_templates.RegisterRulesFile, singleton=False, contract=False),
     "encoders": Kind(spec_training.EncodersFile, singleton=True, contract=False),
     "text_training": Kind(spec_training.TextTrainingFile, singleton=True, contract=False),
 }

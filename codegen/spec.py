@@ -331,6 +331,7 @@ class TextLabelsFile(SpecModel):
     event_kinds: EventKinds
     entity_categories: EntityCategories
     entity_roles: list[str] = Field(min_length=1)
+    registers: list[str] = Field(min_length=1, description="Voices a sentence may be written in.")
     max_seq_length: int = Field(ge=8)
     ignore_index: int = Field(lt=0)
 
@@ -340,6 +341,13 @@ class TextLabelsFile(SpecModel):
         for name in v:
             _pascal(name)
         return _unique(v, "role")
+
+    @field_validator("registers")
+    @classmethod
+    def _registers(cls, v: list[str]) -> list[str]:
+        for name in v:
+            _snake(name)
+        return _unique(v, "register")
 
 
 # ---------------------------------------------------------------- artifacts

@@ -24,17 +24,13 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from .errors import SpecProblem
-from .spec import SpecModel, _snake
+from .spec import SpecModel, _snake, _unique
 
-# What a register means. The generator and the record validator read these
-# tables; a template's slots may override the verb form per register.
-Register = Literal["player", "narrator"]
-REGISTERS: tuple[str, ...] = ("player", "narrator")
+# Register names come from the text_labels spec; what each means for generated
+# text (its verb form, whether it speaks in the first person) from the
+# register_rules spec. A template's slots may override the verb form.
+Register = str
 VerbForm = Literal["present", "past", "third"]
-DEFAULT_VERB_FORM: dict[str, str] = {"player": "present", "narrator": "past"}
-# Words that make a sentence first person. The player writes in the first
-# person (or the imperative); the narrator never does outside quoted speech.
-FIRST_PERSON_WORDS: frozenset[str] = frozenset({"I", "me", "my", "mine", "myself"})
 
 SLOT_RE = re.compile(r"\{([^{}]*)\}")
 
@@ -42,6 +38,28 @@ SLOT_RE = re.compile(r"\{([^{}]*)\}")
 def pattern_slots(pattern: str) -> list[str]:
     """Slot names in the order they appear (repeats kept)."""
     return SLOT_RE.findall(pattern)
+
+
+# ---------------------------------------------------------------- registers
+
+
+class RegisterRule(SpecModel):
+    doc: str = ""
+    verb_form: VerbForm = Field(description="Form a verb slot takes unless the slot says otherwise.")
+    first_person: Literal["required", "forbidden"] = Field(
+        description="required: a first-person word outside quotes (an order is also accepted); "
+                    "forbidden: none outside quoted speech.")
+
+
+class RegisterRulesFile(SpecModel):
+    kind: Literal["register_rules"]
+    registers: dict[str, RegisterRule] = Field(min_length=1)
+    first_person_words: list[str] = Field(min_length=1, description="Words that make a sentence first person.")
+
+    @field_validator("first_person_words")
+    @classmethod
+    def _unique_words(cls, v: list[str]) -> list[str]:
+        return _unique(v, "word")
 
 
 # ---------------------------------------------------------------- vocabulary
@@ -110,9 +128,9 @@ class Slot(SpecModel):
     def list_for(self, register: str) -> str:
         return self.from_ if isinstance(self.from_, str) else self.from_[register]
 
-    def form_for(self, register: str) -> str:
+    def form_for(self, register: str, rules: "RegisterRulesFile") -> str:
         if self.form is None:
-            return DEFAULT_VERB_FORM[register]
+            return rules.registers[register].verb_form
         return self.form if isinstance(self.form, str) else self.form[register]
 
 
@@ -213,6 +231,7 @@ def _snake_problem(name: str) -> str | None:
 def _check_templates(specs) -> list[SpecProblem]:
     labels = specs.one("text_labels")
     kinds = list(labels.event_kinds.labels)
+    registers = list(labels.registers)
     categories = list(labels.entity_categories.categories)
     roles = list(labels.entity_roles)
     action_types = list(specs.one("enums").enums["ActionType"].variants) \
@@ -235,6 +254,10 @@ def _check_templates(specs) -> list[SpecProblem]:
             if t.action_type is not None and t.action_type not in action_types:
                 problems.append(doc.problem(at + ("action_type",), f"unknown action type {t.action_type!r} "
                                                                    f"(one of: {', '.join(action_types)})"))
+            for ri, r in enumerate(t.registers):
+                if r not in registers:
+                    problems.append(doc.problem(at + ("registers", ri), f"unknown register {r!r} "
+                                                                        f"(one of: {', '.join(registers)})"))
             used: list[str] = []
             if isinstance(t.pattern, dict):
                 for r in t.registers:
@@ -296,8 +319,25 @@ def _check_slot(doc, loc, name, slot: Slot, t: Template, used, lists, categories
     return problems
 
 
+def _check_register_rules(specs) -> list[SpecProblem]:
+    """Exactly one rules file when there are templates, with a rule for every register and no other."""
+    entries = specs.of_kind("register_rules")
+    if len(entries) != 1:
+        where = ", ".join(e.doc.name for e in entries) or "none found"
+        return [SpecProblem(str(specs.root), 1, "kind",
+                            f"templates need exactly one `kind: register_rules` file ({where})")]
+    entry = entries[0]
+    registers = list(specs.one("text_labels").registers)
+    problems = [entry.doc.problem(("registers", r), f"not a register of the text_labels spec "
+                                                    f"(one of: {', '.join(registers)})")
+                for r in entry.model.registers if r not in registers]
+    problems += [entry.doc.problem(("registers",), f"no rule for register {r!r}")
+                 for r in registers if r not in entry.model.registers]
+    return problems
+
+
 def check_templates(specs) -> list[SpecProblem]:
-    """Cross-file rules of the vocabulary and templates kinds."""
+    """Cross-file rules of the vocabulary, templates and register_rules kinds."""
     if not specs.of_kind("templates") and not specs.of_kind("vocabulary"):
         return []
-    return _check_vocabulary(specs) + _check_templates(specs)
+    return _check_vocabulary(specs) + _check_templates(specs) + _check_register_rules(specs)

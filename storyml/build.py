@@ -171,7 +171,7 @@ class Build:
     # -- stage 3: datasets
 
     def data_inputs(self) -> Any:
-        return {"specs": fingerprint(self.models_of("templates", "vocabulary", "text_labels", "enums",
+        return {"specs": fingerprint(self.models_of("templates", "vocabulary", "register_rules", "text_labels", "enums",
                                                     "personality_axes", "archetypes", "relational_dynamics",
                                                     "scene_profiles", "labelling_rules", "character_matrix",
                                                     "mlp_model", "feature_layout", "output_heads")),

@@ -134,7 +134,8 @@ def whole_specs(draw):
         "labels.yaml": {"kind": "text_labels",
                         "event_kinds": {"multi_label": True, "threshold": 0.5, "labels": events},
                         "entity_categories": {"scheme": "BIO", "categories": categories},
-                        "entity_roles": ["Actor"], "max_seq_length": 16, "ignore_index": -100},
+                        "entity_roles": ["Actor"], "registers": ["player"], "max_seq_length": 16,
+                        "ignore_index": -100},
         "artifacts.yaml": {"kind": "artifacts", "tokenizer": "tokenizer.json", "opset": 18,
                            "metadata": {"fingerprint": "x.fingerprint", "labels": "x.labels"}, "models": {
             "events": {"file": "e.onnx", "inputs": ["input_ids"], "outputs": ["logits"], "labels": "event_kinds"},

@@ -109,6 +109,13 @@ BREAKAGES = [
      "templates[0].slots.verb.from", "unknown vocabulary list 'mvoe_verbs'", "mvoe_verbs"),
     ("templates/relation.yaml", "id: rift_with_person", "id: bond_with_person",
      "templates[1].id", "duplicate template id 'bond_with_person'", "- id: bond_with_person"),
+    ("templates/state.yaml", "event_kinds: [StateAssertion]\n    registers: [player, narrator]\n"
+     "    pattern: \"{actor} {be} {state}.\"",
+     "event_kinds: [StateAssertion]\n    registers: [player, narator]\n"
+     "    pattern: \"{actor} {be} {state}.\"",
+     "templates[0].registers[1]", "unknown register 'narator'", "registers: [player, narator]"),
+    ("templates/registers.yaml", "  narrator:\n", "  narator:\n",
+     "registers.narator", "not a register of the text_labels spec", "  narator:"),
 ]
 
 

@@ -27,16 +27,16 @@ import storyml_contract
 from codegen.contract import fingerprint
 from codegen.fsutil import atomic_write_text
 from codegen.loader import SpecSet, load_specs
-from codegen.spec_templates import FIRST_PERSON_WORDS, REGISTERS, SLOT_RE, Template, vocabulary_lists
+from codegen.spec_templates import SLOT_RE, RegisterRule, Template, vocabulary_lists
 from storyml.commands.common import add_specs_option
 from storyml.errors import UserError
 from storyml_contract.enums import ActionType
-from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS
+from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS, REGISTERS
 
 from .jsonl import read_jsonl, write_jsonl
 
 __all__ = ["generate_events", "build_events", "validate_record", "read_jsonl", "write_events",
-           "make_entity", "byte_offset", "imperative_templates", "specs_fingerprint"]
+           "make_entity", "byte_offset", "register_rules", "specs_fingerprint"]
 
 # A sentence ends in one of these, possibly followed by closing quotes.
 SENTENCE_END = ".!?…"
@@ -90,18 +90,31 @@ def finish_sentence(text: str) -> str:
 # ---------------------------------------------------------------- the record validator
 
 
-def imperative_templates(specs: SpecSet) -> frozenset[str]:
-    """Templates whose player sentence opens with a verb slot: orders without a first-person word."""
+@dataclass(frozen=True)
+class RegisterRules:
+    """What the register_rules spec says, plus which template sentences are orders."""
+
+    rules: dict[str, RegisterRule]
+    first_person_words: frozenset[str]
+    orders: frozenset[tuple[str, str]]  # (template id, register): the sentence opens with a verb slot
+
+
+def register_rules(specs: SpecSet) -> RegisterRules:
+    spec = specs.one("register_rules")
+    return RegisterRules(dict(spec.registers), frozenset(spec.first_person_words), order_templates(specs))
+
+
+def order_templates(specs: SpecSet) -> frozenset[tuple[str, str]]:
+    """(template, register) pairs whose sentence opens with a verb slot: orders need no first-person word."""
     lists = vocabulary_lists(specs)
     out = set()
     for t in all_templates(specs):
-        if "player" not in t.registers:
-            continue
-        m = re.match(r"\{([^{}]*)\}", t.pattern_for("player"))
-        if m and m.group(1) in t.slots:
-            name = t.slots[m.group(1)].list_for("player")
-            if name in lists and lists[name][1].is_verbs:
-                out.add(t.id)
+        for register, pattern in t.patterns.items():
+            m = re.match(r"\{([^{}]*)\}", pattern)
+            if m and m.group(1) in t.slots:
+                name = t.slots[m.group(1)].list_for(register)
+                if name in lists and lists[name][1].is_verbs:
+                    out.add((t.id, register))
     return frozenset(out)
 
 
@@ -109,13 +122,14 @@ def outside_quotes(text: str) -> str:
     return QUOTED.sub(" ", text)
 
 
-def validate_record(record: dict, imperatives: frozenset[str] = frozenset()) -> list[str]:
+def validate_record(record: dict, rules: RegisterRules) -> list[str]:
     """Every problem of one events record (an empty list means it is valid).
 
     Checks labels against the generated contract, spans (bounds, order,
     overlap, text, byte offsets), sentence form (capital, final punctuation)
-    and register: the player speaks in the first person unless the template is
-    an order; the narrator never uses the first person outside quoted speech.
+    and register, by the register_rules spec: a register that requires the
+    first person gets a first-person word unless its sentence is an order; one
+    that forbids it has none outside quoted speech.
     """
     problems: list[str] = []
     text = record.get("text")
@@ -142,17 +156,19 @@ def validate_record(record: dict, imperatives: frozenset[str] = frozenset()) -> 
     if register not in REGISTERS:
         problems.append(f"unknown register {register!r}")
     else:
-        problems += _register_problems(text, register, record.get("template") in imperatives)
+        is_order = (record.get("template"), register) in rules.orders
+        problems += _register_problems(text, register, rules, is_order)
     problems += _entity_problems(text, record.get("entities"))
     return problems
 
 
-def _register_problems(text: str, register: str, is_order: bool) -> list[str]:
-    first_person = any(w in FIRST_PERSON_WORDS for w in WORD.findall(outside_quotes(text)))
-    if register == "player" and not first_person and not is_order:
-        return ["player sentence is neither first person nor an order"]
-    if register == "narrator" and first_person:
-        return ["narrator sentence uses the first person outside quoted speech"]
+def _register_problems(text: str, register: str, rules: RegisterRules, is_order: bool) -> list[str]:
+    first_person = any(w in rules.first_person_words for w in WORD.findall(outside_quotes(text)))
+    rule = rules.rules[register].first_person
+    if rule == "required" and not first_person and not is_order:
+        return [f"{register} sentence is neither first person nor an order"]
+    if rule == "forbidden" and first_person:
+        return [f"{register} sentence uses the first person outside quoted speech"]
     return []
 
 
@@ -224,6 +240,7 @@ class Plan:
 
 def compile_plans(specs: SpecSet) -> list[Plan]:
     lists = vocabulary_lists(specs)
+    rules = specs.one("register_rules")
     plans = []
     for t in all_templates(specs):
         for register in REGISTERS:
@@ -231,17 +248,17 @@ def compile_plans(specs: SpecSet) -> list[Plan]:
                 continue
             pieces = tuple(SLOT_RE.split(t.pattern_for(register)))
             used = list(dict.fromkeys(pieces[1::2]))
-            slots = {name: _slot_choices(t, name, register, lists) for name in used}
+            slots = {name: _slot_choices(t, name, register, lists, rules) for name in used}
             plans.append(Plan(t, register, pieces, slots, _capacity(slots)))
     return plans
 
 
-def _slot_choices(t: Template, name: str, register: str, lists) -> SlotChoices:
+def _slot_choices(t: Template, name: str, register: str, lists, rules) -> SlotChoices:
     slot = t.slots[name]
     list_name = slot.list_for(register)
     wl = lists[list_name][1]
     if wl.is_verbs:
-        form = slot.form_for(register)
+        form = slot.form_for(register, rules)
         texts = tuple(v.form(form) for v in wl.verbs)
     else:
         texts = tuple(wl.words)
@@ -329,7 +346,7 @@ def build_events(specs: SpecSet, seed: int = 2026, per_kind: int = 1000) -> Even
         raise UserError(f"--per-kind must be at least 1, got {per_kind}")
     check_labels_match_contract(specs)
     rng = random.Random(seed)
-    imperatives = imperative_templates(specs)
+    rules = register_rules(specs)
     plans = compile_plans(specs)
     by_primary: dict[str, list[list[Plan]]] = {k: [] for k in EVENT_KIND_LABELS}
     for t_plans in _group_by_template(plans):
@@ -356,7 +373,7 @@ def build_events(specs: SpecSet, seed: int = 2026, per_kind: int = 1000) -> Even
         record = {"id": "", "text": text, "register": plan.register, "event_kinds": list(t.event_kinds),
                   "action_type": t.action_type, "entities": entities, "template": t.id,
                   "fillers": fillers}
-        problems = validate_record(record, imperatives)
+        problems = validate_record(record, rules)
         if problems:
             plan.duplicates_in_a_row += 1
             for p in problems:
@@ -407,7 +424,7 @@ def generate_events(specs: SpecSet, seed: int = 2026, per_kind: int = 1000) -> l
 
 def specs_fingerprint(specs: SpecSet) -> str:
     """Fingerprint of everything the dataset is made from: templates, vocabulary, labels."""
-    return fingerprint([e.model for kind in ("templates", "vocabulary", "text_labels")
+    return fingerprint([e.model for kind in ("templates", "vocabulary", "register_rules", "text_labels")
                         for e in specs.of_kind(kind)])
 
 

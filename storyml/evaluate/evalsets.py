@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS
+from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS, REGISTERS
 
 from storyml.data.jsonl import read_jsonl_lines
 from storyml.errors import UserError
 
 REAL_PROSE_FILE = Path(__file__).resolve().parents[2] / "evalsets" / "real_prose.jsonl"
 CHARACTERS_VALIDATION_FILE = "characters.val.jsonl"
-REGISTERS = ("player", "narrator")
+
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import json
 import logging
 import math
 import random
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
