@@ -174,7 +174,7 @@ def _output_cases(layout: OutputLayout, rng) -> list[tuple[str, list[float]]]:
     # Ties everywhere: every argmax must pick the lowest index.
     cases.append(("ties", [1.0] * layout.total))
     fields = [f for h in layout.heads for f in h.fields]
-    edges = {id(f): _edge_values(f.spec.decode.rule, _param(f)) for f in fields}
+    edges = {id(f): _edge_values(f.spec.decode.rule, f.spec.decode.param) for f in fields}
     for j in range(max(len(v) for v in edges.values())):
         v = [0.0] * layout.total
         for f in fields:
@@ -184,12 +184,6 @@ def _output_cases(layout: OutputLayout, rng) -> list[tuple[str, list[float]]]:
                     float(k == j % f.width)
         cases.append((f"edges_{j}", [f32(x) for x in v]))
     return cases
-
-
-def _param(f) -> float | None:
-    d = f.spec.decode
-    return {"sigmoid_threshold": lambda: d.logit_threshold, "abs_cutoff": lambda: d.cutoff,
-            "round_or_none": lambda: float(d.none_below)}.get(d.rule, lambda: None)()
 
 
 def _rust_output_literal(c: Contract, layout: OutputLayout, decoded: Any) -> str:

@@ -103,7 +103,7 @@ def load_file(path: Path, text: str | None = None) -> tuple[Entry | None, list[S
     kind = doc.data.get("kind")
     if kind is None:
         return None, [doc.problem((), f"missing `kind` (one of: {', '.join(sorted(KINDS))})")]
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         return None, [doc.problem(("kind",), f"unknown kind {kind!r} (one of: {', '.join(sorted(KINDS))})")]
     model: type[BaseModel] = KINDS[kind].model
     try:
@@ -154,4 +154,4 @@ def _declared_kind(path: Path) -> str | None:
     """The file's `kind`, or None when it cannot be read (then it is loaded to report why)."""
     doc, _ = load_yaml(path)
     kind = doc.data.get("kind") if doc is not None and isinstance(doc.data, dict) else None
-    return kind if kind in KINDS else None
+    return kind if isinstance(kind, str) and kind in KINDS else None

@@ -10,7 +10,7 @@ from .render_common import comment_header, environment
 PACKAGE = "python/storyml_contract"
 
 
-def _record_fields(rec: RecordShape, enum_defaults: dict[str, str | None]) -> list[dict]:
+def _record_fields(rec: RecordShape) -> list[dict]:
     fields = []
     for f in rec.fields:
         if f.onehot is not None:
@@ -89,7 +89,7 @@ def render_features(c: Contract, layout: FeatureLayout) -> str:
     for rec in shapes:
         records.append(dict(name=rec.name, const=screaming(rec.name), snake=snake(rec.name),
                             width=rec.width, doc=rec.doc,
-                            fields=_record_fields(rec, c.enum_defaults),
+                            fields=_record_fields(rec),
                             lines=_record_lines(rec, c.enum_defaults)))
     used = sorted({f.onehot for rec in shapes for f in rec.fields if f.onehot}
                   | {r.slot_enum for r in layout.regions if r.slot_enum})
@@ -102,8 +102,7 @@ def render_features(c: Contract, layout: FeatureLayout) -> str:
 def _output_field_view(h, f) -> dict:
     s = f.spec
     rule = s.decode.rule
-    param = {"sigmoid_threshold": lambda d: d.logit_threshold, "abs_cutoff": lambda d: d.cutoff,
-             "round_or_none": lambda d: d.none_below}.get(rule, lambda d: None)(s.decode)
+    param = s.decode.param
     ref = f"y.{h.name}.{f.name}"
     o = f.offset
     if s.kind == "categorical":
@@ -128,8 +127,8 @@ def _output_field_view(h, f) -> dict:
                else f"tuple(float(x) for x in v[{o}:{o + f.width}])")
     elif rule == "round_or_none":
         ann = "int | None"
-        enc = [f"out[{o}] = float({param - 1} if {ref} is None else {ref})"]
-        dec = f"None if _round_half_away(v[{o}]) < {param} else _round_half_away(v[{o}])"
+        enc = [f"out[{o}] = float({int(param) - 1} if {ref} is None else {ref})"]
+        dec = f"None if _round_half_away(v[{o}]) < {int(param)} else _round_half_away(v[{o}])"
     else:
         ann, enc = "float", [f"out[{o}] = float({ref})"]
         dec = f"_cut(v[{o}], {param!r})" if rule == "abs_cutoff" else f"float(v[{o}])"

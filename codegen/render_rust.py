@@ -96,11 +96,10 @@ def render_features(c: Contract, layout: FeatureLayout) -> str:
         regions=[_rust_region(r, region_records.get(r.name)) for r in layout.regions])
 
 
-def _rust_output_field(f, n_variants: dict[str, int]) -> dict:
+def _rust_output_field(f) -> dict:
     s, o = f.spec, f.offset
     rule = s.decode.rule
-    param = {"sigmoid_threshold": lambda d: d.logit_threshold, "abs_cutoff": lambda d: d.cutoff,
-             "round_or_none": lambda d: d.none_below}.get(rule, lambda d: None)(s.decode)
+    param = s.decode.param
     if s.kind == "categorical":
         rtype, dec = s.enum, f"{s.enum}::ALL[argmax(v, {o}, {f.width})]"
     elif s.kind == "index":
@@ -117,7 +116,7 @@ def _rust_output_field(f, n_variants: dict[str, int]) -> dict:
                else f"std::array::from_fn(|i| v[{o} + i])")
     elif rule == "round_or_none":
         rtype = "Option<i64>"
-        dec = f"Some(round_half_away(v[{o}])).filter(|r| *r >= {param})"
+        dec = f"Some(round_half_away(v[{o}])).filter(|r| *r >= {int(param)})"
     else:
         rtype = "f32"
         dec = f"cut(v[{o}], {float(param)!r}_f64)" if rule == "abs_cutoff" else f"v[{o}]"
@@ -125,11 +124,10 @@ def _rust_output_field(f, n_variants: dict[str, int]) -> dict:
 
 
 def render_outputs(c: Contract, layout: OutputLayout) -> str:
-    counts = {n: len(v) for n, v in c.enums.items()}
     heads, fields = [], []
     for h in layout.heads:
         heads.append(dict(name=h.name, cls=pascal_identifier(h.name) + "Head", offset=h.offset,
-                          width=h.width, fields=[_rust_output_field(f, counts) for f in h.fields]))
+                          width=h.width, fields=[_rust_output_field(f) for f in h.fields]))
         fields.extend(dict(head=h.name, name=f.name, offset=f.offset) for f in h.fields)
     return environment().get_template("rust/outputs.rs.j2").render(
         header=comment_header(c, "//"), O=layout, heads=heads, fields=fields,

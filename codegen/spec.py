@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal, Union, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator,
+                      model_validator)
 
 from .names import check_pascal, check_snake
 
@@ -31,7 +32,9 @@ def _pascal(v: str) -> str:
     return v
 
 
-SnakeName = Annotated[str, Field(min_length=1)]
+# Names that become Python and Rust identifiers; labels are free text.
+SnakeName = Annotated[str, AfterValidator(_snake)]
+PascalName = Annotated[str, AfterValidator(_pascal)]
 Label = Annotated[str, Field(min_length=1)]
 
 
@@ -73,14 +76,7 @@ class EnumSpec(SpecModel):
 
 class EnumsFile(SpecModel):
     kind: Literal["enums"]
-    enums: dict[str, EnumSpec] = Field(min_length=1)
-
-    @field_validator("enums")
-    @classmethod
-    def _names(cls, v: dict[str, EnumSpec]) -> dict[str, EnumSpec]:
-        for name in v:
-            _pascal(name)
-        return v
+    enums: dict[PascalName, EnumSpec] = Field(min_length=1)
 
 
 # ---------------------------------------------------------------- feature layout
@@ -89,12 +85,10 @@ class EnumsFile(SpecModel):
 class FeatureField(SpecModel):
     """One field of a record: a float (default), a one-hot of an enum, or a nested type."""
 
-    name: str
+    name: SnakeName
     doc: str = ""
     onehot: str | None = Field(None, description="Enum whose one-hot encodes this field.")
     type: str | None = Field(None, description="A composite type declared under `types`.")
-
-    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))
 
     @model_validator(mode="after")
     def _one_shape(self) -> "FeatureField":
@@ -132,15 +126,13 @@ class Slots(SpecModel):
 
 
 class Region(SpecModel):
-    name: str
+    name: SnakeName
     doc: str = ""
     offset: int | None = Field(None, ge=0, description="Declared start; checked against the computed one.")
     size: int | None = Field(None, ge=1, description="Declared width; checked against the computed one.")
     fields: list[FeatureField] | None = None
     slots: Slots | None = None
     item: str | None = Field(None, description="Type of each slot.")
-
-    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))
 
     @model_validator(mode="after")
     def _shape(self) -> "Region":
@@ -155,19 +147,10 @@ class Region(SpecModel):
 
 class FeatureLayoutFile(SpecModel):
     kind: Literal["feature_layout"]
-    name: str
+    name: SnakeName
     total: int = Field(ge=1, description="Declared vector width; checked against the computed one.")
-    types: dict[str, FeatureType] = Field(default_factory=dict)
+    types: dict[PascalName, FeatureType] = Field(default_factory=dict)
     regions: list[Region] = Field(min_length=1)
-
-    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))
-
-    @field_validator("types")
-    @classmethod
-    def _type_names(cls, v: dict[str, FeatureType]) -> dict[str, FeatureType]:
-        for name in v:
-            _pascal(name)
-        return v
 
     @field_validator("regions")
     @classmethod
@@ -182,11 +165,18 @@ OutputKind = Literal["categorical", "flag", "flags", "scalar", "scalars", "index
 Loss = Literal["cross_entropy", "bce_with_logits", "mse"]
 
 
-class Argmax(SpecModel):
+class DecodeRule(SpecModel):
+    @property
+    def param(self) -> float | None:
+        """The one number a decoder compares with, as both renderers emit it (None: no number)."""
+        return None
+
+
+class Argmax(DecodeRule):
     rule: Literal["argmax"]
 
 
-class SigmoidThreshold(SpecModel):
+class SigmoidThreshold(DecodeRule):
     rule: Literal["sigmoid_threshold"]
     threshold: float = Field(gt=0.0, lt=1.0, description="True when sigmoid(logit) > threshold.")
 
@@ -195,23 +185,35 @@ class SigmoidThreshold(SpecModel):
         """The same cut in logit space: both sides compare logits, never raw sigmoids."""
         return math.log(self.threshold / (1.0 - self.threshold))
 
+    @property
+    def param(self) -> float:
+        return self.logit_threshold
 
-class Identity(SpecModel):
+
+class Identity(DecodeRule):
     rule: Literal["identity"]
 
 
-class AbsCutoff(SpecModel):
+class AbsCutoff(DecodeRule):
     rule: Literal["abs_cutoff"]
     cutoff: float = Field(ge=0.0, description="Values with |x| <= cutoff decode as 0.")
 
+    @property
+    def param(self) -> float:
+        return self.cutoff
 
-class RoundClamp(SpecModel):
+
+class RoundClamp(DecodeRule):
     rule: Literal["round_clamp"]
 
 
-class RoundOrNone(SpecModel):
+class RoundOrNone(DecodeRule):
     rule: Literal["round_or_none"]
     none_below: int = Field(description="A rounded value below this decodes as 'none'.")
+
+    @property
+    def param(self) -> float:
+        return float(self.none_below)
 
 
 DECODE_RULES = (Argmax, SigmoidThreshold, Identity, AbsCutoff, RoundClamp, RoundOrNone)
@@ -240,14 +242,12 @@ KIND_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
 
 
 class OutputField(SpecModel):
-    name: str
+    name: SnakeName
     doc: str = ""
     kind: OutputKind
     enum: str | None = None
     loss: Loss
     decode: DecodeField
-
-    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))
 
     @model_validator(mode="after")
     def _kind_fits(self) -> "OutputField":
@@ -264,13 +264,11 @@ class OutputField(SpecModel):
 
 
 class Head(SpecModel):
-    name: str
+    name: SnakeName
     doc: str = ""
     weight: float = Field(gt=0.0, description="Weight of this head's summed loss in the total.")
     size: int | None = Field(None, ge=1, description="Declared width; checked against the computed one.")
     fields: list[OutputField] = Field(min_length=1)
-
-    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))
 
     @field_validator("fields")
     @classmethod
@@ -281,11 +279,9 @@ class Head(SpecModel):
 
 class OutputHeadsFile(SpecModel):
     kind: Literal["output_heads"]
-    name: str
+    name: SnakeName
     total: int = Field(ge=1)
     heads: list[Head] = Field(min_length=1)
-
-    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))
 
     @field_validator("heads")
     @classmethod
@@ -420,7 +416,7 @@ class MlpTraining(SpecModel):
 
 class MlpModelFile(SpecModel):
     kind: Literal["mlp_model"]
-    name: str
+    name: SnakeName
     input: str = Field(description="Name of a feature_layout spec.")
     output: str = Field(description="Name of an output_heads spec.")
     trunk: list[TrunkLayer] = Field(min_length=1)
@@ -429,4 +425,3 @@ class MlpModelFile(SpecModel):
     parameters: int = Field(ge=1, description="Declared parameter count; checked against the architecture.")
     training: MlpTraining
 
-    _check_name = field_validator("name")(classmethod(lambda cls, v: _snake(v)))

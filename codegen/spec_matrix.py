@@ -41,8 +41,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from .errors import SpecProblem
-from .names import check_snake
-from .spec import SpecModel
+from .spec import SnakeName, SpecModel
 
 # ---------------------------------------------------------------- value types
 
@@ -72,18 +71,6 @@ SignedSpan = Annotated[list[float], AfterValidator(_span), AfterValidator(_withi
 CountSpan = Annotated[list[int], AfterValidator(_span), AfterValidator(_within(0, 1_000_000))]
 
 
-def _snake_name(v: str) -> str:
-    if why := check_snake(v):
-        raise ValueError(why)
-    return v
-
-
-def _snake_keys(v: dict) -> dict:
-    for k in v:
-        _snake_name(k)
-    return v
-
-
 def _unique_list(v: list[str]) -> list[str]:
     dupes = sorted({x for x in v if v.count(x) > 1})
     if dupes:
@@ -98,16 +85,14 @@ Variants = Annotated[list[str], Field(min_length=1), AfterValidator(_unique_list
 
 class AxisGroup(SpecModel):
     doc: str = ""
-    axes: dict[str, str] = Field(min_length=1, description="Axis name -> what a high value means.")
+    axes: dict[SnakeName, str] = Field(min_length=1, description="Axis name -> what a high value means.")
 
-    _names = field_validator("axes")(classmethod(lambda cls, v: _snake_keys(v)))
 
 
 class PersonalityAxesFile(SpecModel):
     kind: Literal["personality_axes"]
-    groups: dict[str, AxisGroup] = Field(min_length=1)
+    groups: dict[SnakeName, AxisGroup] = Field(min_length=1)
 
-    _names = field_validator("groups")(classmethod(lambda cls, v: _snake_keys(v)))
 
     @model_validator(mode="after")
     def _axes_unique(self) -> PersonalityAxesFile:
@@ -150,9 +135,8 @@ class ArchetypesFile(SpecModel):
     kind: Literal["archetypes"]
     min_axes: int = Field(ge=1, description="Fewest axes an archetype may define.")
     variance: UnitSpan = Field(description="Default variance range of an axis value.")
-    archetypes: dict[str, Archetype] = Field(min_length=1)
+    archetypes: dict[SnakeName, Archetype] = Field(min_length=1)
 
-    _names = field_validator("archetypes")(classmethod(lambda cls, v: _snake_keys(v)))
 
 
 # ---------------------------------------------------------------- relational dynamics
@@ -179,9 +163,8 @@ class RelationalDynamicsFile(SpecModel):
     kind: Literal["relational_dynamics"]
     variance: UnitSpan = Field(description="Variance range of every edge substrate value.")
     bystanders: Bystanders
-    dynamics: dict[str, Dynamic] = Field(min_length=1)
+    dynamics: dict[SnakeName, Dynamic] = Field(min_length=1)
 
-    _names = field_validator("dynamics")(classmethod(lambda cls, v: _snake_keys(v)))
 
 
 # ---------------------------------------------------------------- scene profiles
@@ -205,9 +188,8 @@ class SceneProfile(SpecModel):
 
 class SceneProfilesFile(SpecModel):
     kind: Literal["scene_profiles"]
-    profiles: dict[str, SceneProfile] = Field(min_length=1)
+    profiles: dict[SnakeName, SceneProfile] = Field(min_length=1)
 
-    _names = field_validator("profiles")(classmethod(lambda cls, v: _snake_keys(v)))
 
 
 # ---------------------------------------------------------------- labelling rules
@@ -254,13 +236,12 @@ Condition = dict[str, Matcher]
 class Rule(SpecModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    name: str
+    name: SnakeName
     doc: str = ""
     when: Condition = Field(default_factory=dict, description="All must hold; empty means always.")
     raise_: dict[str, Annotated[float, Field(gt=0.0)]] = Field(default_factory=dict, alias="raise")
     lower: dict[str, Annotated[float, Field(gt=0.0)]] = Field(default_factory=dict)
 
-    _name = field_validator("name")(classmethod(lambda cls, v: _snake_name(v)))
 
     @model_validator(mode="after")
     def _has_effect(self) -> Rule:
@@ -316,9 +297,8 @@ class CoherenceCheck(SpecModel):
 
 class Coherence(SpecModel):
     threshold: float = Field(gt=0.0, le=1.0, description="Examples scoring below this are rejected.")
-    checks: dict[str, CoherenceCheck] = Field(min_length=1)
+    checks: dict[SnakeName, CoherenceCheck] = Field(min_length=1)
 
-    _names = field_validator("checks")(classmethod(lambda cls, v: _snake_keys(v)))
 
 
 class LabellingRulesFile(SpecModel):
