@@ -18,25 +18,9 @@ from storyml.train import mlp
 from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES, decode_outputs, encode_labels
 from storyml_contract.character_outputs import HEADS, OUTPUT_FIELDS
 
+from contract_samples import random_labels
+
 SPECS = load_specs(Path(__file__).resolve().parents[1] / "specs")
-
-
-def random_labels(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Label vectors as encode_labels writes them: one-hot groups, 0/1 flags, raw scalars."""
-    y = np.zeros((n, TOTAL_OUTPUT_FEATURES))
-    for f in OUTPUT_FIELDS:
-        s = slice(f.offset, f.offset + f.width)
-        if f.kind == "categorical":
-            y[np.arange(n), f.offset + rng.integers(0, f.width, n)] = 1.0
-        elif f.kind in ("flag", "flags"):
-            y[:, s] = rng.integers(0, 2, (n, f.width))
-        elif f.kind == "index":
-            y[:, s] = rng.integers(0, 8, (n, f.width))
-        elif f.decode == "round_or_none":  # target_index: a slot, or -1 for none
-            y[:, s] = rng.integers(-1, 5, (n, f.width))
-        else:
-            y[:, s] = rng.normal(size=(n, f.width))
-    return y
 
 
 def random_records(seed: int, n: int) -> list[dict]:

@@ -20,7 +20,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from storyml_contract import ARTIFACT_FILES, TOKENIZER_FILE, TOTAL_INPUT_FEATURES
-from storyml_contract.character_outputs import HEADS, OUTPUT_FIELDS
+from storyml_contract.character_outputs import HEADS
 from storyml_contract.text import (
     ENTITY_CATEGORIES,
     EVENT_KIND_LABELS,
@@ -39,6 +39,8 @@ from storyml.evaluate.evalsets import REAL_PROSE_FILE, TEMPLATE_SETS, load_event
 from storyml.evaluate.report import TEMPLATE_LABEL
 from storyml.export import metadata as md
 from storyml.predict import EngineTokenizer, Predictor, resolve_artifacts_dir
+
+from contract_samples import random_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_KEYS = {"text", "event_kinds", "entities"}
@@ -327,21 +329,6 @@ def test_character_predictor_outputs_concatenate_the_heads(tiny_models, predicto
 # --- storyml evaluate --------------------------------------------------------------------------
 
 
-def _random_label_rows(rng: np.random.Generator, n: int) -> np.ndarray:
-    y = np.zeros((n, sum(h.width for h in HEADS)))
-    for f in OUTPUT_FIELDS:
-        columns = slice(f.offset, f.offset + f.width)
-        if f.kind == "categorical":
-            y[np.arange(n), f.offset + rng.integers(0, f.width, n)] = 1.0
-        elif f.kind in ("flag", "flags"):
-            y[:, columns] = rng.integers(0, 2, (n, f.width))
-        elif f.kind == "index":
-            y[:, columns] = rng.integers(0, 8, (n, f.width))
-        else:
-            y[:, columns] = rng.normal(size=(n, f.width))
-    return y
-
-
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """Tiny template-style splits and a character validation split, as the build writes them."""
@@ -353,7 +340,7 @@ def data_dir(tmp_path_factory) -> Path:
         (out / spec.file).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     rng = np.random.default_rng(1)
     features = rng.normal(size=(12, TOTAL_INPUT_FEATURES))
-    labels = _random_label_rows(rng, 12)
+    labels = random_labels(rng, 12)
     (out / "characters.val.jsonl").write_text(
         "".join(json.dumps({"features": f.tolist(), "labels": y.tolist()}) + "\n" for f, y in zip(features, labels))
     )
