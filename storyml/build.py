@@ -28,7 +28,9 @@ from typing import Any, Callable
 import storyml
 from codegen.contract import fingerprint
 from codegen.fsutil import atomic_directory, atomic_write_text
+from storyml.data.splits import SPLITS, test_file
 from storyml.errors import UserError
+from storyml.evaluate.evalsets import CHARACTERS_VALIDATION_FILE
 
 from .commands.common import DEFAULT_GENERATED, add_specs_option
 
@@ -181,8 +183,8 @@ class Build:
 
     def data_files(self) -> dict[str, Path]:
         names = ["events.jsonl", "events.train.jsonl", "events.val.jsonl", "characters.jsonl",
-                 "characters.train.jsonl", "characters.val.jsonl"]
-        names += [f"events.test.{split}.jsonl" for split in SPLITS]
+                 "characters.train.jsonl", CHARACTERS_VALIDATION_FILE]
+        names += [test_file(split) for split in SPLITS]
         return {name: self.data / name for name in names}
 
     def make_data(self) -> dict:
@@ -196,7 +198,7 @@ class Build:
         write_events(self.specs, events, self.seed, self.profile.events_per_kind, files["events.jsonl"])
         splits = make_splits(events.records, self.seed, self.profile.test_fraction)
         for split in SPLITS:
-            write_jsonl(files[f"events.test.{split}.jsonl"], splits[split]["test"])
+            write_jsonl(files[test_file(split)], splits[split]["test"])
         train, val = training_records(splits, self.profile.validation_fraction, self.seed)
         write_jsonl(files["events.train.jsonl"], train)
         write_jsonl(files["events.val.jsonl"], val)
@@ -206,7 +208,7 @@ class Build:
         fraction = self.specs.one("mlp_model").training.validation_fraction
         c_train, c_val = split_by_cell(matrix.records, fraction, self.seed)
         write_jsonl(files["characters.train.jsonl"], c_train)
-        write_jsonl(files["characters.val.jsonl"], c_val)
+        write_jsonl(files[CHARACTERS_VALIDATION_FILE], c_val)
         return {"events": len(events.records), "events_train": len(train), "events_val": len(val),
                 **{f"events_test_{s}": len(splits[s]["test"]) for s in SPLITS},
                 "characters": len(matrix.records), "characters_train": len(c_train),
@@ -248,7 +250,7 @@ class Build:
 
     def mlp_inputs(self) -> Any:
         files = self.data_files()
-        return {"data": file_digest(files["characters.train.jsonl"], files["characters.val.jsonl"]),
+        return {"data": file_digest(files["characters.train.jsonl"], files[CHARACTERS_VALIDATION_FILE]),
                 "specs": fingerprint(self.models_of("mlp_model", "output_heads", "feature_layout")),
                 "max_epochs": self.profile.mlp_max_epochs, "seed": self.seed}
 
@@ -258,7 +260,7 @@ class Build:
 
         files = self.data_files()
         _, metrics = train_mlp(self.specs, read_jsonl(files["characters.train.jsonl"]),
-                               read_jsonl(files["characters.val.jsonl"]), self.work / "mlp",
+                               read_jsonl(files[CHARACTERS_VALIDATION_FILE]), self.work / "mlp",
                                max_epochs=self.profile.mlp_max_epochs, seed=self.seed)
         return {"metrics": metrics}
 
@@ -331,8 +333,8 @@ class Build:
                 "real_prose": file_digest(REAL_PROSE_FILE), "version": storyml.__version__}
 
     def evaluate(self) -> dict:
-        from storyml.evaluate.evalsets import CHARACTERS_VALIDATION_FILE, REAL_PROSE_FILE, REAL_PROSE_SET, \
-            TEMPLATE_SETS, load_character_records, load_event_records
+        from storyml.evaluate.evalsets import REAL_PROSE_FILE, REAL_PROSE_SET, TEMPLATE_SETS, \
+            load_character_records, load_event_records
         from storyml.evaluate.report import build_report, write_report
         from storyml.predict import Predictor
         from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES
@@ -341,7 +343,7 @@ class Build:
         data_dir.mkdir(exist_ok=True)
         for spec in TEMPLATE_SETS:  # the test splits travel with the models they were scored on
             shutil.copyfile(self.data / spec.file, data_dir / spec.file)
-        shutil.copyfile(self.data / "characters.val.jsonl", data_dir / CHARACTERS_VALIDATION_FILE)
+        shutil.copyfile(self.data / CHARACTERS_VALIDATION_FILE, data_dir / CHARACTERS_VALIDATION_FILE)
         text_sets = [(s, load_event_records(data_dir / s.file), f"data/{s.file}") for s in TEMPLATE_SETS]
         text_sets.append((REAL_PROSE_SET, load_event_records(REAL_PROSE_FILE), "evalsets/real_prose.jsonl"))
         characters = load_character_records(data_dir / CHARACTERS_VALIDATION_FILE, TOTAL_INPUT_FEATURES,
@@ -413,9 +415,6 @@ class Build:
         return self.runner.summaries
 
 
-SPLITS = ("random", "held_out_template", "held_out_vocabulary")
-
-
 def training_records(splits: dict, validation_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
     """Records that no test split holds out, then a validation share of them.
 
@@ -459,7 +458,7 @@ def quantization_eval_sets(staging: Path, files: dict[str, Path], batch_size: in
 
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(staging / TOKENIZER_FILE))
     tokenizer.pad_token = tokenizer.pad_token or "[PAD]"
-    records = read_jsonl(files["events.test.random.jsonl"])
+    records = read_jsonl(files[test_file("random")])
     event_feeds, ner_labels, event_labels = [], [], []
     for start in range(0, len(records), batch_size):
         chunk = records[start:start + batch_size]
@@ -472,7 +471,7 @@ def quantization_eval_sets(staging: Path, files: dict[str, Path], batch_size: in
         event_feeds.append({"input_ids": ids, "attention_mask": mask})
         ner_labels.append(labels)
         event_labels.append(np.array([event_vector(r["event_kinds"]) for r in chunk], dtype=np.float32))
-    characters = read_jsonl(files["characters.val.jsonl"])
+    characters = read_jsonl(files[CHARACTERS_VALIDATION_FILE])
     mlp_feeds, mlp_labels = [], []
     for start in range(0, len(characters), 256):
         chunk = characters[start:start + 256]

@@ -18,17 +18,15 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-SPLITS = ("random", "held_out_template", "held_out_vocabulary")
-
-
 def make_splits(records: list[dict], seed: int, test_fraction: float = 0.2) -> dict[str, dict[str, list[dict]]]:
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
-    return {
-        "random": random_split(records, seed, test_fraction),
-        "held_out_template": held_out_template_split(records, seed, test_fraction),
-        "held_out_vocabulary": held_out_vocabulary_split(records, seed, test_fraction),
-    }
+    return {name: split(records, seed, test_fraction) for name, split in SPLIT_FUNCTIONS.items()}
+
+
+def test_file(split: str) -> str:
+    """The file a build writes a split's test side to, and evaluation reads it from."""
+    return f"events.test.{split}.jsonl"
 
 
 def _sides(records: list[dict], is_test) -> dict[str, list[dict]]:
@@ -131,3 +129,12 @@ def held_out_vocabulary_split(records: list[dict], seed: int, test_fraction: flo
 
 def _list_of(filler_id: str) -> str:
     return filler_id.split(":", 1)[0]
+
+
+# Every split, by name: the keys of make_splits and of the evaluation report.
+SPLIT_FUNCTIONS = {
+    "random": random_split,
+    "held_out_template": held_out_template_split,
+    "held_out_vocabulary": held_out_vocabulary_split,
+}
+SPLITS: tuple[str, ...] = tuple(SPLIT_FUNCTIONS)

@@ -14,11 +14,11 @@ from typing import Any
 from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS, REGISTERS
 
 from storyml.data.jsonl import read_jsonl_lines
+from storyml.data.splits import SPLITS, test_file
 from storyml.errors import UserError
 
 REAL_PROSE_FILE = Path(__file__).resolve().parents[2] / "evalsets" / "real_prose.jsonl"
 CHARACTERS_VALIDATION_FILE = "characters.val.jsonl"
-
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,10 @@ class TextEvalSet:
 
 
 # Evaluated in this order; the real-prose set last, as the generalization estimate.
-TEMPLATE_SETS: tuple[TextEvalSet, ...] = (
-    TextEvalSet("random", "random test split", "events.test.random.jsonl", True),
-    TextEvalSet("held_out_template", "held-out-template split", "events.test.held_out_template.jsonl", True),
-    TextEvalSet("held_out_vocabulary", "held-out-vocabulary split", "events.test.held_out_vocabulary.jsonl", True),
-)
+SPLIT_TITLES = {"random": "random test split", "held_out_template": "held-out-template split",
+                "held_out_vocabulary": "held-out-vocabulary split"}
+TEMPLATE_SETS: tuple[TextEvalSet, ...] = tuple(
+    TextEvalSet(split, SPLIT_TITLES[split], test_file(split), True) for split in SPLITS)
 REAL_PROSE_SET = TextEvalSet("real_prose", "hand-written real prose", "", False)
 
 
