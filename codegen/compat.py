@@ -9,7 +9,7 @@ decode rule changes what an output means and is BREAKING too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Iterator, Literal, Mapping
 
 from .contract import Contract
 
@@ -55,17 +55,23 @@ def _value(where: str, old: object, new: object, severity: Severity, what: str) 
     return [Change(severity, where, f"{what} changed from {old!r} to {new!r}")]
 
 
-def compare_contracts(old: Contract, new: Contract) -> list[Change]:
-    changes: list[Change] = []
-    for name in sorted(old.enums.keys() | new.enums.keys()):
-        where = f"enum {name}"
-        if name not in new.enums:
+def _matched(noun: str, old: Mapping, new: Mapping, changes: list[Change]) -> Iterator[tuple[str, str]]:
+    """(name, where) for names on both sides; an added name is compatible, a removed one BREAKING."""
+    for name in sorted(old.keys() | new.keys()):
+        where = f"{noun} {name}"
+        if name not in new:
             changes.append(Change("BREAKING", where, "removed"))
-        elif name not in old.enums:
+        elif name not in old:
             changes.append(Change("compatible", where, "added"))
         else:
-            changes += compare_lists(where, old.enums[name], new.enums[name], "variant")
-            changes += _value(where, old.enum_defaults[name], new.enum_defaults[name], "BREAKING", "default")
+            yield name, where
+
+
+def compare_contracts(old: Contract, new: Contract) -> list[Change]:
+    changes: list[Change] = []
+    for name, where in _matched("enum", old.enums, new.enums, changes):
+        changes += compare_lists(where, old.enums[name], new.enums[name], "variant")
+        changes += _value(where, old.enum_defaults[name], new.enum_defaults[name], "BREAKING", "default")
     changes += compare_lists("event kinds", old.event_kinds, new.event_kinds, "label")
     changes += _value("event kinds", old.event_threshold, new.event_threshold, "BREAKING", "threshold")
     changes += _value("event kinds", old.event_multi_label, new.event_multi_label, "BREAKING", "multi_label")
@@ -74,49 +80,38 @@ def compare_contracts(old: Contract, new: Contract) -> list[Change]:
     changes += compare_lists("registers", old.registers, new.registers, "register")
     changes += _value("text", old.max_seq_length, new.max_seq_length, "compatible", "max_seq_length")
     changes += _value("text", old.ignore_index, new.ignore_index, "compatible", "ignore_index")
-    for name in sorted(old.features.keys() | new.features.keys()):
-        where = f"features {name}"
-        if name not in new.features or name not in old.features:
-            changes.append(Change("BREAKING" if name not in new.features else "compatible", where,
-                                  "removed" if name not in new.features else "added"))
-            continue
+    for name, where in _matched("features", old.features, new.features, changes):
         changes += compare_lists(where, list(old.features[name].leaves), list(new.features[name].leaves),
                                  "feature")
-    for name in sorted(old.outputs.keys() | new.outputs.keys()):
-        where = f"outputs {name}"
-        if name not in new.outputs or name not in old.outputs:
-            changes.append(Change("BREAKING" if name not in new.outputs else "compatible", where,
-                                  "removed" if name not in new.outputs else "added"))
-            continue
-        o, n = old.outputs[name], new.outputs[name]
-        changes += compare_lists(where, list(o.leaves), list(n.leaves), "output")
-        changes += compare_lists(f"{where} heads", [h.name for h in o.heads], [h.name for h in n.heads], "head")
-        new_heads = {h.name: h for h in n.heads}
-        new_fields = {(h.name, f.name): f for h in n.heads for f in h.fields}
-        for h in o.heads:
-            for f in h.fields:
-                if (h.name, f.name) not in new_fields:
-                    continue
-                nf = new_fields[(h.name, f.name)]
-                fw = f"{where} {h.name}.{f.name}"
-                changes += _value(fw, f.spec.decode.model_dump(), nf.spec.decode.model_dump(), "BREAKING", "decode")
-                changes += _value(fw, f.spec.loss, nf.spec.loss, "compatible", "loss (retrain)")
-            if h.name in new_heads:
-                changes += _value(f"{where} {h.name}", h.weight, new_heads[h.name].weight, "compatible",
-                                  "loss weight (retrain)")
+    for name, where in _matched("outputs", old.outputs, new.outputs, changes):
+        changes += _compare_heads(where, old.outputs[name], new.outputs[name])
     old_models, new_models = old.artifacts.models, new.artifacts.models
-    for name in sorted(old_models.keys() | new_models.keys()):
-        where = f"artifact {name}"
-        if name not in new_models or name not in old_models:
-            changes.append(Change("BREAKING" if name not in new_models else "compatible", where,
-                                  "removed" if name not in new_models else "added"))
-            continue
+    for name, where in _matched("artifact", old_models, new_models, changes):
         changes += _value(where, old_models[name].file, new_models[name].file, "BREAKING", "file")
         changes += compare_lists(f"{where} inputs", list(old_models[name].inputs), list(new_models[name].inputs),
                                  "input")
         changes += compare_lists(f"{where} outputs", old.head_outputs(name), new.head_outputs(name), "output")
     changes += _value("artifacts", old.artifacts.tokenizer, new.artifacts.tokenizer, "BREAKING", "tokenizer file")
     changes += _value("artifacts", old.artifacts.opset, new.artifacts.opset, "compatible", "opset")
-    changes += _value("artifacts", getattr(old.artifacts, "metadata", None), new.artifacts.metadata,
-                      "BREAKING", "metadata keys")
+    changes += _value("artifacts", old.artifacts.metadata, new.artifacts.metadata, "BREAKING", "metadata keys")
+    return changes
+
+
+def _compare_heads(where: str, o, n) -> list[Change]:
+    """Output positions, head order, and per field its decode rule (meaning) and loss (training)."""
+    changes = compare_lists(where, list(o.leaves), list(n.leaves), "output")
+    changes += compare_lists(f"{where} heads", [h.name for h in o.heads], [h.name for h in n.heads], "head")
+    new_heads = {h.name: h for h in n.heads}
+    new_fields = {(h.name, f.name): f for h in n.heads for f in h.fields}
+    for h in o.heads:
+        for f in h.fields:
+            nf = new_fields.get((h.name, f.name))
+            if nf is None:
+                continue
+            fw = f"{where} {h.name}.{f.name}"
+            changes += _value(fw, f.spec.decode.model_dump(), nf.spec.decode.model_dump(), "BREAKING", "decode")
+            changes += _value(fw, f.spec.loss, nf.spec.loss, "compatible", "loss (retrain)")
+        if h.name in new_heads:
+            changes += _value(f"{where} {h.name}", h.weight, new_heads[h.name].weight, "compatible",
+                              "loss weight (retrain)")
     return changes
