@@ -212,6 +212,42 @@ def _rust_value(c: Contract, s, value: Any) -> str:
     return rust_f32(value)
 
 
+# ---------------------------------------------------------------- BIO span assembly
+
+
+def _span_cases(c: Contract, rng: random.Random) -> list[tuple[list[int], list[bool]]]:
+    """Tag sequences that exercise every assembly rule, then random ones."""
+    b = {cat: c.bio_labels.index(f"B-{cat}") for cat in c.entity_categories}
+    i = {cat: c.bio_labels.index(f"I-{cat}") for cat in c.entity_categories}
+    x, y = c.entity_categories[0], c.entity_categories[-1]
+    cases = [
+        ([], []),
+        ([0, b[x], i[x], i[x], 0], [True, False, False, False, True]),  # [CLS] B I I [SEP]
+        ([0, i[x], i[x], 0], [True, False, False, True]),  # orphan I- never opens a span
+        ([0, b[x], i[y], i[x], 0], [True] + [False] * 3 + [True]),  # mismatched I- closes
+        ([0, b[x], b[x], i[x], 0], [True] + [False] * 3 + [True]),  # adjacent entities stay apart
+        ([b[x], i[x], b[y], i[y]], [False] * 4),  # spans run to the end without a [SEP]
+        ([0, b[x], i[x], 0, i[x]], [True, False, False, True, False]),  # a special token closes
+    ]
+    for _ in range(12):
+        n = rng.randint(1, 24)
+        cases.append(([rng.randrange(len(c.bio_labels)) for _ in range(n)],
+                      [rng.random() < 0.1 for _ in range(n)]))
+    return cases
+
+
+def _span_tests(c: Contract, text: ModuleType, rng: random.Random) -> list[str]:
+    out = ["#[test]", "fn assemble_spans_matches_python() {"]
+    idents = [pascal_identifier(cat) for cat in c.entity_categories]
+    for tags, special in _span_cases(c, rng):
+        spans = text.assemble_spans(tags, special)
+        expected = ", ".join(f"TokenSpan {{ first: {a}, end: {z}, category: EntityCategory::{idents[k]} }}"
+                             for a, z, k in spans)
+        out.append(f"    assert_eq!(assemble_spans(&{tags}[..], &[{', '.join(str(f).lower() for f in special)}][..]), "
+                   f"vec![{expected}]);")
+    return out + ["}", ""]
+
+
 # ---------------------------------------------------------------- the test file
 
 
@@ -269,8 +305,9 @@ def render_golden_tests(c: Contract) -> str:
                    f"{'None' if cat is None else f'Some({rust_str(cat)})'});")
         out.append(f"    assert_eq!(is_begin_tag({rust_str(label)}), {str(text.is_begin_tag(label)).lower()});")
         out.append(f"    assert_eq!(is_inside_tag({rust_str(label)}), {str(text.is_inside_tag(label)).lower()});")
-    out += ["}", "",
-            "#[test]",
+    out += ["}", ""]
+    out += _span_tests(c, text, rng)
+    out += ["#[test]",
             "fn decode_rejects_wrong_length_and_non_finite() {"]
     for name in sorted(c.outputs):
         out += [f"    assert!({name}::decode_outputs(&[0.0_f32; {c.outputs[name].total - 1}]).is_err());",

@@ -34,16 +34,12 @@ import numpy as np
 from storyml_contract.text import (
     BEGIN_LABEL_INDEX,
     BIO_LABEL_INDEX,
-    BIO_LABELS,
     ENTITY_CATEGORIES,
     IGNORE_INDEX,
     INSIDE_LABEL_INDEX,
     MAX_SEQ_LENGTH,
-    NUM_BIO_LABELS,
     OUTSIDE_LABEL,
-    bio_label_to_category,
-    is_begin_tag,
-    is_inside_tag,
+    assemble_spans,
 )
 
 from storyml.errors import UserError
@@ -364,12 +360,6 @@ def as_features(aligned: Mapping[str, list]) -> list[dict[str, list[int]]]:
 
 # --- Token tags -> entity spans (the engine's strict assembly) ----------------------------------
 
-# Per label id: (is B-, is I-, category). A data table instead of string tests in the loop.
-_TAG_TABLE: tuple[tuple[bool, bool, str | None], ...] = tuple(
-    (is_begin_tag(label), is_inside_tag(label), bio_label_to_category(label)) for label in BIO_LABELS
-)
-
-
 def tags_to_spans(
     tag_ids: Sequence[int],
     offsets: Sequence[Sequence[int]],
@@ -378,49 +368,30 @@ def tags_to_spans(
 ) -> list[dict[str, Any]]:
     """Assemble entity spans from one sequence's per-token label ids, as the engine does.
 
-    B-X opens a span; I-X extends an open span of category X; O, an I- of another category, or
-    an I- with no open span closes the open span (such orphan I- tokens are dropped, they never
-    open one); special tokens close spans. A span runs from its first token's start to its last
-    token's end. Confidence is the mean of `probs[t][tag_ids[t]]` over its tokens (1.0 without
-    probs). Without `special_mask`, tokens tagged IGNORE_INDEX or with an empty offset range
-    (special and padding tokens) count as special.
+    The rules are the generated contract's `assemble_spans` (the Rust crate has the same
+    function, checked against this one by golden tests): B-X opens a span; I-X extends an
+    open span of category X; O, an I- of another category, or an I- with no open span closes
+    it (orphan I- tokens are dropped); special tokens close spans. A span runs from its first
+    token's start to its last token's end. Confidence is the mean of `probs[t][tag_ids[t]]`
+    over its tokens (1.0 without probs). Without `special_mask`, tokens tagged IGNORE_INDEX or
+    with an empty offset range (special and padding tokens) count as special.
     """
     if len(offsets) != len(tag_ids):
         raise ValueError(f"{len(tag_ids)} tags but {len(offsets)} offsets")
     if special_mask is not None and len(special_mask) != len(tag_ids):
         raise ValueError(f"{len(tag_ids)} tags but {len(special_mask)} special-mask entries")
-    spans: list[dict[str, Any]] = []
-    open_span: dict[str, Any] | None = None
-    scores: list[float] = []
-
-    def close() -> None:
-        nonlocal open_span
-        if open_span is not None:
-            open_span["confidence"] = float(np.mean(scores)) if probs is not None else 1.0
-            spans.append(open_span)
-            open_span = None
-
-    for t, tag in enumerate(tag_ids):
-        tag = int(tag)
-        start, end = int(offsets[t][0]), int(offsets[t][1])
-        if tag == IGNORE_INDEX or (special_mask[t] if special_mask is not None else start == end):
-            close()
-            continue
-        if not 0 <= tag < NUM_BIO_LABELS:
-            raise ValueError(f"token {t}: tag id {tag} is not a BIO label index")
-        begins, inside, category = _TAG_TABLE[tag]
-        if begins:
-            close()
-            open_span = {"start": start, "end": end, "category": category}
-            scores = []
-        elif inside and open_span is not None and open_span["category"] == category:
-            open_span["end"] = end
-        else:
-            close()
-            continue
-        if probs is not None:
-            scores.append(float(probs[t][tag]))
-    close()
+    tags = [int(tag) for tag in tag_ids]
+    special = [tag == IGNORE_INDEX or (bool(special_mask[t]) if special_mask is not None
+                                       else int(offsets[t][0]) == int(offsets[t][1]))
+               for t, tag in enumerate(tags)]
+    # Special tokens carry no label that matters (IGNORE_INDEX included): read them as O.
+    tags = [OUTSIDE_INDEX if special[t] else tag for t, tag in enumerate(tags)]
+    spans = []
+    for first, end, category in assemble_spans(tags, special):
+        confidence = (float(np.mean([float(probs[t][tags[t]]) for t in range(first, end)]))
+                      if probs is not None else 1.0)
+        spans.append({"start": int(offsets[first][0]), "end": int(offsets[end - 1][1]),
+                      "category": ENTITY_CATEGORIES[category], "confidence": confidence})
     return spans
 
 

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 EVENT_KIND_LABELS: tuple[str, ...] = (
     'StateAssertion',
     'ActionOccurrence',
@@ -79,3 +81,36 @@ def is_begin_tag(label: str) -> bool:
 
 def is_inside_tag(label: str) -> bool:
     return label in BIO_LABEL_INDEX and label.startswith("I-")
+
+
+# Per BIO label index: does it open a span, and the index of its category (None for O).
+_BIO_BEGINS: tuple[bool, ...] = (False, True, False, True, False, True, False, True, False, True, False, True, False, True, False, )
+_BIO_CATEGORY: tuple[int | None, ...] = (None, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, )
+
+
+def assemble_spans(tags: Sequence[int], special: Sequence[bool]) -> list[tuple[int, int, int]]:
+    """Entity spans from per-token BIO label indices, by the engine's strict rules.
+
+    B-X opens a span; I-X extends an open span of category X; O, an I- of another
+    category, or an I- with no open span closes the open span (an orphan I- never opens
+    one); a special token closes it too. Returns (first token, one past the last token,
+    category index) per span, in order. Every tag must index BIO_LABELS.
+    """
+    if len(tags) != len(special):
+        raise ValueError(f"{len(tags)} tags but {len(special)} special flags")
+    spans: list[tuple[int, int, int]] = []
+    first, category = -1, -1
+    for t, tag in enumerate(tags):
+        if not 0 <= tag < NUM_BIO_LABELS:
+            raise ValueError(f"token {t}: {tag} is not a BIO label index")
+        extends = not special[t] and not _BIO_BEGINS[tag] and _BIO_CATEGORY[tag] == category and first >= 0
+        if extends:
+            continue
+        if first >= 0:
+            spans.append((first, t, category))
+            first, category = -1, -1
+        if not special[t] and _BIO_BEGINS[tag]:
+            first, category = t, _BIO_CATEGORY[tag]
+    if first >= 0:
+        spans.append((first, len(tags), category))
+    return spans

@@ -148,3 +148,44 @@ pub fn bio_label_index(label: &str) -> Option<usize> {
 pub fn event_kind_index(label: &str) -> Option<usize> {
     EVENT_KIND_LABELS.iter().position(|l| *l == label)
 }
+
+/// Per BIO label index: does it open a span.
+const BIO_BEGINS: [bool; 15] = [false, true, false, true, false, true, false, true, false, true, false, true, false, true, false];
+/// Per BIO label index: its category (None for O).
+const BIO_CATEGORY: [Option<EntityCategory>; 15] = [None, Some(EntityCategory::Character), Some(EntityCategory::Character), Some(EntityCategory::Object), Some(EntityCategory::Object), Some(EntityCategory::Location), Some(EntityCategory::Location), Some(EntityCategory::Gesture), Some(EntityCategory::Gesture), Some(EntityCategory::Sensory), Some(EntityCategory::Sensory), Some(EntityCategory::Abstract), Some(EntityCategory::Abstract), Some(EntityCategory::Collective), Some(EntityCategory::Collective)];
+
+/// An entity span over tokens `first..end` (end exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenSpan {
+    pub first: usize,
+    pub end: usize,
+    pub category: EntityCategory,
+}
+
+/// Entity spans from per-token BIO label indices (argmax per token), by the strict rules:
+/// B-X opens a span; I-X extends an open span of category X; O, an I- of another category,
+/// or an I- with no open span closes the open span (an orphan I- never opens one); a
+/// special token closes it too. A tag outside BIO_LABELS counts as O.
+pub fn assemble_spans(tags: &[usize], special: &[bool]) -> Vec<TokenSpan> {
+    assert_eq!(tags.len(), special.len(), "one special flag per tag");
+    let mut spans = Vec::new();
+    let mut open: Option<(usize, EntityCategory)> = None;
+    for (t, &tag) in tags.iter().enumerate() {
+        let begins = !special[t] && BIO_BEGINS.get(tag).copied().unwrap_or(false);
+        let category = if special[t] { None } else { BIO_CATEGORY.get(tag).copied().flatten() };
+        let extends = !begins && category.is_some() && open.map(|(_, c)| Some(c)) == Some(category);
+        if extends {
+            continue;
+        }
+        if let Some((first, c)) = open.take() {
+            spans.push(TokenSpan { first, end: t, category: c });
+        }
+        if begins {
+            open = category.map(|c| (t, c));
+        }
+    }
+    if let Some((first, c)) = open {
+        spans.push(TokenSpan { first, end: tags.len(), category: c });
+    }
+    spans
+}
