@@ -229,7 +229,8 @@ class Build:
 
     def train_text(self) -> dict:
         for old in (self.work / "text").glob("*"):
-            if old != self.text_run_dir():
+            # --force retrains; otherwise a finished or interrupted run with these inputs is reused
+            if old != self.text_run_dir() or self.force:
                 shutil.rmtree(old, ignore_errors=True)
         result = self.text_models()
         return {"metrics": result["metrics"], "history": result["history"],
@@ -391,6 +392,7 @@ class Build:
         return {"published": str(self.published), "bytes": sizes}
 
     def run(self) -> dict:
+        quiet_known_noise()
         stages = [
             Stage("check", "validate the specs", None, self.check, lambda: []),
             Stage("gen-check", "the generated contract matches the specs", None, self.gen_check, lambda: []),
@@ -411,6 +413,25 @@ class Build:
         for stage in stages:
             self.runner(stage)
         return self.runner.summaries
+
+
+def quiet_known_noise() -> None:
+    """Silence messages the build has already answered, so its own progress lines stay readable.
+
+    transformers' load report (a fresh head has no pretrained weights, by design) and its
+    progress bars; the TorchScript exporter's aten::index note (parity is checked on padded
+    inputs after every export); onnxruntime's suggestion to pre-process before dynamic
+    quantization (that advice is for static quantization of vision models).
+    """
+    import logging
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=r".*aten::index operator of advanced indexing.*")
+    logging.getLogger().setLevel(logging.ERROR)
 
 
 def training_records(splits: dict, validation_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
