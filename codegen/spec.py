@@ -35,6 +35,11 @@ def _pascal(v: str) -> str:
 # Names that become Python and Rust identifiers; labels are free text.
 SnakeName = Annotated[str, AfterValidator(_snake)]
 PascalName = Annotated[str, AfterValidator(_pascal)]
+
+
+def unique(what: str) -> AfterValidator:
+    """A list validator refusing repeats, naming the repeated item."""
+    return AfterValidator(lambda v: _unique(v, what))
 Label = Annotated[str, Field(min_length=1)]
 
 
@@ -57,15 +62,8 @@ ITEM_MARK = "(item {})"
 
 class EnumSpec(SpecModel):
     doc: str = ""
-    variants: list[str] = Field(min_length=1)
+    variants: Annotated[list[PascalName], Field(min_length=1), unique("variant")]
     default: str | None = Field(None, description="Variant used when a value is missing.")
-
-    @field_validator("variants")
-    @classmethod
-    def _variants(cls, v: list[str]) -> list[str]:
-        for name in v:
-            _pascal(name)
-        return _unique(v, "variant")
 
     @model_validator(mode="after")
     def _default_is_variant(self) -> "EnumSpec":
@@ -326,24 +324,11 @@ class TextLabelsFile(SpecModel):
     kind: Literal["text_labels"]
     event_kinds: EventKinds
     entity_categories: EntityCategories
-    entity_roles: list[str] = Field(min_length=1)
-    registers: list[str] = Field(min_length=1, description="Voices a sentence may be written in.")
+    entity_roles: Annotated[list[PascalName], Field(min_length=1), unique("role")]
+    registers: Annotated[list[SnakeName], Field(min_length=1, description="Voices a sentence may be written in."),
+                         unique("register")]
     max_seq_length: int = Field(ge=8)
     ignore_index: int = Field(lt=0)
-
-    @field_validator("entity_roles")
-    @classmethod
-    def _roles(cls, v: list[str]) -> list[str]:
-        for name in v:
-            _pascal(name)
-        return _unique(v, "role")
-
-    @field_validator("registers")
-    @classmethod
-    def _registers(cls, v: list[str]) -> list[str]:
-        for name in v:
-            _snake(name)
-        return _unique(v, "register")
 
 
 # ---------------------------------------------------------------- artifacts
