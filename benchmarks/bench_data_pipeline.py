@@ -47,7 +47,7 @@ def minilm_tokenizer():
 def load_corpus() -> tuple[list[str], list[list[dict]], str, float | None]:
     """(texts, entities, where they came from, generation examples/s or None)."""
     try:
-        from codegen.loader import load_specs
+        from codegen.spec.loader import load_specs
         from storyml.data.events import generate_events
     except ImportError as err:
         texts, entities = synthetic_corpus(8000)

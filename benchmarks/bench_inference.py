@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from codegen.loader import load_specs
+from codegen.spec.loader import load_specs
 from storyml.export.onnx_export import artifact_size, export_model
 from storyml.export.quantize import EvalSet, int8_path_for, quantize_model, session
 from storyml.train.mlp import build_model

@@ -17,7 +17,7 @@ import time
 import torch
 from storyml_contract.text import MAX_SEQ_LENGTH, NUM_EVENT_KINDS
 
-from codegen.loader import load_specs
+from codegen.spec.loader import load_specs
 from storyml.data.events import generate_events
 from storyml.train.encoders import load_encoder
 from storyml.train.text import LabelledCollator, encode_records

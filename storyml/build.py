@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import storyml
-from codegen.contract import fingerprint
-from codegen.fsutil import atomic_directory, atomic_write_text
+from codegen.spec.contract import fingerprint
+from storyml.fsutil import atomic_directory, atomic_write_text
 from storyml.data.splits import SPLITS, test_file
 from storyml.errors import UserError
 from storyml.evaluate.evalsets import CHARACTERS_VALIDATION_FILE
@@ -128,7 +128,7 @@ class Build:
     encoder_path: Path | None = None
 
     def __post_init__(self) -> None:
-        from codegen.loader import load_specs
+        from codegen.spec.loader import load_specs
 
         self.specs = load_specs(self.specs_dir)
         spec = self.specs.one("build")
@@ -154,9 +154,9 @@ class Build:
 
     def gen_check(self) -> dict:
         import storyml_contract
-        from codegen.contract import build_contract
-        from codegen.generate import render_all
-        from codegen.writer import compare
+        from codegen.spec.contract import build_contract
+        from codegen.generators.generate import render_all
+        from codegen.generators.writer import compare
 
         contract = build_contract(self.specs)
         generated = self.generated_dir or self.specs_dir.resolve().parent / DEFAULT_GENERATED

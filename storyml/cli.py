@@ -14,7 +14,7 @@ import argparse
 import importlib
 import sys
 
-from codegen.errors import SpecError
+from codegen.spec.errors import SpecError
 from storyml.errors import UserError
 
 # verb -> (module, one-line help). Modules define add_arguments() and run().

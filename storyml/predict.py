@@ -38,7 +38,7 @@ from storyml_contract import (
 )
 from storyml_contract.text import BIO_LABELS, EVENT_KIND_INDEX, IGNORE_INDEX, MAX_SEQ_LENGTH
 
-from codegen.fsutil import atomic_output
+from storyml.fsutil import atomic_output
 from storyml.data.bio import align_batch, logits_to_spans
 from storyml.data.jsonl import read_jsonl_lines
 from storyml.errors import UserError

@@ -21,7 +21,7 @@ from storyml_contract.character_features import (
 from storyml_contract.character_outputs import OUTPUT_FIELDS, decode_outputs, encode_labels
 from storyml_contract.enums import ActionType, EmotionalPrimary
 
-from codegen.loader import load_specs
+from codegen.spec.loader import load_specs
 from storyml.cli import main
 from storyml.data.characters import (
     PARTNER_SLOT,
@@ -127,7 +127,7 @@ def test_a_different_seed_gives_different_examples(loaded, records):
 
 
 def _context(**values):
-    """A feature context as the rule language names it (see codegen/spec_matrix.py)."""
+    """A feature context as the rule language names it (see codegen/spec/matrix.py)."""
     base = {"count.relational_edges": 0, "count.history": 0, "scene_context.scene_type": "Connective",
             "scene_context.cast_size": 2, "player_event.confidence": 0.9, "player_event.target_count": 1}
     return {**base, **{k.replace("__", "."): v for k, v in values.items()}}

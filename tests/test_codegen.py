@@ -11,10 +11,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codegen.contract import build_contract
-from codegen.generate import render_all
-from codegen.literals import rust_str
-from codegen.loader import load_specs
+from codegen.spec.contract import build_contract
+from codegen.generators.generate import render_all
+from codegen.generators.literals import rust_str
+from codegen.spec.loader import load_specs
 from spec_helpers import GENERATED, SPECS, copy_specs, edit, storyml, tree_bytes
 
 

@@ -94,7 +94,7 @@ def test_label_orders_agree_between_spec_python_and_rust():
 
 
 def test_templates_are_validated_against_the_one_label_list():
-    from codegen.loader import load_specs
+    from codegen.spec.loader import load_specs
 
     specs = load_specs(SPECS)
     labels = set(specs.one("text_labels").event_kinds.labels)

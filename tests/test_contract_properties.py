@@ -18,13 +18,13 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from codegen.contract import build_contract
-from codegen.errors import SpecError
-from codegen.golden import load_generated_python
-from codegen.loader import load_specs
-from codegen.names import RESERVED, pascal_identifier
-from codegen.layout import count_mlp_parameters, compute_feature_layout, compute_output_layout
-from codegen.spec import FeatureLayoutFile, MlpModelFile, OutputHeadsFile
+from codegen.spec.contract import build_contract
+from codegen.spec.errors import SpecError
+from codegen.generators.golden import load_generated_python
+from codegen.spec.loader import load_specs
+from codegen.spec.names import RESERVED, pascal_identifier
+from codegen.spec.layout import count_mlp_parameters, compute_feature_layout, compute_output_layout
+from codegen.spec.models import FeatureLayoutFile, MlpModelFile, OutputHeadsFile
 
 SETTINGS = settings(max_examples=20, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -237,7 +237,7 @@ def test_random_specs_generate_python_that_agrees_with_the_spec(tmp_path_factory
     assert fmod.TOTAL == layout.total == len(fmod.FEATURE_NAMES) == len(set(fmod.FEATURE_NAMES))
     end = 0
     for r in layout.regions:
-        from codegen.names import screaming
+        from codegen.spec.names import screaming
 
         assert getattr(fmod, f"{screaming(r.name)}_OFFSET") == end
         end += getattr(fmod, f"{screaming(r.name)}_SIZE")

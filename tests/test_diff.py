@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from codegen.compat import compare_contracts
-from codegen.contract import build_contract
-from codegen.loader import load_specs
+from codegen.spec.compat import compare_contracts
+from codegen.spec.contract import build_contract
+from codegen.spec.loader import load_specs
 from spec_helpers import SPECS, copy_specs, edit, storyml
 
 BASE = build_contract(load_specs(SPECS, codegen_only=True))

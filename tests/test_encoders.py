@@ -13,8 +13,8 @@ from safetensors import safe_open
 from storyml_contract.text import MAX_SEQ_LENGTH, NUM_BIO_LABELS, NUM_EVENT_KINDS
 from tokenizers import Tokenizer
 
-from codegen.errors import SpecError
-from codegen.loader import load_file, load_specs
+from codegen.spec.errors import SpecError
+from codegen.spec.loader import load_file, load_specs
 from storyml.errors import UserError
 from storyml.train import encoders
 from storyml.train.encoders import build_tokenizer, engine_tokenizer_json, load_encoder

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codegen.loader import load_specs
+from codegen.spec.loader import load_specs
 from storyml.data import events
 from storyml.data.events import (ends_sentence, finish_sentence,
                                  generate_events, make_entity, read_jsonl, register_rules,

@@ -14,7 +14,7 @@ from torch import nn
 from transformers import (DistilBertConfig, DistilBertForSequenceClassification, DistilBertForTokenClassification,
                           DistilBertModel)
 
-from codegen.loader import load_specs
+from codegen.spec.loader import load_specs
 from storyml.errors import UserError
 from storyml.export import metadata as md
 from storyml.export.onnx_export import (EXPORT_CONFIGS, ExportError, artifact_size, export_model,

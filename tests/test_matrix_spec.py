@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from spec_helpers import SPECS, copy_specs, edit, storyml
 
-from codegen.loader import load_specs
-from codegen.spec_matrix import AxisTrait, Compare, vocabulary_for
+from codegen.spec.loader import load_specs
+from codegen.spec.matrix import AxisTrait, Compare, vocabulary_for
 from storyml.cli import main
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn import functional as F
 
-from codegen.loader import load_specs
+from codegen.spec.loader import load_specs
 from storyml.errors import UserError
 from storyml.train import mlp
 from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES, decode_outputs, encode_labels

@@ -30,7 +30,7 @@ from storyml_contract.text import (
     NUM_EVENT_KINDS,
 )
 
-from codegen.loader import load_specs
+from codegen.spec.loader import load_specs
 from storyml.cli import main
 from storyml.data.bio import tags_to_spans
 from storyml.errors import UserError

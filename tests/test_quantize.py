@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
-from codegen.loader import load_specs
+from codegen.spec.loader import load_specs
 from storyml.export import metadata as md
 from storyml.export import quantize as q
 from storyml.export.onnx_export import artifact_size, export_model

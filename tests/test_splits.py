@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codegen.loader import load_specs
+from codegen.spec.loader import load_specs
 from storyml.data.events import generate_events
 from storyml.data.splits import SPLITS, make_splits
 

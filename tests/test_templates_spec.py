@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from codegen.errors import SpecError
-from codegen.loader import load_specs
-from codegen.spec_templates import pattern_slots
+from codegen.spec.errors import SpecError
+from codegen.spec.loader import load_specs
+from codegen.spec.templates import pattern_slots
 from storyml.cli import main
 from storyml_contract.text import ENTITY_CATEGORIES, EVENT_KIND_LABELS
 

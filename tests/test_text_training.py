@@ -28,7 +28,7 @@ from transformers import (
     TrainerCallback,
 )
 
-from codegen.loader import Entry, SpecSet, load_specs
+from codegen.spec.loader import Entry, SpecSet, load_specs
 from storyml.data.bio import TokenClassificationCollator
 from storyml.data.events import generate_events
 from storyml.errors import UserError

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from codegen.contract import Contract, build_contract
-from codegen.loader import load_specs
+from codegen.spec.contract import Contract, build_contract
+from codegen.spec.loader import load_specs
 
 DEFAULT_SPECS = Path("specs")
 DEFAULT_GENERATED = Path("generated")

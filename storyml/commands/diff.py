@@ -11,10 +11,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from codegen.compat import compare_contracts
-from codegen.contract import build_contract
-from codegen.errors import SpecError
-from codegen.loader import load_specs
+from codegen.spec.compat import compare_contracts
+from codegen.spec.contract import build_contract
+from codegen.spec.errors import SpecError
+from codegen.spec.loader import load_specs
 from storyml.errors import UserError
 
 from .common import add_specs_option

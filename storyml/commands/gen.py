@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from codegen.generate import render_all
-from codegen.writer import compare, write_tree
+from codegen.generators.generate import render_all
+from codegen.generators.writer import compare, write_tree
 
 from .common import DEFAULT_GENERATED, add_specs_option, load_contract
 

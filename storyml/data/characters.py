@@ -52,10 +52,10 @@ from storyml_contract.character_features import (
 )
 from storyml_contract.character_outputs import CharacterOutputs, encode_labels
 
-from codegen.contract import fingerprint
-from codegen.fsutil import atomic_write_text
-from codegen.loader import SpecSet, load_specs
-from codegen.spec_matrix import (
+from codegen.spec.contract import fingerprint
+from storyml.fsutil import atomic_write_text
+from codegen.spec.loader import SpecSet, load_specs
+from codegen.spec.matrix import (
     AXIS_REGION,
     EDGE_REGION,
     EVENT_REGION,
@@ -94,7 +94,7 @@ def _bound(op: str, bound: float) -> Predicate:
 
 
 def _predicate(matcher: Any) -> Predicate:
-    """One condition entry as a test of the value at its path (see codegen/spec_matrix.py)."""
+    """One condition entry as a test of the value at its path (see codegen/spec/matrix.py)."""
     if isinstance(matcher, bool):
         return lambda v: v is matcher
     if isinstance(matcher, str):

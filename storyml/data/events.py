@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import storyml_contract
-from codegen.contract import fingerprint
-from codegen.fsutil import atomic_write_text
-from codegen.loader import SpecSet, load_specs
-from codegen.spec_templates import SLOT_RE, RegisterRule, Template, vocabulary_lists
+from codegen.spec.contract import fingerprint
+from storyml.fsutil import atomic_write_text
+from codegen.spec.loader import SpecSet, load_specs
+from codegen.spec.templates import SLOT_RE, RegisterRule, Template, vocabulary_lists
 from storyml.commands.common import add_specs_option
 from storyml.errors import UserError
 from storyml_contract.enums import ActionType

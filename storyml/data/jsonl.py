@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from codegen.fsutil import atomic_output
+from storyml.fsutil import atomic_output
 from storyml.errors import UserError
 
 

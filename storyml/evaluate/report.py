@@ -27,7 +27,7 @@ from storyml_contract.text import (
     MAX_SEQ_LENGTH,
 )
 
-from codegen.fsutil import atomic_directory, atomic_write_bytes, atomic_write_text
+from storyml.fsutil import atomic_directory, atomic_write_bytes, atomic_write_text
 from storyml.data.bio import align_batch
 from storyml.errors import UserError
 from storyml.evaluate.evalsets import TextEvalSet

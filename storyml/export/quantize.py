@@ -394,6 +394,6 @@ def _measure(kind: str, fp32_path: Path, int8_path: Path, eval_set: EvalSet, qsp
 
 
 def write_report(report: QuantizationReport, path: Path | str) -> None:
-    from codegen.fsutil import atomic_write_text
+    from storyml.fsutil import atomic_write_text
 
     atomic_write_text(path, json.dumps(report.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n")

@@ -33,7 +33,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from codegen.spec_training import HubEncoder, PackageEncoder, ScratchEncoder
+from codegen.spec.training import HubEncoder, PackageEncoder, ScratchEncoder
 
 from ..errors import UserError
 

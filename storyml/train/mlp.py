@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from codegen.fsutil import atomic_output, atomic_write_text
+from storyml.fsutil import atomic_output, atomic_write_text
 from storyml.errors import UserError
 from storyml.train.guard import NonFiniteTrainingError, check_finite, gradient_norm
 from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES, enums

@@ -22,7 +22,7 @@ from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from codegen.fsutil import atomic_write_text
+from storyml.fsutil import atomic_write_text
 
 HEADS_FILE = "heads.safetensors"
 CONFIG_FILE = "multitask.json"

@@ -65,7 +65,7 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from codegen.fsutil import atomic_directory, atomic_write_text
+from storyml.fsutil import atomic_directory, atomic_write_text
 
 from ..data.bio import TokenClassificationCollator, align_batch
 from ..errors import UserError

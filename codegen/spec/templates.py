@@ -23,8 +23,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .errors import SpecProblem
-from .spec import SpecModel, _snake, _unique
+from codegen.spec.errors import SpecProblem
+from codegen.spec.models import SpecModel, _snake, _unique
 
 # Register names come from the text_labels spec; what each means for generated
 # text (its verb form, whether it speaks in the first person) from the

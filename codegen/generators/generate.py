@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from .contract import Contract
-from .render_python import render_python
-from .schema import render_schemas
+from codegen.spec.contract import Contract
+from codegen.generators.python import render_python
+from codegen.generators.schema import render_schemas
 
 
 def render_all(contract: Contract) -> dict[str, str]:
-    from .render_rust import render_rust
+    from codegen.generators.rust import render_rust
 
     files: dict[str, str] = {}
     for part in (render_python(contract), render_rust(contract), render_schemas()):

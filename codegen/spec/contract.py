@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .crosscheck import enum_table
-from .kinds import KINDS
-from .layout import FeatureLayout, OutputLayout, compute_feature_layout, compute_output_layout
-from .loader import SpecSet
+from codegen.spec.crosscheck import enum_table
+from codegen.spec.kinds import KINDS
+from codegen.spec.layout import FeatureLayout, OutputLayout, compute_feature_layout, compute_output_layout
+from codegen.spec.loader import SpecSet
 
 
 def _without_docs(value: Any) -> Any:

@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fsutil import atomic_write_text
+from storyml.fsutil import atomic_write_text
 
 # Directories under generated/ whose every file is ours to write or remove.
 MANAGED = ("python/storyml_contract", "rust/src", "rust/tests", "schema")

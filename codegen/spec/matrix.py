@@ -40,8 +40,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
-from .errors import SpecProblem
-from .spec import SnakeName, SpecModel
+from codegen.spec.errors import SpecProblem
+from codegen.spec.models import SnakeName, SpecModel
 
 # ---------------------------------------------------------------- value types
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import spec
+from codegen.spec import models
 
 
 class LayoutError(ValueError):
@@ -70,10 +70,10 @@ class FeatureLayout:
         return self.leaves.index(path)
 
 
-def compute_feature_layout(layout: spec.FeatureLayoutFile, enums: dict[str, list[str]]) -> FeatureLayout:
+def compute_feature_layout(layout: models.FeatureLayoutFile, enums: dict[str, list[str]]) -> FeatureLayout:
     types: dict[str, RecordShape] = {}
 
-    def record(name: str, fields: list[spec.FeatureField], doc: str, stack: tuple[str, ...]) -> RecordShape:
+    def record(name: str, fields: list[models.FeatureField], doc: str, stack: tuple[str, ...]) -> RecordShape:
         offset, shapes = 0, []
         for f in fields:
             if f.onehot is not None:
@@ -148,7 +148,7 @@ class OutputFieldShape:
     name: str
     offset: int  # absolute, in the concatenated output vector
     width: int
-    spec: spec.OutputField
+    spec: models.OutputField
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class OutputLayout:
     leaves: tuple[str, ...] = field(repr=False)
 
 
-def output_width(f: spec.OutputField, enums: dict[str, list[str]]) -> int:
+def output_width(f: models.OutputField, enums: dict[str, list[str]]) -> int:
     if f.kind in ("flag", "scalar", "index"):
         return 1
     if f.enum not in enums:
@@ -177,7 +177,7 @@ def output_width(f: spec.OutputField, enums: dict[str, list[str]]) -> int:
     return len(enums[f.enum])
 
 
-def compute_output_layout(out: spec.OutputHeadsFile, enums: dict[str, list[str]]) -> OutputLayout:
+def compute_output_layout(out: models.OutputHeadsFile, enums: dict[str, list[str]]) -> OutputLayout:
     heads, leaves, offset = [], [], 0
     for h in out.heads:
         fields, start = [], offset
@@ -193,7 +193,7 @@ def compute_output_layout(out: spec.OutputHeadsFile, enums: dict[str, list[str]]
     return OutputLayout(out.name, offset, tuple(heads), tuple(leaves))
 
 
-def count_mlp_parameters(model: spec.MlpModelFile, n_in: int, head_widths: list[int]) -> int:
+def count_mlp_parameters(model: models.MlpModelFile, n_in: int, head_widths: list[int]) -> int:
     total, width = 0, n_in
     for layer in model.trunk:
         total += width * layer.width + layer.width

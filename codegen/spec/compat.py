@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Literal, Mapping
 
-from .contract import Contract
+from codegen.spec.contract import Contract
 
 Severity = Literal["BREAKING", "compatible"]
 

@@ -10,10 +10,10 @@ from typing import Any, Iterator
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import SpecError, SpecProblem, display_path
-from .kinds import KINDS
-from .spec import ITEM_MARK
-from .yaml_source import SourceDoc, load_yaml
+from codegen.spec.errors import SpecError, SpecProblem, display_path
+from codegen.spec.kinds import KINDS
+from codegen.spec.models import ITEM_MARK
+from codegen.spec.source import SourceDoc, load_yaml
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def load_specs(root: Path | str, codegen_only: bool = False) -> SpecSet:
     files of other kinds are skipped unread beyond their `kind`, so an old
     revision (for `storyml diff`) may predate today's data kinds.
     """
-    from .crosscheck import cross_check
+    from codegen.spec.crosscheck import cross_check
 
     root = Path(root)
     if not root.is_dir():

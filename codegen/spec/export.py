@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .errors import SpecProblem
-from .spec import SpecModel
+from codegen.spec.errors import SpecProblem
+from codegen.spec.models import SpecModel
 
 
 class Parity(SpecModel):

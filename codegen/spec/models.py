@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Union, get_args
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator,
                       model_validator)
 
-from .names import check_pascal, check_snake
+from codegen.spec.names import check_pascal, check_snake
 
 
 class SpecModel(BaseModel):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .contract import Contract
-from .layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
-from .names import pascal_identifier, screaming, snake
-from .render_common import comment_header, environment
+from codegen.spec.contract import Contract
+from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
+from codegen.spec.names import pascal_identifier, screaming, snake
+from codegen.generators.common import comment_header, environment
 
 CRATE = "rust"
 
@@ -138,7 +138,7 @@ CRATE_VERSION = "0.1.0"
 
 
 def render_rust(c: Contract) -> dict[str, str]:
-    from .golden import render_golden_tests
+    from codegen.generators.golden import render_golden_tests
 
     env = environment()
     mlp = c.specs.one("mlp_model")

@@ -21,13 +21,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .contract import Contract
-from .layout import FeatureLayout, OutputLayout
-from .literals import rust_f32, rust_str
-from .names import pascal_identifier
-from .render_common import comment_header
-from .render_python import PACKAGE, render_python
-from .render_rust import feature_records
+from codegen.spec.contract import Contract
+from codegen.spec.layout import FeatureLayout, OutputLayout
+from codegen.generators.literals import rust_f32, rust_str
+from codegen.spec.names import pascal_identifier
+from codegen.generators.common import comment_header
+from codegen.generators.python import PACKAGE, render_python
+from codegen.generators.rust import feature_records
 
 RANDOM_FEATURE_CASES = 6
 RANDOM_OUTPUT_CASES = 6

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .kinds import KINDS
+from codegen.spec.kinds import KINDS
 
 SCHEMA_DIR = "schema"
 

@@ -1,0 +1,1 @@
+"""Writing generated code from a validated contract: Python, Rust, golden vectors, schemas."""
