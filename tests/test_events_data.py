@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import dataclasses
+import json
 import re
 import shutil
 from collections import Counter
@@ -13,14 +12,21 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from storyml_contract.text import ENTITY_CATEGORIES, EVENT_KIND_LABELS
 
 from codegen.spec.loader import load_specs
+from storyml.cli import main
 from storyml.data import events
-from storyml.data.events import (ends_sentence, finish_sentence,
-                                 generate_events, make_entity, read_jsonl, register_rules,
-                                 validate_record)
+from storyml.data.events import (
+    ends_sentence,
+    finish_sentence,
+    generate_events,
+    make_entity,
+    read_jsonl,
+    register_rules,
+    validate_record,
+)
 from storyml.errors import UserError
-from storyml_contract.text import ENTITY_CATEGORIES, EVENT_KIND_LABELS
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 PER_KIND = 100
@@ -42,9 +48,7 @@ def records(specs):
 
 
 def cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    events.add_arguments(parser)
-    return events.run(parser.parse_args(argv))
+    return main(["data", "events", *argv])
 
 
 # ---------------------------------------------------------------- done-when figures

@@ -23,7 +23,6 @@ below the threshold are dropped and counted by the checks they failed.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -626,29 +625,3 @@ def write_dataset(gen: Generation, out: Path) -> Path:
 
 def manifest_path_for(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".jsonl") + ".manifest.json")
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--specs", type=Path, default=DEFAULT_SPECS, metavar="DIR",
-                        help="specs directory (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)")
-    parser.add_argument("--variations", type=int, default=None, metavar="N",
-                        help="examples per matrix cell (default: the spec's variations_per_cell)")
-    parser.add_argument("--out", type=Path, required=True, metavar="FILE.jsonl",
-                        help="dataset to write; the manifest goes beside it as FILE.manifest.json")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.out.suffix != ".jsonl":
-        raise UserError(f"--out must name a .jsonl file, got {args.out}")
-    gen = run_matrix(args.specs, args.seed, args.variations)
-    if not gen.records:
-        raise UserError("every generated example was rejected as incoherent; check the coherence rules")
-    manifest_path = write_dataset(gen, args.out)
-    print(f"wrote {args.out}: {len(gen.records)} examples from {gen.cells_sampled} of {gen.cells_possible} cells "
-          f"({gen.rejected} of {gen.generated} rejected, {gen.rejected / gen.generated:.1%}); "
-          f"manifest {manifest_path}")
-    return 0

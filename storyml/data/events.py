@@ -14,11 +14,9 @@ reason).
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +24,8 @@ from pathlib import Path
 import storyml_contract
 from codegen.spec.contract import fingerprint
 from storyml.fsutil import atomic_write_text
-from codegen.spec.loader import SpecSet, load_specs
+from codegen.spec.loader import SpecSet
 from codegen.spec.templates import SLOT_RE, RegisterRule, Template, vocabulary_lists
-from storyml.commands.common import add_specs_option
 from storyml.errors import UserError
 from storyml_contract.enums import ActionType
 from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS, REGISTERS
@@ -467,29 +464,3 @@ def write_events(specs: SpecSet, result: EventsResult, seed: int, per_kind: int,
     atomic_write_text(path, json.dumps(manifest(specs, result, seed, per_kind, sha), indent=2,
                                        sort_keys=True, ensure_ascii=False) + "\n")
     return path
-
-
-# ---------------------------------------------------------------- CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_specs_option(parser)
-    parser.add_argument("--seed", type=int, default=2026, help="random seed (default: %(default)s)")
-    parser.add_argument("--per-kind", type=int, default=1000, metavar="N",
-                        help="examples per event kind (default: %(default)s)")
-    parser.add_argument("--out", type=Path, required=True, metavar="FILE.jsonl",
-                        help="output JSONL; the manifest goes beside it as FILE.manifest.json")
-
-
-def run(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    specs = load_specs(args.specs)
-    result = build_events(specs, args.seed, args.per_kind)
-    written = write_events(specs, result, args.seed, args.per_kind, args.out)
-    counts = Counter(k for r in result.records for k in r["event_kinds"])
-    players = sum(r["register"] == "player" for r in result.records)
-    print(f"wrote {len(result.records)} examples to {args.out} ({time.perf_counter() - started:.1f}s); "
-          f"manifest {written}")
-    print(f"  per kind: min {min(counts.values())}, max {max(counts.values())}; "
-          f"player {players / len(result.records):.1%}; rejected {sum(result.rejected.values())}")
-    return 0

@@ -8,8 +8,9 @@ from pathlib import Path
 from codegen.spec.contract import Contract, build_contract
 from codegen.spec.loader import load_specs
 
-DEFAULT_SPECS = Path("specs")
-DEFAULT_GENERATED = Path("generated")
+from storyml.paths import DEFAULT_GENERATED, DEFAULT_SPECS
+
+__all__ = ["DEFAULT_GENERATED", "DEFAULT_SPECS", "add_specs_option", "load_contract"]
 
 
 def add_specs_option(parser: argparse.ArgumentParser) -> None:

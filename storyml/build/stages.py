@@ -16,14 +16,11 @@ multi-GPU run is `accelerate launch -m storyml build` with no code change.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import shutil
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import storyml
 from codegen.spec.contract import fingerprint
@@ -31,86 +28,13 @@ from storyml.fsutil import atomic_directory, atomic_write_text
 from storyml.data.splits import SPLITS, test_file
 from storyml.errors import UserError
 from storyml.evaluate.evalsets import CHARACTERS_VALIDATION_FILE
+from storyml.paths import DEFAULT_GENERATED
 
-from .commands.common import DEFAULT_GENERATED, add_specs_option
-
-STAGE_COUNT = 9
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_specs_option(parser)
-    parser.add_argument("--fast", action="store_true",
-                        help="the fast profile: a tiny encoder, little data, few epochs (a smoke run)")
-    parser.add_argument("--encoder", metavar="PRESET", help="encoder preset for the text models "
-                        "(specs/encoders.yaml); default: the profile's")
-    parser.add_argument("--encoder-path", type=Path, metavar="DIR",
-                        help="a local copy of the encoder (a Hugging Face model directory) to use instead "
-                             "of the preset's source: how to train a hub preset offline")
-    parser.add_argument("--artifacts", type=Path, metavar="DIR",
-                        help="where to publish (default: <build.artifacts>/<profile> from specs/build.yaml)")
-    parser.add_argument("--work", type=Path, metavar="DIR",
-                        help="stage cache (default: <build.work>/<profile> from specs/build.yaml)")
-    parser.add_argument("--generated", type=Path, metavar="DIR",
-                        help="the generated contract to check (default: generated/ beside the specs directory)")
-    parser.add_argument("--force", action="store_true", help="redo every stage even if its inputs are unchanged")
+from .cache import Stage, StageRunner, digest, file_digest
+from .report import render_build_summary
 
 
 # ---------------------------------------------------------------- stages
-
-
-def digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, ensure_ascii=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def file_digest(*paths: Path) -> str:
-    h = hashlib.sha256()
-    for path in paths:
-        h.update(path.name.encode())
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()[:16]
-
-
-@dataclass
-class Stage:
-    name: str
-    describe: str
-    inputs: Callable[[], Any] | None  # JSON-able: everything that decides the outputs; None: always run
-    run: Callable[[], dict]  # does the work, returns a JSON-able summary
-    outputs: Callable[[], list[Path]]  # must all exist for a skip
-
-
-@dataclass
-class StageRunner:
-    stamps: Path
-    force: bool = False
-    summaries: dict[str, dict] = field(default_factory=dict)
-    digests: dict[str, str] = field(default_factory=dict)
-    timings: dict[str, float | None] = field(default_factory=dict)  # None: skipped
-    count: int = 0
-
-    def __call__(self, stage: Stage) -> dict:
-        self.count += 1
-        head = f"[{self.count}/{STAGE_COUNT}] {stage.name}: {stage.describe}"
-        print(head, flush=True)
-        key = digest(stage.inputs()) if stage.inputs is not None else None
-        stamp_path = self.stamps / f"{stage.name}.json"
-        stamp = json.loads(stamp_path.read_text()) if stamp_path.is_file() else None
-        if (not self.force and key is not None and stamp and stamp.get("inputs") == key
-                and all(p.exists() for p in stage.outputs())):
-            print("      skipped: inputs unchanged since the last build", flush=True)
-            summary, self.timings[stage.name] = stamp["summary"], None
-        else:
-            start = time.perf_counter()
-            summary = stage.run()
-            self.timings[stage.name] = round(time.perf_counter() - start, 1)
-            atomic_write_text(stamp_path, json.dumps({"inputs": key, "summary": summary}, indent=2,
-                                                     sort_keys=True, default=str) + "\n")
-            print(f"      done in {self.timings[stage.name]:.1f} s", flush=True)
-        self.summaries[stage.name], self.digests[stage.name] = summary, key
-        return summary
 
 
 # ---------------------------------------------------------------- the build
@@ -499,49 +423,3 @@ def quantization_eval_sets(staging: Path, files: dict[str, Path], batch_size: in
     return {"event_classifier": EvalSet(event_feeds, event_labels),
             "ner_classifier": EvalSet(event_feeds, ner_labels),
             "character_predictor": EvalSet(mlp_feeds, mlp_labels)}
-
-
-def render_build_summary(summary: dict) -> str:
-    lines = [f"# storyml build: {summary['profile']} profile", "",
-             f"Encoder `{summary['encoder']}`, seed {summary['seed']}, contract "
-             f"`{summary['contract_fingerprint']}`, storyml {summary['storyml_version']}.", "",
-             "## Artifacts", "", "| file | size (MB, external data included) |", "|---|---:|"]
-    lines += [f"| {name} | {size / 1e6:.2f} |" for name, size in summary["artifact_bytes_including_external_data"].items()]
-    export = summary["stages"].get("export", {})
-    lines += ["", "## Export parity (PyTorch vs onnxruntime)", "", "| model | max abs diff | inputs | atol |",
-              "|---|---:|---:|---:|"]
-    lines += [f"| {k} | {v['max_diff']:.2e} | {v['parity_inputs']} | {v['atol']:g} |" for k, v in export.items()]
-    quant = summary["stages"].get("quantize", {})
-    lines += ["", "## INT8 quantization", "", "| model | accepted | size ratio | F1 drop | agreement | batch-1 speed-up |",
-              "|---|---|---:|---:|---:|---:|"]
-    for k, v in quant.items():
-        if isinstance(v, dict) and v.get("accepted"):
-            lines.append(f"| {k} | yes | {v['size_ratio']:.2f} | {v['f1_drop']:+.4f} | {v['agreement']:.4f} "
-                         f"| {v['speedup_batch1']:.2f}x |")
-        elif isinstance(v, dict):
-            lines.append(f"| {k} | no: {v.get('reason', '')} | | | | |")
-    ev = summary["stages"].get("evaluate", {})
-    if ev.get("fp32"):
-        g = ev["fp32"]
-        lines += ["", "## Quality", "",
-                  f"Generalization estimate, hand-written real prose (n = {g['n']}): event macro-F1 "
-                  f"{g['event_macro_f1']:.3f}, entity F1 (strict) {g['entity_strict_f1']:.3f}.", "",
-                  "Template test splits (template data: not a measure of generalization):", ""]
-        for name, s in ev.get("fp32_template", {}).items():
-            lines.append(f"- {name}: event macro-F1 {s['event_macro_f1']:.3f}, entity F1 {s['entity_f1']:.3f}")
-        lines += ["", "Full report: `evaluation/report.md` (FP32) and `evaluation-int8/report.md` (INT8)."]
-    lines += ["", "## Stage times (s)", ""]
-    lines += [f"- {k}: {'skipped (inputs unchanged)' if v is None else v}"
-              for k, v in summary["stage_seconds"].items()]
-    return "\n".join(lines) + "\n"
-
-
-def run(args: argparse.Namespace) -> int:
-    build = Build(args.specs, "fast" if args.fast else "default", args.encoder, args.artifacts, args.work,
-                  args.force, args.generated, args.encoder_path)
-    start = time.perf_counter()
-    build.run()
-    print(f"built {build.published} in {time.perf_counter() - start:.0f} s; "
-          f"summary in {build.published / 'BUILD.md'}", flush=True)
-    return 0
-

@@ -19,14 +19,14 @@ from storyml.errors import UserError
 
 # verb -> (module, one-line help). Modules define add_arguments() and run().
 VERBS: dict[str, tuple[str, str]] = {
-    "check": ("storyml.commands.check", "validate the specs and report every problem"),
-    "gen": ("storyml.commands.gen", "generate the Python and Rust contract from the specs"),
-    "schema": ("storyml.commands.schema", "write the JSON Schema of every spec file kind"),
-    "diff": ("storyml.commands.diff", "compare the contract with an earlier git revision"),
-    "data": ("storyml.data.cli", "generate training data (events, characters) from the specs"),
-    "build": ("storyml.build", "check, generate, make data, train, export, quantize, evaluate"),
-    "evaluate": ("storyml.evaluate.cli", "evaluate trained models and write reports"),
-    "predict": ("storyml.predict", "run the exported ONNX models on text"),
+    "check": ("storyml.cli.check", "validate the specs and report every problem"),
+    "gen": ("storyml.cli.gen", "generate the Python and Rust contract from the specs"),
+    "schema": ("storyml.cli.schema", "write the JSON Schema of every spec file kind"),
+    "diff": ("storyml.cli.diff", "compare the contract with an earlier git revision"),
+    "data": ("storyml.cli.data", "generate training data (events, characters) from the specs"),
+    "build": ("storyml.cli.build", "check, generate, make data, train, export, quantize, evaluate"),
+    "evaluate": ("storyml.cli.evaluate", "evaluate trained models and write reports"),
+    "predict": ("storyml.cli.predict", "run the exported ONNX models on text"),
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2

@@ -1,0 +1,38 @@
+"""BUILD.md: the build summary rendered for people."""
+
+from __future__ import annotations
+
+
+def render_build_summary(summary: dict) -> str:
+    lines = [f"# storyml build: {summary['profile']} profile", "",
+             f"Encoder `{summary['encoder']}`, seed {summary['seed']}, contract "
+             f"`{summary['contract_fingerprint']}`, storyml {summary['storyml_version']}.", "",
+             "## Artifacts", "", "| file | size (MB, external data included) |", "|---|---:|"]
+    lines += [f"| {name} | {size / 1e6:.2f} |" for name, size in summary["artifact_bytes_including_external_data"].items()]
+    export = summary["stages"].get("export", {})
+    lines += ["", "## Export parity (PyTorch vs onnxruntime)", "", "| model | max abs diff | inputs | atol |",
+              "|---|---:|---:|---:|"]
+    lines += [f"| {k} | {v['max_diff']:.2e} | {v['parity_inputs']} | {v['atol']:g} |" for k, v in export.items()]
+    quant = summary["stages"].get("quantize", {})
+    lines += ["", "## INT8 quantization", "", "| model | accepted | size ratio | F1 drop | agreement | batch-1 speed-up |",
+              "|---|---|---:|---:|---:|---:|"]
+    for k, v in quant.items():
+        if isinstance(v, dict) and v.get("accepted"):
+            lines.append(f"| {k} | yes | {v['size_ratio']:.2f} | {v['f1_drop']:+.4f} | {v['agreement']:.4f} "
+                         f"| {v['speedup_batch1']:.2f}x |")
+        elif isinstance(v, dict):
+            lines.append(f"| {k} | no: {v.get('reason', '')} | | | | |")
+    ev = summary["stages"].get("evaluate", {})
+    if ev.get("fp32"):
+        g = ev["fp32"]
+        lines += ["", "## Quality", "",
+                  f"Generalization estimate, hand-written real prose (n = {g['n']}): event macro-F1 "
+                  f"{g['event_macro_f1']:.3f}, entity F1 (strict) {g['entity_strict_f1']:.3f}.", "",
+                  "Template test splits (template data: not a measure of generalization):", ""]
+        for name, s in ev.get("fp32_template", {}).items():
+            lines.append(f"- {name}: event macro-F1 {s['event_macro_f1']:.3f}, entity F1 {s['entity_f1']:.3f}")
+        lines += ["", "Full report: `evaluation/report.md` (FP32) and `evaluation-int8/report.md` (INT8)."]
+    lines += ["", "## Stage times (s)", ""]
+    lines += [f"- {k}: {'skipped (inputs unchanged)' if v is None else v}"
+              for k, v in summary["stage_seconds"].items()]
+    return "\n".join(lines) + "\n"

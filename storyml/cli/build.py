@@ -1,0 +1,39 @@
+"""`storyml build`: check, generate, make data, train, export, quantize, evaluate, publish."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from storyml.build.stages import Build
+
+from .common import add_specs_option
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_specs_option(parser)
+    parser.add_argument("--fast", action="store_true",
+                        help="the fast profile: a tiny encoder, little data, few epochs (a smoke run)")
+    parser.add_argument("--encoder", metavar="PRESET", help="encoder preset for the text models "
+                        "(specs/encoders.yaml); default: the profile's")
+    parser.add_argument("--encoder-path", type=Path, metavar="DIR",
+                        help="a local copy of the encoder (a Hugging Face model directory) to use instead "
+                             "of the preset's source: how to train a hub preset offline")
+    parser.add_argument("--artifacts", type=Path, metavar="DIR",
+                        help="where to publish (default: <build.artifacts>/<profile> from specs/build.yaml)")
+    parser.add_argument("--work", type=Path, metavar="DIR",
+                        help="stage cache (default: <build.work>/<profile> from specs/build.yaml)")
+    parser.add_argument("--generated", type=Path, metavar="DIR",
+                        help="the generated contract to check (default: generated/ beside the specs directory)")
+    parser.add_argument("--force", action="store_true", help="redo every stage even if its inputs are unchanged")
+
+
+def run(args: argparse.Namespace) -> int:
+    build = Build(args.specs, "fast" if args.fast else "default", args.encoder, args.artifacts, args.work,
+                  args.force, args.generated, args.encoder_path)
+    start = time.perf_counter()
+    build.run()
+    print(f"built {build.published} in {time.perf_counter() - start:.0f} s; "
+          f"summary in {build.published / 'BUILD.md'}", flush=True)
+    return 0

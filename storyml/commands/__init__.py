@@ -1,1 +1,0 @@
-"""Verbs that work on the specs and the generated contract."""
