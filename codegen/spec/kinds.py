@@ -11,7 +11,7 @@ from typing import Callable
 
 from pydantic import BaseModel
 
-from codegen.spec import build, export, matrix, models, templates, training
+from codegen.spec import build, composition, export, matrix, models, templates, training
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ KINDS: dict[str, Kind] = {
     "vocabulary": Kind(templates.VocabularyFile, singleton=False, contract=False),
     "templates": Kind(templates.TemplatesFile, singleton=False, contract=False),
     "register_rules": Kind(templates.RegisterRulesFile, singleton=False, contract=False),
+    "composition": Kind(composition.CompositionFile, singleton=True, contract=False),
     "encoders": Kind(training.EncodersFile, singleton=True, contract=False),
     "text_training": Kind(training.TextTrainingFile, singleton=True, contract=False),
 }
@@ -48,5 +49,6 @@ KINDS: dict[str, Kind] = {
 # Cross-file checks of kinds added after the contract (templates, vocabulary, ...):
 # each takes the loaded SpecSet and returns a list of SpecProblem.
 EXTRA_CHECKS: list[Callable] = [matrix.check_matrix,
-                                templates.check_templates, training.check_training_specs,
+                                templates.check_templates, composition.check_composition,
+                                training.check_training_specs,
                                 export.check_export, build.check_build]

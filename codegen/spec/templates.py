@@ -19,9 +19,11 @@ Each file checks its own shape here; `check_templates` checks what spans files
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal, Union, get_args
 
-from pydantic import Field, field_validator, model_validator
+from lemminflect import getInflection
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from codegen.spec.errors import SpecProblem
 from codegen.spec.models import SpecModel, _snake, _unique
@@ -30,7 +32,6 @@ from codegen.spec.models import SpecModel, _snake, _unique
 # text (its verb form, whether it speaks in the first person) from the
 # register_rules spec. A template's slots may override the verb form.
 Register = str
-VerbForm = Literal["present", "past", "third"]
 
 SLOT_RE = re.compile(r"\{([^{}]*)\}")
 
@@ -65,19 +66,58 @@ class RegisterRulesFile(SpecModel):
 # ---------------------------------------------------------------- vocabulary
 
 
+# Verb forms a slot (or a verb phrase) can ask for. `present` is the first person
+# present and the imperative ("pick up"), `base` the bare infinitive after a modal
+# ("could not pick up"); they differ only for `be`.
+VerbForm = Literal["present", "past", "third", "gerund", "participle", "base"]
+VERB_FORMS: tuple[str, ...] = get_args(VerbForm)
+# Penn Treebank tag of each form that lemminflect derives from the lemma.
+INFLECTION_TAGS = {"past": "VBD", "third": "VBZ", "gerund": "VBG", "participle": "VBN"}
+
+
+def inflect(lemma: str, form: str) -> str:
+    """`form` of a verb lemma; a multi-word lemma ("pick up") inflects its first word only."""
+    if form in ("present", "base"):
+        return lemma
+    head, _, rest = lemma.partition(" ")
+    (inflected, *_) = getInflection(head, INFLECTION_TAGS[form])
+    return f"{inflected} {rest}" if rest else inflected
+
+
 class Verb(SpecModel):
-    present: str = Field(min_length=1, description="First person present, also the imperative: 'pick up'.")
-    past: str = Field(min_length=1, description="Simple past: 'picked up'.")
-    third: str = Field(min_length=1, description="Third person singular present: 'picks up'.")
+    """A verb by its lemma; each form is inflected from it unless the entry overrides it."""
+
+    lemma: str = Field(min_length=1, description="The base form: 'pick up', 'run a finger along'.")
+    present: str | None = Field(None, description="Override: first person present ('am' for 'be').")
+    past: str | None = Field(None, description="Override: simple past ('lay' for 'lie').")
+    third: str | None = Field(None, description="Override: third person singular present.")
+    gerund: str | None = Field(None, description="Override: the -ing form.")
+    participle: str | None = Field(None, description="Override: past participle ('lain' for 'lie').")
 
     def form(self, name: str) -> str:
-        return getattr(self, name)
+        override = getattr(self, name) if name != "base" else None
+        return override if override is not None else inflect(self.lemma, name)
+
+
+def _bare_lemma(data):
+    return {"lemma": data} if isinstance(data, str) else data
+
+
+# A verb entry: a bare lemma string, or a mapping with overrides.
+VerbEntry = Annotated[Verb, BeforeValidator(_bare_lemma, json_schema_input_type=Union[str, Verb])]
 
 
 class WordList(SpecModel):
     doc: str = ""
     words: list[str] | None = Field(None, description="Plain entries, articles included: 'the stone'.")
-    verbs: list[Verb] | None = Field(None, description="Verb entries with their forms.")
+    verbs: list[VerbEntry] | None = Field(None, description="Verb entries: a lemma, or a lemma with the "
+                                                        "forms it does not inflect regularly.")
+    fixed_form: bool = Field(False, description="Verb lists only: the slot's form is used as it is; "
+                             "verb phrases (negation, perfect, modals) never apply ('was' never "
+                             "becomes 'did not be').")
+    include: list[str] = Field(default_factory=list, description="Word lists whose entries this "
+                               "list also offers (after its own), e.g. lexicon lists from "
+                               "`storyml vocab import`.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "WordList":
@@ -91,8 +131,8 @@ class WordList(SpecModel):
 
     @property
     def entry_ids(self) -> list[str]:
-        """One id per entry: the word itself, or a verb's present form."""
-        return list(self.words) if self.words is not None else [v.present for v in self.verbs or []]
+        """One id per own entry: the word itself, or a verb's lemma."""
+        return list(self.words) if self.words is not None else [v.lemma for v in self.verbs or []]
 
 
 class VocabularyFile(SpecModel):
@@ -189,6 +229,96 @@ def vocabulary_lists(specs) -> dict[str, tuple[object, WordList]]:
         for name, wl in entry.model.lists.items():
             out.setdefault(name, (entry, wl))
     return out
+
+
+def resolved_entries(name: str, lists: dict[str, tuple[object, WordList]]) -> list[tuple[str, str | Verb]]:
+    """(defining list, entry) for every entry a list offers: its own, then its includes' in order.
+
+    An entry reached twice (through two includes) is offered once, from the first list that has it.
+    Assumes the checker has passed (includes exist and form no cycle).
+    """
+    out: dict[str, tuple[str, str | Verb]] = {}
+    wl = lists[name][1]
+    own = wl.words if wl.words is not None else wl.verbs or []
+    for entry_id, entry in zip(wl.entry_ids, own):
+        out.setdefault(entry_id, (name, entry))
+    for included in wl.include:
+        for source, entry in resolved_entries(included, lists):
+            out.setdefault(entry if isinstance(entry, str) else entry.lemma, (source, entry))
+    return list(out.values())
+
+
+def _check_includes(specs) -> list[SpecProblem]:
+    """Included lists exist, hold the same kind of entry, and never include themselves."""
+    lists = vocabulary_lists(specs)
+    problems: list[SpecProblem] = []
+    for entry in specs.of_kind("vocabulary"):
+        for name, wl in entry.model.lists.items():
+            for i, included in enumerate(wl.include):
+                loc = ("lists", name, "include", i)
+                if included not in lists:
+                    problems.append(entry.doc.problem(loc, f"unknown vocabulary list {included!r}"))
+                elif lists[included][1].is_verbs != wl.is_verbs:
+                    problems.append(entry.doc.problem(loc, f"{included!r} holds "
+                                                      f"{'verbs' if not wl.is_verbs else 'words'}; "
+                                                      f"{name!r} holds the other kind"))
+                elif name in _reachable(included, lists):
+                    problems.append(entry.doc.problem(loc, f"including {included!r} makes {name!r} "
+                                                           "include itself"))
+    return problems
+
+
+def _reachable(name: str, lists: dict[str, tuple[object, WordList]]) -> set[str]:
+    seen: set[str] = set()
+    stack = [name]
+    while stack:
+        current = stack.pop()
+        if current in seen or current not in lists:
+            continue
+        seen.add(current)
+        stack += lists[current][1].include
+    return seen
+
+
+def entity_categories_of_lists(specs) -> dict[str, set[str]]:
+    """The entity categories each word list is drawn under (through includes too)."""
+    lists = vocabulary_lists(specs)
+    drawn: dict[str, set[str]] = {}
+    for entry in specs.of_kind("templates"):
+        for t in entry.model.templates:
+            for slot in t.slots.values():
+                if slot.entity is None or slot.entity.category is None:
+                    continue
+                names = [slot.from_] if isinstance(slot.from_, str) else list(slot.from_.values())
+                for name in names:
+                    for reached in _reachable(name, lists):
+                        drawn.setdefault(reached, set()).add(slot.entity.category)
+    return drawn
+
+
+def _check_one_category_per_word(specs) -> list[SpecProblem]:
+    """A word sits in the lists of one entity category only: two would give one mention two labels
+    and let the held-out-vocabulary split see the same word on both sides."""
+    categories = entity_categories_of_lists(specs)
+    first_seen: dict[str, tuple[str, str]] = {}  # word -> (list, category)
+    problems: list[SpecProblem] = []
+    for entry in specs.of_kind("vocabulary"):
+        for name, wl in entry.model.lists.items():
+            cats = categories.get(name, set())
+            if len(cats) > 1:
+                problems.append(entry.doc.problem(("lists", name), f"entity slots draw this list as "
+                                                  f"{' and '.join(sorted(cats))}: one category per list"))
+            if wl.words is None or len(cats) != 1:
+                continue
+            (category,) = cats
+            for i, word in enumerate(wl.words):
+                other = first_seen.setdefault(word, (name, category))
+                if other[1] != category:
+                    problems.append(entry.doc.problem(
+                        ("lists", name, "words", i),
+                        f"{word!r} is a {category} here but a {other[1]} in list {other[0]!r}: "
+                        "a word may sit in the lists of one entity category only"))
+    return problems
 
 
 def _check_vocabulary(specs) -> list[SpecProblem]:
@@ -340,4 +470,5 @@ def check_templates(specs) -> list[SpecProblem]:
     """Cross-file rules of the vocabulary, templates and register_rules kinds."""
     if not specs.of_kind("templates") and not specs.of_kind("vocabulary"):
         return []
-    return _check_vocabulary(specs) + _check_templates(specs) + _check_register_rules(specs)
+    return (_check_vocabulary(specs) + _check_includes(specs) + _check_templates(specs)
+            + _check_register_rules(specs) + _check_one_category_per_word(specs))

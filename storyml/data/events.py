@@ -25,11 +25,13 @@ import storyml_contract
 from codegen.spec.contract import fingerprint
 from storyml.fsutil import atomic_write_text
 from codegen.spec.loader import SpecSet
-from codegen.spec.templates import SLOT_RE, RegisterRule, Template, vocabulary_lists
+from codegen.spec.templates import RegisterRule, vocabulary_lists
 from storyml.errors import UserError
 from storyml_contract.enums import ActionType
 from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS, REGISTERS
 
+from .compose import (Composition, Piece, Plan, Variation, all_templates, compile_plans, compose,
+                      pick_fillers, realize)
 from .jsonl import read_jsonl, write_jsonl
 
 __all__ = ["generate_events", "build_events", "validate_record", "read_jsonl", "write_events",
@@ -40,9 +42,6 @@ SENTENCE_END = ".!?…"
 CLOSING_QUOTES = "\"”’'"
 QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
 WORD = re.compile(r"[^\W\d_]+")
-# Give up on a (template, register) after this many duplicates in a row: its
-# combinations are (nearly) all used.
-MAX_DUPLICATES_IN_A_ROW = 60
 
 
 # ---------------------------------------------------------------- span arithmetic
@@ -200,106 +199,38 @@ def _entity_problems(text: str, entities) -> list[str]:
     return problems
 
 
-# ---------------------------------------------------------------- expansion
+# ---------------------------------------------------------------- sentences from pieces
 
 
-def all_templates(specs: SpecSet) -> list[Template]:
-    """Every template, sorted by id (file order must not change the data)."""
-    return sorted((t for e in specs.of_kind("templates") for t in e.model.templates), key=lambda t: t.id)
-
-
-@dataclass(frozen=True)
-class SlotChoices:
-    """What may fill one slot in one register: surface texts and their filler ids."""
-
-    list_name: str
-    texts: tuple[str, ...]
-    ids: tuple[str, ...]
-    entity: tuple[str, str] | None  # (category, role)
-
-
-@dataclass
-class Plan:
-    """One template in one register, compiled: pattern pieces and slot choices."""
-
-    template: Template
-    register: str
-    pieces: tuple[str, ...]  # even indexes literal text, odd indexes slot names
-    slots: dict[str, SlotChoices]
-    capacity: int  # how many distinct filler combinations exist
-    made: int = 0
-    duplicates_in_a_row: int = 0
-
-    @property
-    def exhausted(self) -> bool:
-        return self.made >= self.capacity or self.duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW
-
-
-def compile_plans(specs: SpecSet) -> list[Plan]:
-    lists = vocabulary_lists(specs)
-    rules = specs.one("register_rules")
-    plans = []
-    for t in all_templates(specs):
-        for register in REGISTERS:
-            if register not in t.patterns:
-                continue
-            pieces = tuple(SLOT_RE.split(t.pattern_for(register)))
-            used = list(dict.fromkeys(pieces[1::2]))
-            slots = {name: _slot_choices(t, name, register, lists, rules) for name in used}
-            plans.append(Plan(t, register, pieces, slots, _capacity(slots)))
-    return plans
-
-
-def _slot_choices(t: Template, name: str, register: str, lists, rules) -> SlotChoices:
-    slot = t.slots[name]
-    list_name = slot.list_for(register)
-    wl = lists[list_name][1]
-    if wl.is_verbs:
-        form = slot.form_for(register, rules)
-        texts = tuple(v.form(form) for v in wl.verbs)
-    else:
-        texts = tuple(wl.words)
-    ids = tuple(f"{list_name}:{i}" for i in wl.entry_ids)
-    entity = (slot.entity.category, slot.entity.role) if slot.entity else None
-    return SlotChoices(list_name, texts, ids, entity)
-
-
-def _capacity(slots: dict[str, SlotChoices]) -> int:
-    """Distinct combinations, given that slots sharing a list draw distinct entries."""
-    total = 1
-    taken: Counter = Counter()
-    for choice in slots.values():
-        total *= max(len(choice.texts) - taken[choice.list_name], 0)
-        taken[choice.list_name] += 1
-    return total
-
-
-def expand(plan: Plan, rng: random.Random) -> tuple[str, list[dict], dict[str, str]]:
-    """Fill a plan once: the finished text, its entities and the filler of each slot."""
-    picked: dict[str, int] = {}
-    taken: dict[str, set[int]] = {}
-    for name, choice in plan.slots.items():
-        used = taken.setdefault(choice.list_name, set())
-        index = rng.randrange(len(choice.texts))
-        while index in used:  # slots that share a list get different entries
-            index = rng.randrange(len(choice.texts))
-        used.add(index)
-        picked[name] = index
-    parts: list[str] = []
+def assemble(pieces: list[Piece]) -> tuple[str, list[dict]]:
+    """The finished sentence and its entities: each span is where its piece was appended."""
     spans: list[tuple[int, int, str, str]] = []
     length = 0
-    for i, piece in enumerate(plan.pieces):
-        if i % 2:
-            choice = plan.slots[piece]
-            piece = choice.texts[picked[piece]]
-            if choice.entity is not None:
-                spans.append((length, length + len(piece), *choice.entity))
-        parts.append(piece)
-        length += len(piece)
-    text = finish_sentence("".join(parts))
-    entities = [make_entity(text, s, e, cat, role) for s, e, cat, role in spans]
+    for piece in pieces:
+        if piece.entity is not None:
+            spans.append((length, length + len(piece.text), *piece.entity))
+        length += len(piece.text)
+    text = finish_sentence("".join(p.text for p in pieces))
+    return text, [make_entity(text, s, e, cat, role) for s, e, cat, role in spans]
+
+
+def generate_one(plan: Plan, composition: Composition | None, rng: random.Random) -> dict:
+    """One record around `plan`: framed with other clauses (as often as the spec says) or alone."""
+    t = plan.template
+    frame = composition.frame_for(plan, rng) if composition is not None else None
+    if frame is not None:
+        composed = compose(frame, plan, composition, rng)
+        text, entities = assemble(composed.pieces)
+        return {"text": text, "register": plan.register, "event_kinds": composed.event_kinds,
+                "action_type": t.action_type, "entities": entities, "template": t.id,
+                "templates": composed.templates, "frame": frame.frame.id, "fillers": composed.fillers}
+    picked = pick_fillers(plan.slots, rng)
+    variation = composition.variation(plan, rng) if composition is not None else Variation()
+    text, entities = assemble(realize(plan, picked, "sentence", variation))
     fillers = {name: plan.slots[name].ids[i] for name, i in sorted(picked.items())}
-    return text, entities, fillers
+    return {"text": text, "register": plan.register, "event_kinds": list(t.event_kinds),
+            "action_type": t.action_type, "entities": entities, "template": t.id, "templates": [t.id],
+            "frame": None, "fillers": fillers}
 
 
 # ---------------------------------------------------------------- balanced generation
@@ -345,6 +276,7 @@ def build_events(specs: SpecSet, seed: int = 2026, per_kind: int = 1000) -> Even
     rng = random.Random(seed)
     rules = register_rules(specs)
     plans = compile_plans(specs)
+    composition = Composition.from_specs(specs, plans)
     by_primary: dict[str, list[list[Plan]]] = {k: [] for k in EVENT_KIND_LABELS}
     for t_plans in _group_by_template(plans):
         by_primary[t_plans[0].template.event_kinds[0]].append(t_plans)
@@ -361,15 +293,12 @@ def build_events(specs: SpecSet, seed: int = 2026, per_kind: int = 1000) -> Even
             raise UserError(f"templates ran out of new sentences before reaching {per_kind} "
                             f"per kind (short: {', '.join(short) or 'total'}): add templates or vocabulary")
         plan = _pick_plan(by_primary[kind], registers, rng)
-        text, entities, fillers = expand(plan, rng)
+        record = {"id": "", **generate_one(plan, composition, rng)}
+        text = record["text"]
         if text in seen:
             plan.duplicates_in_a_row += 1
             rejected["duplicate text"] += 1
             continue
-        t = plan.template
-        record = {"id": "", "text": text, "register": plan.register, "event_kinds": list(t.event_kinds),
-                  "action_type": t.action_type, "entities": entities, "template": t.id,
-                  "fillers": fillers}
         problems = validate_record(record, rules)
         if problems:
             plan.duplicates_in_a_row += 1
@@ -382,7 +311,7 @@ def build_events(specs: SpecSet, seed: int = 2026, per_kind: int = 1000) -> Even
         record["id"] = f"ev-{len(records):06d}"
         records.append(record)
         registers[plan.register] += 1
-        for k in t.event_kinds:
+        for k in record["event_kinds"]:
             labelled[k] += 1
     return EventsResult(records, rejected)
 

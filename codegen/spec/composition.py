@@ -1,0 +1,185 @@
+"""Spec kind `composition`: sentences built from clauses instead of one flat template.
+
+A template is also a clause. A *frame* puts clauses together ("{conj} {sub}, {main}",
+"{main}, {participle}", a quote with its attribution) and may add event kinds of its
+own (quoted speech adds SpeechAct). A sentence's event kinds are derived, never listed:
+the main clause's kinds, then those of every clause slot whose `labels` is true, then
+the frame's `adds`, each once.
+
+Clause forms (what a clause slot asks of the template that fills it):
+
+| form | text | which templates can fill it |
+|---|---|---|
+| finite | the clause as written, final '.' or '!' dropped | any that ends in '.' or '!' and holds no quote or '?' |
+| participle | subject dropped, first verb as its -ing form: "muttering about the debt" | subject-led ones |
+| coordinate | subject dropped, first verb in the register's form: "and then opened the gate" | subject-led ones |
+| quote | a player-register clause as quoted speech, first letter capitalised | as finite, in the player register |
+
+A template is *subject-led* when its pattern opens with an entity slot whose role is
+Actor followed by a space and a verb slot. A clause slot that is not the first thing in
+the frame's pattern also needs a template whose pattern opens with a slot (so no
+capitalised literal such as "When" lands mid-sentence).
+
+Verb phrases vary the first verb of a subject-led clause per register ("had left", "did
+not open", "am waiting"); a verb list marked `fixed_form` (the copula) never takes one.
+Pronoun subjects replace a CHARACTER Actor filler with a pronoun that is not an entity,
+so the models meet "he", "she" and "they" without learning to tag them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from codegen.spec.errors import SpecProblem
+from codegen.spec.models import SnakeName, SpecModel
+from codegen.spec.templates import VERB_FORMS, Slot, pattern_slots, vocabulary_lists
+
+ClauseForm = Literal["finite", "participle", "coordinate", "quote"]
+
+
+def _finite_weight(v: float) -> float:
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"must be a finite number above 0, got {v}")
+    return v
+
+
+class VerbPhrase(SpecModel):
+    pattern: str = Field(description="Verb forms in braces: 'had {participle}', 'did not {base}'.")
+    weight: float = Field(1.0, description="Relative chance among the register's phrases.")
+
+    _weight = field_validator("weight")(classmethod(lambda cls, v: _finite_weight(v)))
+
+    @field_validator("pattern")
+    @classmethod
+    def _forms(cls, v: str) -> str:
+        names = [f for _, f, _, _ in string.Formatter().parse(v) if f is not None]
+        if len(names) != 1 or names[0] not in VERB_FORMS:
+            raise ValueError(f"a verb phrase holds exactly one verb form in braces, one of "
+                             f"{', '.join('{' + f + '}' for f in VERB_FORMS)}; got {v!r}")
+        return v
+
+
+class PronounSubjects(SpecModel):
+    share: float = Field(ge=0, le=1, description="Chance that a CHARACTER Actor filler becomes a pronoun.")
+    lists: dict[str, str] = Field(description="Register -> vocabulary list of pronouns (not entities).")
+
+
+class ClauseSlot(SpecModel):
+    clause: ClauseForm
+    main: bool = Field(False, description="The balanced clause: its template is the one the generator "
+                                          "picked for the kind it needs; exactly one per frame.")
+    labels: bool = Field(True, description="Whether the clause's event kinds join the sentence's "
+                                           "(false for quoted speech: the words are said, not done).")
+    kinds: list[str] | None = Field(None, description="Only templates whose primary kind is listed.")
+    written_in: str | None = Field(None, description="The register the clause is written in "
+                                                   "(default: the sentence's); quotes use the player's.")
+
+
+class Frame(SpecModel):
+    id: SnakeName
+    doc: str = ""
+    registers: list[str] = Field(min_length=1)
+    pattern: str = Field(description="Clause and word slots in braces: '{conj} {sub}, {main}'.")
+    weight: float = Field(1.0, description="Relative chance among the frames that fit a main clause.")
+    adds: list[str] = Field(default_factory=list, description="Event kinds the frame itself expresses.")
+    clauses: dict[str, ClauseSlot] = Field(min_length=1)
+    slots: dict[str, Slot] = Field(default_factory=dict, description="Word slots, as in templates.")
+
+    _weight = field_validator("weight")(classmethod(lambda cls, v: _finite_weight(v)))
+
+    @property
+    def main_clause(self) -> str:
+        return next(name for name, c in self.clauses.items() if c.main)
+
+    def opens_with(self, name: str) -> bool:
+        return self.pattern.startswith("{" + name + "}")
+
+    @model_validator(mode="after")
+    def _one_main(self) -> "Frame":
+        mains = [name for name, c in self.clauses.items() if c.main]
+        if len(mains) != 1:
+            raise ValueError(f"exactly one clause slot has `main: true` (found {len(mains)})")
+        if self.clauses[mains[0]].clause == "quote":
+            raise ValueError("the main clause cannot be a quote: quoted words are not the event")
+        return self
+
+
+class CompositionFile(SpecModel):
+    kind: Literal["composition"]
+    doc: str = ""
+    share: float = Field(ge=0, le=1, description="Share of generated sentences built from a frame.")
+    verb_phrases: dict[str, list[VerbPhrase]] = Field(
+        default_factory=dict, description="Register -> how the first verb of a subject-led clause is "
+                                          "realised; none listed: the register's own verb form.")
+    pronoun_subjects: PronounSubjects | None = None
+    frames: list[Frame] = Field(min_length=1)
+
+
+SLOT_OPEN = re.compile(r"^\{[^{}]*\}")
+
+
+def check_composition(specs) -> list[SpecProblem]:
+    """Frames name known registers, kinds, lists and slots; every slot is used exactly as declared."""
+    entries = specs.of_kind("composition")
+    if not entries:
+        return []
+    labels = specs.one("text_labels")
+    registers, kinds = list(labels.registers), list(labels.event_kinds.labels)
+    categories, roles = list(labels.entity_categories.categories), list(labels.entity_roles)
+    lists = vocabulary_lists(specs)
+    problems: list[SpecProblem] = []
+    for entry in entries:
+        doc, spec = entry.doc, entry.model
+
+        def known(loc, value, allowed, what):
+            if value not in allowed:
+                problems.append(doc.problem(loc, f"unknown {what} {value!r} (one of: {', '.join(allowed)})"))
+
+        for register in spec.verb_phrases:
+            known(("verb_phrases", register), register, registers, "register")
+        if spec.pronoun_subjects is not None:
+            for register, list_name in spec.pronoun_subjects.lists.items():
+                known(("pronoun_subjects", "lists", register), register, registers, "register")
+                known(("pronoun_subjects", "lists", register), list_name, list(lists), "vocabulary list")
+        for fi, frame in enumerate(spec.frames):
+            at = ("frames", fi)
+            for ri, r in enumerate(frame.registers):
+                known(at + ("registers", ri), r, registers, "register")
+            for ki, k in enumerate(frame.adds):
+                known(at + ("adds", ki), k, kinds, "event kind")
+            for name, clause in frame.clauses.items():
+                if clause.written_in is not None:
+                    known(at + ("clauses", name, "written_in"), clause.written_in, registers, "register")
+                for ki, k in enumerate(clause.kinds or []):
+                    known(at + ("clauses", name, "kinds", ki), k, kinds, "event kind")
+                if name in frame.slots:
+                    problems.append(doc.problem(at + ("slots", name), f"{name!r} is both a clause and a slot"))
+            used = pattern_slots(frame.pattern)
+            declared = {**frame.clauses, **frame.slots}
+            for name in dict.fromkeys(used):
+                if name not in declared:
+                    problems.append(doc.problem(at + ("pattern",), f"slot {{{name}}} is not declared"))
+                elif used.count(name) > 1:
+                    problems.append(doc.problem(at + ("pattern",), f"slot {{{name}}} is used twice"))
+            for name in declared:
+                if name not in used:
+                    where = "clauses" if name in frame.clauses else "slots"
+                    problems.append(doc.problem(at + (where, name), f"{name!r} is declared but not in the pattern"))
+            for name, slot in frame.slots.items():
+                for r in frame.registers:
+                    list_name = slot.list_for(r) if isinstance(slot.from_, str) or r in slot.from_ else None
+                    if list_name is None:
+                        problems.append(doc.problem(at + ("slots", name, "from"), f"no list for register {r}"))
+                    elif list_name not in lists:
+                        problems.append(doc.problem(at + ("slots", name, "from"),
+                                                    f"unknown vocabulary list {list_name!r}"))
+                if slot.entity is not None:
+                    known(at + ("slots", name, "entity", "category"), slot.entity.category, categories,
+                          "entity category")
+                    known(at + ("slots", name, "entity", "role"), slot.entity.role, roles, "entity role")
+    return problems
