@@ -93,7 +93,7 @@ def test_texts_and_ids_are_unique(records):
 
 
 def test_records_have_the_agreed_format(records):
-    keys = {"id", "text", "register", "event_kinds", "action_type", "entities", "template", "templates", "frame",
+    keys = {"id", "text", "register", "event_kinds", "action_type", "entities", "template", "clauses", "frame",
             "fillers"}
     entity_keys = {"start", "end", "byte_start", "byte_end", "text", "category", "role"}
     for r in records:

@@ -135,6 +135,11 @@ class TokenTask(SpecModel):
 TextTask = Annotated[SequenceTask | TokenTask, Field(discriminator="head")]
 
 
+class MentionResampling(SpecModel):
+    share: float = Field(ge=0, le=1, description="Chance that one entity mention is redrawn from its "
+                                                 "category's vocabulary in one epoch.")
+
+
 class TextTrainingFile(SpecModel):
     kind: Literal["text_training"]
     seed: int = Field(ge=0)
@@ -142,6 +147,9 @@ class TextTrainingFile(SpecModel):
     hyperparameters: Hyperparameters
     profiles: dict[PresetName, ProfileOverride] = Field(default_factory=dict)
     tasks: dict[str, TextTask] = Field(min_length=1, description="Keyed by the artifact each task produces.")
+    mention_resampling: MentionResampling | None = Field(
+        None, description="Entity mentions of the training records redrawn every epoch "
+                          "(storyml/data/resample.py); absent: every epoch sees the same text.")
 
     @field_validator("tasks")
     @classmethod

@@ -26,8 +26,14 @@ def render_build_summary(summary: dict) -> str:
     if ev.get("fp32"):
         g = ev["fp32"]
         lines += ["", "## Quality", "",
-                  f"Generalization estimate, hand-written real prose (n = {g['n']}): event macro-F1 "
-                  f"{g['event_macro_f1']:.3f}, entity F1 (strict) {g['entity_strict_f1']:.3f}.", "",
+                  f"Generalization estimate, hand-written real prose, test set (n = {g['n']}): event "
+                  f"macro-F1 {g['event_macro_f1']:.3f}, entity F1 (strict) {g['entity_strict_f1']:.3f}.", ""]
+        if ev.get("fp32_dev"):
+            d = ev["fp32_dev"]
+            lines += [f"Development set (hand-written real prose, n = {d['n']}; choices are made on it): "
+                      f"event macro-F1 {d['event_macro_f1']:.3f}, entity F1 (strict) "
+                      f"{d['entity_strict_f1']:.3f}.", ""]
+        lines += [
                   "Template test splits (template data: not a measure of generalization):", ""]
         for name, s in ev.get("fp32_template", {}).items():
             lines.append(f"- {name}: event macro-F1 {s['event_macro_f1']:.3f}, entity F1 {s['entity_f1']:.3f}")

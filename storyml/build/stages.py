@@ -141,7 +141,9 @@ class Build:
     def text_inputs(self) -> Any:
         files = self.data_files()
         inputs = {"data": file_digest(files["events.train.jsonl"], files["events.val.jsonl"]),
-                  "specs": fingerprint(self.models_of("text_training", "encoders", "text_labels")),
+                  "specs": fingerprint(self.models_of("text_training", "encoders", "text_labels",
+                                                      # mention resampling draws from the vocabulary
+                                                      "vocabulary", "register_rules", "templates")),
                   "encoder": self.encoder, "text_profile": self.profile.text_profile, "seed": self.seed}
         if self.encoder_path is not None:
             inputs["encoder_path"] = str(self.encoder_path.resolve())
@@ -250,14 +252,15 @@ class Build:
     # -- stage 8: evaluation
 
     def evaluate_inputs(self) -> Any:
-        from storyml.evaluate.evalsets import REAL_PROSE_FILE
+        from storyml.evaluate.evalsets import DEV_PROSE_FILE, REAL_PROSE_FILE
 
         return {"quantize": self.runner.digests["quantize"], "export": self.runner.digests["export"],
-                "real_prose": file_digest(REAL_PROSE_FILE), "version": storyml.__version__}
+                "real_prose": file_digest(REAL_PROSE_FILE), "dev_prose": file_digest(DEV_PROSE_FILE),
+                "version": storyml.__version__}
 
     def evaluate(self) -> dict:
-        from storyml.evaluate.evalsets import REAL_PROSE_FILE, REAL_PROSE_SET, TEMPLATE_SETS, \
-            load_character_records, load_event_records
+        from storyml.evaluate.evalsets import DEV_PROSE_FILE, DEV_PROSE_SET, REAL_PROSE_FILE, REAL_PROSE_SET, \
+            TEMPLATE_SETS, load_character_records, load_event_records
         from storyml.evaluate.report import build_report, write_report
         from storyml.predict import Predictor
         from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES
@@ -268,6 +271,7 @@ class Build:
             shutil.copyfile(self.data / spec.file, data_dir / spec.file)
         shutil.copyfile(self.data / CHARACTERS_VALIDATION_FILE, data_dir / CHARACTERS_VALIDATION_FILE)
         text_sets = [(s, load_event_records(data_dir / s.file), f"data/{s.file}") for s in TEMPLATE_SETS]
+        text_sets.append((DEV_PROSE_SET, load_event_records(DEV_PROSE_FILE), "evalsets/dev_prose.jsonl"))
         text_sets.append((REAL_PROSE_SET, load_event_records(REAL_PROSE_FILE), "evalsets/real_prose.jsonl"))
         characters = load_character_records(data_dir / CHARACTERS_VALIDATION_FILE, TOTAL_INPUT_FEATURES,
                                             TOTAL_OUTPUT_FEATURES)
@@ -283,7 +287,10 @@ class Build:
                                   artifacts_label=str(self.published))
             out = self.staging / ("evaluation" if not int8 else "evaluation-int8")
             write_report(report, out)
-            summary[variant] = report.get("generalization_estimate", {})  # real prose
+            summary[variant] = report.get("generalization_estimate", {})  # real prose, the test set
+            dev = report["sets"][DEV_PROSE_SET.name]
+            summary[f"{variant}_dev"] = {"n": dev["n"], "event_macro_f1": dev["events"]["macro"]["f1"],
+                                         "entity_strict_f1": dev["entities_strict"]["micro"]["f1"]}
             summary[f"{variant}_template"] = {
                 name: {"event_macro_f1": s["events"]["macro"]["f1"],
                        "entity_f1": s["entities_strict"]["micro"]["f1"]}

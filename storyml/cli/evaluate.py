@@ -16,6 +16,8 @@ from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES
 from storyml.errors import UserError
 from storyml.evaluate.evalsets import (
     CHARACTERS_VALIDATION_FILE,
+    DEV_PROSE_FILE,
+    DEV_PROSE_SET,
     REAL_PROSE_FILE,
     REAL_PROSE_SET,
     TEMPLATE_SETS,
@@ -40,7 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"directory with the test splits (default: <artifacts>/{DATA_SUBDIR} if present, else {DATA_SUBDIR}/)",
     )
     parser.add_argument("--out", type=Path, default=None, help=f"report directory (default: {DEFAULT_REPORT_DIR}/)")
-    parser.add_argument("--real-prose", type=Path, default=REAL_PROSE_FILE, help="the hand-written real-prose set")
+    parser.add_argument("--real-prose", type=Path, default=REAL_PROSE_FILE,
+                        help="the hand-written real-prose test set")
+    parser.add_argument("--dev-prose", type=Path, default=DEV_PROSE_FILE,
+                        help="the hand-written real-prose development set")
     parser.add_argument("--int8", action="store_true", help="evaluate the INT8-quantized models (<name>.int8.onnx)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="texts per model call")
 
@@ -65,9 +70,10 @@ def run(args: argparse.Namespace) -> int:
             text_sets.append((spec, load_event_records(path), str(path)))
         else:
             text_sets.append((spec, None, f"{path} not found (written by `storyml build`)"))
-    if not args.real_prose.is_file():
-        raise UserError(f"{args.real_prose}: the real-prose evaluation set is missing")
-    text_sets.append((REAL_PROSE_SET, load_event_records(args.real_prose), str(args.real_prose)))
+    for spec, path in ((DEV_PROSE_SET, args.dev_prose), (REAL_PROSE_SET, args.real_prose)):
+        if not path.is_file():
+            raise UserError(f"{path}: the {spec.title} set is missing")
+        text_sets.append((spec, load_event_records(path), str(path)))
 
     characters_path = data_dir / CHARACTERS_VALIDATION_FILE
     if not characters_path.is_file():

@@ -273,7 +273,7 @@ def compile_frames(specs: SpecSet, plans: list[Plan]) -> list[FramePlan]:
 class Composed:
     pieces: list[Piece]
     event_kinds: list[str]
-    templates: list[str]
+    clauses: dict[str, str]  # clause slot -> template id
     fillers: dict[str, str]
 
 
@@ -352,7 +352,7 @@ def compose(fp: FramePlan, main: Plan, composition: Composition, rng: random.Ran
             kinds += chosen[name].template.event_kinds
     kinds += frame.adds
     return Composed(_merged(pieces), list(dict.fromkeys(kinds)),
-                    sorted({p.template.id for p in chosen.values()}), dict(sorted(fillers.items())))
+                    {name: p.template.id for name, p in sorted(chosen.items())}, dict(sorted(fillers.items())))
 
 
 def _capitalised(pieces: list[Piece]) -> list[Piece]:

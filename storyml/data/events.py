@@ -33,6 +33,7 @@ from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LA
 from .compose import (Composition, Piece, Plan, Variation, all_templates, compile_plans, compose,
                       pick_fillers, realize)
 from .jsonl import read_jsonl, write_jsonl
+from .profile import profile
 
 __all__ = ["generate_events", "build_events", "validate_record", "read_jsonl", "write_events",
            "make_entity", "byte_offset", "register_rules", "specs_fingerprint"]
@@ -202,6 +203,10 @@ def _entity_problems(text: str, entities) -> list[str]:
 # ---------------------------------------------------------------- sentences from pieces
 
 
+# The clause name of a sentence that is one template alone (records name every clause's template).
+UNFRAMED_CLAUSE = "sentence"
+
+
 def assemble(pieces: list[Piece]) -> tuple[str, list[dict]]:
     """The finished sentence and its entities: each span is where its piece was appended."""
     spans: list[tuple[int, int, str, str]] = []
@@ -223,14 +228,14 @@ def generate_one(plan: Plan, composition: Composition | None, rng: random.Random
         text, entities = assemble(composed.pieces)
         return {"text": text, "register": plan.register, "event_kinds": composed.event_kinds,
                 "action_type": t.action_type, "entities": entities, "template": t.id,
-                "templates": composed.templates, "frame": frame.frame.id, "fillers": composed.fillers}
+                "clauses": composed.clauses, "frame": frame.frame.id, "fillers": composed.fillers}
     picked = pick_fillers(plan.slots, rng)
     variation = composition.variation(plan, rng) if composition is not None else Variation()
     text, entities = assemble(realize(plan, picked, "sentence", variation))
     fillers = {name: plan.slots[name].ids[i] for name, i in sorted(picked.items())}
     return {"text": text, "register": plan.register, "event_kinds": list(t.event_kinds),
-            "action_type": t.action_type, "entities": entities, "template": t.id, "templates": [t.id],
-            "frame": None, "fillers": fillers}
+            "action_type": t.action_type, "entities": entities, "template": t.id,
+            "clauses": {UNFRAMED_CLAUSE: t.id}, "frame": None, "fillers": fillers}
 
 
 # ---------------------------------------------------------------- balanced generation
@@ -369,7 +374,10 @@ def manifest(specs: SpecSet, result: EventsResult, seed: int, per_kind: int, dat
             "category": _counts(e["category"] for r in records for e in r["entities"]),
             "action_type": _counts(str(r["action_type"]) for r in records),
             "template": _counts(r["template"] for r in records),
+            "frame": _counts(str(r["frame"]) for r in records),
         },
+        # Length and constructions (storyml/data/profile.py), to compare with evalsets/ prose.
+        "profile": profile(r["text"] for r in records),
         "rejected": {"total": sum(result.rejected.values()), "reasons": dict(sorted(result.rejected.items()))},
         "templates": len(all_templates(specs)),
         "specs_fingerprint": specs_fingerprint(specs),

@@ -92,7 +92,7 @@ def held_out_template_split(records: list[dict], seed: int, test_fraction: float
         if t not in test and movable(t) and held + size[t] <= goal * 1.25:
             move(t)
             held += size[t]
-    return _sides(records, lambda r: any(t in test for t in r["templates"]))
+    return _sides(records, lambda r: any(t in test for t in r["clauses"].values()))
 
 
 def held_out_vocabulary_split(records: list[dict], seed: int, test_fraction: float) -> dict[str, list[dict]]:

@@ -17,7 +17,9 @@ from storyml.data.jsonl import read_jsonl_lines
 from storyml.data.splits import SPLITS, test_file
 from storyml.errors import UserError
 
-REAL_PROSE_FILE = Path(__file__).resolve().parents[2] / "evalsets" / "real_prose.jsonl"
+EVALSETS_DIR = Path(__file__).resolve().parents[2] / "evalsets"
+REAL_PROSE_FILE = EVALSETS_DIR / "real_prose.jsonl"  # the test set: reported, never tuned on
+DEV_PROSE_FILE = EVALSETS_DIR / "dev_prose.jsonl"  # the development set: every choice is made on it
 CHARACTERS_VALIDATION_FILE = "characters.val.jsonl"
 
 
@@ -29,12 +31,13 @@ class TextEvalSet:
     template_derived: bool  # generated from the training templates (same distribution)
 
 
-# Evaluated in this order; the real-prose set last, as the generalization estimate.
+# Evaluated in this order; the real-prose test set last, as the generalization estimate.
 SPLIT_TITLES = {"random": "random test split", "held_out_template": "held-out-template split",
                 "held_out_vocabulary": "held-out-vocabulary split"}
 TEMPLATE_SETS: tuple[TextEvalSet, ...] = tuple(
     TextEvalSet(split, SPLIT_TITLES[split], test_file(split), True) for split in SPLITS)
-REAL_PROSE_SET = TextEvalSet("real_prose", "hand-written real prose", "", False)
+REAL_PROSE_SET = TextEvalSet("real_prose", "hand-written real prose (test)", "", False)
+DEV_PROSE_SET = TextEvalSet("dev_prose", "hand-written real prose (development)", "", False)
 
 
 def _problem(path: Path, line: int, message: str) -> UserError:

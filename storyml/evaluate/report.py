@@ -159,7 +159,8 @@ def build_report(
         report["skipped"]["characters"] = source
     else:
         report["characters"] = {**evaluate_characters(predictor, character_records), "source": source}
-    estimate = next((name for name, s in report["sets"].items() if not s["template_derived"]), None)
+    # The last hand-written set is the test set (the development set, if scored, comes before it).
+    estimate = next((name for name, s in reversed(report["sets"].items()) if not s["template_derived"]), None)
     if estimate is not None:
         s = report["sets"][estimate]
         report["generalization_estimate"] = {

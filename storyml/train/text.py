@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ from transformers import (
     EarlyStoppingCallback,
     PreTrainedTokenizerFast,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
@@ -68,6 +70,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from storyml.fsutil import atomic_directory, atomic_write_text
 
 from ..data.bio import TokenClassificationCollator, align_batch
+from ..data.resample import mention_pools, resample_mentions
 from ..errors import UserError
 from .encoders import build_tokenizer, default_preset, engine_tokenizer_json, load_encoder
 from .guard import NonFiniteGuard
@@ -102,13 +105,14 @@ class Settings:
     hyperparameters: dict[str, Any]
     encoder: str
     tasks: dict[str, Any]  # artifact name -> SequenceTask | TokenTask
+    mention_resampling: float = 0.0  # share of mentions redrawn per epoch
 
     def task_named(self, head: str) -> tuple[str, Any]:
         return next((name, task) for name, task in self.tasks.items() if task.head == head)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"seed": self.seed, "multi_task": self.multi_task, "encoder": self.encoder,
-                "hyperparameters": self.hyperparameters,
+                "hyperparameters": self.hyperparameters, "mention_resampling": self.mention_resampling,
                 "tasks": {k: v.model_dump() for k, v in self.tasks.items()}}
 
 
@@ -127,8 +131,9 @@ def resolve_settings(specs, preset: str | None = None, profile: str | None = Non
     if not EVENT_MULTI_LABEL:
         raise UserError("text training fine-tunes a multi-label event classifier, but the text labels "
                         "spec sets event_kinds.multi_label: false")
+    resampling = spec.mention_resampling.share if spec.mention_resampling is not None else 0.0
     return Settings(seed=spec.seed, multi_task=spec.multi_task, hyperparameters=hyper,
-                    encoder=preset or encoder, tasks=dict(spec.tasks))
+                    encoder=preset or encoder, tasks=dict(spec.tasks), mention_resampling=resampling)
 
 
 # ---------------------------------------------------------------- features
@@ -157,9 +162,48 @@ def encode_records(tokenizer, records: Sequence[Mapping[str, Any]]) -> list[dict
             for ids, mask, tags, r in zip(aligned["input_ids"], aligned["attention_mask"], aligned["labels"], records)]
 
 
-def task_features(features: Sequence[Mapping[str, list]], keys: Mapping[str, str]) -> list[dict[str, list]]:
+def task_features(features: Sequence[Mapping[str, list]] | EpochFeatures,
+                  keys: Mapping[str, str]) -> list[dict[str, list]] | EpochFeatures:
     """Each feature's columns renamed as a model's forward() expects (`keys`: model name -> column)."""
+    if isinstance(features, EpochFeatures):
+        return features.renamed(keys)
     return [{name: f[column] for name, column in keys.items()} for f in features]
+
+
+class EpochFeatures(torch.utils.data.Dataset):
+    """Training features encoded on demand from records whose mentions are redrawn each epoch.
+
+    Item `i` of epoch `e` is the same on every run (storyml/data/resample.py seeds it with
+    (seed, e, i)); `EpochSetter` moves the epoch forward as the Trainer starts each one.
+    """
+
+    def __init__(self, records: Sequence[Mapping[str, Any]], tokenizer, pools: Mapping[str, Sequence[str]],
+                 share: float, seed: int, keys: Mapping[str, str] | None = None):
+        self.records, self.tokenizer, self.pools = records, tokenizer, pools
+        self.share, self.seed, self.keys, self.epoch = share, seed, keys, 0
+
+    def renamed(self, keys: Mapping[str, str]) -> EpochFeatures:
+        return EpochFeatures(self.records, self.tokenizer, self.pools, self.share, self.seed, keys)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict[str, list]:
+        rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
+        record = resample_mentions(self.records[i], self.pools, self.share, rng)
+        (feature,) = encode_records(self.tokenizer, [record])
+        return {name: feature[column] for name, column in (self.keys or {k: k for k in feature}).items()}
+
+
+class EpochSetter(TrainerCallback):
+    """Tells an EpochFeatures dataset which epoch the Trainer is starting."""
+
+    def __init__(self, dataset: Any):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        if isinstance(self.dataset, EpochFeatures):
+            self.dataset.epoch = int(state.epoch or 0)
 
 
 class LabelledCollator:
@@ -350,7 +394,7 @@ def quality_metrics(evaluated: Mapping[str, float]) -> dict[str, float]:
             if not k.endswith(TIMING_SUFFIXES)}
 
 
-def train_task(plan: TaskPlan, settings: Settings, train: list[dict], evaluation: list[dict],
+def train_task(plan: TaskPlan, settings: Settings, train: list[dict] | EpochFeatures, evaluation: list[dict],
                run_dir: Path, callbacks: Sequence = ()) -> tuple[torch.nn.Module, dict[str, float], Path, str]:
     """Train one model (resuming from its last checkpoint if any) and save the best one.
 
@@ -364,15 +408,16 @@ def train_task(plan: TaskPlan, settings: Settings, train: list[dict], evaluation
     checkpoints = run_dir / CHECKPOINTS_DIR / plan.name
     set_seed(settings.seed)
     model = plan.build()
+    train_dataset = task_features(train, plan.columns)
     trainer = plan.trainer_class(
         model=model,
         args=training_arguments(settings, checkpoints, plan.best_metric),
-        train_dataset=task_features(train, plan.columns),
+        train_dataset=train_dataset,
         eval_dataset=task_features(evaluation, plan.columns),
         data_collator=plan.collator,
         compute_metrics=plan.compute_metrics,
         preprocess_logits_for_metrics=plan.preprocess_logits,
-        callbacks=[NonFiniteGuard(),
+        callbacks=[NonFiniteGuard(), EpochSetter(train_dataset),
                    EarlyStoppingCallback(settings.hyperparameters["early_stopping_patience"]), *callbacks],
         **(plan.trainer_kwargs or {}),
     )
@@ -440,6 +485,9 @@ def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records
     train, evaluation = encode_records(tokenizer, records_train), encode_records(tokenizer, records_eval)
     _, ner_task = settings.task_named("token")
     weights = ner_class_weights([f["ner_labels"] for f in train], ner_task.class_weights.cap)
+    if settings.mention_resampling > 0:
+        train = EpochFeatures(records_train, tokenizer, mention_pools(specs), settings.mention_resampling,
+                              settings.seed)
     result: dict[str, Any] = {"models": {}, "metrics": {}, "history": {}, "tokenizer": tokenizer, "settings": settings,
                               "paths": {"tokenizer": tokenizer_path, "run": run_dir / RUN_FILE}}
     for plan in _plans(specs, settings, tokenizer, weights, local_path):

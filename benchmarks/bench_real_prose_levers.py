@@ -1,0 +1,99 @@
+"""What each real-prose lever adds, measured on the hand-written DEVELOPMENT set.
+
+Each row is a full `storyml build` (default profile, the default encoder) on a copy of
+specs/ with the levers after it switched off; rows share one stage cache, so only what a
+lever changes is redone. The test set's scores are printed too, but choices are made on
+the development set alone (evalsets/README.md).
+
+    python benchmarks/bench_real_prose_levers.py [--rows templates,composition,...] [--fast]
+
+A row's lever is off when its spec switch is at its "off" value:
+- composition: `share: 0` in specs/templates/composition.yaml (no frames, no verb phrases,
+  no pronoun subjects: one template per sentence, as before issue 8);
+- lexicon: the `include:` lines that pull lexicon lists into the hand-written lists removed;
+- resampling: `mention_resampling.share: 0` in specs/text/training.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# Row name -> the levers it switches on, cumulatively in this order.
+LEVERS = ("composition", "lexicon", "resampling")
+ROWS = {"templates": (), "composition": LEVERS[:1], "lexicon": LEVERS[:2], "resampling": LEVERS[:3]}
+
+
+def switch_off(specs: Path, lever: str) -> None:
+    """Edit a copy of the specs so that `lever` does nothing."""
+    if lever == "composition":
+        path = specs / "templates" / "composition.yaml"
+        text, n = re.subn(r"(?m)^share: .*$", "share: 0", path.read_text(encoding="utf-8"))
+        text = re.sub(r"(?ms)^verb_phrases:.*?(?=^\S)", "", text)
+        text = re.sub(r"(?ms)^pronoun_subjects:.*?(?=^\S)", "", text)
+        assert n == 1, "composition.yaml has no top-level share"
+        path.write_text(text, encoding="utf-8")
+    elif lever == "lexicon":
+        for path in (specs / "vocabulary").glob("*.yaml"):
+            text = path.read_text(encoding="utf-8")
+            path.write_text(re.sub(r"(?m)^\s+include: \[lexicon_[^\]]*\]\n", "", text), encoding="utf-8")
+    elif lever == "resampling":
+        path = specs / "text" / "training.yaml"
+        text = path.read_text(encoding="utf-8")
+        path.write_text(re.sub(r"(?m)^(\s+share: ).*(# mention resampling.*)$", r"\g<1>0  \2", text),
+                        encoding="utf-8")
+
+
+def run_row(name: str, work: Path, fast: bool) -> dict:
+    specs = work / name / "specs"
+    shutil.copytree(REPO / "specs", specs)
+    for lever in LEVERS:
+        if lever not in ROWS[name]:
+            switch_off(specs, lever)
+    artifacts = work / name / "artifacts"
+    cmd = [sys.executable, "-m", "storyml", "build", "--specs", str(specs), "--generated", str(REPO / "generated"),
+           "--work", str(work / "runs"), "--artifacts", str(artifacts), *(["--fast"] if fast else [])]
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO, check=True)
+    seconds = time.perf_counter() - start
+    stages = json.loads((artifacts / "build.json").read_text(encoding="utf-8"))["stages"]["evaluate"]
+    return {"seconds": seconds, "dev": stages["fp32_dev"], "test": stages["fp32"],
+            "template": stages["fp32_template"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows (default: all)")
+    parser.add_argument("--fast", action="store_true", help="the fast profile (a smoke run of this script)")
+    parser.add_argument("--work", type=Path, help="keep the builds here (default: a temporary directory)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    rows = [r for r in args.rows.split(",") if r]
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        parser.error(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
+    work = args.work or Path(tempfile.mkdtemp(prefix="storyml-levers-"))
+    results = {name: run_row(name, work, args.fast) for name in rows}
+    print("\n| levers | dev event macro-F1 | dev entity F1 | test event macro-F1 | test entity F1 "
+          "| random split event / entity (template data) | build s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        t = r["template"].get("random", {})
+        print(f"| {name} | {r['dev']['event_macro_f1']:.3f} | {r['dev']['entity_strict_f1']:.3f} "
+              f"| {r['test']['event_macro_f1']:.3f} | {r['test']['entity_strict_f1']:.3f} "
+              f"| {t.get('event_macro_f1', 0):.3f} / {t.get('entity_f1', 0):.3f} | {r['seconds']:.0f} |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Mention resampling: entity mentions redrawn from their category's vocabulary, every epoch.
+
+A model that sees "Tomasz" only in the sentences a template happened to give him learns
+the name, not the position. Redrawing a share of the mentions each epoch (the same
+record, other fillers of the same category) makes both text models read the context.
+Offsets stay exact: the text is rebuilt piece by piece and each span is taken where its
+new filler is appended.
+
+Deterministic: the draw for record `i` in epoch `e` comes from `Random(f"{seed}:{e}:{i}")`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from codegen.spec.loader import SpecSet
+from codegen.spec.templates import entity_categories_of_lists, resolved_entries, vocabulary_lists
+
+from .events import make_entity
+
+
+def mention_pools(specs: SpecSet) -> dict[str, tuple[str, ...]]:
+    """Category -> every word-list entry drawn under it, first-person words left out."""
+    lists = vocabulary_lists(specs)
+    first_person = set(specs.one("register_rules").first_person_words)
+    pools: dict[str, set[str]] = {}
+    for name, categories in entity_categories_of_lists(specs).items():
+        if lists[name][1].is_verbs or len(categories) != 1:
+            continue
+        (category,) = categories
+        pools.setdefault(category, set()).update(
+            e for _, e in resolved_entries(name, lists) if isinstance(e, str) and e not in first_person)
+    return {category: tuple(sorted(words)) for category, words in sorted(pools.items())}
+
+
+def resample_mentions(record: Mapping[str, Any], pools: Mapping[str, Sequence[str]], share: float,
+                      rng: random.Random) -> dict[str, Any]:
+    """A copy of `record` with each entity redrawn from its category's pool with chance `share`.
+
+    A mention whose category has no pool (or only itself) stays. A mention that opened with a
+    capital letter keeps one (sentence-initial "The guard" becomes "The lantern").
+    """
+    text = record["text"]
+    entities = sorted(record["entities"], key=lambda e: e["start"])
+    pieces: list[str] = []
+    spans: list[tuple[int, int, dict]] = []
+    cursor = length = 0
+    for e in entities:
+        pieces.append(text[cursor:e["start"]])
+        length += e["start"] - cursor
+        mention = e["text"]
+        pool = pools.get(e["category"], ())
+        if rng.random() < share and len(pool) > 1:
+            mention = _matching_case(rng.choice(pool), e["text"])
+        pieces.append(mention)
+        spans.append((length, length + len(mention), e))
+        length += len(mention)
+        cursor = e["end"]
+    pieces.append(text[cursor:])
+    new_text = "".join(pieces)
+    return {**record, "text": new_text,
+            "entities": [make_entity(new_text, s, end, e["category"], e["role"]) for s, end, e in spans]}
+
+
+def _matching_case(word: str, original: str) -> str:
+    if original[:1].isupper() and word[:1].islower() and len(word[:1].upper()) == 1:
+        return word[:1].upper() + word[1:]
+    return word
