@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from contract_samples import random_labels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from storyml_contract import ARTIFACT_FILES, TOKENIZER_FILE, TOTAL_INPUT_FEATURES
@@ -39,8 +40,6 @@ from storyml.evaluate.evalsets import REAL_PROSE_FILE, TEMPLATE_SETS, load_event
 from storyml.evaluate.report import TEMPLATE_LABEL
 from storyml.export import metadata as md
 from storyml.predict import EngineTokenizer, Predictor, resolve_artifacts_dir
-
-from contract_samples import random_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_KEYS = {"text", "event_kinds", "entities"}

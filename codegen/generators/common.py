@@ -6,10 +6,10 @@ from pathlib import Path
 
 import jinja2
 
+from codegen.generators.literals import py_float, py_str, rust_f32, rust_f64, rust_str
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, RecordShape
 from codegen.spec.names import pascal_identifier
-from codegen.generators.literals import py_float, py_str, rust_f32, rust_f64, rust_str
 
 TEMPLATES = Path(__file__).parent / "templates"
 

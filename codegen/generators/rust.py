@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from codegen.generators.common import comment_header, environment, feature_records
+from codegen.generators.golden import render_golden_tests
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
 from codegen.spec.names import pascal_identifier, screaming, snake
-from codegen.generators.common import comment_header, environment, feature_records
-from codegen.generators.golden import render_golden_tests
 
 CRATE = "rust"
 

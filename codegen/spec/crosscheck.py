@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from codegen.spec.errors import SpecProblem
-from codegen.spec.layout import LayoutError, compute_feature_layout, compute_output_layout, count_mlp_parameters
 from codegen.spec.kinds import EXTRA_CHECKS
+from codegen.spec.layout import (
+    LayoutError,
+    compute_feature_layout,
+    compute_output_layout,
+    count_mlp_parameters,
+)
 from codegen.spec.names import pascal_identifier
 from codegen.spec.specset import Entry, SpecSet
 

@@ -27,7 +27,6 @@ from storyml_contract.text import (
     MAX_SEQ_LENGTH,
 )
 
-from storyml.fsutil import atomic_directory, atomic_write_bytes, atomic_write_text
 from storyml.data.bio import align_batch
 from storyml.errors import UserError
 from storyml.evaluate.evalsets import TextEvalSet
@@ -38,6 +37,7 @@ from storyml.evaluate.metrics import (
     span_confusion,
     span_metrics,
 )
+from storyml.fsutil import atomic_directory, atomic_write_bytes, atomic_write_text
 from storyml.predict import Predictor
 
 TEMPLATE_LABEL = "template data (not a measure of generalization)"
@@ -85,13 +85,16 @@ def _span_text(text: str, span: Mapping[str, Any]) -> str:
     return f"{text[span['start']:span['end']]!r} {span['category']}"
 
 
+def _span_key(span: Mapping[str, Any]) -> tuple:
+    return (span["start"], span["end"], span["category"])
+
+
 def _misses(records, predicted_kinds, predicted_entities) -> list[dict[str, Any]]:
     """Examples whose kinds or spans differ from gold, with what differed."""
     misses = []
     for record, kinds, entities in zip(records, predicted_kinds, predicted_entities):
-        key = lambda s: (s["start"], s["end"], s["category"])
-        gold = {key(e): e for e in record["entities"]}
-        predicted = {key(e): e for e in entities}
+        gold = {_span_key(e): e for e in record["entities"]}
+        predicted = {_span_key(e): e for e in entities}
         missed = [_span_text(record["text"], gold[k]) for k in sorted(gold.keys() - predicted.keys())]
         spurious = [_span_text(record["text"], predicted[k]) for k in sorted(predicted.keys() - gold.keys())]
         if set(kinds) != set(record["event_kinds"]) or missed or spurious:
