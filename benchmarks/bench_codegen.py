@@ -12,12 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from codegen.spec.contract import build_contract
-from codegen.spec.loader import load_specs
 from codegen.generators.python import render_python
 from codegen.generators.rust import render_rust
 from codegen.generators.schema import render_schemas
 from codegen.generators.writer import compare, write_tree
+from codegen.spec.contract import build_contract
+from codegen.spec.loader import load_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 

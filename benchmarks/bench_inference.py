@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from storyml_contract import NUM_BIO_LABELS, NUM_EVENT_KINDS, TOTAL_INPUT_FEATURES
 
 from codegen.spec.loader import load_specs
 from storyml.export.onnx_export import artifact_size, export_model
 from storyml.export.quantize import EvalSet, int8_path_for, quantize_model, session
 from storyml.train.mlp import build_model
-from storyml_contract import NUM_BIO_LABELS, NUM_EVENT_KINDS, TOTAL_INPUT_FEATURES
 
 SPEEDUP_TARGET = 2.5
 SIZE_TARGET = 0.30
@@ -42,7 +42,11 @@ def text_model(specs, encoder: str, task: str, num_labels: int):
         model, _ = load_encoder(specs, encoder, task, num_labels=num_labels, seed=0)
         return model, f"preset {encoder!r} via storyml.train.encoders.load_encoder"
     except Exception as exc:  # noqa: BLE001 - any failure falls back, and says so
-        from transformers import BertConfig, BertForSequenceClassification, BertForTokenClassification
+        from transformers import (
+            BertConfig,
+            BertForSequenceClassification,
+            BertForTokenClassification,
+        )
 
         torch.manual_seed(0)
         config = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,

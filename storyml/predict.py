@@ -34,12 +34,19 @@ from storyml_contract import (
     TOKENIZER_FILE,
     TOTAL_OUTPUT_FEATURES,
 )
-from storyml_contract.text import BIO_LABELS, EVENT_KIND_INDEX, IGNORE_INDEX, MAX_SEQ_LENGTH
+from storyml_contract.text import (
+    BIO_LABELS,
+    EVENT_KIND_INDEX,
+    EVENT_KIND_LABELS,
+    EVENT_LOGIT_THRESHOLD,
+    EVENT_MULTI_LABEL,
+    IGNORE_INDEX,
+    MAX_SEQ_LENGTH,
+)
 
 from storyml.data.bio import align_batch, logits_to_spans
 from storyml.data.jsonl import read_jsonl_lines
 from storyml.errors import UserError
-from storyml.evaluate.metrics import event_kinds_from_logits
 
 DEFAULT_ARTIFACTS = Path("artifacts")
 LATEST_FILE = "LATEST"  # in DEFAULT_ARTIFACTS: the path of the last build's artifacts
@@ -204,6 +211,18 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 def _chunks(items: Sequence, size: int) -> Iterator[tuple[int, Sequence]]:
     for start in range(0, len(items), size):
         yield start, items[start : start + size]
+
+
+def event_kinds_from_logits(logits: Any, labels: Sequence[str] = EVENT_KIND_LABELS) -> list[list[str]]:
+    """Decode [n, kinds] logits as the contract says: multi-label -> logit > EVENT_LOGIT_THRESHOLD
+    (the same as sigmoid > EVENT_THRESHOLD); single-label -> argmax."""
+    logits = np.asarray(logits, dtype=np.float64).reshape(-1, len(labels))
+    if EVENT_MULTI_LABEL:
+        chosen = logits > EVENT_LOGIT_THRESHOLD
+    else:
+        chosen = np.zeros(logits.shape, dtype=bool)
+        chosen[np.arange(len(logits)), logits.argmax(axis=1)] = True
+    return [[labels[j] for j in np.flatnonzero(row)] for row in chosen]
 
 
 def event_kinds_result(logits: np.ndarray) -> list[dict[str, Any]]:

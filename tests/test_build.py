@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from storyml_contract import MAX_SEQ_LENGTH
-
 from spec_helpers import GENERATED, copy_specs, edit, set_key, storyml
+from storyml_contract import MAX_SEQ_LENGTH
 
 pytestmark = pytest.mark.slow
 

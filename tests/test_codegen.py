@@ -10,12 +10,12 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from spec_helpers import GENERATED, SPECS, copy_specs, edit, storyml, tree_bytes
 
-from codegen.spec.contract import build_contract
 from codegen.generators.generate import render_all
 from codegen.generators.literals import rust_str
+from codegen.spec.contract import build_contract
 from codegen.spec.loader import load_specs
-from spec_helpers import GENERATED, SPECS, copy_specs, edit, storyml, tree_bytes
 
 
 def test_repository_generated_code_is_in_sync():

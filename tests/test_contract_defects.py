@@ -5,17 +5,20 @@ from __future__ import annotations
 import math
 import re
 
+import storyml_contract as contract
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
-
-import storyml_contract as contract
 from spec_helpers import GENERATED, SPECS
 from storyml_contract import text
-from storyml_contract.character_features import (AxisValue, CharacterFeatures, FEATURE_INDEX, RelationalEdge,
-                                                 encode_features)
+from storyml_contract.character_features import (
+    FEATURE_INDEX,
+    AxisValue,
+    CharacterFeatures,
+    RelationalEdge,
+    encode_features,
+)
 from storyml_contract.character_outputs import OUTPUT_FIELDS, decode_outputs
-
-import yaml
 
 
 # Defect 2: prose said "axis 47 is the affection component of relational edge 2"; it is 323.

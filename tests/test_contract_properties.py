@@ -18,13 +18,13 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from codegen.generators.golden import load_generated_python
 from codegen.spec.contract import build_contract
 from codegen.spec.errors import SpecError
-from codegen.generators.golden import load_generated_python
+from codegen.spec.layout import compute_feature_layout, compute_output_layout, count_mlp_parameters
 from codegen.spec.loader import load_specs
-from codegen.spec.names import RESERVED, pascal_identifier
-from codegen.spec.layout import count_mlp_parameters, compute_feature_layout, compute_output_layout
 from codegen.spec.models import FeatureLayoutFile, MlpModelFile, OutputHeadsFile
+from codegen.spec.names import RESERVED, pascal_identifier
 
 SETTINGS = settings(max_examples=20, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -272,8 +272,11 @@ def _random_targets(rng, contract, omod, enums_mod):
                 kwargs[f.name] = None if rng.random() < 0.3 else rng.randrange(0, 20)
             else:
                 cutoff = getattr(s.decode, "cutoff", 0.0)
-                draw = lambda: 0.0 if rng.random() < 0.2 else _f32(math.copysign(rng.uniform(cutoff + 0.01, 5),
-                                                                                  rng.random() - 0.5))
+
+                def draw(cutoff: float = cutoff) -> float:
+                    return 0.0 if rng.random() < 0.2 else _f32(math.copysign(rng.uniform(cutoff + 0.01, 5),
+                                                                              rng.random() - 0.5))
+
                 kwargs[f.name] = tuple(draw() for _ in range(n)) if s.kind == "scalars" else draw()
         heads[h.name] = getattr(omod, pascal_identifier(h.name) + "Head")(**kwargs)
     return getattr(omod, pascal_identifier(layout.name))(**heads)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from spec_helpers import SPECS, copy_specs, edit, storyml
 
 from codegen.spec.compat import compare_contracts
 from codegen.spec.contract import build_contract
 from codegen.spec.loader import load_specs
-from spec_helpers import SPECS, copy_specs, edit, storyml
 
 BASE = build_contract(load_specs(SPECS, codegen_only=True))
 

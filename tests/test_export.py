@@ -10,19 +10,37 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from storyml_contract import (
+    ARTIFACT_FILES,
+    BIO_LABELS,
+    CONTRACT_FINGERPRINT,
+    EVENT_KIND_LABELS,
+    NUM_BIO_LABELS,
+    NUM_EVENT_KINDS,
+    ONNX_INPUTS,
+    ONNX_OUTPUTS,
+    TOTAL_INPUT_FEATURES,
+)
+from storyml_contract.character_outputs import HEADS, OUTPUT_NAMES
 from torch import nn
-from transformers import (DistilBertConfig, DistilBertForSequenceClassification, DistilBertForTokenClassification,
-                          DistilBertModel)
+from transformers import (
+    DistilBertConfig,
+    DistilBertForSequenceClassification,
+    DistilBertForTokenClassification,
+    DistilBertModel,
+)
 
 from codegen.spec.loader import load_specs
 from storyml.errors import UserError
 from storyml.export import metadata as md
-from storyml.export.onnx_export import (EXPORT_CONFIGS, ExportError, artifact_size, export_model,
-                                        external_data_files)
+from storyml.export.onnx_export import (
+    EXPORT_CONFIGS,
+    ExportError,
+    artifact_size,
+    export_model,
+    external_data_files,
+)
 from storyml.train.mlp import build_model, concat_heads
-from storyml_contract import (ARTIFACT_FILES, BIO_LABELS, CONTRACT_FINGERPRINT, EVENT_KIND_LABELS, NUM_BIO_LABELS,
-                              NUM_EVENT_KINDS, ONNX_INPUTS, ONNX_OUTPUTS, TOTAL_INPUT_FEATURES)
-from storyml_contract.character_outputs import HEADS, OUTPUT_NAMES
 
 SPECS = load_specs(Path(__file__).resolve().parents[1] / "specs")
 PARITY = SPECS.one("export").parity

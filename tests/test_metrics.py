@@ -19,6 +19,7 @@ from storyml_contract.text import (
     EVENT_THRESHOLD,
 )
 
+from storyml import predict
 from storyml.evaluate import metrics
 
 label_sets = st.lists(st.sampled_from(EVENT_KIND_LABELS), unique=True, max_size=4)
@@ -127,7 +128,7 @@ logits = st.floats(-20, 20).filter(lambda x: abs(x) > 1e-6)
 
 @given(st.lists(st.lists(logits, min_size=len(EVENT_KIND_LABELS), max_size=len(EVENT_KIND_LABELS)), max_size=5))
 def test_event_decoding_is_sigmoid_above_the_spec_threshold(rows):
-    decoded = metrics.event_kinds_from_logits(np.array(rows).reshape(-1, len(EVENT_KIND_LABELS)))
+    decoded = predict.event_kinds_from_logits(np.array(rows).reshape(-1, len(EVENT_KIND_LABELS)))
     for row, labels in zip(rows, decoded):
         expected = [EVENT_KIND_LABELS[i] for i, x in enumerate(row) if 1 / (1 + math.exp(-x)) > EVENT_THRESHOLD]
         assert labels == expected
@@ -135,7 +136,7 @@ def test_event_decoding_is_sigmoid_above_the_spec_threshold(rows):
 
 def test_a_logit_exactly_at_the_threshold_is_not_a_prediction():
     row = [EVENT_LOGIT_THRESHOLD] * len(EVENT_KIND_LABELS)
-    assert metrics.event_kinds_from_logits([row]) == [[]]
+    assert predict.event_kinds_from_logits([row]) == [[]]
 
 
 # --- Entities over tags ----------------------------------------------------------------------

@@ -8,17 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from contract_samples import random_labels
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from storyml_contract import (
+    TOTAL_INPUT_FEATURES,
+    TOTAL_OUTPUT_FEATURES,
+    decode_outputs,
+    encode_labels,
+)
+from storyml_contract.character_outputs import HEADS, OUTPUT_FIELDS
 from torch.nn import functional as F
 
 from codegen.spec.loader import load_specs
 from storyml.errors import UserError
 from storyml.train import mlp
-from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES, decode_outputs, encode_labels
-from storyml_contract.character_outputs import HEADS, OUTPUT_FIELDS
-
-from contract_samples import random_labels
 
 SPECS = load_specs(Path(__file__).resolve().parents[1] / "specs")
 

@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from contract_samples import random_labels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from storyml_contract import ARTIFACT_FILES, TOKENIZER_FILE, TOTAL_INPUT_FEATURES
@@ -35,12 +36,18 @@ from storyml.cli import main
 from storyml.data.bio import tags_to_spans
 from storyml.errors import UserError
 from storyml.evaluate import metrics
-from storyml.evaluate.evalsets import REAL_PROSE_FILE, TEMPLATE_SETS, load_event_records
+from storyml.evaluate.evalsets import (
+    DEV_PROSE_SET,
+    DEVELOPMENT_LABEL,
+    GENERALIZATION_LABEL,
+    REAL_PROSE_FILE,
+    REAL_PROSE_SET,
+    TEMPLATE_SETS,
+    load_event_records,
+)
 from storyml.evaluate.report import TEMPLATE_LABEL
 from storyml.export import metadata as md
 from storyml.predict import EngineTokenizer, Predictor, resolve_artifacts_dir
-
-from contract_samples import random_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_KEYS = {"text", "event_kinds", "entities"}
@@ -358,7 +365,7 @@ def test_evaluate_writes_report_json_markdown_and_plots(evaluated):
     code, out = evaluated
     assert code == 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert set(report["sets"]) == {s.name for s in TEMPLATE_SETS} | {"real_prose"}
+    assert set(report["sets"]) == {s.name for s in TEMPLATE_SETS} | {DEV_PROSE_SET.name, REAL_PROSE_SET.name}
     assert report["skipped"] == {}
     assert report["characters"]["n"] == 12
     pngs = sorted(p.name for p in out.glob("*.png"))
@@ -378,7 +385,8 @@ def test_evaluate_labels_template_figures_and_sizes_the_real_prose_estimate(eval
     assert report["generalization_estimate"]["set"] == "real_prose"
     assert report["generalization_estimate"]["n"] == n
     for name, s in report["sets"].items():
-        assert s["label"] == (TEMPLATE_LABEL if name != "real_prose" else "generalization estimate")
+        assert s["label"] == {REAL_PROSE_SET.name: GENERALIZATION_LABEL,
+                              DEV_PROSE_SET.name: DEVELOPMENT_LABEL}.get(name, TEMPLATE_LABEL)
     # The real-prose heading comes before the template figures.
     assert markdown.index("real prose") < markdown.index(TEMPLATE_LABEL)
 

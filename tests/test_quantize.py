@@ -10,6 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from storyml_contract import NUM_EVENT_KINDS, TOTAL_INPUT_FEATURES
 from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
 from codegen.spec.loader import load_specs
@@ -17,7 +18,6 @@ from storyml.export import metadata as md
 from storyml.export import quantize as q
 from storyml.export.onnx_export import artifact_size, export_model
 from storyml.train.mlp import build_model
-from storyml_contract import NUM_EVENT_KINDS, TOTAL_INPUT_FEATURES
 
 SPECS = load_specs(Path(__file__).resolve().parents[1] / "specs")
 GATES = SPECS.one("export").quantization.gates

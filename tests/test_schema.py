@@ -8,7 +8,6 @@ import re
 import jsonschema
 import pytest
 import yaml
-
 from spec_helpers import GENERATED, SPECS
 
 SPEC_FILES = sorted(SPECS.rglob("*.yaml"))

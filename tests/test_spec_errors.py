@@ -6,7 +6,6 @@ import re
 import shutil
 
 import pytest
-
 from spec_helpers import GENERATED, copy_specs, edit, storyml, tree_bytes
 
 LINE = re.compile(r"^(?P<file>[^:]+\.ya?ml):(?P<line>\d+): (?P<key>[^:]*): (?P<msg>.+)$")

@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from storyml_contract.text import ENTITY_CATEGORIES, EVENT_KIND_LABELS
 
 from codegen.spec.errors import SpecError
 from codegen.spec.loader import load_specs
 from codegen.spec.templates import pattern_slots
 from storyml.cli import main
-from storyml_contract.text import ENTITY_CATEGORIES, EVENT_KIND_LABELS
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
 PROBLEM_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): (?P<key>[^:]+): (?P<message>.+)$")

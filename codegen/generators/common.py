@@ -1,4 +1,4 @@
-"""What every renderer shares: the Jinja environment and the DO-NOT-EDIT header."""
+"""What every renderer shares: the Jinja environment, the DO-NOT-EDIT header and the feature records."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from pathlib import Path
 
 import jinja2
 
-from codegen.spec.contract import Contract
-from codegen.spec.names import pascal_identifier
 from codegen.generators.literals import py_float, py_str, rust_f32, rust_f64, rust_str
+from codegen.spec.contract import Contract
+from codegen.spec.layout import FeatureLayout, RecordShape
+from codegen.spec.names import pascal_identifier
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -38,3 +39,15 @@ def header_lines(contract: Contract) -> list[str]:
 
 def comment_header(contract: Contract, prefix: str) -> str:
     return "\n".join(f"{prefix} {line}" for line in header_lines(contract))
+
+
+def feature_records(layout: FeatureLayout) -> tuple[list[RecordShape], dict[str, str]]:
+    """Composite types plus one record per field region, with the region -> record name map."""
+    shapes = list(layout.types.values())
+    region_records = {}
+    for r in layout.regions:
+        if r.record is not None:
+            name = pascal_identifier(r.name)
+            region_records[r.name] = name
+            shapes.append(RecordShape(name, r.record.width, r.record.fields, r.doc))
+    return shapes, region_records

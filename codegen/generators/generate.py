@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from codegen.spec.contract import Contract
 from codegen.generators.python import render_python
+from codegen.generators.rust import render_rust
 from codegen.generators.schema import render_schemas
+from codegen.spec.contract import Contract
 
 
 def render_all(contract: Contract) -> dict[str, str]:
-    from codegen.generators.rust import render_rust
-
     files: dict[str, str] = {}
     for part in (render_python(contract), render_rust(contract), render_schemas()):
         overlap = files.keys() & part.keys()

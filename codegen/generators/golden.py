@@ -21,13 +21,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from codegen.generators.common import comment_header, feature_records
+from codegen.generators.literals import rust_f32, rust_str
+from codegen.generators.python import PACKAGE, render_python
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout
-from codegen.generators.literals import rust_f32, rust_str
 from codegen.spec.names import pascal_identifier
-from codegen.generators.common import comment_header
-from codegen.generators.python import PACKAGE, render_python
-from codegen.generators.rust import feature_records
 
 RANDOM_FEATURE_CASES = 6
 RANDOM_OUTPUT_CASES = 6

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from codegen.generators.common import comment_header, environment
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
 from codegen.spec.names import pascal_identifier, screaming, snake
-from codegen.generators.common import comment_header, environment
 
 PACKAGE = "python/storyml_contract"
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from codegen.generators.common import comment_header, environment, feature_records
+from codegen.generators.golden import render_golden_tests
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
 from codegen.spec.names import pascal_identifier, screaming, snake
-from codegen.generators.common import comment_header, environment
 
 CRATE = "rust"
 
@@ -71,18 +72,6 @@ def _rust_region(r: RegionShape, record_name: str | None) -> dict:
     return view
 
 
-def feature_records(layout: FeatureLayout) -> tuple[list[RecordShape], dict[str, str]]:
-    """Composite types plus one record per field region, with the region -> record name map."""
-    shapes = list(layout.types.values())
-    region_records = {}
-    for r in layout.regions:
-        if r.record is not None:
-            name = pascal_identifier(r.name)
-            region_records[r.name] = name
-            shapes.append(RecordShape(name, r.record.width, r.record.fields, r.doc))
-    return shapes, region_records
-
-
 def render_features(c: Contract, layout: FeatureLayout) -> str:
     shapes, region_records = feature_records(layout)
     records = [dict(name=rec.name, const=screaming(rec.name), snake=snake(rec.name), width=rec.width,
@@ -138,8 +127,6 @@ CRATE_VERSION = "0.1.0"
 
 
 def render_rust(c: Contract) -> dict[str, str]:
-    from codegen.generators.golden import render_golden_tests
-
     env = environment()
     mlp = c.specs.one("mlp_model")
     models = [dict(const=screaming(name), file=m.file, inputs=m.inputs, outputs=c.head_outputs(name))

@@ -9,8 +9,13 @@ from typing import Any
 
 from codegen.spec.crosscheck import enum_table
 from codegen.spec.kinds import KINDS
-from codegen.spec.layout import FeatureLayout, OutputLayout, compute_feature_layout, compute_output_layout
-from codegen.spec.loader import SpecSet
+from codegen.spec.layout import (
+    FeatureLayout,
+    OutputLayout,
+    compute_feature_layout,
+    compute_output_layout,
+)
+from codegen.spec.specset import SpecSet
 
 
 def _without_docs(value: Any) -> Any:

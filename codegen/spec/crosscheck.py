@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from codegen.spec.errors import SpecProblem
-from codegen.spec.layout import LayoutError, compute_feature_layout, compute_output_layout, count_mlp_parameters
-from codegen.spec.loader import Entry, SpecSet
+from codegen.spec.kinds import EXTRA_CHECKS
+from codegen.spec.layout import (
+    LayoutError,
+    compute_feature_layout,
+    compute_output_layout,
+    count_mlp_parameters,
+)
 from codegen.spec.names import pascal_identifier
+from codegen.spec.specset import Entry, SpecSet
 
 
 def enum_table(specs: SpecSet) -> dict[str, list[str]]:
@@ -135,8 +141,6 @@ def _unique_names(specs: SpecSet, kind: str) -> list[SpecProblem]:
 
 
 def cross_check(specs: SpecSet, codegen_only: bool = False) -> list[SpecProblem]:
-    from codegen.spec.kinds import EXTRA_CHECKS
-
     enums = enum_table(specs)
     problems: list[SpecProblem] = []
     for kind in ("feature_layout", "output_heads", "mlp_model"):

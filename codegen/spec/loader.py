@@ -3,48 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from codegen.spec.crosscheck import cross_check
 from codegen.spec.errors import SpecError, SpecProblem, display_path
 from codegen.spec.kinds import KINDS
 from codegen.spec.models import ITEM_MARK
 from codegen.spec.source import SourceDoc, load_yaml
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A validated spec file with its source, for errors that point into it."""
-
-    doc: SourceDoc
-    model: Any
-
-
-@dataclass
-class SpecSet:
-    root: Path
-    entries: dict[str, list[Entry]] = field(default_factory=lambda: defaultdict(list))
-
-    def of_kind(self, kind: str) -> list[Entry]:
-        return self.entries.get(kind, [])
-
-    def one(self, kind: str) -> Any:
-        return self.entries[kind][0].model
-
-    def named(self, kind: str) -> dict[str, Any]:
-        return {e.model.name: e.model for e in self.of_kind(kind)}
-
-    def __iter__(self) -> Iterator[Entry]:
-        for kind in sorted(self.entries):
-            yield from self.entries[kind]
-
-    @property
-    def files(self) -> list[Path]:
-        return sorted(e.doc.path for e in self)
+from codegen.spec.specset import Entry, SpecSet  # also re-exported: callers import them from here
 
 
 def spec_files(root: Path) -> list[Path]:
@@ -119,8 +88,6 @@ def load_specs(root: Path | str, codegen_only: bool = False) -> SpecSet:
     files of other kinds are skipped unread beyond their `kind`, so an old
     revision (for `storyml diff`) may predate today's data kinds.
     """
-    from codegen.spec.crosscheck import cross_check
-
     root = Path(root)
     if not root.is_dir():
         raise SpecError([SpecProblem(display_path(root), 1, "", "specs directory not found")])

@@ -705,7 +705,7 @@ def _check_condition(entry: Any, loc: tuple, cond: dict, vocab: Vocabulary, labe
 
 def _check_labelling(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
     m, out = entry.model, []
-    feature_roots = {p.split(".")[0] for p in vocab.paths if not p.split(".")[0] in vocab.heads}
+    feature_roots = {p.split(".")[0] for p in vocab.paths if p.split(".")[0] not in vocab.heads}
     for head in vocab.heads:
         if head in feature_roots:
             out.append(entry.doc.problem(("targets",), f"output head {head!r} shadows a feature path prefix"))

@@ -10,8 +10,15 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal, Union, get_args
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from codegen.spec.names import check_pascal, check_snake
 

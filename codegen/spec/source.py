@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from codegen.spec.errors import SpecProblem, display_path
+from codegen.spec.errors import SpecProblem, display_path, key_path
 
 Loc = tuple[str | int, ...]
 
@@ -43,8 +43,6 @@ class SourceDoc:
         return self.lines.get((), 1)
 
     def problem(self, loc: Loc, message: str) -> SpecProblem:
-        from codegen.spec.errors import key_path
-
         return SpecProblem(self.name, self.line_of(loc), key_path(loc), message)
 
 
@@ -75,8 +73,6 @@ def _build(node: yaml.Node, loc: Loc, doc: SourceDoc, loader: yaml.SafeLoader,
 
 
 def _kp(loc: Loc) -> str:
-    from codegen.spec.errors import key_path
-
     return key_path(loc)
 
 

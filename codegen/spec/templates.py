@@ -22,7 +22,6 @@ import re
 from typing import Annotated, Literal, Union, get_args
 
 from lemminflect import getInflection
-
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from codegen.spec.errors import SpecProblem

@@ -24,15 +24,14 @@ from typing import Any
 
 import storyml
 from codegen.spec.contract import fingerprint
-from storyml.fsutil import atomic_directory, atomic_write_text
 from storyml.data.splits import SPLITS, test_file
 from storyml.errors import UserError
 from storyml.evaluate.evalsets import CHARACTERS_VALIDATION_FILE
+from storyml.fsutil import atomic_directory, atomic_write_text
 from storyml.paths import DEFAULT_GENERATED
 
 from .cache import Stage, StageRunner, digest, file_digest
 from .report import render_build_summary
-
 
 # ---------------------------------------------------------------- stages
 
@@ -78,9 +77,10 @@ class Build:
 
     def gen_check(self) -> dict:
         import storyml_contract
-        from codegen.spec.contract import build_contract
+
         from codegen.generators.generate import render_all
         from codegen.generators.writer import compare
+        from codegen.spec.contract import build_contract
 
         contract = build_contract(self.specs)
         generated = self.generated_dir or self.specs_dir.resolve().parent / DEFAULT_GENERATED
@@ -201,9 +201,10 @@ class Build:
         return [self.staging / TOKENIZER_FILE] + [self.staging / f for f in ARTIFACT_FILES.values()]
 
     def export(self) -> dict:
+        from storyml_contract import TOKENIZER_FILE
+
         from storyml.export.onnx_export import export_model
         from storyml.train.mlp import load_model
-        from storyml_contract import TOKENIZER_FILE
 
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir(parents=True)
@@ -227,8 +228,9 @@ class Build:
                 "specs": fingerprint(self.models_of("export")), "enabled": self.profile.quantize}
 
     def quantize(self) -> dict:
-        from storyml.export.quantize import QuantizationRefused, int8_path_for, quantize_model
         from storyml_contract import ARTIFACT_FILES
+
+        from storyml.export.quantize import QuantizationRefused, int8_path_for, quantize_model
 
         if not self.profile.quantize:
             return {"skipped": "quantize is off in this profile"}
@@ -259,11 +261,19 @@ class Build:
                 "version": storyml.__version__}
 
     def evaluate(self) -> dict:
-        from storyml.evaluate.evalsets import DEV_PROSE_FILE, DEV_PROSE_SET, REAL_PROSE_FILE, REAL_PROSE_SET, \
-            TEMPLATE_SETS, load_character_records, load_event_records
+        from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES
+
+        from storyml.evaluate.evalsets import (
+            DEV_PROSE_FILE,
+            DEV_PROSE_SET,
+            REAL_PROSE_FILE,
+            REAL_PROSE_SET,
+            TEMPLATE_SETS,
+            load_character_records,
+            load_event_records,
+        )
         from storyml.evaluate.report import build_report, write_report
         from storyml.predict import Predictor
-        from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES
 
         data_dir = self.staging / "data"
         data_dir.mkdir(exist_ok=True)
@@ -398,13 +408,13 @@ def int8_files() -> list[str]:
 def quantization_eval_sets(staging: Path, files: dict[str, Path], batch_size: int = 32) -> dict:
     """Labelled batches for the INT8 gates, taken from the random test split and the MLP validation set."""
     import numpy as np
+    from storyml_contract import IGNORE_INDEX, TOKENIZER_FILE
     from transformers import PreTrainedTokenizerFast
 
     from storyml.data.bio import align_batch
     from storyml.data.jsonl import read_jsonl
     from storyml.export.quantize import EvalSet
     from storyml.train.text import event_vector
-    from storyml_contract import IGNORE_INDEX, TOKENIZER_FILE
 
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(staging / TOKENIZER_FILE))
     tokenizer.pad_token = tokenizer.pad_token or "[PAD]"

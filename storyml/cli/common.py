@@ -7,7 +7,6 @@ from pathlib import Path
 
 from codegen.spec.contract import Contract, build_contract
 from codegen.spec.loader import load_specs
-
 from storyml.paths import DEFAULT_GENERATED, DEFAULT_SPECS
 
 __all__ = ["DEFAULT_GENERATED", "DEFAULT_SPECS", "add_specs_option", "load_contract"]

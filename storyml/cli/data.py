@@ -15,7 +15,6 @@ from storyml.errors import UserError
 from .common import DEFAULT_SPECS, add_specs_option
 
 
-
 def add_events_arguments(parser: argparse.ArgumentParser) -> None:
     add_specs_option(parser)
     parser.add_argument("--seed", type=int, default=2026, help="random seed (default: %(default)s)")

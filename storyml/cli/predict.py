@@ -8,8 +8,14 @@ from pathlib import Path
 
 from storyml.errors import UserError
 from storyml.fsutil import atomic_output
-from storyml.predict import (DEFAULT_BATCH_SIZE, Predictor, format_result, read_texts, resolve_artifacts_dir,
-                             to_json_line)
+from storyml.predict import (
+    DEFAULT_BATCH_SIZE,
+    Predictor,
+    format_result,
+    read_texts,
+    resolve_artifacts_dir,
+    to_json_line,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

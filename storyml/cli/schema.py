@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from storyml.fsutil import atomic_write_text
 from codegen.generators.schema import render_schemas
+from storyml.fsutil import atomic_write_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

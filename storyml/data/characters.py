@@ -52,7 +52,6 @@ from storyml_contract.character_features import (
 from storyml_contract.character_outputs import CharacterOutputs, encode_labels
 
 from codegen.spec.contract import fingerprint
-from storyml.fsutil import atomic_write_text
 from codegen.spec.loader import SpecSet, load_specs
 from codegen.spec.matrix import (
     AXIS_REGION,
@@ -69,6 +68,7 @@ from codegen.spec.matrix import (
 )
 from storyml.data.jsonl import write_jsonl
 from storyml.errors import UserError
+from storyml.fsutil import atomic_write_text
 
 DEFAULT_SPECS = Path("specs")
 DEFAULT_SEED = 2026

@@ -18,10 +18,19 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from storyml_contract.text import REGISTERS
+
 from codegen.spec.composition import ClauseSlot, CompositionFile, Frame
 from codegen.spec.loader import SpecSet
-from codegen.spec.templates import SLOT_RE, RegisterRulesFile, Slot, Template, Verb, resolved_entries, vocabulary_lists
-from storyml_contract.text import REGISTERS
+from codegen.spec.templates import (
+    SLOT_RE,
+    RegisterRulesFile,
+    Slot,
+    Template,
+    Verb,
+    resolved_entries,
+    vocabulary_lists,
+)
 
 # Give up on a (template, register) after this many duplicates in a row: its
 # combinations are (nearly) all used.

@@ -22,16 +22,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import storyml_contract
-from codegen.spec.contract import fingerprint
-from storyml.fsutil import atomic_write_text
-from codegen.spec.loader import SpecSet
-from codegen.spec.templates import RegisterRule, vocabulary_lists
-from storyml.errors import UserError
 from storyml_contract.enums import ActionType
 from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS, REGISTERS
 
-from .compose import (Composition, Piece, Plan, Variation, all_templates, compile_plans, compose,
-                      pick_fillers, realize)
+from codegen.spec.contract import fingerprint
+from codegen.spec.loader import SpecSet
+from codegen.spec.templates import RegisterRule, vocabulary_lists
+from storyml.errors import UserError
+from storyml.fsutil import atomic_write_text
+
+from .compose import (
+    Composition,
+    Piece,
+    Plan,
+    Variation,
+    all_templates,
+    compile_plans,
+    compose,
+    pick_fillers,
+    realize,
+)
 from .jsonl import read_jsonl, write_jsonl
 from .profile import profile
 

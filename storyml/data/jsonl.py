@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from storyml.fsutil import atomic_output
 from storyml.errors import UserError
+from storyml.fsutil import atomic_output
 
 
 def dumps_line(record: dict) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+
 def make_splits(records: list[dict], seed: int, test_fraction: float = 0.2) -> dict[str, dict[str, list[dict]]]:
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")

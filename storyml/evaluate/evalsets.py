@@ -29,15 +29,21 @@ class TextEvalSet:
     title: str  # heading in report.md
     file: str  # file name in the data directory ("" for the real-prose set)
     template_derived: bool  # generated from the training templates (same distribution)
+    label: str  # what its scores mean, printed beside them
+
+
+TEMPLATE_LABEL = "template data (not a measure of generalization)"
+GENERALIZATION_LABEL = "generalization estimate"
+DEVELOPMENT_LABEL = "development set (choices are made on it)"
 
 
 # Evaluated in this order; the real-prose test set last, as the generalization estimate.
 SPLIT_TITLES = {"random": "random test split", "held_out_template": "held-out-template split",
                 "held_out_vocabulary": "held-out-vocabulary split"}
 TEMPLATE_SETS: tuple[TextEvalSet, ...] = tuple(
-    TextEvalSet(split, SPLIT_TITLES[split], test_file(split), True) for split in SPLITS)
-REAL_PROSE_SET = TextEvalSet("real_prose", "hand-written real prose (test)", "", False)
-DEV_PROSE_SET = TextEvalSet("dev_prose", "hand-written real prose (development)", "", False)
+    TextEvalSet(split, SPLIT_TITLES[split], test_file(split), True, TEMPLATE_LABEL) for split in SPLITS)
+REAL_PROSE_SET = TextEvalSet("real_prose", "hand-written real prose (test)", "", False, GENERALIZATION_LABEL)
+DEV_PROSE_SET = TextEvalSet("dev_prose", "hand-written real prose (development)", "", False, DEVELOPMENT_LABEL)
 
 
 def _problem(path: Path, line: int, message: str) -> UserError:

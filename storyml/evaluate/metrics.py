@@ -30,8 +30,6 @@ from storyml_contract.character_outputs import TOTAL as OUTPUTS_TOTAL
 from storyml_contract.text import (
     ENTITY_CATEGORIES,
     EVENT_KIND_LABELS,
-    EVENT_LOGIT_THRESHOLD,
-    EVENT_MULTI_LABEL,
 )
 
 NO_ENTITY = "(none)"  # row/column of the span confusion matrix for unmatched spans
@@ -97,18 +95,6 @@ def _check_same_length(gold: Sequence, predicted: Sequence, what: str) -> None:
 
 
 # --- Event kinds -----------------------------------------------------------------------------
-
-
-def event_kinds_from_logits(logits: Any, labels: Sequence[str] = EVENT_KIND_LABELS) -> list[list[str]]:
-    """Decode [n, kinds] logits as the contract says: multi-label -> logit > EVENT_LOGIT_THRESHOLD
-    (the same as sigmoid > EVENT_THRESHOLD); single-label -> argmax."""
-    logits = np.asarray(logits, dtype=np.float64).reshape(-1, len(labels))
-    if EVENT_MULTI_LABEL:
-        chosen = logits > EVENT_LOGIT_THRESHOLD
-    else:
-        chosen = np.zeros(logits.shape, dtype=bool)
-        chosen[np.arange(len(logits)), logits.argmax(axis=1)] = True
-    return [[labels[j] for j in np.flatnonzero(row)] for row in chosen]
 
 
 def event_metrics(

@@ -27,10 +27,9 @@ from storyml_contract.text import (
     MAX_SEQ_LENGTH,
 )
 
-from storyml.fsutil import atomic_directory, atomic_write_bytes, atomic_write_text
 from storyml.data.bio import align_batch
 from storyml.errors import UserError
-from storyml.evaluate.evalsets import TextEvalSet
+from storyml.evaluate.evalsets import GENERALIZATION_LABEL, TEMPLATE_LABEL, TextEvalSet
 from storyml.evaluate.metrics import (
     character_metrics,
     entity_metrics,
@@ -38,10 +37,9 @@ from storyml.evaluate.metrics import (
     span_confusion,
     span_metrics,
 )
+from storyml.fsutil import atomic_directory, atomic_write_bytes, atomic_write_text
 from storyml.predict import Predictor
 
-TEMPLATE_LABEL = "template data (not a measure of generalization)"
-GENERALIZATION_LABEL = "generalization estimate"
 ALIGN_CHUNK = 512  # texts per align_batch call when tokenizing gold entities
 REPORT_FILES = ("report.json", "report.md")
 MISSES_SHOWN = 10  # real-prose examples listed in report.md (report.json lists them all)
@@ -85,13 +83,16 @@ def _span_text(text: str, span: Mapping[str, Any]) -> str:
     return f"{text[span['start']:span['end']]!r} {span['category']}"
 
 
+def _span_key(span: Mapping[str, Any]) -> tuple:
+    return (span["start"], span["end"], span["category"])
+
+
 def _misses(records, predicted_kinds, predicted_entities) -> list[dict[str, Any]]:
     """Examples whose kinds or spans differ from gold, with what differed."""
     misses = []
     for record, kinds, entities in zip(records, predicted_kinds, predicted_entities):
-        key = lambda s: (s["start"], s["end"], s["category"])
-        gold = {key(e): e for e in record["entities"]}
-        predicted = {key(e): e for e in entities}
+        gold = {_span_key(e): e for e in record["entities"]}
+        predicted = {_span_key(e): e for e in entities}
         missed = [_span_text(record["text"], gold[k]) for k in sorted(gold.keys() - predicted.keys())]
         spurious = [_span_text(record["text"], predicted[k]) for k in sorted(predicted.keys() - gold.keys())]
         if set(kinds) != set(record["event_kinds"]) or missed or spurious:
@@ -150,7 +151,7 @@ def build_report(
         entry.update(
             title=spec.title,
             source=source,
-            label=TEMPLATE_LABEL if spec.template_derived else GENERALIZATION_LABEL,
+            label=spec.label,
             template_derived=spec.template_derived,
         )
         report["sets"][spec.name] = entry

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import onnx
-
 from storyml_contract import METADATA_FINGERPRINT_KEY, METADATA_LABELS_KEY
 
 from storyml.errors import UserError

@@ -22,14 +22,23 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 import onnx
 import torch
+from storyml_contract import (
+    ARTIFACT_FILES,
+    BIO_LABELS,
+    CONTRACT_FINGERPRINT,
+    EVENT_KIND_LABELS,
+    MAX_SEQ_LENGTH,
+    ONNX_INPUTS,
+    ONNX_OPSET,
+    ONNX_OUTPUTS,
+    TOTAL_INPUT_FEATURES,
+)
+from storyml_contract.character_outputs import HEADS, OUTPUT_NAMES
 from torch import nn
 
 import storyml
 from storyml.errors import UserError
 from storyml.export import metadata as md
-from storyml_contract import (ARTIFACT_FILES, BIO_LABELS, CONTRACT_FINGERPRINT, EVENT_KIND_LABELS, MAX_SEQ_LENGTH,
-                              ONNX_INPUTS, ONNX_OPSET, ONNX_OUTPUTS, TOTAL_INPUT_FEATURES)
-from storyml_contract.character_outputs import HEADS, OUTPUT_NAMES
 
 # protobuf cannot serialise a message of 2 GiB or more; only then do weights go to an external file.
 BATCH_AXIS, SEQUENCE_AXIS = "batch", "sequence"

@@ -25,13 +25,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 import onnx
+from storyml_contract import BIO_LABELS, EVENT_LOGIT_THRESHOLD, IGNORE_INDEX, ONNX_OUTPUTS
+from storyml_contract.character_outputs import OUTPUT_FIELDS
 
 from storyml.errors import UserError
 from storyml.export import metadata as md
 from storyml.export.onnx_export import artifact_size
 from storyml.train.mlp import decode_batch
-from storyml_contract import BIO_LABELS, EVENT_LOGIT_THRESHOLD, IGNORE_INDEX, ONNX_OUTPUTS
-from storyml_contract.character_outputs import OUTPUT_FIELDS
 
 # transformers `model_type` -> onnxruntime optimizer model type. All of these are BERT-shaped
 # encoders whose exported graphs the "bert" fusions recognise; others are quantized unfused.

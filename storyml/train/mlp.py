@@ -17,14 +17,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES, enums
+from storyml_contract.character_outputs import HEADS, OUTPUT_FIELDS, FieldInfo, HeadInfo
 from torch import nn
 from torch.nn import functional as F
 
-from storyml.fsutil import atomic_output, atomic_write_text
 from storyml.errors import UserError
+from storyml.fsutil import atomic_output, atomic_write_text
 from storyml.train.guard import NonFiniteTrainingError, check_finite, gradient_norm
-from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES, enums
-from storyml_contract.character_outputs import HEADS, OUTPUT_FIELDS, FieldInfo, HeadInfo
 
 log = logging.getLogger(__name__)
 
