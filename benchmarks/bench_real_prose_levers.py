@@ -10,7 +10,7 @@ the development set alone (evalsets/README.md).
 A row's lever is off when its spec switch is at its "off" value:
 - composition: `share: 0` in specs/templates/composition.yaml (no frames, no verb phrases,
   no pronoun subjects: one template per sentence, as before issue 8);
-- lexicon: the `include:` lines that pull lexicon lists into the hand-written lists removed;
+- lexicon: the lexicon lists taken out of every `include:` of the hand-written lists;
 - resampling: `mention_resampling.share: 0` in specs/text/training.yaml.
 """
 
@@ -43,13 +43,18 @@ def switch_off(specs: Path, lever: str) -> None:
         path.write_text(text, encoding="utf-8")
     elif lever == "lexicon":
         for path in (specs / "vocabulary").glob("*.yaml"):
-            text = path.read_text(encoding="utf-8")
-            path.write_text(re.sub(r"(?m)^\s+include: \[lexicon_[^\]]*\]\n", "", text), encoding="utf-8")
+            path.write_text(re.sub(r"(?m)^(\s+include: \[)(.*)\]\n", _without_lexicon,
+                                   path.read_text(encoding="utf-8")), encoding="utf-8")
     elif lever == "resampling":
         path = specs / "text" / "training.yaml"
         text = path.read_text(encoding="utf-8")
         path.write_text(re.sub(r"(?m)^(\s+share: ).*(# mention resampling.*)$", r"\g<1>0  \2", text),
                         encoding="utf-8")
+
+
+def _without_lexicon(m: re.Match) -> str:
+    kept = [name for name in m.group(2).split(", ") if not name.startswith("lexicon_")]
+    return f"{m.group(1)}{', '.join(kept)}]\n" if kept else ""
 
 
 def run_row(name: str, work: Path, fast: bool) -> dict:

@@ -27,6 +27,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "build": ("storyml.cli.build", "check, generate, make data, train, export, quantize, evaluate"),
     "evaluate": ("storyml.cli.evaluate", "evaluate trained models and write reports"),
     "predict": ("storyml.cli.predict", "run the exported ONNX models on text"),
+    "vocab": ("storyml.cli.vocab", "import vocabulary lists from lexical sources (WordNet, faker)"),
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
