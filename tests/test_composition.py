@@ -15,14 +15,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lemminflect import getLemma
+from spec_helpers import REPO
 from storyml_contract.text import EVENT_KIND_LABELS
 
 from codegen.spec.loader import load_specs
 from codegen.spec.templates import INFLECTION_TAGS, Verb, vocabulary_lists
-from storyml.data.events import UNFRAMED_CLAUSE, build_events, byte_offset, register_rules, validate_record
+from storyml.data.events import (
+    UNFRAMED_CLAUSE,
+    build_events,
+    byte_offset,
+    register_rules,
+    validate_record,
+)
 from storyml.data.resample import mention_pools, resample_mentions
-
-from spec_helpers import REPO
 
 SPECS = REPO / "specs"
 

@@ -115,7 +115,7 @@ def build_lists(sources: Sources, exclude: set[str], per_category: int,
 def _scalar(word: str) -> str:
     """The word as a YAML scalar: plain when YAML reads it back unchanged, else quoted."""
     try:
-        if yaml.safe_load(word) == word and not word[0] in "'\"":
+        if yaml.safe_load(word) == word and word[0] not in "'\"":
             return word
     except yaml.YAMLError:
         pass
