@@ -13,6 +13,7 @@ Clause forms (what a clause slot asks of the template that fills it):
 | finite | the clause as written, final '.' or '!' dropped | any that ends in '.' or '!' and holds no quote or '?' |
 | participle | subject dropped, first verb as its -ing form: "muttering about the debt" | subject-led ones |
 | coordinate | subject dropped, first verb in the register's form: "and then opened the gate" | subject-led ones |
+| relative | subject replaced by "who", verb phrases allowed: "who had lost the key" | subject-led ones |
 | quote | a player-register clause as quoted speech, first letter capitalised | as finite, in the player register |
 
 A template is *subject-led* when its pattern opens with an entity slot whose role is
@@ -39,7 +40,7 @@ from codegen.spec.errors import SpecProblem
 from codegen.spec.models import SnakeName, SpecModel
 from codegen.spec.templates import VERB_FORMS, Slot, pattern_slots, vocabulary_lists
 
-ClauseForm = Literal["finite", "participle", "coordinate", "quote"]
+ClauseForm = Literal["finite", "participle", "coordinate", "relative", "quote"]
 
 
 def _finite_weight(v: float) -> float:
@@ -76,6 +77,9 @@ class ClauseSlot(SpecModel):
     labels: bool = Field(True, description="Whether the clause's event kinds join the sentence's "
                                            "(false for quoted speech: the words are said, not done).")
     kinds: list[str] | None = Field(None, description="Only templates whose primary kind is listed.")
+    ends_with: list[str] | None = Field(None, description="Only templates whose last slot (before the "
+                                        "final punctuation) is an entity of one of these categories: "
+                                        "what a relative clause after this one refers to.")
     written_in: str | None = Field(None, description="The register the clause is written in "
                                                    "(default: the sentence's); quotes use the player's.")
 
@@ -155,6 +159,8 @@ def check_composition(specs) -> list[SpecProblem]:
             for name, clause in frame.clauses.items():
                 if clause.written_in is not None:
                     known(at + ("clauses", name, "written_in"), clause.written_in, registers, "register")
+                for ci, category in enumerate(clause.ends_with or []):
+                    known(at + ("clauses", name, "ends_with", ci), category, categories, "entity category")
                 for ki, k in enumerate(clause.kinds or []):
                     known(at + ("clauses", name, "kinds", ki), k, kinds, "event kind")
                 if name in frame.slots:

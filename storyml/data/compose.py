@@ -38,6 +38,8 @@ MAX_DUPLICATES_IN_A_ROW = 60
 EMBEDDED_END = ".!"  # final punctuation a clause may drop when it is embedded
 QUOTE_CHARS = "\"“”"
 ACTOR_ROLE = "Actor"
+SUBJECTLESS_FORMS = ("participle", "coordinate", "relative")
+RELATIVE_PRONOUN = "who "
 CHARACTER = "CHARACTER"
 
 
@@ -99,6 +101,14 @@ class Plan:
         if subject.entity is None or subject.entity[1] != ACTOR_ROLE or verb.verbs is None:
             return None
         return self.pieces[1]
+
+    @property
+    def last_entity_category(self) -> str | None:
+        """The category of the entity slot that ends the clause (only punctuation after it), if any."""
+        if len(self.pieces) < 3 or self.pieces[-1].strip() not in ("", *EMBEDDED_END):
+            return None
+        entity = self.slots[self.pieces[-2]].entity
+        return entity[0] if entity else None
 
     @property
     def opens_with_slot(self) -> bool:
@@ -176,8 +186,8 @@ def realize(plan: Plan, picked: dict[str, int], form: str = "finite",
             variation: Variation = Variation()) -> list[Piece]:
     """The clause's pieces in `form` ("sentence" keeps the template exactly as a whole sentence)."""
     subject = plan.subject_slot
-    start = 3 if form in ("participle", "coordinate") else 0  # drop "{actor} "
-    pieces: list[Piece] = []
+    start = 3 if form in SUBJECTLESS_FORMS else 0  # drop "{actor} "
+    pieces: list[Piece] = [Piece(RELATIVE_PRONOUN)] if form == "relative" else []
     verb_done = False
     for i in range(start, len(plan.pieces)):
         name = plan.pieces[i]
@@ -246,7 +256,9 @@ def clause_accepts(frame: Frame, name: str, clause: ClauseSlot, plan: Plan) -> b
         return False
     if not plan.embeddable:
         return False
-    if clause.clause in ("participle", "coordinate"):
+    if clause.ends_with is not None and plan.last_entity_category not in clause.ends_with:
+        return False
+    if clause.clause in SUBJECTLESS_FORMS:
         return plan.subject_slot is not None
     opening = frame.opens_with(name)
     if not opening and not plan.opens_with_slot:
