@@ -65,6 +65,11 @@ class ChunkRules(SpecModel):
     vocabulary: bool = Field(description="Head words of every vocabulary list drawn under a category.")
     heads: dict[Category, list[str]] = Field(default_factory=dict,
                                              description="More head lemmas per category.")
+    drop_heads: list[str] = Field(default_factory=list, description="Head words never labelled (body parts "
+                                                                    "that are GESTURE only after a gesture verb).")
+    place_prepositions: list[str] = Field(default_factory=list, description="A proper-noun chunk these govern "
+                                                                            "is a place (`in Oulu`).")
+    place_category: Category | None = None
     confidence: dict[Category, Confidence] = Field(description="Per category: the exact-span precision.")
     plural_people: Category | None = Field(description="Category of a plural CHARACTER head (COLLECTIVE).")
     skip_dependencies: list[str] = Field(default_factory=list,
