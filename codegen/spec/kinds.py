@@ -11,7 +11,7 @@ from typing import Callable
 
 from pydantic import BaseModel
 
-from codegen.spec import build, composition, export, matrix, models, templates, training
+from codegen.spec import build, composition, corpus, export, matrix, models, templates, training
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ KINDS: dict[str, Kind] = {
     "composition": Kind(composition.CompositionFile, singleton=True, contract=False),
     "encoders": Kind(training.EncodersFile, singleton=True, contract=False),
     "text_training": Kind(training.TextTrainingFile, singleton=True, contract=False),
+    # Opt-in silver-labelled real text (storyml data silver; needs the `silver` extra).
+    "corpus": Kind(corpus.CorpusFile, singleton=False, contract=False),
 }
 
 # Cross-file checks of kinds added after the contract (templates, vocabulary, ...):
@@ -51,4 +53,4 @@ KINDS: dict[str, Kind] = {
 EXTRA_CHECKS: list[Callable] = [matrix.check_matrix,
                                 templates.check_templates, composition.check_composition,
                                 training.check_training_specs,
-                                export.check_export, build.check_build]
+                                export.check_export, build.check_build, corpus.check_corpus]

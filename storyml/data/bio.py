@@ -74,11 +74,15 @@ def align_batch(
     texts: Sequence[str],
     entities_per_text: Sequence[Sequence[Mapping[str, Any]]],
     max_length: int = MAX_SEQ_LENGTH,
+    outside_per_text: Sequence[Sequence[Sequence[int]] | None] | None = None,
 ) -> dict[str, list]:
     """Tokenize `texts` in one call and label each token B-X / I-X / O / IGNORE_INDEX.
 
     `entities_per_text[i]` lists text i's entities as mappings with character offsets `start`,
-    `end` (exclusive) and a `category` from ENTITY_CATEGORIES; they must not overlap. Returns
+    `end` (exclusive) and a `category` from ENTITY_CATEGORIES; they must not overlap.
+    `outside_per_text[i]`, when given and not None, makes text i partially labelled (a silver
+    record): only tokens overlapping one of its sorted, disjoint (start, end) character ranges
+    are O, and tokens in neither an entity nor such a range get IGNORE_INDEX. Returns
     lists of lists, unpadded: input_ids, attention_mask, labels and offsets ((start, end)
     character pairs, whitespace-trimmed; (0, 0) for special tokens).
     """
@@ -118,6 +122,8 @@ def align_batch(
         texts, entities_per_text, text_lengths, text_base
     )
     labels = _label_tokens(starts, ends, special, entity_starts, entity_ends, entity_category)
+    if outside_per_text is not None and any(o is not None for o in outside_per_text):
+        labels = _ignore_unknown(labels, starts, ends, token_text, text_base, outside_per_text)
     flat = labels.tolist()
     cuts = bounds.tolist()
     return {
@@ -202,6 +208,24 @@ def _label_tokens(
             labels,
         )
     return np.where(special, IGNORE_INDEX, labels)
+
+
+def _ignore_unknown(labels: np.ndarray, starts: np.ndarray, ends: np.ndarray, token_text: np.ndarray,
+                    text_base: np.ndarray, outside_per_text: Sequence[Sequence[Sequence[int]] | None]
+                    ) -> np.ndarray:
+    """O tokens of partially labelled texts that overlap none of their outside ranges -> IGNORE_INDEX."""
+    partial = np.array([o is not None for o in outside_per_text], dtype=bool)
+    rows = [(int(a) + int(text_base[i]), int(b) + int(text_base[i]))
+            for i, ranges in enumerate(outside_per_text) if ranges for a, b in ranges]
+    table = np.array(sorted(rows), dtype=np.int64).reshape(-1, 2)
+    known = np.zeros(starts.shape, dtype=bool)
+    if len(table):
+        candidate = np.searchsorted(table[:, 1], starts, side="right")
+        in_range = candidate < len(table)
+        candidate = np.minimum(candidate, len(table) - 1)
+        known = in_range & (table[candidate, 0] < np.maximum(ends, starts + 1))
+    unknown = partial[token_text] & (labels == OUTSIDE_INDEX) & ~known
+    return np.where(unknown, IGNORE_INDEX, labels)
 
 
 def _flatten_entities(

@@ -72,7 +72,7 @@ class MultiTaskTextModel(nn.Module):
         ner_logits = self.ner_head(states)
         loss = None
         if event_labels is not None and ner_labels is not None:
-            loss = (nn.functional.binary_cross_entropy_with_logits(event_logits, event_labels.float())
+            loss = (event_loss(event_logits, event_labels.float())
                     + weighted_token_loss(ner_logits, ner_labels, self.ner_class_weights))
         return MultiTaskOutput(loss=loss, event_logits=event_logits, ner_logits=ner_logits)
 
@@ -95,6 +95,16 @@ class MultiTaskTextModel(nn.Module):
         if unexpected or any(not k.startswith("encoder.") for k in missing):
             raise ValueError(f"{directory / HEADS_FILE}: missing {missing}, unexpected {unexpected}")
         return model
+
+
+def event_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean sigmoid BCE over the rows with event labels; rows of -1 (silver records) are left out."""
+    known = labels[:, 0] >= 0
+    if bool(known.all()):
+        return nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    if not bool(known.any()):
+        return logits.sum() * 0.0
+    return nn.functional.binary_cross_entropy_with_logits(logits[known], labels[known])
 
 
 def weighted_token_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -150,24 +150,47 @@ def event_vector(kinds: Sequence[str]) -> list[float]:
     return vector
 
 
+def is_silver(record: Mapping[str, Any]) -> bool:
+    """A silver record (storyml/silver): partial token labels, event kinds not all decided."""
+    return bool(record.get("silver"))
+
+
 def encode_records(tokenizer, records: Sequence[Mapping[str, Any]]) -> list[dict[str, list]]:
-    """Token ids, BIO labels and the event vector of each events-dataset record."""
+    """Token ids, BIO labels and the event vector of each events-dataset record.
+
+    A silver record labels only tokens in its entities (B-/I-) and in its `outside` ranges (O);
+    its other tokens get IGNORE_INDEX, and its event vector is UNKNOWN_EVENTS (all -1): the
+    event classifier never trains on it.
+    """
     for i, record in enumerate(records):
         missing = [k for k in ("text", "event_kinds", "entities") if k not in record]
         if missing:
             raise UserError(f"events record {record.get('id', i)!r} lacks {', '.join(missing)}")
+    outside = [r.get("outside", []) if is_silver(r) else None for r in records]
     aligned = align_batch(tokenizer, [r["text"] for r in records], [r["entities"] for r in records],
-                          MAX_SEQ_LENGTH)
-    return [{"input_ids": ids, "attention_mask": mask, "ner_labels": tags, "event_labels": event_vector(r["event_kinds"])}
+                          MAX_SEQ_LENGTH, outside)
+    return [{"input_ids": ids, "attention_mask": mask, "ner_labels": tags,
+             "event_labels": UNKNOWN_EVENTS if is_silver(r) else event_vector(r["event_kinds"])}
             for ids, mask, tags, r in zip(aligned["input_ids"], aligned["attention_mask"], aligned["labels"], records)]
+
+
+UNKNOWN_EVENTS = [-1.0] * NUM_EVENT_KINDS  # a silver record's event vector: not trained on
+
+
+def has_event_labels(feature: Mapping[str, Any]) -> bool:
+    return not feature["event_labels"] or feature["event_labels"][0] >= 0
 
 
 def task_features(features: Sequence[Mapping[str, list]] | EpochFeatures,
                   keys: Mapping[str, str]) -> list[dict[str, list]] | EpochFeatures:
-    """Each feature's columns renamed as a model's forward() expects (`keys`: model name -> column)."""
+    """Each feature's columns renamed as a model's forward() expects (`keys`: model name -> column).
+
+    The event classifier alone (its `labels` column is `event_labels`) leaves silver records out."""
+    events_only = keys.get("labels") == "event_labels"
     if isinstance(features, EpochFeatures):
-        return features.renamed(keys)
-    return [{name: f[column] for name, column in keys.items()} for f in features]
+        return features.renamed(keys, drop_silver=events_only)
+    return [{name: f[column] for name, column in keys.items()} for f in features
+            if not events_only or has_event_labels(f)]
 
 
 class EpochFeatures(torch.utils.data.Dataset):
@@ -178,19 +201,25 @@ class EpochFeatures(torch.utils.data.Dataset):
     """
 
     def __init__(self, records: Sequence[Mapping[str, Any]], tokenizer, pools: Mapping[str, Sequence[str]],
-                 share: float, seed: int, keys: Mapping[str, str] | None = None):
+                 share: float, seed: int, keys: Mapping[str, str] | None = None,
+                 indices: Sequence[int] | None = None):
         self.records, self.tokenizer, self.pools = records, tokenizer, pools
         self.share, self.seed, self.keys, self.epoch = share, seed, keys, 0
+        self.indices = list(range(len(records))) if indices is None else list(indices)
 
-    def renamed(self, keys: Mapping[str, str]) -> EpochFeatures:
-        return EpochFeatures(self.records, self.tokenizer, self.pools, self.share, self.seed, keys)
+    def renamed(self, keys: Mapping[str, str], drop_silver: bool = False) -> EpochFeatures:
+        indices = [i for i in self.indices if not (drop_silver and is_silver(self.records[i]))]
+        return EpochFeatures(self.records, self.tokenizer, self.pools, self.share, self.seed, keys, indices)
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.indices)
 
-    def __getitem__(self, i: int) -> dict[str, list]:
+    def __getitem__(self, j: int) -> dict[str, list]:
+        i = self.indices[j]
         rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
-        record = resample_mentions(self.records[i], self.pools, self.share, rng)
+        # A silver record keeps its text: its `outside` ranges are offsets into it.
+        record = (self.records[i] if is_silver(self.records[i])
+                  else resample_mentions(self.records[i], self.pools, self.share, rng))
         (feature,) = encode_records(self.tokenizer, [record])
         return {name: feature[column] for name, column in (self.keys or {k: k for k in feature}).items()}
 
