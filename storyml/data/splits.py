@@ -50,11 +50,12 @@ def random_split(records: list[dict], seed: int, test_fraction: float) -> dict[s
 
 
 def held_out_template_split(records: list[dict], seed: int, test_fraction: float) -> dict[str, list[dict]]:
-    """Whole templates go to test, chosen so each kind keeps templates on both sides.
+    """Whole templates go to test, chosen so that every kind keeps training examples.
 
-    First one template per kind (where the kind has two or more templates),
-    then more in seeded order until the test side holds about `test_fraction`
-    of the records. A template never leaves a kind without a training template.
+    A record goes to test when any of its clauses comes from a test template. First one
+    template per kind (primary kind preferred), then more in seeded order until the test side
+    holds about `test_fraction` of the records. A template never moves when that would leave a
+    kind without a training record.
     """
     rng = random.Random(f"{seed}:template")
     size: dict[str, int] = defaultdict(int)
@@ -64,36 +65,31 @@ def held_out_template_split(records: list[dict], seed: int, test_fraction: float
         kinds_of[r["template"]] = tuple(r["event_kinds"])
     order = sorted(size)
     rng.shuffle(order)
-    train_templates: dict[str, set[str]] = defaultdict(set)
-    for t in order:
-        for k in kinds_of[t]:
-            train_templates[k].add(t)
+    all_kinds = {k for r in records for k in r["event_kinds"]}
     test: set[str] = set()
     goal = test_fraction * len(records)
 
+    def is_test(r: dict, held: set[str]) -> bool:
+        return any(t in held for t in r["clauses"].values())
+
     def movable(t: str) -> bool:
-        return all(len(train_templates[k] - {t}) >= 1 for k in kinds_of[t])
+        held = test | {t}
+        return {k for r in records if not is_test(r, held) for k in r["event_kinds"]} == all_kinds
 
-    def move(t: str) -> None:
-        test.add(t)
-        for k in kinds_of[t]:
-            train_templates[k].discard(t)
-
-    for kind in sorted(train_templates):
+    for kind in sorted(all_kinds):
         if any(kind in kinds_of[t] for t in test):
             continue
         for t in order:  # prefer a template whose primary kind this is
             if t not in test and kinds_of[t][0] == kind and movable(t):
-                move(t)
+                test.add(t)
                 break
-    held = sum(size[t] for t in test)
     for t in order:
+        held = sum(is_test(r, test) for r in records)
         if held >= goal:
             break
-        if t not in test and movable(t) and held + size[t] <= goal * 1.25:
-            move(t)
-            held += size[t]
-    return _sides(records, lambda r: any(t in test for t in r["clauses"].values()))
+        if t not in test and movable(t) and sum(is_test(r, test | {t}) for r in records) <= goal * 1.25:
+            test.add(t)
+    return _sides(records, lambda r: is_test(r, test))
 
 
 def held_out_vocabulary_split(records: list[dict], seed: int, test_fraction: float) -> dict[str, list[dict]]:
