@@ -47,3 +47,19 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes()
             for p in sorted(root.rglob("*")) if p.is_file() and "target" not in p.parts
             and "__pycache__" not in p.parts}
+
+
+def coverage_rules():
+    """The coverage section of the text_training spec (thresholds tests read instead of literals)."""
+    import yaml
+
+    from codegen.spec.training import TextTrainingFile
+
+    data = yaml.safe_load((SPECS / "text" / "training.yaml").read_text(encoding="utf-8"))
+    return TextTrainingFile.model_validate(data).coverage
+
+
+def evalset_rule(path: Path):
+    """The coverage rule of one hand-written evaluation set, by its path in the checkout."""
+    (rule,) = [r for r in coverage_rules().evalsets if (REPO / r.file).resolve() == path.resolve()]
+    return rule

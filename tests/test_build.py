@@ -72,7 +72,8 @@ def test_predict_reads_the_published_models(built):
 
 def test_a_stale_generated_tree_stops_the_build_before_training(tmp_path):
     specs = copy_specs(tmp_path)
-    edit(specs / "text/labels.yaml", "    - EnvironmentalChange", "    - EnvironmentalChange\n    - Dream")
+    # A valid spec change (a kind with no template would stop at the check instead): two labels swapped.
+    edit(specs / "text/labels.yaml", "    - SpeechAct\n    - RelationalShift\n", "    - RelationalShift\n    - SpeechAct\n")
     result = storyml("build", "--fast", "--specs", str(specs), "--work", str(tmp_path / "w"),
                      "--artifacts", str(tmp_path / "a"), "--generated", str(GENERATED), cwd=tmp_path)
     assert result.returncode == 2

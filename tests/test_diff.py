@@ -18,9 +18,17 @@ CASES = [
     ("text/labels.yaml", "    - EnvironmentalChange", "    - EnvironmentalChange\n    - Dream", "compatible",
      "appended label Dream"),
     ("text/labels.yaml", "    - SpeechAct\n    - RelationalShift", "    - RelationalShift\n    - SpeechAct",
-     "BREAKING", "reordered: label 5 was SpeechAct, now RelationalShift"),
-    ("text/labels.yaml", "    - SpeechAct", "    - Speech", "BREAKING", "removed SpeechAct"),
-    ("text/labels.yaml", "categories: [CHARACTER,", "categories: [PERSON,", "BREAKING", "removed B-CHARACTER"),
+     "BREAKING", "event kinds: SpeechAct and RelationalShift swapped (indices 5 and 6)"),
+    ("text/labels.yaml", "    - SpatialChange\n    - EmotionalExpression",
+     "    - EmotionalExpression\n    - SpatialChange", "BREAKING",
+     "SpatialChange and EmotionalExpression swapped (indices 2 and 3)"),
+    ("text/labels.yaml", "    - SpeechAct", "    - Speech", "BREAKING", "renamed label SpeechAct to Speech (index 5)"),
+    ("text/labels.yaml", "    - SpeechAct\n", "", "BREAKING",
+     "removed label SpeechAct (index 5): every later label moves (label 5 was SpeechAct, now RelationalShift)"),
+    ("text/labels.yaml", "    - SpeechAct\n", "    - Dream\n    - SpeechAct\n", "BREAKING",
+     "inserted label Dream at index 5: every later label moves"),
+    ("text/labels.yaml", "categories: [CHARACTER,", "categories: [PERSON,", "BREAKING",
+     "renamed label B-CHARACTER to B-PERSON (index 1); renamed label I-CHARACTER to I-PERSON (index 2)"),
     ("enums.yaml", "[Gravitational, Connective, Gate, Threshold]", "[Gravitational, Connective, Gate, Threshold, Void]",
      "BREAKING", "feature 387 was scene_context.cast_size, now scene_context.scene_type=Void"),
     ("character/features.yaml", "      - name: projection_accuracy\n",
@@ -72,3 +80,19 @@ def test_cli_against_a_git_revision(tmp_path):
     assert result.returncode == 1 and "BREAKING" in result.stdout
     bad = storyml("diff", "--specs", str(specs), "--against", "no-such-ref", cwd=tmp_path)
     assert bad.returncode == 2 and "no-such-ref" in bad.stderr and "Traceback" not in bad.stderr
+    assert "not a commit" in bad.stderr and "fatal: Needed a single revision" in bad.stderr  # git's own words
+    option = storyml("diff", "--specs", str(specs), "--against=--all", cwd=tmp_path)  # never read as a git option
+    assert option.returncode == 2 and "fatal: Needed a single revision" in option.stderr
+
+
+def test_a_swap_is_one_plain_line_on_the_command_line(tmp_path):
+    specs = copy_specs(tmp_path)
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "specs")
+    _git(tmp_path, "commit", "-qm", "base")
+    edit(specs / "text/labels.yaml", "    - SpatialChange\n    - EmotionalExpression\n",
+         "    - EmotionalExpression\n    - SpatialChange\n")
+    result = storyml("diff", "--specs", str(specs), cwd=tmp_path)
+    assert result.returncode == 1
+    assert [line for line in result.stdout.splitlines() if "SpatialChange" in line] == [
+        "BREAKING   event kinds: SpatialChange and EmotionalExpression swapped (indices 2 and 3)"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from spec_helpers import copy_specs, edit, storyml
 from storyml_contract.text import ENTITY_CATEGORIES, EVENT_KIND_LABELS
 
 from codegen.spec.loader import load_specs
@@ -272,3 +273,43 @@ def test_sentence_fix_up_never_moves_an_offset(text):
     for i in changed:
         assert done[i] == text[i].upper() and not any(c.isalpha() for c in text[:i])
     assert ends_sentence(done)
+
+
+# ---------------------------------------------------------------- bounded generation
+
+
+def test_an_event_kind_with_no_template_stops_the_data_command_at_the_check(tmp_path):
+    """The hang of issue 9: an appended kind with no template made `storyml data events` search on."""
+    specs = copy_specs(tmp_path)
+    edit(specs / "text" / "labels.yaml", "    - EnvironmentalChange\n", "    - EnvironmentalChange\n    - Gossip\n")
+    for argv in (["check", "--specs", str(specs)],
+                 ["data", "events", "--specs", str(specs), "--per-kind", "5", "--out", str(tmp_path / "e.jsonl")]):
+        done = storyml(*argv)
+        assert done.returncode == 2, done.stderr
+        assert "labels.yaml" in done.stderr and "no template generates event kind 'Gossip'" in done.stderr
+    assert not (tmp_path / "e.jsonl").exists()
+
+
+@pytest.mark.parametrize("capacity, message", [
+    (2, "all 2 combinations used"),
+    (0, "could not be filled at all"),
+])
+def test_a_kind_whose_templates_run_dry_fails_fast_naming_kind_and_templates(specs, monkeypatch, capacity,
+                                                                             message):
+    """Every template listing EnvironmentalChange cut to `capacity` filler combinations: the kind
+    cannot reach 200, and generation stops at once instead of expanding the other kinds for ever."""
+    import time
+
+    compile_plans = events.compile_plans
+    kind = "EnvironmentalChange"
+    monkeypatch.setattr(events, "compile_plans", lambda s: [
+        dataclasses.replace(p, capacity=capacity) if kind in p.template.event_kinds else p
+        for p in compile_plans(s)])
+    started = time.perf_counter()
+    with pytest.raises(UserError) as caught:
+        events.build_events(specs, seed=5, per_kind=200)
+    assert time.perf_counter() - started < 10
+    text = str(caught.value)
+    assert f"event kind {kind!r} has " in text and message in text
+    kind_templates = [t.id for e in specs.of_kind("templates") for t in e.model.templates if kind in t.event_kinds]
+    assert any(tid in text for tid in kind_templates)

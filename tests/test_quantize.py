@@ -21,8 +21,6 @@ from storyml.train.mlp import build_model
 
 SPECS = load_specs(Path(__file__).resolve().parents[1] / "specs")
 GATES = SPECS.one("export").quantization.gates
-# Tests never gate on wall-clock time; the benchmark measures speed.
-NO_TIMING = GATES.model_copy(update={"min_speedup_batch1": None})
 VOCAB = 200
 
 
@@ -62,7 +60,7 @@ EVALS = {"event_classifier": text_eval, "character_predictor": feature_eval}
 @pytest.mark.parametrize("kind", list(EVALS))
 def test_int8_is_smaller_agrees_with_fp32_and_keeps_metadata(fp32, tmp_path, kind):
     # An untrained model's F1 is noise; a toy encoder's graph is a larger share of its bytes than a real one's.
-    gates = NO_TIMING.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
+    gates = GATES.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
     report = q.quantize_model(SPECS, fp32[kind], EVALS[kind](), tmp_path / "int8.onnx", gates=gates)
     assert report.passed and report.int8_path == tmp_path / "int8.onnx"
     assert report.int8_size_bytes == artifact_size(report.int8_path) < 0.5 * artifact_size(fp32[kind])
@@ -76,7 +74,7 @@ def test_int8_is_smaller_agrees_with_fp32_and_keeps_metadata(fp32, tmp_path, kin
 
 
 def test_a_failed_gate_refuses_and_writes_nothing(fp32, tmp_path):
-    strict = NO_TIMING.model_copy(update={"max_size_ratio": 0.01})
+    strict = GATES.model_copy(update={"max_size_ratio": 0.01})
     with pytest.raises(q.QuantizationRefused, match=r"character_predictor: INT8 model refused \(size ratio 0\.\d+ "
                                                     r"\(needs <= 0\.01\)\)") as info:
         q.quantize_model(SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx", gates=strict)
@@ -85,7 +83,7 @@ def test_a_failed_gate_refuses_and_writes_nothing(fp32, tmp_path):
 
 
 def test_report_only_writes_the_model_and_says_it_failed(fp32, tmp_path):
-    strict = NO_TIMING.model_copy(update={"max_size_ratio": 0.01})
+    strict = GATES.model_copy(update={"max_size_ratio": 0.01})
     report = q.quantize_model(SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx",
                               gates=strict, report_only=True)
     assert not report.passed and report.int8_path.is_file()
@@ -98,7 +96,7 @@ def test_f1_is_measured_against_labels_when_given(fp32, tmp_path):
     evals = text_eval()
     sess = q.session(fp32["event_classifier"])
     labels = [(sess.run(None, f)[0] > 0).astype(np.int64) for f in evals.feeds]
-    gates = NO_TIMING.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
+    gates = GATES.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
     report = q.quantize_model(SPECS, fp32["event_classifier"], q.EvalSet(evals.feeds, labels),
                               tmp_path / "int8.onnx", gates=gates)
     assert report.f1_reference == "labels" and report.f1_fp32 == 1.0
@@ -121,3 +119,75 @@ def test_identical_decisions_score_full_f1_and_agreement(values):
         cols = np.array(values)[:, None].repeat(3, axis=1)
         same = q.Decisions(cols, np.ones_like(cols, dtype=bool))
         assert q.KIND_EVAL[kind].f1(same, same) == 1.0
+
+
+# ---------------------------------------------------------------- speed is reported, never decides
+
+
+def test_only_quality_and_size_decide_and_speed_is_reported(fp32, tmp_path, monkeypatch):
+    """INT8 ten times slower than FP32 still ships: a timing differs between machines and runs."""
+    slow = q.Latency(fp32_ms=1.0, int8_ms=10.0, speedup=0.1, speedup_spread=(0.09, 0.11), runs=50)
+    monkeypatch.setattr(q, "interleaved_latency", lambda *a, **k: slow)
+    gates = GATES.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
+    report = q.quantize_model(SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx", gates=gates)
+    assert [g.name for g in report.gates] == ["F1 drop", "agreement with FP32", "size ratio"]
+    assert report.passed and report.int8_path.is_file()
+    d = report.to_dict()
+    assert (d["speedup_batch1"], d["latency_int8_ms"], d["latency_runs"]) == (0.1, 10.0, 50)
+
+
+def test_speed_is_measured_on_both_models(fp32, tmp_path):
+    gates = GATES.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
+    report = q.quantize_model(SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx", gates=gates)
+    qspec = SPECS.one("export").quantization
+    assert report.latency_runs == qspec.latency_runs
+    assert report.latency_fp32_ms > 0 and report.latency_int8_ms > 0 and report.speedup_batch1 > 0
+    lo, hi = report.speedup_batch1_spread
+    assert 0 < lo <= hi
+
+
+class _Clocked:
+    """A stand-in session that records the order of its runs."""
+
+    def __init__(self, name: str, log: list[str]):
+        self.name, self.log = name, log
+
+    def run(self, outputs, feed):
+        self.log.append(self.name)
+
+
+def test_latency_runs_interleave_and_alternate_which_model_goes_first():
+    log: list[str] = []
+    latency = q.interleaved_latency(_Clocked("fp32", log), _Clocked("int8", log), {}, runs=4, warmup=1)
+    assert log == ["fp32", "int8"] + ["fp32", "int8", "int8", "fp32", "fp32", "int8", "int8", "fp32"]
+    assert latency.runs == 4 and latency.fp32_ms > 0 and latency.int8_ms > 0
+
+
+def test_a_speed_gate_in_the_spec_is_refused_with_a_located_reason(tmp_path):
+    from spec_helpers import copy_specs, edit
+
+    from codegen.spec.errors import SpecError
+
+    specs = copy_specs(tmp_path)
+    edit(specs / "export.yaml", "    max_size_ratio: 0.30\n", "    max_size_ratio: 0.30\n    min_speedup_batch1: 1.0\n")
+    with pytest.raises(SpecError) as caught:
+        load_specs(specs)
+    (problem,) = caught.value.problems
+    assert problem.file.endswith("export.yaml") and problem.key.startswith("quantization.gates")
+    assert "min_speedup_batch1 is no longer a gate" in problem.message
+
+
+def test_build_md_shows_speed_as_reported_and_the_numbers_of_a_refused_model():
+    from storyml.build.report import render_build_summary
+
+    measured = {"size_ratio": 0.26, "f1_drop": 0.002, "agreement": 0.995, "speedup_batch1": 0.97,
+                "speedup_batch1_spread": [0.9, 1.05]}
+    summary = {"profile": "fast", "encoder": "tiny", "seed": 1, "contract_fingerprint": "x", "storyml_version": "0",
+               "artifact_bytes_including_external_data": {}, "stage_seconds": {},
+               "stages": {"quantize": {"ner_classifier": {"accepted": True, **measured},
+                                       "event_classifier": {"accepted": False, "reason": "F1 drop 0.03 (needs <= 0.01)",
+                                                            **measured}}}}
+    text = render_build_summary(summary)
+    assert "batch-1 speed-up (not a gate)" in text
+    assert "| ner_classifier | yes | 0.26 | +0.0020 | 0.9950 | 0.97x (0.90-1.05) |" in text
+    assert "| event_classifier | no: F1 drop 0.03 (needs <= 0.01) | 0.26 |" in text

@@ -27,12 +27,20 @@ class Change:
 
 
 def compare_lists(where: str, old: list[str], new: list[str], noun: str) -> list[Change]:
-    """Index-stable lists: only appending keeps every old index meaning the same thing."""
+    """Index-stable lists: only appending keeps every old index meaning the same thing.
+
+    A breaking change is said as plainly as its shape allows: entries swapped in place, renamed in
+    place, inserted before the end, or else what was removed, added or reordered and the first index
+    whose meaning changed.
+    """
     if old == new:
         return []
     if new[: len(old)] == old:
         added = ", ".join(new[len(old):])
         return [Change("compatible", where, f"appended {noun} {added} (retrain to use them)")]
+    plain = _swaps(old, new) or _renames(old, new, noun) or _insertions(old, new, noun)
+    if plain:
+        return [Change("BREAKING", where, plain)]
     first = next(i for i in range(min(len(old), len(new)) + 1)
                  if i >= len(old) or i >= len(new) or old[i] != new[i])
     removed = [x for x in old if x not in new]
@@ -47,6 +55,55 @@ def compare_lists(where: str, old: list[str], new: list[str], noun: str) -> list
     was = old[first] if first < len(old) else "(nothing)"
     now = new[first] if first < len(new) else "(nothing)"
     return [Change("BREAKING", where, f"{'; '.join(parts)}: {noun} {first} was {was}, now {now}")]
+
+
+def _differing(old: list[str], new: list[str]) -> list[int]:
+    return [i for i, (a, b) in enumerate(zip(old, new)) if a != b]
+
+
+def _swaps(old: list[str], new: list[str]) -> str | None:
+    """'A and B swapped (indices i and j)' when the lists differ only by pairs trading places."""
+    if len(old) != len(new) or sorted(old) != sorted(new):
+        return None
+    pairs, done = [], set()
+    for i in _differing(old, new):
+        if i in done:
+            continue
+        j = next((j for j in range(len(old)) if j not in done and j != i and old[j] == new[i]
+                  and new[j] == old[i]), None)
+        if j is None:
+            return None
+        done |= {i, j}
+        pairs.append(f"{old[i]} and {old[j]} swapped (indices {i} and {j})")
+    return "; ".join(pairs) or None
+
+
+def _renames(old: list[str], new: list[str], noun: str) -> str | None:
+    """'renamed A to B (index i)' when only some entries changed name, each in its place."""
+    if len(old) != len(new):
+        return None
+    changed = _differing(old, new)
+    if not changed or any(new[i] in old or old[i] in new for i in changed):
+        return None
+    return "; ".join(f"renamed {noun} {old[i]} to {new[i]} (index {i})" for i in changed)
+
+
+def _insertions(old: list[str], new: list[str], noun: str) -> str | None:
+    """'inserted A at index i' / 'removed A (index i)' when entries were only inserted before the end,
+    or only removed, and everything else kept its order."""
+    if len(new) > len(old) and [x for x in new if x in old] == old:
+        verb, changed = "inserted", [(i, x) for i, x in enumerate(new) if x not in old]
+    elif len(new) < len(old) and [x for x in old if x in new] == new:
+        verb, changed = "removed", [(i, x) for i, x in enumerate(old) if x not in new]
+    else:
+        return None
+    first = changed[0][0]
+    if verb == "removed" and first == len(new):
+        return f"removed {noun} {', '.join(f'{x} (index {i})' for i, x in changed)} from the end"
+    what = ", ".join(f"{x} at index {i}" if verb == "inserted" else f"{x} (index {i})" for i, x in changed)
+    was = old[first] if first < len(old) else "(nothing)"
+    now = new[first] if first < len(new) else "(nothing)"
+    return f"{verb} {noun} {what}: every later {noun} moves ({noun} {first} was {was}, now {now})"
 
 
 def _value(where: str, old: object, new: object, severity: Severity, what: str) -> list[Change]:

@@ -11,7 +11,17 @@ from typing import Callable
 
 from pydantic import BaseModel
 
-from codegen.spec import build, composition, corpus, export, matrix, models, templates, training
+from codegen.spec import (
+    build,
+    composition,
+    corpus,
+    coverage,
+    export,
+    matrix,
+    models,
+    templates,
+    training,
+)
 
 
 @dataclass(frozen=True)
@@ -52,5 +62,5 @@ KINDS: dict[str, Kind] = {
 # each takes the loaded SpecSet and returns a list of SpecProblem.
 EXTRA_CHECKS: list[Callable] = [matrix.check_matrix,
                                 templates.check_templates, composition.check_composition,
-                                training.check_training_specs,
+                                training.check_training_specs, coverage.check_coverage,
                                 export.check_export, build.check_build, corpus.check_corpus]

@@ -140,6 +140,43 @@ class MentionResampling(SpecModel):
                                                  "category's vocabulary in one epoch.")
 
 
+class TemplateCoverage(SpecModel):
+    """How many sentence templates each label needs, so every split still sees it in several shapes."""
+
+    per_event_kind: int = Field(ge=1, description="Templates whose `event_kinds` include each event kind.")
+    per_entity_category: int = Field(ge=1, description="Templates with an entity slot of each category.")
+
+
+class EvalsetCoverage(SpecModel):
+    """How often each label occurs in one hand-written evaluation set."""
+
+    file: str = Field(pattern=r"^[A-Za-z0-9_./-]+\.jsonl$",
+                      description="The set, relative to the storyml checkout (the build reads "
+                                  "`evalsets/` from there).")
+    per_event_kind: int = Field(ge=1, description="Sentences listing each event kind.")
+    per_entity_category: int = Field(ge=1, description="Entity mentions of each category.")
+
+
+class Coverage(SpecModel):
+    """Coverage rules of the text models' data, checked by `storyml check` (codegen/spec/coverage.py).
+
+    Whatever these say, an event kind or entity category that no template generates is an error:
+    the data generator could never write it.
+    """
+
+    templates: TemplateCoverage
+    evalsets: list[EvalsetCoverage] = Field(default_factory=list)
+
+    @field_validator("evalsets")
+    @classmethod
+    def _one_rule_per_file(cls, v: list[EvalsetCoverage]) -> list[EvalsetCoverage]:
+        files = [e.file for e in v]
+        repeated = sorted({f for f in files if files.count(f) > 1})
+        if repeated:
+            raise ValueError(f"listed twice: {', '.join(repeated)}")
+        return v
+
+
 class TextTrainingFile(SpecModel):
     kind: Literal["text_training"]
     seed: int = Field(ge=0)
@@ -150,6 +187,8 @@ class TextTrainingFile(SpecModel):
     mention_resampling: MentionResampling | None = Field(
         None, description="Entity mentions of the training records redrawn every epoch "
                           "(storyml/data/resample.py); absent: every epoch sees the same text.")
+    coverage: Coverage = Field(description="How many templates and evaluation sentences each event kind "
+                                           "and entity category needs.")
 
     @field_validator("tasks")
     @classmethod

@@ -244,10 +244,11 @@ class Build:
                 results[kind] = {"accepted": True, **report.to_dict()}
                 print(f"      {kind}: INT8 {report.int8_size_bytes / 1e6:.2f} MB "
                       f"({report.size_ratio:.0%} of FP32), F1 drop {report.f1_drop:+.4f}, "
-                      f"batch-1 speed-up {report.speedup_batch1:.2f}x", flush=True)
+                      f"batch-1 speed-up {report.speedup_batch1:.2f}x (reported, not a gate)", flush=True)
             except QuantizationRefused as exc:
-                # The engine keeps the FP32 model; the report says why the INT8 one was refused.
-                results[kind] = {"accepted": False, "reason": str(exc)}
+                # The engine keeps the FP32 model; the report says why the INT8 one was refused,
+                # with what was measured.
+                results[kind] = {**exc.report.to_dict(), "accepted": False, "reason": str(exc)}
                 print(f"      {kind}: INT8 refused: {exc}", flush=True)
         return results
 

@@ -32,7 +32,8 @@ def _git(args: list[str], cwd: Path) -> bytes:
     except FileNotFoundError:
         raise UserError("git is not installed") from None
     except subprocess.CalledProcessError as exc:
-        raise UserError(f"git {' '.join(args)}: {exc.stderr.decode().strip()}") from None
+        said = exc.stderr.decode(errors="replace").strip() or f"exit status {exc.returncode}, no message"
+        raise UserError(f"git {' '.join(args)} failed:\n{said}") from None
 
 
 def export_specs(ref: str, specs_dir: Path, dest: Path) -> Path:
@@ -40,7 +41,10 @@ def export_specs(ref: str, specs_dir: Path, dest: Path) -> Path:
     specs_dir = specs_dir.resolve()
     top = Path(_git(["rev-parse", "--show-toplevel"], specs_dir).decode().strip())
     rel = specs_dir.relative_to(top).as_posix()
-    _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], top)
+    try:  # git's own words, in full: "fatal: Needed a single revision" and the like
+        _git(["rev-parse", "--verify", "--end-of-options", f"{ref}^{{commit}}"], top)
+    except UserError as exc:
+        raise UserError(f"--against {ref}: not a commit of the repository at {top}; {exc}") from None
     names = _git(["ls-tree", "-r", "--name-only", ref, "--", rel], top).decode().splitlines()
     if not names:
         raise UserError(f"{ref} has no {rel}/ directory")

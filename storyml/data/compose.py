@@ -87,6 +87,7 @@ class Plan:
     capacity: int  # how many distinct filler combinations exist
     made: int = 0
     duplicates_in_a_row: int = 0
+    rejected: Counter = field(default_factory=Counter)  # why its sentences were rejected
 
     @property
     def exhausted(self) -> bool:

@@ -32,6 +32,7 @@ from storyml.errors import UserError
 from storyml.fsutil import atomic_write_text
 
 from .compose import (
+    MAX_DUPLICATES_IN_A_ROW,
     Composition,
     Piece,
     Plan,
@@ -284,6 +285,11 @@ def build_events(specs: SpecSet, seed: int = 2026, per_kind: int = 1000) -> Even
     template the register with fewer examples overall, so both registers end
     near half. Duplicate texts are rejected and counted; a template and
     register whose combinations run out is retired.
+
+    Bounded: as soon as a kind is still short and no live template lists it,
+    generation stops with a UserError naming the kind and its templates (and
+    any template that could not be filled at all), instead of searching on
+    through the other kinds' templates.
     """
     if per_kind < 1:
         raise UserError(f"--per-kind must be at least 1, got {per_kind}")
@@ -301,6 +307,7 @@ def build_events(specs: SpecSet, seed: int = 2026, per_kind: int = 1000) -> Even
     records: list[dict] = []
     rejected: Counter = Counter()
     target = len(EVENT_KIND_LABELS) * per_kind
+    _fail_if_stuck(labelled, per_kind, plans)
     while len(records) < target or min(labelled.values()) < per_kind:
         kind = _neediest_kind(labelled, by_primary)
         if kind is None:
@@ -310,25 +317,67 @@ def build_events(specs: SpecSet, seed: int = 2026, per_kind: int = 1000) -> Even
         plan = _pick_plan(by_primary[kind], registers, rng)
         record = {"id": "", **generate_one(plan, composition, rng)}
         text = record["text"]
-        if text in seen:
-            plan.duplicates_in_a_row += 1
-            rejected["duplicate text"] += 1
-            continue
-        problems = validate_record(record, rules)
+        problems = ["duplicate text"] if text in seen else validate_record(record, rules)
         if problems:
             plan.duplicates_in_a_row += 1
             for p in problems:
-                rejected[f"invalid: {re.sub(r'[0-9]+', 'N', p)}"] += 1
-            continue
-        seen.add(text)
-        plan.made += 1
-        plan.duplicates_in_a_row = 0
-        record["id"] = f"ev-{len(records):06d}"
-        records.append(record)
-        registers[plan.register] += 1
-        for k in record["event_kinds"]:
-            labelled[k] += 1
+                rejected[p if p == "duplicate text" else f"invalid: {re.sub(r'[0-9]+', 'N', p)}"] += 1
+                plan.rejected[p] += 1
+        else:
+            seen.add(text)
+            plan.made += 1
+            plan.duplicates_in_a_row = 0
+            record["id"] = f"ev-{len(records):06d}"
+            records.append(record)
+            registers[plan.register] += 1
+            for k in record["event_kinds"]:
+                labelled[k] += 1
+        if plan.exhausted:  # only then can a kind have lost its last live template
+            _fail_if_stuck(labelled, per_kind, plans)
     return EventsResult(records, rejected)
+
+
+MAX_NAMED_TEMPLATES = 8
+
+
+def _fail_if_stuck(labelled: Counter, per_kind: int, plans: list[Plan]) -> None:
+    """Raise for the first kind still short of `per_kind` that no live template lists."""
+    live = {k for p in plans if not p.exhausted for k in p.template.event_kinds}
+    stuck = next((k for k in EVENT_KIND_LABELS if labelled[k] < per_kind and k not in live), None)
+    if stuck is None:
+        return
+    mine = [p for p in plans if stuck in p.template.event_kinds]
+    if not mine:
+        raise UserError(f"no template generates event kind {stuck!r}: list it in the `event_kinds` of "
+                        "a template in the templates specs (`storyml check` reports this too)")
+    by_template: dict[str, list[Plan]] = {}
+    for p in mine:
+        by_template.setdefault(p.template.id, []).append(p)
+    described = [_template_state(tid, t_plans) for tid, t_plans in by_template.items()]
+    # the templates that could not be filled at all first: they are the likely mistakes
+    described.sort(key=lambda d: "could not be filled" not in d)
+    more = len(described) - MAX_NAMED_TEMPLATES
+    listing = "; ".join(described[:MAX_NAMED_TEMPLATES]) + (f"; and {more} more" if more > 0 else "")
+    raise UserError(f"event kind {stuck!r} has {labelled[stuck]} of the {per_kind} sentences asked for, and "
+                    f"its templates can make no new ones: {listing}. Add templates or vocabulary for it, "
+                    "or ask for fewer per kind")
+
+
+def _template_state(template_id: str, plans: list[Plan]) -> str:
+    """What one template made in its registers, and why it stopped."""
+    states = sorted({_plan_state(p) for p in plans})
+    if all(p.made == 0 for p in plans):
+        return f"{template_id} could not be filled at all ({', '.join(states)})"
+    return f"{template_id} made {sum(p.made for p in plans)} ({', '.join(states)})"
+
+
+def _plan_state(plan: Plan) -> str:
+    if plan.capacity == 0:
+        return "no filler combination: slots that share a list need more entries"
+    if plan.made >= plan.capacity:
+        return f"all {plan.capacity} combinations used"
+    reasons = ", ".join(f"{why} x{n}" for why, n in plan.rejected.most_common(2))
+    return f"{MAX_DUPLICATES_IN_A_ROW} rejected in a row: {reasons}"
 
 
 def _group_by_template(plans: list[Plan]) -> list[list[Plan]]:
