@@ -63,7 +63,6 @@ from storyml_contract.text import (
 )
 
 from storyml.data.bio import align_batch, continues_word_flags, logits_to_spans
-from storyml.data.jsonl import read_jsonl_lines
 from storyml.errors import UserError
 
 DEFAULT_ARTIFACTS = Path("artifacts")
@@ -522,24 +521,155 @@ class Predictor:
 # --- Files and printing ----------------------------------------------------------------------
 
 
-def read_texts(path: Path) -> list[str]:
-    """The `text` field of every record of a JSONL file; blank lines are not records."""
-    texts = []
-    for number, record in read_jsonl_lines(path):
-        if not isinstance(record.get("text"), str):
-            raise UserError(f"{path}:{number}: a record needs a string field 'text'")
-        texts.append(record["text"])
-    return texts
+STDIO = "-"  # --input - reads stdin, --output - writes stdout
+PREDICTION_FIELDS = ("event_kinds", "entities", "windows")
+
+
+@dataclass
+class InputLine:
+    """One line of a JSONL input: its record, or why it cannot be run (and what of it parsed)."""
+
+    number: int
+    record: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def read_input_bytes(path: Path | str) -> bytes:
+    """The bytes of `path` (`-`: stdin); a directory, missing or unreadable file is a UserError."""
+    import sys
+
+    if str(path) == STDIO:
+        return sys.stdin.buffer.read()
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, not a JSONL file")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the input ({exc.strerror or exc})") from None
+
+
+def decode_input(data: bytes, source: str) -> str:
+    """UTF-8 text (a leading BOM is dropped); anything else is a UserError naming line and byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UserError(f"{source}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+
+
+def unencodable(value: str) -> str | None:
+    """None when `value` is valid Unicode text, else a description of its first lone surrogate."""
+    try:
+        value.encode("utf-8")
+        return None
+    except UnicodeEncodeError as exc:
+        return f"lone surrogate U+{ord(value[exc.start]):04X} at character {exc.start}"
+
+
+def parse_input_lines(text: str) -> list[InputLine]:
+    """Every line of a JSONL text, blank ones included (lines end at \\n only, so a U+2028 in a
+    string stays inside its record); a final newline does not start another line."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    parsed = []
+    for number, line in enumerate(lines, start=1):
+        line = line.removesuffix("\r")
+        if not line.strip():
+            parsed.append(InputLine(number, error=f"line {number}: blank line, no record"))
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            parsed.append(InputLine(number, error=f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        except RecursionError:
+            parsed.append(InputLine(number, error=f"line {number}: JSON nested too deeply"))
+            continue
+        if not isinstance(record, dict):
+            parsed.append(InputLine(number, error=f"line {number}: expected a JSON object, got {type(record).__name__}"))
+            continue
+        bad = unencodable(json.dumps(record, ensure_ascii=False))
+        if bad is not None:
+            parsed.append(InputLine(number, error=f"line {number}: not valid Unicode ({bad} of the record)"))
+        elif not isinstance(record.get("text"), str):
+            parsed.append(InputLine(number, record, f"line {number}: a record needs a string field 'text'"))
+        else:
+            parsed.append(InputLine(number, record))
+    return parsed
+
+
+def _free_key(record: Mapping[str, Any], key: str) -> str:
+    while key in record:
+        key = "input_" + key
+    return key
+
+
+def output_record(record: Mapping[str, Any] | None, added: Mapping[str, Any]) -> dict[str, Any]:
+    """The input record with `added` fields: every input field passes through; an input field
+    with the name of an added one is kept as `input_<name>` (prefixed until free)."""
+    out = dict(record or {})
+    for key, value in added.items():
+        if key in out and not (key == "text" and out[key] == value):
+            out[_free_key(out, "input_" + key)] = out.pop(key)
+        out[key] = value
+    return out
+
+
+def predict_lines(predictor: Predictor, lines: Sequence[InputLine]) -> list[dict[str, Any]]:
+    """One output record per input line, in order: the record with the predictions, or the
+    record (what parsed of it) with an `error`."""
+    runnable = [line for line in lines if line.error is None]
+    results = iter(predictor.predict([line.record["text"] for line in runnable]))
+    out = []
+    for line in lines:
+        if line.error is not None:
+            out.append(output_record(line.record if isinstance(line.record, dict) else None, {"error": line.error}))
+        else:
+            result = next(results)
+            out.append(output_record(line.record, {k: result[k] for k in ("text", *PREDICTION_FIELDS)}))
+    return out
 
 
 def to_json_line(result: Mapping[str, Any]) -> str:
     return json.dumps(result, sort_keys=True, ensure_ascii=False)
 
 
+def check_output_path(output: Path | str, input_path: Path | str | None) -> None:
+    """Refuse, before any model runs, an output that is a directory, the input itself, or in a
+    place that cannot be written."""
+    import os
+
+    if str(output) == STDIO:
+        return
+    output = Path(output)
+    if output.is_dir():
+        raise UserError(f"{output}: is a directory; give a file name for --output")
+    if input_path is not None and str(input_path) != STDIO:
+        same = output.resolve() == Path(input_path).resolve()
+        if not same and output.exists():
+            try:
+                same = output.samefile(input_path)
+            except OSError:
+                same = False
+        if same:
+            raise UserError(f"{output}: --output is the --input file; it would be overwritten. Give another name")
+    parent = output.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{output}: cannot write here ({parent} is not a directory)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{output}: cannot write here ({parent} is not writable)")
+
+
 def format_result(result: Mapping[str, Any]) -> str:
     """A few readable lines for one result."""
     kinds = ", ".join(f"{k['label']} ({k['confidence']:.2f})" for k in result["event_kinds"]) or "none"
     lines = [json.dumps(result["text"], ensure_ascii=False), f"  event kinds: {kinds}"]
+    if result.get("windows", 1) > 1:
+        lines.append(f"  windows:     {result['windows']} (overlapping, merged)")
     if not result["entities"]:
         lines.append("  entities:    none")
     for n, e in enumerate(result["entities"]):

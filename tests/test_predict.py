@@ -314,12 +314,13 @@ def test_a_tokenizer_file_that_pads_to_128_is_not_padded_at_inference():
 def test_cli_input_output_writes_one_line_per_input_in_order(artifacts, tmp_path, capsys):
     records = [{"text": t, "id": i} for i, t in enumerate(SAMPLE_TEXTS)]
     source = tmp_path / "in.jsonl"
-    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n\n", encoding="utf-8")
+    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
     target = tmp_path / "out.jsonl"
     assert main(["predict", "--artifacts", str(artifacts), "--input", str(source), "--output", str(target)]) == 0
     lines = target.read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(SAMPLE_TEXTS)
     results = [json.loads(line) for line in lines]
+    assert [r.pop("id") for r in results] == list(range(len(SAMPLE_TEXTS)))
     assert [r["text"] for r in results] == SAMPLE_TEXTS
     for text, result in zip(SAMPLE_TEXTS, results):
         _check_result(text, result)
@@ -395,11 +396,31 @@ def test_swapped_event_and_ner_models_are_refused_by_kind(artifacts, tmp_path, c
         Predictor(target)
 
 
-def test_bad_input_file_names_file_and_line(artifacts, tmp_path, capsys):
+def test_a_bad_line_gets_an_error_in_its_place_and_exit_1(artifacts, tmp_path, capsys):
     source = tmp_path / "bad.jsonl"
-    source.write_text('{"text": "ok"}\n{"txt": "no"}\n', encoding="utf-8")
-    assert main(["predict", "--artifacts", str(artifacts), "--input", str(source)]) == 2
-    assert f"{source}:2" in capsys.readouterr().err
+    source.write_text('{"text": "ok", "id": "a"}\n{"txt": "no", "id": "b"}\n\n{"text": "Tom smiled."}\n', encoding="utf-8")
+    target = tmp_path / "out.jsonl"
+    assert main(["predict", "--artifacts", str(artifacts), "--input", str(source), "--output", str(target)]) == 1
+    out = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert len(out) == 4
+    assert out[0]["id"] == "a" and "error" not in out[0] and out[0]["windows"] == 1
+    assert out[1] == {"txt": "no", "id": "b", "error": "line 2: a record needs a string field 'text'"}
+    assert set(out[2]) == {"error"} and "line 3" in out[2]["error"]
+    assert out[3]["text"] == "Tom smiled." and "error" not in out[3]
+    err = capsys.readouterr().err
+    assert "2 of 4 lines failed (lines 2, 3)" in err and "Traceback" not in err
+
+
+def test_input_fields_named_like_predictions_are_kept(artifacts, tmp_path, capsys):
+    """An evaluation file's gold `entities` and `event_kinds` pass through as input_<name>."""
+    source = tmp_path / "gold.jsonl"
+    gold = {"text": "Tom smiled.", "entities": [{"start": 0, "end": 3}], "event_kinds": ["X"], "input_entities": 1}
+    source.write_text(json.dumps(gold) + "\n", encoding="utf-8")
+    assert main(["predict", "--artifacts", str(artifacts), "--input", str(source)]) == 0
+    [out] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert out["input_input_entities"] == gold["entities"] and out["input_entities"] == 1
+    assert out["input_event_kinds"] == ["X"]
+    assert {"entities", "event_kinds", "windows", "text"} <= set(out)
 
 
 def test_character_predictor_outputs_concatenate_the_heads(tiny_models, predictor):
