@@ -632,8 +632,13 @@ def predict_lines(predictor: Predictor, lines: Sequence[InputLine]) -> list[dict
     return out
 
 
+# Line breaks to str.splitlines that JSON leaves raw in strings (the others are control
+# characters, which JSON escapes): escaped, so no reader splits an output line in two.
+_LINE_BREAK_ESCAPES = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def to_json_line(result: Mapping[str, Any]) -> str:
-    return json.dumps(result, sort_keys=True, ensure_ascii=False)
+    return json.dumps(result, sort_keys=True, ensure_ascii=False).translate(_LINE_BREAK_ESCAPES)
 
 
 def check_output_path(output: Path | str, input_path: Path | str | None) -> None:
