@@ -270,7 +270,9 @@ def plan_windows(word_ids: Sequence[int | None], budget: int, overlap: int = WIN
     One window when the text fits in `budget` tokens. Otherwise each window holds at most
     `budget` tokens, ends on a word boundary (cut inside a word only when the window holds a
     single word) and the next starts on the first word boundary at least `overlap` tokens before
-    its end, always after its start, so windows overlap and every token is in at least one.
+    its end, always after its start, so windows overlap and every token is in at least one
+    (where words are too long for that, the next window starts where the last one ended: every
+    window ends later than the one before).
     """
     n = len(word_ids)
     if budget < 1:
@@ -287,6 +289,10 @@ def plan_windows(word_ids: Sequence[int | None], budget: int, overlap: int = WIN
             return windows
         i = bisect_left(starts, limit + 1) - 1  # the last word start <= limit
         e = starts[i] if starts[i] > s else limit
+        if windows and e <= windows[-1][1]:
+            # The overlap left no room for another whole word: start where the last window ended.
+            s = windows[-1][1]
+            continue
         windows.append((s, e))
         j = bisect_left(starts, max(e - overlap, s + 1))  # the first word start in the overlap
         s = starts[j] if j < len(starts) and starts[j] <= e else max(e - overlap, s + 1)
