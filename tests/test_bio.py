@@ -28,6 +28,7 @@ from storyml.data.bio import (
     _label_tokens,
     align_batch,
     as_features,
+    continues_word_flags,
     logits_to_spans,
     tags_to_spans,
 )
@@ -394,6 +395,62 @@ def test_assembled_spans_are_maximal_runs_opened_by_b(tags):
         assert last + 1 == len(tags) or BIO_LABELS[tags[last + 1]] != "I-" + span["category"]
     # Every B opens exactly one span; nothing else does.
     assert sorted(starts) == [t for t, x in enumerate(tags) if BIO_LABELS[x].startswith("B-")]
+
+
+# --- Whole words ----------------------------------------------------------------------------
+
+
+def test_spans_snap_to_whole_words_the_first_subword_labels_the_word():
+    """The issue's broken spans: "the c" (ended inside "council"), "r" (a lone sub-word)."""
+    text = "the council elders"
+    # [CLS] the c ##ounc ##il el ##ders [SEP]
+    offsets = [(0, 0), (0, 3), (4, 5), (5, 9), (9, 11), (12, 14), (14, 18), (0, 0)]
+    word_ids = [None, 0, 1, 1, 1, 2, 2, None]
+    continues = continues_word_flags(word_ids)
+    assert continues == [False, False, False, True, True, False, True, False]
+
+    def spans(*labels):
+        return [text[a:b] for a, b, _ in _spans(tags_to_spans(_tags(*labels), offsets, None, None, continues))]
+
+    assert spans("B-COLLECTIVE", "I-COLLECTIVE", "O", "O", "O", "O") == ["the council"]
+    assert spans("O", "O", "B-COLLECTIVE", "I-COLLECTIVE", "O", "O") == []  # starts inside a word
+    assert spans("O", "O", "O", "O", "B-CHARACTER", "O") == ["elders"]
+    assert spans("O", "B-OBJECT", "B-LOCATION", "I-LOCATION", "O", "O") == ["council"]
+    # Without word information every token is its own word (the old behaviour).
+    assert [text[a:b] for a, b, _ in _spans(tags_to_spans(_tags("B-COLLECTIVE", "I-COLLECTIVE", "O", "O", "O", "O"),
+                                                          offsets))] == ["the c"]
+
+
+def test_span_confidence_uses_the_word_snapped_labels():
+    offsets = [(0, 0), (0, 1), (1, 3), (0, 0)]
+    probs = np.full((4, NUM_BIO_LABELS), 0.01)
+    probs[1, BIO_LABEL_INDEX["B-OBJECT"]] = 0.8
+    probs[2, BIO_LABEL_INDEX["I-OBJECT"]] = 0.4
+    tags = [IGNORE_INDEX, BIO_LABEL_INDEX["B-OBJECT"], BIO_LABEL_INDEX["O"], IGNORE_INDEX]
+    (span,) = tags_to_spans(tags, offsets, None, probs, [False, False, True, False])
+    assert (span["start"], span["end"]) == (0, 3)
+    assert span["confidence"] == pytest.approx(0.6)
+
+
+@given(data=st.data(), n=st.integers(0, 30))
+@FAST
+def test_spans_never_start_or_end_inside_a_word(data, n):
+    tags = data.draw(st.lists(st.integers(0, NUM_BIO_LABELS - 1), min_size=n, max_size=n))
+    continues = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    offsets = [(3 * t, 3 * t + 2) for t in range(n)]
+    spans = tags_to_spans(tags, offsets, [False] * n, None, continues)
+    for span in spans:
+        first, last = span["start"] // 3, (span["end"] - 2) // 3
+        assert first == 0 or not continues[first]
+        assert last + 1 == n or not continues[last + 1]
+
+
+def test_align_batch_reports_the_tokenizers_words(tiny_tokenizer):
+    aligned = align_batch(tiny_tokenizer, ["the council smiled."], [[]])
+    word_ids = aligned["word_ids"][0]
+    assert word_ids[0] is None and word_ids[-1] is None
+    assert len(word_ids) == len(aligned["input_ids"][0])
+    assert word_ids[1:-1] == sorted(word_ids[1:-1])
 
 
 # --- Dynamic padding ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import TINY_TOKENIZER_CORPUS
 from contract_samples import random_labels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,7 +34,7 @@ from storyml_contract.text import (
 
 from codegen.spec.loader import load_specs
 from storyml.cli import main
-from storyml.data.bio import tags_to_spans
+from storyml.data.bio import continues_word_flags, tags_to_spans
 from storyml.errors import UserError
 from storyml.evaluate import metrics
 from storyml.evaluate.evalsets import (
@@ -47,10 +48,10 @@ from storyml.evaluate.evalsets import (
 )
 from storyml.evaluate.report import TEMPLATE_LABEL
 from storyml.export import metadata as md
-from storyml.predict import EngineTokenizer, Predictor, resolve_artifacts_dir
+from storyml.predict import EngineTokenizer, Predictor, plan_windows, resolve_artifacts_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULT_KEYS = {"text", "event_kinds", "entities"}
+RESULT_KEYS = {"text", "event_kinds", "entities", "windows"}
 KIND_KEYS = {"label", "confidence"}
 ENTITY_KEYS = {"start", "end", "text", "category", "confidence"}
 SAMPLE_TEXTS = [
@@ -169,7 +170,7 @@ def test_predict_returns_the_documented_shape_with_offsets_into_the_text(predict
 
 def test_empty_and_blank_text_get_no_kinds_and_no_entities(predictor):
     for text in ("", "   ", "\n\t"):
-        assert predictor.predict([text]) == [{"text": text, "event_kinds": [], "entities": []}]
+        assert predictor.predict([text]) == [{"text": text, "event_kinds": [], "entities": [], "windows": 0}]
     assert predictor.predict([]) == []
 
 
@@ -204,20 +205,77 @@ def test_decoding_matches_the_contract_on_the_pytorch_models(tiny_models, tiny_t
         for k in result["event_kinds"]:
             assert k["confidence"] == pytest.approx(float(event[EVENT_KIND_LABELS.index(k["label"])]), abs=1e-4)
         spans = tags_to_spans(ner.argmax(-1).tolist(), enc["offset_mapping"],
-                              [bool(s) for s in enc["special_tokens_mask"]], ner.numpy())
+                              [bool(s) for s in enc["special_tokens_mask"]], ner.numpy(),
+                              continues_word_flags(enc.word_ids()))
         assert [(e["start"], e["end"], e["category"]) for e in result["entities"]] == [
             (s["start"], s["end"], s["category"]) for s in spans
         ]
 
 
-def test_long_text_is_truncated_keeping_sep_and_offsets_stay_inside(predictor):
-    text = " ".join(["Sarah picked up the stone near the riverbed."] * 40)
-    encoded = predictor.tokenizer([text], max_length=MAX_SEQ_LENGTH)
-    assert len(encoded["input_ids"][0]) == MAX_SEQ_LENGTH
-    assert encoded["special_tokens_mask"][0][-1] == 1  # [SEP] survived
+def _long_text(words: int) -> tuple[str, int]:
+    """Paragraphs of the tokenizer's corpus, at least `words` words; and where the last one starts."""
+    paragraphs, count, i = [], 0, 0
+    while count < words:
+        paragraph = " ".join(TINY_TOKENIZER_CORPUS[(i + k) % len(TINY_TOKENIZER_CORPUS)] for k in range(5))
+        paragraphs.append(paragraph)
+        count, i = count + len(paragraph.split()), i + 1
+    text = "\n\n".join(paragraphs)
+    return text, text.rindex("\n\n") + 2
+
+
+def test_a_5000_word_text_loses_nothing_entities_come_from_its_last_paragraph(predictor):
+    text, last = _long_text(5000)
     [result] = predictor.predict([text])
     _check_result(text, result)
-    assert all(e["end"] <= len(text) for e in result["entities"])
+    assert result["windows"] == len(predictor.windows(text)) > 1
+    assert any(e["start"] >= last for e in result["entities"])
+    assert max(e["end"] for e in result["entities"]) > len(text) - 200
+
+
+def test_windows_cover_the_text_on_word_boundaries_and_overlap(predictor):
+    text, _ = _long_text(600)
+    windows = predictor.windows(text)
+    assert windows[0][0] == 0 and windows[-1][1] == len(text.rstrip())
+    for (a, b), (c, d) in zip(windows, windows[1:]):
+        assert a < c < b < d  # consecutive windows overlap, in order
+        for cut in (b, c):  # never inside a word
+            assert not (text[cut - 1].isalnum() and text[cut].isalnum()), text[cut - 10 : cut + 10]
+    for a, b in windows:
+        assert len(predictor.tokenizer([text[a:b]])["input_ids"][0]) <= MAX_SEQ_LENGTH
+    assert predictor.windows("Tom smiled.") == [(0, len("Tom smiled."))]
+
+
+def test_long_text_results_are_the_windows_results_merged(predictor):
+    """Every entity comes from one window's own prediction; kinds are the union over windows;
+    entities never overlap (duplicates from the shared parts collapse)."""
+    text, _ = _long_text(700)
+    [result] = predictor.predict([text])
+    windows = predictor.windows(text)
+    parts = predictor.predict([text[a:b] for a, b in windows])
+    assert all(p["windows"] == 1 for p in parts)
+    from_windows = {(e["start"] + a, e["end"] + a, e["category"]) for (a, _), p in zip(windows, parts)
+                    for e in p["entities"]}
+    assert {(e["start"], e["end"], e["category"]) for e in result["entities"]} <= from_windows
+    union = {k["label"] for p in parts for k in p["event_kinds"]}
+    assert [k["label"] for k in result["event_kinds"]] == [k for k in EVENT_KIND_LABELS if k in union]
+    _check_result(text, result)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 3), max_size=400), st.integers(1, 40), st.integers(0, 20))
+def test_plan_windows_covers_every_token_within_budget(word_lengths, budget, overlap):
+    word_ids = [w for w, n in enumerate(word_lengths) for _ in range(n)]
+    windows = plan_windows(word_ids, budget, overlap)
+    n = len(word_ids)
+    assert windows[0][0] == 0 and windows[-1][1] == n
+    for s, e in windows:
+        assert 0 <= s < e <= s + budget or n == 0
+    for (s, e), (s2, e2) in zip(windows, windows[1:]):
+        assert s < s2 <= e < e2  # progress, no gap
+    starts = {t for t in range(n) if t == 0 or word_ids[t] != word_ids[t - 1]}
+    for s, e in windows[:-1]:
+        # A window ends on a word boundary unless it holds part of one word only.
+        assert e in starts or not any(s < t < e for t in starts)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -256,12 +314,13 @@ def test_a_tokenizer_file_that_pads_to_128_is_not_padded_at_inference():
 def test_cli_input_output_writes_one_line_per_input_in_order(artifacts, tmp_path, capsys):
     records = [{"text": t, "id": i} for i, t in enumerate(SAMPLE_TEXTS)]
     source = tmp_path / "in.jsonl"
-    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n\n", encoding="utf-8")
+    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
     target = tmp_path / "out.jsonl"
     assert main(["predict", "--artifacts", str(artifacts), "--input", str(source), "--output", str(target)]) == 0
     lines = target.read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(SAMPLE_TEXTS)
     results = [json.loads(line) for line in lines]
+    assert [r.pop("id") for r in results] == list(range(len(SAMPLE_TEXTS)))
     assert [r["text"] for r in results] == SAMPLE_TEXTS
     for text, result in zip(SAMPLE_TEXTS, results):
         _check_result(text, result)
@@ -316,11 +375,52 @@ def test_a_model_from_another_contract_is_refused_with_exit_2(artifacts, tmp_pat
     assert "0123456789abcdef" in err and "contract" in err and "storyml build" in err
 
 
-def test_bad_input_file_names_file_and_line(artifacts, tmp_path, capsys):
+def test_swapped_event_and_ner_models_are_refused_by_kind(artifacts, tmp_path, capsys):
+    target = _copy_artifacts(artifacts, tmp_path / "swapped")
+    event, ner = (target / ARTIFACT_FILES[m] for m in ("event_classifier", "ner_classifier"))
+    event.rename(tmp_path / "e.onnx")
+    ner.rename(event)
+    (tmp_path / "e.onnx").rename(ner)
+    assert main(["predict", "--artifacts", str(target), "Tom smiled."]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "ner_classifier" in err and "event_classifier" in err and "storyml build" in err
+    # Without the model-kind key the contract's labels key still tells them apart.
+    for path in (event, ner):
+        model = onnx.load(str(path))
+        kept = [(p.key, p.value) for p in model.metadata_props if p.key != md.KEY_MODEL_KIND]
+        del model.metadata_props[:]
+        md.set_props(model, dict(kept))
+        onnx.save(model, str(path))
+    with pytest.raises(UserError, match="labels"):
+        Predictor(target)
+
+
+def test_a_bad_line_gets_an_error_in_its_place_and_exit_1(artifacts, tmp_path, capsys):
     source = tmp_path / "bad.jsonl"
-    source.write_text('{"text": "ok"}\n{"txt": "no"}\n', encoding="utf-8")
-    assert main(["predict", "--artifacts", str(artifacts), "--input", str(source)]) == 2
-    assert f"{source}:2" in capsys.readouterr().err
+    source.write_text('{"text": "ok", "id": "a"}\n{"txt": "no", "id": "b"}\n\n{"text": "Tom smiled."}\n', encoding="utf-8")
+    target = tmp_path / "out.jsonl"
+    assert main(["predict", "--artifacts", str(artifacts), "--input", str(source), "--output", str(target)]) == 1
+    out = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert len(out) == 4
+    assert out[0]["id"] == "a" and "error" not in out[0] and out[0]["windows"] == 1
+    assert out[1] == {"txt": "no", "id": "b", "error": "line 2: a record needs a string field 'text'"}
+    assert set(out[2]) == {"error"} and "line 3" in out[2]["error"]
+    assert out[3]["text"] == "Tom smiled." and "error" not in out[3]
+    err = capsys.readouterr().err
+    assert "2 of 4 lines failed (lines 2, 3)" in err and "Traceback" not in err
+
+
+def test_input_fields_named_like_predictions_are_kept(artifacts, tmp_path, capsys):
+    """An evaluation file's gold `entities` and `event_kinds` pass through as input_<name>."""
+    source = tmp_path / "gold.jsonl"
+    gold = {"text": "Tom smiled.", "entities": [{"start": 0, "end": 3}], "event_kinds": ["X"], "input_entities": 1}
+    source.write_text(json.dumps(gold) + "\n", encoding="utf-8")
+    assert main(["predict", "--artifacts", str(artifacts), "--input", str(source)]) == 0
+    [out] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert out["input_input_entities"] == gold["entities"] and out["input_entities"] == 1
+    assert out["input_event_kinds"] == ["X"]
+    assert {"entities", "event_kinds", "windows", "text"} <= set(out)
 
 
 def test_character_predictor_outputs_concatenate_the_heads(tiny_models, predictor):

@@ -214,36 +214,55 @@ def _rust_value(c: Contract, s, value: Any) -> str:
 # ---------------------------------------------------------------- BIO span assembly
 
 
-def _span_cases(c: Contract, rng: random.Random) -> list[tuple[list[int], list[bool]]]:
-    """Tag sequences that exercise every assembly rule, then random ones."""
+def _span_cases(c: Contract, rng: random.Random) -> list[tuple[list[int], list[bool], list[bool]]]:
+    """(tags, special, continues_word) sequences that exercise every assembly and word rule,
+    then random ones."""
     b = {cat: c.bio_labels.index(f"B-{cat}") for cat in c.entity_categories}
     i = {cat: c.bio_labels.index(f"I-{cat}") for cat in c.entity_categories}
     x, y = c.entity_categories[0], c.entity_categories[-1]
+    f, t = False, True
     cases = [
-        ([], []),
-        ([0, b[x], i[x], i[x], 0], [True, False, False, False, True]),  # [CLS] B I I [SEP]
-        ([0, i[x], i[x], 0], [True, False, False, True]),  # orphan I- never opens a span
-        ([0, b[x], i[y], i[x], 0], [True] + [False] * 3 + [True]),  # mismatched I- closes
-        ([0, b[x], b[x], i[x], 0], [True] + [False] * 3 + [True]),  # adjacent entities stay apart
-        ([b[x], i[x], b[y], i[y]], [False] * 4),  # spans run to the end without a [SEP]
-        ([0, b[x], i[x], 0, i[x]], [True, False, False, True, False]),  # a special token closes
+        ([], [], []),
+        ([0, b[x], i[x], i[x], 0], [t, f, f, f, t], [f] * 5),  # [CLS] B I I [SEP]
+        ([0, i[x], i[x], 0], [t, f, f, t], [f] * 4),  # orphan I- never opens a span
+        ([0, b[x], i[y], i[x], 0], [t] + [f] * 3 + [t], [f] * 5),  # mismatched I- closes
+        ([0, b[x], b[x], i[x], 0], [t] + [f] * 3 + [t], [f] * 5),  # adjacent entities stay apart
+        ([b[x], i[x], b[y], i[y]], [f] * 4, [f] * 4),  # spans run to the end without a [SEP]
+        ([0, b[x], i[x], 0, i[x]], [t, f, f, t, f], [f] * 5),  # a special token closes
+        # Words: "the c ##ounc ##il": a span never ends inside a word ...
+        ([0, b[x], i[x], 0, 0, 0], [t, f, f, f, f, t], [f, f, f, t, t, f]),
+        # ... nor starts inside one ("the co ##un ##cil" tagged O O B I)
+        ([0, 0, 0, b[x], i[x], 0], [t, f, f, f, f, t], [f, f, f, t, t, f]),
+        # a B- on a word's later sub-word does not split the word
+        ([0, b[x], b[y], i[y], 0], [t, f, f, f, t], [f, f, t, f, f]),
+        # an orphan I- word stays an orphan; a mismatched one closes the span before it
+        ([0, i[x], b[x], b[x], i[y], b[y], 0], [t] + [f] * 5 + [t], [f, f, t, f, f, t, f]),
+        # the flag means nothing on the first token, on special tokens and after one
+        ([b[x], 0, i[x], 0], [f, t, f, t], [t, t, t, t]),
     ]
     for _ in range(12):
         n = rng.randint(1, 24)
         cases.append(([rng.randrange(len(c.bio_labels)) for _ in range(n)],
-                      [rng.random() < 0.1 for _ in range(n)]))
+                      [rng.random() < 0.1 for _ in range(n)],
+                      [rng.random() < 0.4 for _ in range(n)]))
     return cases
+
+
+def _bools(flags: list[bool]) -> str:
+    return "[" + ", ".join(str(f).lower() for f in flags) + "][..]"
 
 
 def _span_tests(c: Contract, text: ModuleType, rng: random.Random) -> list[str]:
     out = ["#[test]", "fn assemble_spans_matches_python() {"]
     idents = [pascal_identifier(cat) for cat in c.entity_categories]
-    for tags, special in _span_cases(c, rng):
-        spans = text.assemble_spans(tags, special)
+    for tags, special, continues in _span_cases(c, rng):
+        spans = text.assemble_spans(tags, special, continues)
+        snapped = text.word_tags(tags, special, continues)
         expected = ", ".join(f"TokenSpan {{ first: {a}, end: {z}, category: EntityCategory::{idents[k]} }}"
                              for a, z, k in spans)
-        out.append(f"    assert_eq!(assemble_spans(&{tags}[..], &[{', '.join(str(f).lower() for f in special)}][..]), "
-                   f"vec![{expected}]);")
+        args = f"&{tags}[..], &{_bools(special)}, &{_bools(continues)}"
+        out.append(f"    assert_eq!(word_tags({args}), vec!{snapped});")
+        out.append(f"    assert_eq!(assemble_spans({args}), vec![{expected}]);")
     return out + ["}", ""]
 
 

@@ -40,6 +40,7 @@ from storyml_contract.text import (
     MAX_SEQ_LENGTH,
     OUTSIDE_LABEL,
     assemble_spans,
+    word_tags,
 )
 
 from storyml.errors import UserError
@@ -48,6 +49,7 @@ __all__ = [
     "TokenClassificationCollator",
     "align_batch",
     "as_features",
+    "continues_word_flags",
     "logits_to_spans",
     "tags_to_spans",
 ]
@@ -82,9 +84,10 @@ def align_batch(
     `end` (exclusive) and a `category` from ENTITY_CATEGORIES; they must not overlap.
     `outside_per_text[i]`, when given and not None, makes text i partially labelled (a silver
     record): only tokens overlapping one of its sorted, disjoint (start, end) character ranges
-    are O, and tokens in neither an entity nor such a range get IGNORE_INDEX. Returns
-    lists of lists, unpadded: input_ids, attention_mask, labels and offsets ((start, end)
-    character pairs, whitespace-trimmed; (0, 0) for special tokens).
+    are O, and tokens in neither an entity nor such a range get IGNORE_INDEX. Returns lists of
+    lists, unpadded: input_ids, attention_mask, labels, offsets ((start, end) character pairs,
+    whitespace-trimmed; (0, 0) for special tokens) and word_ids (the tokenizer's word of each
+    token, None for special tokens; None for the whole column when the tokenizer does not say).
     """
     if len(texts) != len(entities_per_text):
         raise UserError(
@@ -96,7 +99,7 @@ def align_batch(
             f"align_batch: max_length {max_length} leaves no room for text besides the "
             f"tokenizer's {special_count} special tokens"
         )
-    input_ids, attention_mask, offsets, special_tokens_mask = _encode(tokenizer, texts, max_length)
+    input_ids, attention_mask, offsets, special_tokens_mask, word_ids = _encode(tokenizer, texts, max_length)
     lengths = np.fromiter(map(len, input_ids), dtype=np.int64, count=len(input_ids))
     bounds = np.concatenate(([0], np.cumsum(lengths)))
     special = np.fromiter(
@@ -131,11 +134,13 @@ def align_batch(
         "attention_mask": attention_mask,
         "labels": [flat[a:b] for a, b in pairwise(cuts)],
         "offsets": offsets,
+        "word_ids": word_ids,
     }
 
 
-def _encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[list, list, list, list]:
-    """ids, attention mask, offsets, special-token mask: one batched call, truncated, unpadded.
+def _encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[list, list, list, list, list | None]:
+    """ids, attention mask, offsets, special-token mask, word ids: one batched call, truncated,
+    unpadded.
 
     A transformers fast tokenizer is configured through its own `set_truncation_and_padding`
     (what its `__call__` does first) and then its Rust backend encodes the whole batch; reading
@@ -162,6 +167,7 @@ def _encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[list
             [e.attention_mask for e in encodings],
             [e.offsets for e in encodings],
             [e.special_tokens_mask for e in encodings],
+            [e.word_ids for e in encodings],
         )
     encoded = tokenizer(
         list(texts),
@@ -177,6 +183,7 @@ def _encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[list
         encoded["attention_mask"],
         encoded["offset_mapping"],
         encoded["special_tokens_mask"],
+        encoded.get("word_ids"),
     )
 
 
@@ -389,16 +396,21 @@ def tags_to_spans(
     offsets: Sequence[Sequence[int]],
     special_mask: Sequence[bool] | None = None,
     probs: Any = None,
+    continues_word: Sequence[bool] | None = None,
 ) -> list[dict[str, Any]]:
     """Assemble entity spans from one sequence's per-token label ids, as the engine does.
 
     The rules are the generated contract's `assemble_spans` (the Rust crate has the same
-    function, checked against this one by golden tests): B-X opens a span; I-X extends an
-    open span of category X; O, an I- of another category, or an I- with no open span closes
-    it (orphan I- tokens are dropped); special tokens close spans. A span runs from its first
-    token's start to its last token's end. Confidence is the mean of `probs[t][tag_ids[t]]`
-    over its tokens (1.0 without probs). Without `special_mask`, tokens tagged IGNORE_INDEX or
-    with an empty offset range (special and padding tokens) count as special.
+    function, checked against this one by golden tests): tags are snapped to whole words
+    first (a token that continues a word takes the label of the word's first token, see
+    `word_tags`; `continues_word[t]` is true when token t is in the same tokenizer word as
+    token t - 1, and without it every token is a word of its own); then B-X opens a span; I-X
+    extends an open span of category X; O, an I- of another category, or an I- with no open
+    span closes it (orphan I- tokens are dropped); special tokens close spans. A span runs from
+    its first token's start to its last token's end. Confidence is the mean of
+    `probs[t][label]` over its tokens, `label` the word-snapped one (1.0 without probs).
+    Without `special_mask`, tokens tagged IGNORE_INDEX or with an empty offset range (special
+    and padding tokens) count as special.
     """
     if len(offsets) != len(tag_ids):
         raise ValueError(f"{len(tag_ids)} tags but {len(offsets)} offsets")
@@ -410,23 +422,38 @@ def tags_to_spans(
                for t, tag in enumerate(tags)]
     # Special tokens carry no label that matters (IGNORE_INDEX included): read them as O.
     tags = [OUTSIDE_INDEX if special[t] else tag for t, tag in enumerate(tags)]
+    if continues_word is None:
+        continues_word = [False] * len(tags)
+    elif len(continues_word) != len(tags):
+        raise ValueError(f"{len(tags)} tags but {len(continues_word)} word flags")
+    continues_word = [bool(flag) for flag in continues_word]
     spans = []
-    for first, end, category in assemble_spans(tags, special):
-        confidence = (float(np.mean([float(probs[t][tags[t]]) for t in range(first, end)]))
+    snapped = word_tags(tags, special, continues_word)
+    for first, end, category in assemble_spans(tags, special, continues_word):
+        confidence = (float(np.mean([float(probs[t][snapped[t]]) for t in range(first, end)]))
                       if probs is not None else 1.0)
         spans.append({"start": int(offsets[first][0]), "end": int(offsets[end - 1][1]),
                       "category": ENTITY_CATEGORIES[category], "confidence": confidence})
     return spans
 
 
+def continues_word_flags(word_ids: Sequence[int | None]) -> list[bool]:
+    """Per token: is it in the same tokenizer word as the token before it (`Encoding.word_ids`,
+    None for special tokens)."""
+    return [t > 0 and w is not None and w == word_ids[t - 1] for t, w in enumerate(word_ids)]
+
+
 def logits_to_spans(
-    logits: Any, offsets: Sequence[Sequence[int]], special_mask: Sequence[bool] | None = None
+    logits: Any,
+    offsets: Sequence[Sequence[int]],
+    special_mask: Sequence[bool] | None = None,
+    continues_word: Sequence[bool] | None = None,
 ) -> list[dict[str, Any]]:
     """Per-token argmax of [seq, NUM_BIO_LABELS] logits, then `tags_to_spans` with softmax probs."""
     logits = np.asarray(logits, dtype=np.float64)
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     probs = shifted / shifted.sum(axis=-1, keepdims=True)
-    return tags_to_spans(logits.argmax(axis=-1), offsets, special_mask, probs)
+    return tags_to_spans(logits.argmax(axis=-1), offsets, special_mask, probs, continues_word)
 
 
 # --- Dynamic padding ------------------------------------------------------------------------------

@@ -48,15 +48,27 @@ MISSES_SHOWN = 10  # real-prose examples listed in report.md (report.json lists 
 # --- Evaluating ------------------------------------------------------------------------------
 
 
-def gold_token_tags(predictor: Predictor, texts: Sequence[str], entities: Sequence[Sequence[Mapping]]) -> list[list[str]]:
-    """Gold BIO tags of the non-special tokens, aligned with the tokenizer the models run with."""
+def gold_token_tags(
+    predictor: Predictor, texts: Sequence[str], entities: Sequence[Sequence[Mapping]]
+) -> tuple[list[list[str]], list[list[tuple[int, int]]]]:
+    """Gold BIO tags and character offsets of the non-special tokens of each whole text (not
+    cut at MAX_SEQ_LENGTH: prediction runs long texts in windows), with the models' tokenizer."""
     tags: list[list[str]] = []
+    offsets: list[list[tuple[int, int]]] = []
     for start in range(0, len(texts), ALIGN_CHUNK):
-        aligned = align_batch(
-            predictor.tokenizer, texts[start : start + ALIGN_CHUNK], entities[start : start + ALIGN_CHUNK], MAX_SEQ_LENGTH
-        )
-        tags.extend([BIO_LABELS[t] for t in row if t != IGNORE_INDEX] for row in aligned["labels"])
-    return tags
+        chunk = texts[start : start + ALIGN_CHUNK]
+        longest = max(len(e.ids) for e in predictor.tokenizer.plain(chunk)) + MAX_SEQ_LENGTH
+        aligned = align_batch(predictor.tokenizer, chunk, entities[start : start + ALIGN_CHUNK], longest)
+        for labels, row_offsets in zip(aligned["labels"], aligned["offsets"]):
+            tags.append([BIO_LABELS[t] for t in labels if t != IGNORE_INDEX])
+            offsets.append([tuple(o) for t, o in zip(labels, row_offsets) if t != IGNORE_INDEX])
+    return tags, offsets
+
+
+def predicted_token_tags(analysis: Any, offsets: Sequence[tuple[int, int]]) -> list[str]:
+    """The predicted tag of each gold token, matched by character offsets (O where none)."""
+    by_offset = {tuple(o): tag for o, tag in zip(analysis.token_offsets, analysis.token_tags)}
+    return [by_offset.get(tuple(o), "O") for o in offsets]
 
 
 def evaluate_text_set(predictor: Predictor, records: Sequence[Mapping[str, Any]], keep_misses: bool) -> dict[str, Any]:
@@ -66,11 +78,13 @@ def evaluate_text_set(predictor: Predictor, records: Sequence[Mapping[str, Any]]
     analyses = predictor.analyze(texts)
     predicted_kinds = [[k["label"] for k in a.result["event_kinds"]] for a in analyses]
     predicted_entities = [a.result["entities"] for a in analyses]
-    gold_tags = gold_token_tags(predictor, texts, gold_entities)
+    gold_tags, gold_offsets = gold_token_tags(predictor, texts, gold_entities)
     result: dict[str, Any] = {
         "n": len(records),
         "events": event_metrics([r["event_kinds"] for r in records], predicted_kinds),
-        "entities_strict": entity_metrics(gold_tags, [a.token_tags for a in analyses]),
+        "entities_strict": entity_metrics(
+            gold_tags, [predicted_token_tags(a, o) for a, o in zip(analyses, gold_offsets)]
+        ),
         "entity_spans": span_metrics(gold_entities, predicted_entities),
         "entity_confusion": span_confusion(gold_entities, predicted_entities),
     }

@@ -88,21 +88,48 @@ _BIO_BEGINS: tuple[bool, ...] = (False, True, False, True, False, True, False, T
 _BIO_CATEGORY: tuple[int | None, ...] = (None, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, )
 
 
-def assemble_spans(tags: Sequence[int], special: Sequence[bool]) -> list[tuple[int, int, int]]:
-    """Entity spans from per-token BIO label indices, by the engine's strict rules.
+_OUTSIDE_INDEX = 0
+# Per category index: the index of its I- label.
+_INSIDE_OF_CATEGORY: tuple[int, ...] = (2, 4, 6, 8, 10, 12, 14, )
 
-    B-X opens a span; I-X extends an open span of category X; O, an I- of another
-    category, or an I- with no open span closes the open span (an orphan I- never opens
-    one); a special token closes it too. Returns (first token, one past the last token,
-    category index) per span, in order. Every tag must index BIO_LABELS.
+
+def word_tags(tags: Sequence[int], special: Sequence[bool], continues_word: Sequence[bool]) -> list[int]:
+    """Per-token BIO label indices snapped to whole words: the first sub-word's tag labels the word.
+
+    `continues_word[t]` says token t continues the word of token t - 1 (same word of the
+    tokenizer's pre-tokenization). Such a token takes its word's label: I-X when the word's
+    first token is B-X or I-X, O when it is O. The flag is ignored on the first token, on
+    special tokens and after a special token. So no span can start or end inside a word.
+    Every tag must index BIO_LABELS.
     """
-    if len(tags) != len(special):
-        raise ValueError(f"{len(tags)} tags but {len(special)} special flags")
-    spans: list[tuple[int, int, int]] = []
-    first, category = -1, -1
+    if not len(tags) == len(special) == len(continues_word):
+        raise ValueError(f"{len(tags)} tags, {len(special)} special flags, {len(continues_word)} word flags")
+    out: list[int] = []
     for t, tag in enumerate(tags):
         if not 0 <= tag < NUM_BIO_LABELS:
             raise ValueError(f"token {t}: {tag} is not a BIO label index")
+        if t > 0 and continues_word[t] and not special[t] and not special[t - 1]:
+            head = _BIO_CATEGORY[out[t - 1]]
+            tag = _OUTSIDE_INDEX if head is None else _INSIDE_OF_CATEGORY[head]
+        out.append(tag)
+    return out
+
+
+def assemble_spans(
+    tags: Sequence[int], special: Sequence[bool], continues_word: Sequence[bool]
+) -> list[tuple[int, int, int]]:
+    """Entity spans from per-token BIO label indices, by the engine's strict rules.
+
+    Tags are first snapped to whole words (`word_tags`). Then B-X opens a span; I-X extends
+    an open span of category X; O, an I- of another category, or an I- with no open span
+    closes the open span (an orphan I- never opens one); a special token closes it too.
+    Returns (first token, one past the last token, category index) per span, in order.
+    Every tag must index BIO_LABELS.
+    """
+    tags = word_tags(tags, special, continues_word)
+    spans: list[tuple[int, int, int]] = []
+    first, category = -1, -1
+    for t, tag in enumerate(tags):
         extends = not special[t] and not _BIO_BEGINS[tag] and _BIO_CATEGORY[tag] == category and first >= 0
         if extends:
             continue

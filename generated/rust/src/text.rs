@@ -154,6 +154,11 @@ const BIO_BEGINS: [bool; 15] = [false, true, false, true, false, true, false, tr
 /// Per BIO label index: its category (None for O).
 const BIO_CATEGORY: [Option<EntityCategory>; 15] = [None, Some(EntityCategory::Character), Some(EntityCategory::Character), Some(EntityCategory::Object), Some(EntityCategory::Object), Some(EntityCategory::Location), Some(EntityCategory::Location), Some(EntityCategory::Gesture), Some(EntityCategory::Gesture), Some(EntityCategory::Sensory), Some(EntityCategory::Sensory), Some(EntityCategory::Abstract), Some(EntityCategory::Abstract), Some(EntityCategory::Collective), Some(EntityCategory::Collective)];
 
+/// Index of the O label in BIO_LABELS.
+const OUTSIDE_INDEX: usize = 0;
+/// Per category index: the index of its I- label in BIO_LABELS.
+const INSIDE_OF_CATEGORY: [usize; 7] = [2, 4, 6, 8, 10, 12, 14];
+
 /// An entity span over tokens `first..end` (end exclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenSpan {
@@ -162,12 +167,33 @@ pub struct TokenSpan {
     pub category: EntityCategory,
 }
 
-/// Entity spans from per-token BIO label indices (argmax per token), by the strict rules:
-/// B-X opens a span; I-X extends an open span of category X; O, an I- of another category,
-/// or an I- with no open span closes the open span (an orphan I- never opens one); a
-/// special token closes it too. A tag outside BIO_LABELS counts as O.
-pub fn assemble_spans(tags: &[usize], special: &[bool]) -> Vec<TokenSpan> {
+/// Per-token BIO label indices snapped to whole words: the first sub-word's tag labels the word.
+/// `continues_word[t]` says token t continues the word of token t - 1 (the tokenizer's
+/// `word_ids` are equal). Such a token takes its word's label: I-X when the word's first token
+/// is B-X or I-X, O otherwise. The flag is ignored on the first token, on special tokens and
+/// after a special token. So no span can start or end inside a word.
+pub fn word_tags(tags: &[usize], special: &[bool], continues_word: &[bool]) -> Vec<usize> {
     assert_eq!(tags.len(), special.len(), "one special flag per tag");
+    assert_eq!(tags.len(), continues_word.len(), "one word flag per tag");
+    let mut out: Vec<usize> = Vec::with_capacity(tags.len());
+    for (t, &tag) in tags.iter().enumerate() {
+        if t > 0 && continues_word[t] && !special[t] && !special[t - 1] {
+            let head = BIO_CATEGORY.get(out[t - 1]).copied().flatten();
+            out.push(head.map_or(OUTSIDE_INDEX, |c| INSIDE_OF_CATEGORY[c.index()]));
+        } else {
+            out.push(tag);
+        }
+    }
+    out
+}
+
+/// Entity spans from per-token BIO label indices (argmax per token), by the strict rules:
+/// tags are first snapped to whole words (`word_tags`); then B-X opens a span; I-X extends an
+/// open span of category X; O, an I- of another category, or an I- with no open span closes
+/// the open span (an orphan I- never opens one); a special token closes it too. A tag outside
+/// BIO_LABELS counts as O.
+pub fn assemble_spans(tags: &[usize], special: &[bool], continues_word: &[bool]) -> Vec<TokenSpan> {
+    let tags = word_tags(tags, special, continues_word);
     let mut spans = Vec::new();
     let mut open: Option<(usize, EntityCategory)> = None;
     for (t, &tag) in tags.iter().enumerate() {
