@@ -42,6 +42,7 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_v
 
 from codegen.spec.errors import SpecProblem
 from codegen.spec.models import SnakeName, SpecModel
+from codegen.spec.output_kinds import OUTPUT_KINDS, field_form
 
 # ---------------------------------------------------------------- value types
 
@@ -446,21 +447,9 @@ class Vocabulary:
     def _label_paths(self) -> None:
         for hname, head in self.heads.items():
             for f in head.fields:
-                base = f"{hname}.{f.name}"
                 variants = self.enums.get(f.enum, []) if f.enum else []
-                if f.kind in ("categorical", "index"):
-                    self.paths[base] = PathType("enum", f.enum)
-                elif f.kind == "flag":
-                    self.paths[base] = PathType("bool")
-                elif f.kind == "scalar":
-                    self.paths[base] = PathType("number")
-                elif f.kind == "flags":
-                    self.paths[base] = PathType("flags", f.enum)
-                    for v in variants:
-                        self.paths[f"{base}.{v}"] = PathType("bool")
-                elif f.kind == "scalars":
-                    for v in variants:
-                        self.paths[f"{base}.{v}"] = PathType("number")
+                for path, (kind, enum) in field_form(f).label_paths(f"{hname}.{f.name}", variants).items():
+                    self.paths[path] = PathType(kind, enum)
 
     def output_field(self, name: str) -> Any | None:
         head, _, field = name.partition(".")
@@ -474,8 +463,7 @@ class Vocabulary:
         f = self.output_field(field_name) if len(parts) >= 2 else None
         if f is None:
             return f"unknown output field {field_name!r} (one of: {', '.join(self.output_field_names())})"
-        per_variant = f.kind in ("categorical", "flags", "scalars")
-        if per_variant:
+        if OUTPUT_KINDS[f.kind].scores_per_variant:
             if len(parts) != 3:
                 return f"{field_name} is one value per {f.enum} variant: write {field_name}.<Variant>"
             if parts[2] not in self.enums.get(f.enum, []):

@@ -66,6 +66,7 @@ from codegen.spec.matrix import (
     Vocabulary,
     vocabulary_for,
 )
+from codegen.spec.output_kinds import field_form
 from storyml.data.jsonl import write_jsonl
 from storyml.errors import UserError
 from storyml.fsutil import atomic_write_text
@@ -152,7 +153,7 @@ class Labeller:
         self.head_types = typing.get_type_hints(CharacterOutputs)
         # (head, [(field, head.field, enum class for enum-valued fields)]): how labels fill the records
         self.head_plans = [(h, [(f.name, f"{h}.{f.name}", getattr(contract_enums, f.enum)
-                                 if f.kind in ("categorical", "index") else None) for f in head.fields])
+                                 if field_form(f).rule.value == "variant" else None) for f in head.fields])
                            for h, head in vocab.heads.items()]
 
     def _compile_rule(self, rule: Any) -> CompiledRule:
@@ -197,16 +198,17 @@ class Labeller:
         rule = target.resolve
         variants = self._variants(f) if f.enum else []
         keys = [(name, v) for v in variants]
+        one_value = not field_form(f).per_variant_values
         decimals = self.decimals
         if rule == "argmax":  # ties go to the lowest index, as the decoders break them
             return lambda scores, resolved, ctx: variants[_argmax([scores.get(k, 0.0) for k in keys])]
-        if rule == "positive" and f.kind == "flag":
+        if rule == "positive" and one_value:
             return lambda scores, resolved, ctx: scores.get((name, None), 0.0) > 0.0
         if rule == "positive":
             return lambda scores, resolved, ctx: tuple(scores.get(k, 0.0) > 0.0 for k in keys)
         if rule == "sum":
             lo, hi = target.clamp
-            if f.kind == "scalar":
+            if one_value:
                 return lambda scores, resolved, ctx: round(min(max(scores.get((name, None), 0.0), lo), hi), decimals)
             return lambda scores, resolved, ctx: tuple(round(min(max(scores.get(k, 0.0), lo), hi), decimals)
                                                        for k in keys)
@@ -236,12 +238,7 @@ class Labeller:
         raise AssertionError(f"unhandled resolve rule {rule!r}")  # spec validation lists them all
 
     def _label_paths(self, name: str, f: Any, value: Any) -> dict[str, Any]:
-        if f.kind in ("flags", "scalars"):
-            out = {f"{name}.{v}": x for v, x in zip(self._variants(f), value)}
-            if f.kind == "flags":
-                out[name] = value
-            return out
-        return {name: value}
+        return field_form(f).label_values(name, self._variants(f) if f.enum else [], value)
 
     def _outputs(self, resolved: dict[str, Any]) -> CharacterOutputs:
         heads = {}

@@ -28,6 +28,7 @@ import onnx
 from storyml_contract import BIO_LABELS, EVENT_LOGIT_THRESHOLD, IGNORE_INDEX, ONNX_OUTPUTS
 from storyml_contract.character_outputs import OUTPUT_FIELDS
 
+from codegen.spec.output_kinds import DECODE_RULES
 from storyml.errors import UserError
 from storyml.export import metadata as md
 from storyml.export.onnx_export import artifact_size
@@ -135,15 +136,16 @@ def _ner_f1(true: Decisions, pred: Decisions) -> float:
     return float(f1_score(y_true, y_pred, mode="strict", scheme=IOB2, zero_division=0))
 
 
-# The character predictor's decisions: one column per categorical field (its class), one per flag.
-_DECIDED_FIELDS = tuple(f for f in OUTPUT_FIELDS if f.decode in ("argmax", "sigmoid_threshold"))
+# The character predictor's decisions (fields whose decode rule `decides`): one column per
+# categorical field (its class, the rule reduces the field), one per flag.
+_DECIDED_FIELDS = tuple(f for f in OUTPUT_FIELDS if DECODE_RULES[f.decode].decides)
 
 
 def _character_columns(decoded: np.ndarray) -> np.ndarray:
     columns = []
     for f in _DECIDED_FIELDS:
         part = decoded[:, f.offset:f.offset + f.width]
-        columns += [part.argmax(axis=1)] if f.decode == "argmax" else list(part.T.astype(np.int64))
+        columns += [part.argmax(axis=1)] if DECODE_RULES[f.decode].reduces else list(part.T.astype(np.int64))
     return np.stack(columns, axis=1)
 
 
