@@ -65,6 +65,14 @@ def _output_heads(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProblem
         for fi, f in enumerate(h.fields):
             if f.enum is not None and f.enum not in enums:
                 problems.append(doc.problem(("heads", hi, "fields", fi, "enum"), f"unknown enum {f.enum!r}"))
+    # Each head becomes a record type `<Head>Head` beside the whole `<Name>`: names must not collide.
+    records = {pascal_identifier(spec.name): "the output record"}
+    for hi, h in enumerate(spec.heads):
+        ident = pascal_identifier(h.name) + "Head"
+        if ident in records:
+            problems.append(doc.problem(("heads", hi, "name"), f"head {h.name!r} becomes the record type "
+                                        f"{ident!r}, as {records[ident]} does; rename one"))
+        records.setdefault(ident, f"head {h.name!r}")
     if problems:
         return problems
     layout = compute_output_layout(spec, enums)
