@@ -281,3 +281,46 @@ def test_zero_variations_is_refused(small_specs, tmp_path, capsys):
     assert main(["data", "characters", "--specs", str(small_specs), "--variations", "0",
                  "--out", str(tmp_path / "ch.jsonl")]) == 2
     assert "--variations" in capsys.readouterr().err
+
+
+def test_reordered_feature_fields_keep_their_values(small_specs, records, tmp_path):
+    """Swap two float fields of a type and two of a region in a copy of the feature spec, regenerate
+    the contract package, and generate again with it: every value lands under its own name."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from spec_helpers import REPO
+    from storyml_contract.character_features import FEATURE_NAMES
+
+    from codegen.spec.contract import build_contract
+
+    specs = tmp_path / "specs"
+    shutil.copytree(small_specs, specs)
+    features = specs / "character" / "features.yaml"
+    edit(features, "      - name: central_tendency\n      - name: variance\n",
+         "      - name: variance\n      - name: central_tendency\n")
+    cast = "      - {name: cast_size, doc: Raw count of characters in the scene.}\n"
+    tension = '      - {name: tension, doc: "Scene tension in [0, 1]."}\n'
+    edit(features, cast + tension, tension + cast)
+    names = build_contract(load_specs(specs, codegen_only=True)).features["character_features"].leaves
+    assert names != FEATURE_NAMES and sorted(names) == sorted(FEATURE_NAMES)
+
+    generated = tmp_path / "generated"
+    assert storyml("gen", "--specs", str(specs), "--out", str(generated)).returncode == 0
+    out = tmp_path / "reordered.jsonl"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(generated / "python"), str(REPO)])}
+    result = subprocess.run([sys.executable, "-c", "import storyml_contract, sys; from storyml.cli import main; "
+                             "print(storyml_contract.__file__); sys.exit(main(sys.argv[1:]))",
+                             "data", "characters", "--specs", str(specs), "--out", str(out)],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(str(generated / "python")), result.stdout  # the reordered package ran
+
+    reordered = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in reordered] == [r["id"] for r in records]
+    assert any(a["features"] != b["features"] for a, b in zip(reordered, records))  # positions did move
+    for a, b in zip(reordered, records):
+        assert dict(zip(names, a["features"])) == dict(zip(FEATURE_NAMES, b["features"])), a["id"]
+        assert a["labels"] == b["labels"], a["id"]

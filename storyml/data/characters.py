@@ -394,7 +394,8 @@ class ExampleSampler:
         return round(low + (high - low) * rng.random(), self.decimals)
 
     def _axis_value(self, rng: random.Random, span: Sequence[float], variance: Sequence[float]) -> AxisValue:
-        return AxisValue(self._u(rng, span), self._u(rng, variance), float(span[0]), float(span[1]))
+        return AxisValue(central_tendency=self._u(rng, span), variance=self._u(rng, variance),
+                         range_low=float(span[0]), range_high=float(span[1]))
 
     def sample(self, cell: Cell, variation: int, rng: random.Random) -> tuple[CharacterFeatures, dict, dict]:
         """(features, rule context, facts for the manifest) of one example."""
@@ -411,13 +412,13 @@ class ExampleSampler:
         tensor = {}
         for axis, span, variance, layer, provenance in self.axis_plans[me]:
             value = self._axis_value(rng, span, variance)
-            tensor[axis] = AxisSlot(value, layer, provenance)
+            tensor[axis] = AxisSlot(value=value, layer=layer, provenance=provenance)
             ctx["axis." + axis] = value.central_tendency
 
         feelings = {}
         for name, primary, span, awareness in self.feeling_plans[me]:
             intensity = self._u(rng, span)
-            feelings[primary] = PrimaryState(intensity, rng.choice(awareness))
+            feelings[primary] = PrimaryState(intensity=intensity, awareness=rng.choice(awareness))
             ctx["feeling." + name] = intensity
 
         self_values = {name: self._u(rng, arch.self_edge[name]) for name in self.self_fields}
@@ -467,9 +468,11 @@ class ExampleSampler:
 
         features = CharacterFeatures(
             tensor=tensor, emotional_state=feelings, self_edge=SelfEdge(**self_values), relational_edges=edges,
-            scene_context=SceneContext(_enum(self.scene_enum, profile.scene_type), cast_size, tension),
-            player_event=PlayerEvent(_enum(self.event_enum, event.event_type),
-                                     _enum(self.register_enum, event.register_), confidence, targets),
+            scene_context=SceneContext(scene_type=_enum(self.scene_enum, profile.scene_type), cast_size=cast_size,
+                                       tension=tension),
+            player_event=PlayerEvent(event_type=_enum(self.event_enum, event.event_type),
+                                     register=_enum(self.register_enum, event.register_), confidence=confidence,
+                                     target_count=targets),
             history=history)
         facts = {"archetype": me, "edges": n_edges, "history": n_turns, "serving": serving,
                  "serving_tension": tension == s.serving.tension}
