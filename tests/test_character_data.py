@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections import Counter
 
 import pytest
@@ -96,10 +97,11 @@ def test_cli_output_is_byte_identical_across_runs(small_specs, tmp_path):
     assert len(outs[0][0].splitlines()) == len(generate_characters(small_specs))
 
 
-def test_manifest_accounts_for_every_example(small_specs, tmp_path, generation):
+def test_manifest_accounts_for_every_example(small_specs, loaded, tmp_path, generation):
     out = tmp_path / "ch.jsonl"
-    assert main(["data", "characters", "--specs", str(small_specs), "--out", str(out), "--seed", "2026"]) == 0
+    assert main(["data", "characters", "--specs", str(small_specs), "--out", str(out)]) == 0
     m = json.loads(manifest_path_for(out).read_text())
+    assert m["seed"] == generation.seed == loaded.one("build").seed  # no --seed: the build spec's
     ex = m["examples"]
     assert ex["accepted"] + ex["rejected"] == ex["generated"] == SMALL_CELLS * 4
     assert ex["accepted"] == len(out.read_text().splitlines()) == len(generation.records)
@@ -116,6 +118,13 @@ def test_rejected_examples_are_the_incoherent_ones(loaded, generation):
     threshold = loaded.one("labelling_rules").coherence.threshold
     assert all(r["coherence"] >= threshold for r in generation.records)
     assert generation.rejected == generation.generated - len(generation.records)
+
+
+def test_the_default_seed_is_the_build_specs(small_specs, tmp_path):
+    specs = tmp_path / "specs"
+    shutil.copytree(small_specs, specs)
+    edit(specs / "build.yaml", "seed: 2026", "seed: 7")
+    assert run_matrix(load_specs(specs)).records == run_matrix(load_specs(small_specs), seed=7).records
 
 
 def test_a_different_seed_gives_different_examples(loaded, records):

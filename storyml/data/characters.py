@@ -51,6 +51,7 @@ from storyml_contract.character_features import (
 )
 from storyml_contract.character_outputs import CharacterOutputs, encode_labels
 
+from codegen.spec.build import default_seed
 from codegen.spec.contract import fingerprint
 from codegen.spec.loader import SpecSet, load_specs
 from codegen.spec.matrix import (
@@ -72,7 +73,6 @@ from storyml.errors import UserError
 from storyml.fsutil import atomic_write_text
 
 DEFAULT_SPECS = Path("specs")
-DEFAULT_SEED = 2026
 
 # ---------------------------------------------------------------- the rule language, compiled
 
@@ -506,9 +506,11 @@ def _as_specs(specs: SpecSet | str | Path) -> SpecSet:
     return specs if isinstance(specs, SpecSet) else load_specs(specs)
 
 
-def run_matrix(specs: SpecSet | str | Path, seed: int = DEFAULT_SEED, variations: int | None = None) -> Generation:
-    """Generate, label, score and filter every example of the sampled cells."""
-    matrix = Matrix.from_specs(_as_specs(specs))
+def run_matrix(specs: SpecSet | str | Path, seed: int | None = None, variations: int | None = None) -> Generation:
+    """Generate, label, score and filter every example of the sampled cells (seed: the build spec's)."""
+    specs = _as_specs(specs)
+    seed = default_seed(specs) if seed is None else seed
+    matrix = Matrix.from_specs(specs)
     variations = matrix.settings.variations_per_cell if variations is None else variations
     if variations < 1:
         raise UserError(f"--variations must be at least 1, got {variations}")
@@ -538,7 +540,7 @@ def run_matrix(specs: SpecSet | str | Path, seed: int = DEFAULT_SEED, variations
                       matrix, seed, variations)
 
 
-def generate_characters(specs: SpecSet | str | Path, seed: int = DEFAULT_SEED,
+def generate_characters(specs: SpecSet | str | Path, seed: int | None = None,
                         variations: int | None = None) -> list[dict]:
     """The accepted examples: {"id", "features", "labels", "cell", "coherence", "hash"}."""
     return run_matrix(specs, seed, variations).records

@@ -22,6 +22,7 @@ from storyml_contract.character_outputs import HEADS, OUTPUT_FIELDS, FieldInfo, 
 from torch import nn
 from torch.nn import functional as F
 
+from codegen.spec.build import default_seed
 from codegen.spec.output_kinds import OUTPUT_KINDS, FieldForm
 from storyml.errors import UserError
 from storyml.fsutil import atomic_output, atomic_write_text
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "character_predictor.pt"
 METRICS_FILE = "metrics.json"
-DEFAULT_SEED = 2026
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
 
@@ -229,11 +229,11 @@ def evaluate(model: CharacterPredictor, x: torch.Tensor, y: torch.Tensor,
 
 
 def train_mlp(specs, train_records: Sequence[dict], val_records: Sequence[dict], out_dir: Path | str,
-              max_epochs: int | None = None, seed: int = DEFAULT_SEED) -> tuple[CharacterPredictor, dict]:
+              max_epochs: int | None = None, seed: int | None = None) -> tuple[CharacterPredictor, dict]:
     """Train the character predictor; write `character_predictor.pt` and `metrics.json` to `out_dir`.
 
     The caller splits the data (by matrix cell, see storyml.data.characters.split_by_cell).
-    `max_epochs` overrides the spec for fast runs. The returned model holds the weights with the
+    `max_epochs` overrides the spec for fast runs; `seed` defaults to the build spec's. The returned model holds the weights with the
     best validation loss. If the loss or gradient norm becomes non-finite, training stops before
     the optimizer applies it, the last good weights are saved, and `MlpTrainingDiverged` is raised
     naming the epoch and step.
@@ -247,6 +247,7 @@ def train_mlp(specs, train_records: Sequence[dict], val_records: Sequence[dict],
     x_val, y_val = records_to_tensors(val_records, "validation records")
     out_dir = Path(out_dir)
 
+    seed = default_seed(specs) if seed is None else seed
     generator = seed_everything(seed)
     model = build_model(spec)
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
