@@ -29,6 +29,10 @@ from typing import Any
 import numpy as np
 from storyml_contract import (
     ARTIFACT_FILES,
+    CHARACTER_MODEL,
+    EVENT_MODEL,
+    INT8_ARTIFACT_FILES,
+    NER_MODEL,
     ONNX_INPUTS,
     ONNX_OUTPUTS,
     TOKENIZER_FILE,
@@ -50,9 +54,7 @@ from storyml.errors import UserError
 
 DEFAULT_ARTIFACTS = Path("artifacts")
 LATEST_FILE = "LATEST"  # in DEFAULT_ARTIFACTS: the path of the last build's artifacts
-INT8_SUFFIX = ".int8.onnx"  # quantized twin of `<name>.onnx`
-TEXT_MODELS = ("event_classifier", "ner_classifier")
-CHARACTER_MODEL = "character_predictor"
+TEXT_MODELS = (EVENT_MODEL, NER_MODEL)
 DEFAULT_BATCH_SIZE = 32
 CHARACTER_BATCH_SIZE = 1024  # feature rows per call: the MLP is small, larger batches are cheap
 CONFIDENCE_DIGITS = 6  # rounding of confidences in results; decisions use the unrounded values
@@ -89,11 +91,8 @@ def resolve_artifacts_dir(path: str | Path | None = None) -> Path:
 
 
 def model_file(artifacts_dir: Path, model: str, int8: bool = False) -> Path:
-    """Path of a model's .onnx file (its INT8 twin `<name>.int8.onnx` when `int8`)."""
-    name = ARTIFACT_FILES[model]
-    if int8:
-        name = name.removesuffix(".onnx") + INT8_SUFFIX
-    return artifacts_dir / name
+    """Path of a model's .onnx file (its INT8 twin, INT8_ARTIFACT_FILES, when `int8`)."""
+    return artifacts_dir / (INT8_ARTIFACT_FILES if int8 else ARTIFACT_FILES)[model]
 
 
 def _require_file(path: Path, what: str) -> Path:
@@ -178,6 +177,13 @@ class EngineTokenizer:
             "offset_mapping": [e.offsets for e in encodings],
             "special_tokens_mask": [e.special_tokens_mask for e in encodings],
         }
+
+
+def text_feeds(model: str, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The ONNX feeds of a text model: token ids and attention mask, under its contract input names
+    (ONNX_INPUTS lists them in the order the model takes them)."""
+    ids_name, mask_name = ONNX_INPUTS[model]
+    return {ids_name: ids, mask_name: mask}
 
 
 def pad_batch(sequences: Sequence[Sequence[int]], value: int) -> np.ndarray:
@@ -286,12 +292,10 @@ class Predictor:
 
     def _analyze_batch(self, texts: list[str]) -> list[TextAnalysis]:
         aligned = align_batch(self.tokenizer, texts, [[] for _ in texts], MAX_SEQ_LENGTH)
-        feeds = {
-            "input_ids": pad_batch(aligned["input_ids"], self.tokenizer.pad_token_id),
-            "attention_mask": pad_batch(aligned["attention_mask"], 0),
-        }
-        event_logits = self._run("event_classifier", feeds)[0]
-        ner_logits = self._run("ner_classifier", feeds)[0]
+        ids = pad_batch(aligned["input_ids"], self.tokenizer.pad_token_id)
+        mask = pad_batch(aligned["attention_mask"], 0)
+        event_logits = self._run(EVENT_MODEL, text_feeds(EVENT_MODEL, ids, mask))[0]
+        ner_logits = self._run(NER_MODEL, text_feeds(NER_MODEL, ids, mask))[0]
         analyses = []
         for row, text in enumerate(texts):
             length = len(aligned["input_ids"][row])
@@ -337,7 +341,8 @@ class Predictor:
     def predict_characters(self, features: Sequence[Sequence[float]]) -> np.ndarray:
         """Raw outputs [n, 42] (heads concatenated in contract order) for feature rows [n, 453]."""
         if self._character_session is None:
-            path = _require_file(model_file(self.artifacts_dir, CHARACTER_MODEL, self.int8), "the character_predictor model")
+            path = _require_file(model_file(self.artifacts_dir, CHARACTER_MODEL, self.int8),
+                                 f"the {CHARACTER_MODEL} model")
             self._character_session = open_session(path, CHARACTER_MODEL)
         rows = np.asarray(features, dtype=np.float32)
         # Output names are listed in head order, so concatenating them gives the contract vector.

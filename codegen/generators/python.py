@@ -5,6 +5,7 @@ from __future__ import annotations
 from codegen.generators.common import comment_header, environment
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
+from codegen.spec.models import FP32_SUFFIX, INT8_SUFFIX
 from codegen.spec.names import pascal_identifier, screaming, snake
 from codegen.spec.output_kinds import LOSSES, OUTPUT_KINDS, field_form
 
@@ -138,7 +139,8 @@ _CHECK_WIDTH = '''def _check_width(values: Sequence, width: int, name: str) -> N
 def render_init(c: Contract) -> str:
     return environment().get_template("python/__init__.py.j2").render(
         header=comment_header(c, "#"), c=c, features=sorted(c.features), outputs=sorted(c.outputs),
-        mlp=c.specs.one("mlp_model"), artifacts=c.artifacts,
+        mlp=c.specs.one("mlp_model"), artifacts=c.artifacts, int8_suffix=INT8_SUFFIX, fp32_suffix=FP32_SUFFIX,
+        roles=c.model_roles(c.specs.one("mlp_model").output),
         model_outputs={name: c.head_outputs(name) for name in c.artifacts.models})
 
 

@@ -6,6 +6,7 @@ from codegen.generators.common import comment_header, environment, feature_recor
 from codegen.generators.golden import render_golden_tests
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
+from codegen.spec.models import INT8_SUFFIX
 from codegen.spec.names import pascal_identifier, screaming, snake
 from codegen.spec.output_kinds import field_form
 
@@ -108,7 +109,8 @@ CRATE_VERSION = "0.1.0"
 def render_rust(c: Contract) -> dict[str, str]:
     env = environment()
     mlp = c.specs.one("mlp_model")
-    models = [dict(const=screaming(name), file=m.file, inputs=m.inputs, outputs=c.head_outputs(name))
+    models = [dict(const=screaming(name), file=m.file, int8_file=m.int8_file, inputs=m.inputs,
+                   outputs=c.head_outputs(name))
               for name, m in c.artifacts.models.items()]
     files = {
         f"{CRATE}/Cargo.toml": env.get_template("rust/Cargo.toml.j2").render(
@@ -116,6 +118,7 @@ def render_rust(c: Contract) -> dict[str, str]:
         f"{CRATE}/Cargo.lock": _CARGO_LOCK.format(version=CRATE_VERSION),
         f"{CRATE}/src/lib.rs": env.get_template("rust/lib.rs.j2").render(
             header=comment_header(c, "//"), c=c, mlp=mlp, artifacts=c.artifacts, models=models,
+            int8_suffix=INT8_SUFFIX, roles=c.model_roles(mlp.output),
             modules=sorted([*c.features, *c.outputs])),
         f"{CRATE}/src/enums.rs": env.get_template("rust/enums.rs.j2").render(
             header=comment_header(c, "//"),

@@ -104,8 +104,13 @@ def _text_labels(entry: Entry) -> list[SpecProblem]:
 def _artifacts(entry: Entry, specs: SpecSet) -> list[SpecProblem]:
     problems = []
     heads = specs.named("output_heads")
+    by_labels: dict[str, str] = {}
     for name, m in entry.model.models.items():
         loc = ("models", name)
+        if m.labels in by_labels:  # the runtime and the engine find a model by what it predicts
+            problems.append(entry.doc.problem(loc + ("labels",), f"{by_labels[m.labels]!r} already predicts "
+                                              f"{m.labels!r}; one model per label set"))
+        by_labels.setdefault(m.labels, name)
         if m.labels in heads:
             if m.outputs is not None:
                 problems.append(entry.doc.problem(loc + ("outputs",), "a head model's outputs are its "

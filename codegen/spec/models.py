@@ -336,6 +336,16 @@ class TextLabelsFile(SpecModel):
 # ---------------------------------------------------------------- artifacts
 
 
+# An INT8-quantized model sits beside its FP32 file under this name: `x.onnx` -> `x.int8.onnx`.
+# The generated contract publishes each model's INT8 file (INT8_ARTIFACT_FILES, `*_INT8_FILE`).
+FP32_SUFFIX = ".onnx"
+INT8_SUFFIX = ".int8.onnx"
+
+
+def int8_file(file: str) -> str:
+    return file.removesuffix(FP32_SUFFIX) + INT8_SUFFIX
+
+
 class ModelArtifact(SpecModel):
     file: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.onnx$")
     inputs: list[str] = Field(min_length=1)
@@ -351,6 +361,10 @@ class ModelArtifact(SpecModel):
                 _snake(name)
             _unique(v, "name")
         return v
+
+    @property
+    def int8_file(self) -> str:
+        return int8_file(self.file)
 
 
 class MetadataKeys(SpecModel):
@@ -372,7 +386,7 @@ class ArtifactsFile(SpecModel):
     def _model_names(cls, v: dict[str, ModelArtifact]) -> dict[str, ModelArtifact]:
         for name in v:
             _snake(name)
-        _unique([m.file for m in v.values()], "file")
+        _unique([m.file for m in v.values()] + [m.int8_file for m in v.values()], "file")
         return v
 
 

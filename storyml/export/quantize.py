@@ -25,7 +25,17 @@ from typing import Callable, Sequence
 
 import numpy as np
 import onnx
-from storyml_contract import BIO_LABELS, EVENT_LOGIT_THRESHOLD, IGNORE_INDEX, ONNX_OUTPUTS
+from storyml_contract import (
+    BIO_LABELS,
+    CHARACTER_MODEL,
+    EVENT_LOGIT_THRESHOLD,
+    EVENT_MODEL,
+    IGNORE_INDEX,
+    NER_MODEL,
+    ONNX_INPUTS,
+    ONNX_OUTPUTS,
+    int8_file,
+)
 from storyml_contract.character_outputs import OUTPUT_FIELDS
 
 from codegen.spec.output_kinds import DECODE_RULES
@@ -114,7 +124,8 @@ def _event_f1(true: Decisions, pred: Decisions) -> float:
 
 
 def _ner_decide(outputs: list[np.ndarray], feed) -> Decisions:
-    return Decisions(outputs[0].argmax(axis=-1), feed["attention_mask"].astype(bool))
+    _, mask_name = ONNX_INPUTS[NER_MODEL]  # token ids, attention mask
+    return Decisions(outputs[0].argmax(axis=-1), feed[mask_name].astype(bool))
 
 
 def _ner_labels(labels: np.ndarray, feed) -> Decisions:
@@ -172,9 +183,9 @@ class KindEval:
 
 
 KIND_EVAL: dict[str, KindEval] = {
-    "event_classifier": KindEval(_event_decide, _event_labels, _event_f1),
-    "ner_classifier": KindEval(_ner_decide, _ner_labels, _ner_f1),
-    "character_predictor": KindEval(_character_decide, _character_labels, _character_f1),
+    EVENT_MODEL: KindEval(_event_decide, _event_labels, _event_f1),
+    NER_MODEL: KindEval(_ner_decide, _ner_labels, _ner_f1),
+    CHARACTER_MODEL: KindEval(_character_decide, _character_labels, _character_f1),
 }
 assert set(KIND_EVAL) == set(ONNX_OUTPUTS), "every model kind needs its evaluation rules"
 
@@ -317,9 +328,9 @@ def build_int8(fp32_path: Path, out_path: Path, qspec, work_dir: Path) -> bool:
 
 
 def int8_path_for(fp32_path: Path | str) -> Path:
-    """Where the INT8 model of `x.onnx` goes by default: `x.int8.onnx` beside it."""
+    """Where the INT8 model of `x.onnx` goes by default: beside it, named by the contract's int8_file."""
     fp32_path = Path(fp32_path)
-    return fp32_path.with_name(fp32_path.stem + ".int8.onnx")
+    return fp32_path.with_name(int8_file(fp32_path.name))
 
 
 def quantize_model(specs, fp32_path: Path | str, eval_set: EvalSet, out_path: Path | str | None = None, *,
