@@ -48,7 +48,7 @@ from storyml_contract.text import (
     MAX_SEQ_LENGTH,
 )
 
-from storyml.data.bio import align_batch, logits_to_spans
+from storyml.data.bio import ATTENTION_MASK, INPUT_IDS, align_batch, logits_to_spans
 from storyml.data.jsonl import read_jsonl_lines
 from storyml.errors import UserError
 
@@ -172,8 +172,8 @@ class EngineTokenizer:
             self.backend.no_truncation()
         encodings = self.backend.encode_batch(list(texts), add_special_tokens=True)
         return {
-            "input_ids": [e.ids for e in encodings],
-            "attention_mask": [e.attention_mask for e in encodings],
+            INPUT_IDS: [e.ids for e in encodings],
+            ATTENTION_MASK: [e.attention_mask for e in encodings],
             "offset_mapping": [e.offsets for e in encodings],
             "special_tokens_mask": [e.special_tokens_mask for e in encodings],
         }
@@ -292,13 +292,13 @@ class Predictor:
 
     def _analyze_batch(self, texts: list[str]) -> list[TextAnalysis]:
         aligned = align_batch(self.tokenizer, texts, [[] for _ in texts], MAX_SEQ_LENGTH)
-        ids = pad_batch(aligned["input_ids"], self.tokenizer.pad_token_id)
-        mask = pad_batch(aligned["attention_mask"], 0)
+        ids = pad_batch(aligned[INPUT_IDS], self.tokenizer.pad_token_id)
+        mask = pad_batch(aligned[ATTENTION_MASK], 0)
         event_logits = self._run(EVENT_MODEL, text_feeds(EVENT_MODEL, ids, mask))[0]
         ner_logits = self._run(NER_MODEL, text_feeds(NER_MODEL, ids, mask))[0]
         analyses = []
         for row, text in enumerate(texts):
-            length = len(aligned["input_ids"][row])
+            length = len(aligned[INPUT_IDS][row])
             offsets = [tuple(o) for o in aligned["offsets"][row]]
             # With no entities given, align_batch labels exactly the special tokens IGNORE_INDEX.
             special = [label == IGNORE_INDEX for label in aligned["labels"][row]]
