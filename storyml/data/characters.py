@@ -56,13 +56,20 @@ from codegen.spec.contract import fingerprint
 from codegen.spec.loader import SpecSet, load_specs
 from codegen.spec.matrix import (
     AXIS_REGION,
+    DISTRIBUTION,
     EDGE_REGION,
+    EDGE_ROLE,
+    EVENT,
     EVENT_REGION,
+    FEELING,
     FEELING_REGION,
     HISTORY_REGION,
+    HISTORY_VALENCE,
     MATRIX_KINDS,
+    SCENE,
     SCENE_REGION,
     SELF_REGION,
+    SLOT,
     Compare,
     Vocabulary,
     vocabulary_for,
@@ -366,16 +373,16 @@ class ExampleSampler:
         self.decimals = matrix.settings.decimals
         slot_fields, feeling_fields = v.item_fields(AXIS_REGION), v.item_fields(FEELING_REGION)
         edge_fields, turn_fields = v.item_fields(EDGE_REGION), v.item_fields(HISTORY_REGION)
-        self.layer_enum = v.onehot(slot_fields, "layer")
-        self.provenance_enum = v.onehot(slot_fields, "provenance")
+        self.layer_enum = v.onehot(slot_fields, SLOT.layer)
+        self.provenance_enum = v.onehot(slot_fields, SLOT.provenance)
         self.primary_enum = v.primaries
-        self.awareness_enum = v.onehot(feeling_fields, "awareness")
-        self.role_enum = v.onehot(edge_fields, "role")
+        self.awareness_enum = v.onehot(feeling_fields, FEELING.awareness)
+        self.role_enum = v.onehot(edge_fields, EDGE_ROLE)
         self.substrates = v.substrates()
         self.self_fields = list(v.region_fields(SELF_REGION))
         scene, event = v.region_fields(SCENE_REGION), v.region_fields(EVENT_REGION)
-        self.scene_enum = v.onehot(scene, "scene_type")
-        self.event_enum, self.register_enum = v.onehot(event, "event_type"), v.onehot(event, "register")
+        self.scene_enum = v.onehot(scene, SCENE.scene_type)
+        self.event_enum, self.register_enum = v.onehot(event, EVENT.event_type), v.onehot(event, EVENT.register)
         self.turn_enums = {name: f.onehot for name, f in turn_fields.items() if f.onehot is not None}
         self.edge_slots = v.slot_count(EDGE_REGION)
 
@@ -394,8 +401,9 @@ class ExampleSampler:
         return round(low + (high - low) * rng.random(), self.decimals)
 
     def _axis_value(self, rng: random.Random, span: Sequence[float], variance: Sequence[float]) -> AxisValue:
-        return AxisValue(central_tendency=self._u(rng, span), variance=self._u(rng, variance),
-                         range_low=float(span[0]), range_high=float(span[1]))
+        d = DISTRIBUTION  # field names checked against the layout by `storyml check`
+        return AxisValue(**{d.central: self._u(rng, span), d.variance: self._u(rng, variance),
+                            d.low: float(span[0]), d.high: float(span[1])})
 
     def sample(self, cell: Cell, variation: int, rng: random.Random) -> tuple[CharacterFeatures, dict, dict]:
         """(features, rule context, facts for the manifest) of one example."""
@@ -412,13 +420,13 @@ class ExampleSampler:
         tensor = {}
         for axis, span, variance, layer, provenance in self.axis_plans[me]:
             value = self._axis_value(rng, span, variance)
-            tensor[axis] = AxisSlot(value=value, layer=layer, provenance=provenance)
-            ctx["axis." + axis] = value.central_tendency
+            tensor[axis] = AxisSlot(**{SLOT.value: value, SLOT.layer: layer, SLOT.provenance: provenance})
+            ctx["axis." + axis] = getattr(value, DISTRIBUTION.central)
 
         feelings = {}
         for name, primary, span, awareness in self.feeling_plans[me]:
             intensity = self._u(rng, span)
-            feelings[primary] = PrimaryState(intensity=intensity, awareness=rng.choice(awareness))
+            feelings[primary] = PrimaryState(**{FEELING.intensity: intensity, FEELING.awareness: rng.choice(awareness)})
             ctx["feeling." + name] = intensity
 
         self_values = {name: self._u(rng, arch.self_edge[name]) for name in self.self_fields}
@@ -436,10 +444,10 @@ class ExampleSampler:
             else:
                 ranges, role = bystanders.substrate, rng.choice(bystanders.roles)
             values = {k: self._axis_value(rng, ranges[k], variance) for k in self.substrates}
-            edges.append(RelationalEdge(**values, role=_enum(self.role_enum, role)))
+            edges.append(RelationalEdge(**values, **{EDGE_ROLE: _enum(self.role_enum, role)}))
             if slot == partner_slot:
-                ctx.update({f"partner.{k}": x.central_tendency for k, x in values.items()})
-                ctx["partner.role"] = role
+                ctx.update({f"partner.{k}": getattr(x, DISTRIBUTION.central) for k, x in values.items()})
+                ctx[f"partner.{EDGE_ROLE}"] = role
                 ctx[PARTNER_SLOT] = slot
         ctx[f"count.{EDGE_REGION}"] = n_edges
 
@@ -449,10 +457,11 @@ class ExampleSampler:
         event = rng.choices(profile.events, [e.weight for e in profile.events])[0]
         confidence = self._u(rng, s.event_confidence)
         targets = rng.randint(s.target_count[0], s.target_count[1])
-        ctx.update({f"{SCENE_REGION}.scene_type": profile.scene_type, f"{SCENE_REGION}.cast_size": cast_size,
-                    f"{SCENE_REGION}.tension": tension, f"{EVENT_REGION}.event_type": event.event_type,
-                    f"{EVENT_REGION}.register": event.register_, f"{EVENT_REGION}.confidence": confidence,
-                    f"{EVENT_REGION}.target_count": targets})
+        scene_values = {SCENE.scene_type: profile.scene_type, SCENE.cast_size: cast_size, SCENE.tension: tension}
+        event_values = {EVENT.event_type: event.event_type, EVENT.register: event.register_,
+                        EVENT.confidence: confidence, EVENT.target_count: targets}
+        ctx.update({f"{SCENE_REGION}.{k}": x for k, x in scene_values.items()})
+        ctx.update({f"{EVENT_REGION}.{k}": x for k, x in event_values.items()})
 
         n_turns = rng.choices(range(len(s.history_length_weights)), s.history_length_weights)[0]
         history = []
@@ -460,19 +469,18 @@ class ExampleSampler:
             picks = {name: rng.choice(m.vocab.enums[enum]) for name, enum in self.turn_enums.items()}
             valence = self._u(rng, s.history_valence)
             history.append(HistoryTurn(**{k: _enum(self.turn_enums[k], x) for k, x in picks.items()},
-                                       emotional_valence=valence))
+                                       **{HISTORY_VALENCE: valence}))
             if turn == 0:  # most recent first
                 ctx.update({f"last_turn.{k}": x for k, x in picks.items()})
-                ctx["last_turn.emotional_valence"] = valence
+                ctx[f"last_turn.{HISTORY_VALENCE}"] = valence
         ctx[f"count.{HISTORY_REGION}"] = n_turns
 
         features = CharacterFeatures(
             tensor=tensor, emotional_state=feelings, self_edge=SelfEdge(**self_values), relational_edges=edges,
-            scene_context=SceneContext(scene_type=_enum(self.scene_enum, profile.scene_type), cast_size=cast_size,
-                                       tension=tension),
-            player_event=PlayerEvent(event_type=_enum(self.event_enum, event.event_type),
-                                     register=_enum(self.register_enum, event.register_), confidence=confidence,
-                                     target_count=targets),
+            scene_context=SceneContext(**{**scene_values,
+                                          SCENE.scene_type: _enum(self.scene_enum, profile.scene_type)}),
+            player_event=PlayerEvent(**{**event_values, EVENT.event_type: _enum(self.event_enum, event.event_type),
+                                        EVENT.register: _enum(self.register_enum, event.register_)}),
             history=history)
         facts = {"archetype": me, "edges": n_edges, "history": n_turns, "serving": serving,
                  "serving_tension": tension == s.serving.tension}
