@@ -44,6 +44,10 @@ from typing import Any
 import numpy as np
 from storyml_contract import (
     ARTIFACT_FILES,
+    CHARACTER_MODEL,
+    EVENT_MODEL,
+    INT8_ARTIFACT_FILES,
+    NER_MODEL,
     ONNX_INPUTS,
     ONNX_OUTPUTS,
     TOKENIZER_FILE,
@@ -62,14 +66,18 @@ from storyml_contract.text import (
     word_tags,
 )
 
-from storyml.data.bio import align_batch, continues_word_flags, logits_to_spans
+from storyml.data.bio import (
+    ATTENTION_MASK,
+    INPUT_IDS,
+    align_batch,
+    continues_word_flags,
+    logits_to_spans,
+)
 from storyml.errors import UserError
 
 DEFAULT_ARTIFACTS = Path("artifacts")
 LATEST_FILE = "LATEST"  # in DEFAULT_ARTIFACTS: the path of the last build's artifacts
-INT8_SUFFIX = ".int8.onnx"  # quantized twin of `<name>.onnx`
-TEXT_MODELS = ("event_classifier", "ner_classifier")
-CHARACTER_MODEL = "character_predictor"
+TEXT_MODELS = (EVENT_MODEL, NER_MODEL)
 DEFAULT_BATCH_SIZE = 32
 CHARACTER_BATCH_SIZE = 1024  # feature rows per call: the MLP is small, larger batches are cheap
 CONFIDENCE_DIGITS = 6  # rounding of confidences in results; decisions use the unrounded values
@@ -78,10 +86,10 @@ CONFIDENCE_DIGITS = 6  # rounding of confidences in results; decisions use the u
 WINDOW_OVERLAP = MAX_SEQ_LENGTH // 4
 # What each text model's `logits` must be: its labels (metadata) and the width of its last axis.
 TEXT_MODEL_LABELS: dict[str, tuple[str, ...]] = {
-    "event_classifier": EVENT_KIND_LABELS,
-    "ner_classifier": BIO_LABELS,
+    EVENT_MODEL: EVENT_KIND_LABELS,
+    NER_MODEL: BIO_LABELS,
 }
-TEXT_MODEL_WIDTH = {"event_classifier": NUM_EVENT_KINDS, "ner_classifier": NUM_BIO_LABELS}
+TEXT_MODEL_WIDTH = {EVENT_MODEL: NUM_EVENT_KINDS, NER_MODEL: NUM_BIO_LABELS}
 # Pad ids to try, in order, when tokenizer.json configures no padding.
 PAD_TOKENS = ("[PAD]", "<pad>")
 
@@ -115,11 +123,8 @@ def resolve_artifacts_dir(path: str | Path | None = None) -> Path:
 
 
 def model_file(artifacts_dir: Path, model: str, int8: bool = False) -> Path:
-    """Path of a model's .onnx file (its INT8 twin `<name>.int8.onnx` when `int8`)."""
-    name = ARTIFACT_FILES[model]
-    if int8:
-        name = name.removesuffix(".onnx") + INT8_SUFFIX
-    return artifacts_dir / name
+    """Path of a model's .onnx file (its INT8 twin, INT8_ARTIFACT_FILES, when `int8`)."""
+    return artifacts_dir / (INT8_ARTIFACT_FILES if int8 else ARTIFACT_FILES)[model]
 
 
 def _require_file(path: Path, what: str) -> Path:
@@ -218,12 +223,19 @@ class EngineTokenizer:
             self.backend.no_truncation()
         encodings = self.backend.encode_batch(list(texts), add_special_tokens=True)
         return {
-            "input_ids": [e.ids for e in encodings],
-            "attention_mask": [e.attention_mask for e in encodings],
+            INPUT_IDS: [e.ids for e in encodings],
+            ATTENTION_MASK: [e.attention_mask for e in encodings],
             "offset_mapping": [e.offsets for e in encodings],
             "special_tokens_mask": [e.special_tokens_mask for e in encodings],
             "word_ids": [e.word_ids for e in encodings],
         }
+
+
+def text_feeds(model: str, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The ONNX feeds of a text model: token ids and attention mask, under its contract input names
+    (ONNX_INPUTS lists them in the order the model takes them)."""
+    ids_name, mask_name = ONNX_INPUTS[model]
+    return {ids_name: ids, mask_name: mask}
 
 
 def pad_batch(sequences: Sequence[Sequence[int]], value: int) -> np.ndarray:
@@ -415,15 +427,13 @@ class Predictor:
     def _run_windows(self, pieces: list[tuple[str, int]]) -> list[_WindowOutput]:
         texts = [piece for piece, _ in pieces]
         aligned = align_batch(self.tokenizer, texts, [[] for _ in texts], MAX_SEQ_LENGTH)
-        feeds = {
-            "input_ids": pad_batch(aligned["input_ids"], self.tokenizer.pad_token_id),
-            "attention_mask": pad_batch(aligned["attention_mask"], 0),
-        }
-        event_logits = self._run("event_classifier", feeds)
-        ner_logits = self._run("ner_classifier", feeds)
+        ids = pad_batch(aligned[INPUT_IDS], self.tokenizer.pad_token_id)
+        mask = pad_batch(aligned[ATTENTION_MASK], 0)
+        event_logits = self._run(EVENT_MODEL, text_feeds(EVENT_MODEL, ids, mask))
+        ner_logits = self._run(NER_MODEL, text_feeds(NER_MODEL, ids, mask))
         outputs = []
         for row, (_, base) in enumerate(pieces):
-            length = len(aligned["input_ids"][row])
+            length = len(aligned[INPUT_IDS][row])
             # With no entities given, align_batch labels exactly the special tokens IGNORE_INDEX.
             special = [label == IGNORE_INDEX for label in aligned["labels"][row]]
             offsets = [(0, 0) if s else (a + base, b + base) for (a, b), s in zip(aligned["offsets"][row], special)]
@@ -491,7 +501,7 @@ class Predictor:
         [logits] = session.run(list(ONNX_OUTPUTS[model]), {name: feeds[name] for name in ONNX_INPUTS[model]})
         logits = np.asarray(logits)
         width = TEXT_MODEL_WIDTH[model]
-        expected_rank = 2 if model == "event_classifier" else 3
+        expected_rank = 2 if model == EVENT_MODEL else 3
         if logits.ndim != expected_rank or logits.shape[-1] != width:
             raise UserError(f"{model_file(self.artifacts_dir, model, self.int8)}: the {model} returned logits of "
                             f"shape {list(logits.shape)}, the contract says [..., {width}]; rebuild the "
@@ -506,7 +516,8 @@ class Predictor:
     def predict_characters(self, features: Sequence[Sequence[float]]) -> np.ndarray:
         """Raw outputs [n, 42] (heads concatenated in contract order) for feature rows [n, 453]."""
         if self._character_session is None:
-            path = _require_file(model_file(self.artifacts_dir, CHARACTER_MODEL, self.int8), "the character_predictor model")
+            path = _require_file(model_file(self.artifacts_dir, CHARACTER_MODEL, self.int8),
+                                 f"the {CHARACTER_MODEL} model")
             self._character_session = open_session(path, CHARACTER_MODEL)
         rows = np.asarray(features, dtype=np.float32)
         # Output names are listed in head order, so concatenating them gives the contract vector.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections import Counter
 
 import pytest
@@ -96,10 +97,11 @@ def test_cli_output_is_byte_identical_across_runs(small_specs, tmp_path):
     assert len(outs[0][0].splitlines()) == len(generate_characters(small_specs))
 
 
-def test_manifest_accounts_for_every_example(small_specs, tmp_path, generation):
+def test_manifest_accounts_for_every_example(small_specs, loaded, tmp_path, generation):
     out = tmp_path / "ch.jsonl"
-    assert main(["data", "characters", "--specs", str(small_specs), "--out", str(out), "--seed", "2026"]) == 0
+    assert main(["data", "characters", "--specs", str(small_specs), "--out", str(out)]) == 0
     m = json.loads(manifest_path_for(out).read_text())
+    assert m["seed"] == generation.seed == loaded.one("build").seed  # no --seed: the build spec's
     ex = m["examples"]
     assert ex["accepted"] + ex["rejected"] == ex["generated"] == SMALL_CELLS * 4
     assert ex["accepted"] == len(out.read_text().splitlines()) == len(generation.records)
@@ -116,6 +118,13 @@ def test_rejected_examples_are_the_incoherent_ones(loaded, generation):
     threshold = loaded.one("labelling_rules").coherence.threshold
     assert all(r["coherence"] >= threshold for r in generation.records)
     assert generation.rejected == generation.generated - len(generation.records)
+
+
+def test_the_default_seed_is_the_build_specs(small_specs, tmp_path):
+    specs = tmp_path / "specs"
+    shutil.copytree(small_specs, specs)
+    edit(specs / "build.yaml", "seed: 2026", "seed: 7")
+    assert run_matrix(load_specs(specs)).records == run_matrix(load_specs(small_specs), seed=7).records
 
 
 def test_a_different_seed_gives_different_examples(loaded, records):
@@ -281,3 +290,46 @@ def test_zero_variations_is_refused(small_specs, tmp_path, capsys):
     assert main(["data", "characters", "--specs", str(small_specs), "--variations", "0",
                  "--out", str(tmp_path / "ch.jsonl")]) == 2
     assert "--variations" in capsys.readouterr().err
+
+
+def test_reordered_feature_fields_keep_their_values(small_specs, records, tmp_path):
+    """Swap two float fields of a type and two of a region in a copy of the feature spec, regenerate
+    the contract package, and generate again with it: every value lands under its own name."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from spec_helpers import REPO
+    from storyml_contract.character_features import FEATURE_NAMES
+
+    from codegen.spec.contract import build_contract
+
+    specs = tmp_path / "specs"
+    shutil.copytree(small_specs, specs)
+    features = specs / "character" / "features.yaml"
+    edit(features, "      - name: central_tendency\n      - name: variance\n",
+         "      - name: variance\n      - name: central_tendency\n")
+    cast = "      - {name: cast_size, doc: Raw count of characters in the scene.}\n"
+    tension = '      - {name: tension, doc: "Scene tension in [0, 1]."}\n'
+    edit(features, cast + tension, tension + cast)
+    names = build_contract(load_specs(specs, codegen_only=True)).features["character_features"].leaves
+    assert names != FEATURE_NAMES and sorted(names) == sorted(FEATURE_NAMES)
+
+    generated = tmp_path / "generated"
+    assert storyml("gen", "--specs", str(specs), "--out", str(generated)).returncode == 0
+    out = tmp_path / "reordered.jsonl"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(generated / "python"), str(REPO)])}
+    result = subprocess.run([sys.executable, "-c", "import storyml_contract, sys; from storyml.cli import main; "
+                             "print(storyml_contract.__file__); sys.exit(main(sys.argv[1:]))",
+                             "data", "characters", "--specs", str(specs), "--out", str(out)],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(str(generated / "python")), result.stdout  # the reordered package ran
+
+    reordered = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in reordered] == [r["id"] for r in records]
+    assert any(a["features"] != b["features"] for a, b in zip(reordered, records))  # positions did move
+    for a, b in zip(reordered, records):
+        assert dict(zip(names, a["features"])) == dict(zip(FEATURE_NAMES, b["features"])), a["id"]
+        assert a["labels"] == b["labels"], a["id"]

@@ -81,10 +81,13 @@ def feature_specs(draw, enums):
 OUTPUT_SHAPES = [
     ("categorical", "cross_entropy", "argmax", True),
     ("flag", "bce_with_logits", {"rule": "sigmoid_threshold", "threshold": 0.5}, False),
+    ("flag", "bce_with_logits", {"rule": "sigmoid_threshold", "threshold": 0.6}, False),
     ("flags", "bce_with_logits", {"rule": "sigmoid_threshold", "threshold": 0.7}, True),
     ("scalar", "mse", "identity", False),
     ("scalar", "mse", {"rule": "abs_cutoff", "cutoff": 0.01}, False),
     ("scalar", "mse", {"rule": "round_or_none", "none_below": 0}, False),
+    ("scalar", "mse", {"rule": "round_or_none", "none_below": 3}, False),
+    ("scalar", "mse", {"rule": "round_or_none", "none_below": -2}, False),
     ("scalars", "mse", {"rule": "abs_cutoff", "cutoff": 0.25}, True),
     ("scalars", "mse", "identity", True),
     ("index", "mse", "round_clamp", True),
@@ -94,7 +97,8 @@ OUTPUT_SHAPES = [
 @st.composite
 def output_specs(draw, enums):
     heads = []
-    for hname in draw(st.lists(snake, min_size=1, max_size=3, unique=True)):
+    # `a_` and `a__` are distinct names but both heads would be `AHead`: `check` refuses that
+    for hname in draw(st.lists(snake, min_size=1, max_size=3, unique_by=pascal_identifier)):
         fields = []
         for fname in draw(st.lists(snake, min_size=1, max_size=4, unique=True)):
             kind, loss, decode, needs_enum = draw(st.sampled_from(OUTPUT_SHAPES))
@@ -269,7 +273,8 @@ def _random_targets(rng, contract, omod, enums_mod):
             elif s.kind == "flags":
                 kwargs[f.name] = tuple(rng.random() < 0.5 for _ in range(n))
             elif s.decode.rule == "round_or_none":
-                kwargs[f.name] = None if rng.random() < 0.3 else rng.randrange(0, 20)
+                below = s.decode.none_below  # values below it decode as None
+                kwargs[f.name] = None if rng.random() < 0.3 else rng.randrange(below, below + 20)
             else:
                 cutoff = getattr(s.decode, "cutoff", 0.0)
 

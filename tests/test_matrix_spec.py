@@ -158,3 +158,26 @@ def test_every_rule_path_is_in_the_vocabulary():
     assert {"scene_context.tension", "player_event.event_type", "partner.affection", "partner.role",
             "last_turn.action", "count.relational_edges", "feeling.Fear", "axis.anger"} <= set(vocab.paths)
     assert math.isfinite(specs.one("labelling_rules").coherence.threshold)
+
+
+SAMPLER_BREAKAGES = [
+    ("      - name: range_high\n", "      - name: range_top\n",
+     "type 'AxisSlot' (region 'tensor'): field 'value' must be a type of the floats central_tendency, variance, "
+     "range_low, range_high for the example sampler"),
+    ("{name: cast_size, doc:", "{name: cast_count, doc:",
+     "region 'scene_context' has no field 'cast_size'; the example sampler fills it"),
+    ("      - name: confidence\n", "      - name: confidence\n      - name: urgency\n",
+     "region 'player_event': the example sampler does not fill field 'urgency'"),
+    ("      - {name: role, onehot: TopologicalRole}", "      - {name: role}",
+     "type 'RelationalEdge' (region 'relational_edges'): field 'role' must be a one-hot for the example sampler"),
+]
+
+
+@pytest.mark.parametrize("old,new,message", SAMPLER_BREAKAGES, ids=[b[2][:40] for b in SAMPLER_BREAKAGES])
+def test_a_feature_field_the_sampler_fills_is_checked(tmp_path, capsys, old, new, message):
+    """The data generator fills records by field name: `check` names a field it needs and lacks."""
+    specs = copy_specs(tmp_path)
+    edit(specs / "character" / "features.yaml", old, new)
+    assert main(["check", "--specs", str(specs)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"matrix\.yaml:\d+: features: {re.escape(message)}", err), err

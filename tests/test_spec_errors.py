@@ -29,6 +29,11 @@ BREAKAGES = [
     ("bad decode for kind", "character/outputs.yaml", "kind: categorical, enum: ActionType, loss: cross_entropy, decode: argmax",
      "kind: categorical, enum: ActionType, loss: cross_entropy, decode: identity",
      "character/outputs.yaml", 20, "heads[0].fields[0]", "decodes with argmax, not identity"),
+    ("head records collide", "character/outputs.yaml", "  - name: speech\n", "  - name: action_\n",
+     "character/outputs.yaml", 29, "heads[1].name", "head 'action_' becomes the record type 'ActionHead', as "
+     "head 'action' does"),
+    ("two models for one label set", "artifacts.yaml", "    labels: bio", "    labels: event_kinds",
+     "artifacts.yaml", 16, "models.ner_classifier.labels", "'event_classifier' already predicts 'event_kinds'"),
     ("reserved word", "character/features.yaml", "- name: debt\n", "- name: match\n",
      "character/features.yaml", None, "regions[2].fields[4].name", "reserved word"),
 ]

@@ -27,6 +27,7 @@ from codegen.generators.python import PACKAGE, render_python
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout
 from codegen.spec.names import pascal_identifier
+from codegen.spec.output_kinds import DECODE_RULES, field_form
 
 RANDOM_FEATURE_CASES = 6
 RANDOM_OUTPUT_CASES = 6
@@ -147,25 +148,6 @@ def _feature_cases(c: Contract, layout: FeatureLayout, mods, rng) -> list[tuple[
 
 # ---------------------------------------------------------------- output vectors
 
-# Values at and around every decode rule's edge, in the rule's own terms.
-def _edge_values(rule: str, param: float | None) -> list[float]:
-    if rule == "sigmoid_threshold":
-        # logit == threshold is false; raw logits between 0 and 0.5 are true (defect 3).
-        return [param, f32(param + 2**-20), f32(param - 2**-20), 0.3, 0.6, -0.3]
-    if rule == "abs_cutoff":
-        return [f32(param), _next_up(f32(param)), -f32(param), -_next_up(f32(param)), 0.02, 0.0]
-    if rule in ("round_clamp", "round_or_none"):
-        return [2.5, -0.5, 7.5, 100.0, f32(0.49999997), -1.5, 0.5, -0.49999997]
-    if rule == "argmax":
-        return [1.0]  # ties: handled by _tie_vector
-    return [0.25, -3.5, 0.0]
-
-
-def _next_up(x: float) -> float:
-    bits = struct.unpack("I", struct.pack("f", x))[0]
-    return struct.unpack("f", struct.pack("I", bits + 1 if x >= 0 else bits - 1))[0]
-
-
 def _output_cases(layout: OutputLayout, rng) -> list[tuple[str, list[float]]]:
     cases = []
     for i in range(RANDOM_OUTPUT_CASES):
@@ -173,14 +155,15 @@ def _output_cases(layout: OutputLayout, rng) -> list[tuple[str, list[float]]]:
     # Ties everywhere: every argmax must pick the lowest index.
     cases.append(("ties", [1.0] * layout.total))
     fields = [f for h in layout.heads for f in h.fields]
-    edges = {id(f): _edge_values(f.spec.decode.rule, f.spec.decode.param) for f in fields}
+    # Values at and beside every decode rule's edges, in the rule's own terms (RuleRow.edges).
+    edges = {id(f): field_form(f.spec, f.width).edges() for f in fields}
     for j in range(max(len(v) for v in edges.values())):
         v = [0.0] * layout.total
         for f in fields:
             values = edges[id(f)]
             for k in range(f.width):
-                v[f.offset + k] = values[(j + k) % len(values)] if f.spec.decode.rule != "argmax" else \
-                    float(k == j % f.width)
+                v[f.offset + k] = float(k == j % f.width) if DECODE_RULES[f.spec.decode.rule].reduces else \
+                    values[(j + k) % len(values)]
         cases.append((f"edges_{j}", [f32(x) for x in v]))
     return cases
 
@@ -192,23 +175,10 @@ def _rust_output_literal(c: Contract, layout: OutputLayout, decoded: Any) -> str
         parts = []
         for f in h.fields:
             value = getattr(obj, f.name)
-            parts.append(f"{f.name}: {_rust_value(c, f.spec, value)}")
+            literal = field_form(f.spec, f.width).rust_literal(value, c.enums.get(f.spec.enum or "", []))
+            parts.append(f"{f.name}: {literal}")
         heads.append(f"{h.name}: {pascal_identifier(h.name)}Head {{ {', '.join(parts)} }}")
     return f"{pascal_identifier(layout.name)} {{ {', '.join(heads)} }}"
-
-
-def _rust_value(c: Contract, s, value: Any) -> str:
-    if s.kind in ("categorical", "index"):
-        return f"{s.enum}::{c.enums[s.enum][int(value)]}"
-    if s.kind == "flag":
-        return "true" if value else "false"
-    if s.kind == "flags":
-        return "[" + ", ".join("true" if x else "false" for x in value) + "]"
-    if s.kind == "scalars":
-        return "[" + ", ".join(rust_f32(x) for x in value) + "]"
-    if s.decode.rule == "round_or_none":
-        return "None" if value is None else f"Some({value})"
-    return rust_f32(value)
 
 
 # ---------------------------------------------------------------- BIO span assembly

@@ -5,7 +5,9 @@ from __future__ import annotations
 from codegen.generators.common import comment_header, environment
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
+from codegen.spec.models import FP32_SUFFIX, INT8_SUFFIX
 from codegen.spec.names import pascal_identifier, screaming, snake
+from codegen.spec.output_kinds import LOSSES, OUTPUT_KINDS, field_form
 
 PACKAGE = "python/storyml_contract"
 
@@ -101,40 +103,13 @@ def render_features(c: Contract, layout: FeatureLayout) -> str:
 
 def _output_field_view(h, f) -> dict:
     s = f.spec
-    rule = s.decode.rule
+    form = field_form(s, f.width)
     param = s.decode.param
-    ref = f"y.{h.name}.{f.name}"
-    o = f.offset
-    if s.kind == "categorical":
-        ann, enc = s.enum, [f"out[{o} + int({ref})] = 1.0"]
-        dec = f"{s.enum}(_argmax(v, {o}, {f.width}))"
-    elif s.kind == "index":
-        ann, enc = s.enum, [f"out[{o}] = float(int({ref}))"]
-        dec = f"{s.enum}(min(max(_round_half_away(v[{o}]), 0), len({s.enum}) - 1))"
-    elif s.kind == "flag":
-        ann, enc = "bool", [f"out[{o}] = 1.0 if {ref} else 0.0"]
-        dec = f"v[{o}] > {param!r}"
-    elif s.kind == "flags":
-        ann = "tuple[bool, ...]"
-        enc = [f"_check_width({ref}, {f.width}, {f'{h.name}.{f.name}'!r})",
-               f"for i, flag in enumerate({ref}):", f"    out[{o} + i] = 1.0 if flag else 0.0"]
-        dec = f"tuple(x > {param!r} for x in v[{o}:{o + f.width}])"
-    elif s.kind == "scalars":
-        ann = "tuple[float, ...]"
-        enc = [f"_check_width({ref}, {f.width}, {f'{h.name}.{f.name}'!r})",
-               f"for i, value in enumerate({ref}):", f"    out[{o} + i] = float(value)"]
-        dec = (f"tuple(_cut(x, {param!r}) for x in v[{o}:{o + f.width}])" if rule == "abs_cutoff"
-               else f"tuple(float(x) for x in v[{o}:{o + f.width}])")
-    elif rule == "round_or_none":
-        ann = "int | None"
-        enc = [f"out[{o}] = float({int(param) - 1} if {ref} is None else {ref})"]
-        dec = f"None if _round_half_away(v[{o}]) < {int(param)} else _round_half_away(v[{o}])"
-    else:
-        ann, enc = "float", [f"out[{o}] = float({ref})"]
-        dec = f"_cut(v[{o}], {param!r})" if rule == "abs_cutoff" else f"float(v[{o}])"
-    return dict(head=h.name, name=f.name, kind=s.kind, offset=o, width=f.width, loss=s.loss,
-                enum=s.enum, rule=rule, param=repr(float(param)) if param is not None else "None",
-                annotation=ann, encode=enc, decode=dec)
+    return dict(head=h.name, name=f.name, kind=s.kind, offset=f.offset, width=f.width, loss=s.loss,
+                enum=s.enum, rule=s.decode.rule, param=repr(float(param)) if param is not None else "None",
+                annotation=form.py_annotation(),
+                encode=form.py_encode(f"y.{h.name}.{f.name}", f.offset, f"{h.name}.{f.name}"),
+                decode=form.py_decode(f.offset))
 
 
 def render_outputs(c: Contract, layout: OutputLayout) -> str:
@@ -150,7 +125,8 @@ def render_outputs(c: Contract, layout: OutputLayout) -> str:
     used = sorted({f.spec.enum for h in layout.heads for f in h.fields if f.spec.enum})
     text = environment().get_template("python/outputs.py.j2").render(
         header=comment_header(c, "#"), O=layout, heads=heads, fields=fields,
-        encode_lines=encode_lines, top=pascal_identifier(layout.name), enum_imports=used)
+        encode_lines=encode_lines, top=pascal_identifier(layout.name), enum_imports=used,
+        kinds=list(OUTPUT_KINDS), losses=list(LOSSES))
     return text.replace("def encode_labels(", _CHECK_WIDTH + "\n\ndef encode_labels(", 1)
 
 
@@ -163,7 +139,8 @@ _CHECK_WIDTH = '''def _check_width(values: Sequence, width: int, name: str) -> N
 def render_init(c: Contract) -> str:
     return environment().get_template("python/__init__.py.j2").render(
         header=comment_header(c, "#"), c=c, features=sorted(c.features), outputs=sorted(c.outputs),
-        mlp=c.specs.one("mlp_model"), artifacts=c.artifacts,
+        mlp=c.specs.one("mlp_model"), artifacts=c.artifacts, int8_suffix=INT8_SUFFIX, fp32_suffix=FP32_SUFFIX,
+        roles=c.model_roles(c.specs.one("mlp_model").output),
         model_outputs={name: c.head_outputs(name) for name in c.artifacts.models})
 
 

@@ -6,7 +6,9 @@ from codegen.generators.common import comment_header, environment, feature_recor
 from codegen.generators.golden import render_golden_tests
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
+from codegen.spec.models import INT8_SUFFIX
 from codegen.spec.names import pascal_identifier, screaming, snake
+from codegen.spec.output_kinds import field_form
 
 CRATE = "rust"
 
@@ -86,30 +88,8 @@ def render_features(c: Contract, layout: FeatureLayout) -> str:
 
 
 def _rust_output_field(f) -> dict:
-    s, o = f.spec, f.offset
-    rule = s.decode.rule
-    param = s.decode.param
-    if s.kind == "categorical":
-        rtype, dec = s.enum, f"{s.enum}::ALL[argmax(v, {o}, {f.width})]"
-    elif s.kind == "index":
-        rtype = s.enum
-        dec = f"{s.enum}::ALL[round_half_away(v[{o}]).clamp(0, {s.enum}::COUNT as i64 - 1) as usize]"
-    elif s.kind == "flag":
-        rtype, dec = "bool", f"flag(v[{o}], {float(param)!r}_f64)"
-    elif s.kind == "flags":
-        rtype = f"[bool; {f.width}]"
-        dec = f"std::array::from_fn(|i| flag(v[{o} + i], {float(param)!r}_f64))"
-    elif s.kind == "scalars":
-        rtype = f"[f32; {f.width}]"
-        dec = (f"std::array::from_fn(|i| cut(v[{o} + i], {float(param)!r}_f64))" if rule == "abs_cutoff"
-               else f"std::array::from_fn(|i| v[{o} + i])")
-    elif rule == "round_or_none":
-        rtype = "Option<i64>"
-        dec = f"Some(round_half_away(v[{o}])).filter(|r| *r >= {int(param)})"
-    else:
-        rtype = "f32"
-        dec = f"cut(v[{o}], {float(param)!r}_f64)" if rule == "abs_cutoff" else f"v[{o}]"
-    return dict(name=f.name, rust_type=rtype, rust_decode=dec)
+    form = field_form(f.spec, f.width)
+    return dict(name=f.name, rust_type=form.rust_type(), rust_decode=form.rust_decode(f.offset))
 
 
 def render_outputs(c: Contract, layout: OutputLayout) -> str:
@@ -129,7 +109,8 @@ CRATE_VERSION = "0.1.0"
 def render_rust(c: Contract) -> dict[str, str]:
     env = environment()
     mlp = c.specs.one("mlp_model")
-    models = [dict(const=screaming(name), file=m.file, inputs=m.inputs, outputs=c.head_outputs(name))
+    models = [dict(const=screaming(name), file=m.file, int8_file=m.int8_file, inputs=m.inputs,
+                   outputs=c.head_outputs(name))
               for name, m in c.artifacts.models.items()]
     files = {
         f"{CRATE}/Cargo.toml": env.get_template("rust/Cargo.toml.j2").render(
@@ -137,6 +118,7 @@ def render_rust(c: Contract) -> dict[str, str]:
         f"{CRATE}/Cargo.lock": _CARGO_LOCK.format(version=CRATE_VERSION),
         f"{CRATE}/src/lib.rs": env.get_template("rust/lib.rs.j2").render(
             header=comment_header(c, "//"), c=c, mlp=mlp, artifacts=c.artifacts, models=models,
+            int8_suffix=INT8_SUFFIX, roles=c.model_roles(mlp.output),
             modules=sorted([*c.features, *c.outputs])),
         f"{CRATE}/src/enums.rs": env.get_template("rust/enums.rs.j2").render(
             header=comment_header(c, "//"),

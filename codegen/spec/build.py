@@ -40,6 +40,12 @@ class BuildFile(SpecModel):
         return self
 
 
+def default_seed(specs) -> int:
+    """The seed of a command given none (data, training): the build spec's, so that running the
+    steps one by one reproduces what `storyml build` makes."""
+    return specs.one("build").seed
+
+
 def check_build(specs) -> list[SpecProblem]:
     problems = []
     presets = set()

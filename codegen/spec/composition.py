@@ -66,7 +66,8 @@ class VerbPhrase(SpecModel):
 
 
 class PronounSubjects(SpecModel):
-    share: float = Field(ge=0, le=1, description="Chance that a CHARACTER Actor filler becomes a pronoun.")
+    share: float = Field(ge=0, le=1, description="Chance that an Actor filler of `category` becomes a pronoun.")
+    category: str = Field(description="The entity category a pronoun may stand for (persons).")
     lists: dict[str, str] = Field(description="Register -> vocabulary list of pronouns (not entities).")
 
 
@@ -147,6 +148,7 @@ def check_composition(specs) -> list[SpecProblem]:
         for register in spec.verb_phrases:
             known(("verb_phrases", register), register, registers, "register")
         if spec.pronoun_subjects is not None:
+            known(("pronoun_subjects", "category"), spec.pronoun_subjects.category, categories, "entity category")
             for register, list_name in spec.pronoun_subjects.lists.items():
                 known(("pronoun_subjects", "lists", register), register, registers, "register")
                 known(("pronoun_subjects", "lists", register), list_name, list(lists), "vocabulary list")

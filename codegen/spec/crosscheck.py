@@ -65,6 +65,14 @@ def _output_heads(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProblem
         for fi, f in enumerate(h.fields):
             if f.enum is not None and f.enum not in enums:
                 problems.append(doc.problem(("heads", hi, "fields", fi, "enum"), f"unknown enum {f.enum!r}"))
+    # Each head becomes a record type `<Head>Head` beside the whole `<Name>`: names must not collide.
+    records = {pascal_identifier(spec.name): "the output record"}
+    for hi, h in enumerate(spec.heads):
+        ident = pascal_identifier(h.name) + "Head"
+        if ident in records:
+            problems.append(doc.problem(("heads", hi, "name"), f"head {h.name!r} becomes the record type "
+                                        f"{ident!r}, as {records[ident]} does; rename one"))
+        records.setdefault(ident, f"head {h.name!r}")
     if problems:
         return problems
     layout = compute_output_layout(spec, enums)
@@ -96,8 +104,13 @@ def _text_labels(entry: Entry) -> list[SpecProblem]:
 def _artifacts(entry: Entry, specs: SpecSet) -> list[SpecProblem]:
     problems = []
     heads = specs.named("output_heads")
+    by_labels: dict[str, str] = {}
     for name, m in entry.model.models.items():
         loc = ("models", name)
+        if m.labels in by_labels:  # the runtime and the engine find a model by what it predicts
+            problems.append(entry.doc.problem(loc + ("labels",), f"{by_labels[m.labels]!r} already predicts "
+                                              f"{m.labels!r}; one model per label set"))
+        by_labels.setdefault(m.labels, name)
         if m.labels in heads:
             if m.outputs is not None:
                 problems.append(entry.doc.problem(loc + ("outputs",), "a head model's outputs are its "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from codegen.spec import models
+from codegen.spec.output_kinds import OUTPUT_KINDS
 
 
 class LayoutError(ValueError):
@@ -170,7 +171,7 @@ class OutputLayout:
 
 
 def output_width(f: models.OutputField, enums: dict[str, list[str]]) -> int:
-    if f.kind in ("flag", "scalar", "index"):
+    if not OUTPUT_KINDS[f.kind].per_variant:
         return 1
     if f.enum not in enums:
         raise LayoutError(f"field {f.name!r}: unknown enum {f.enum!r}")
@@ -184,7 +185,7 @@ def compute_output_layout(out: models.OutputHeadsFile, enums: dict[str, list[str
         for f in h.fields:
             width = output_width(f, enums)
             fields.append(OutputFieldShape(f.name, offset, width, f))
-            if f.kind in ("categorical", "flags", "scalars"):
+            if OUTPUT_KINDS[f.kind].per_variant:
                 leaves.extend(f"{h.name}.{f.name}={v}" for v in enums[f.enum])  # type: ignore[index]
             else:
                 leaves.append(f"{h.name}.{f.name}")

@@ -36,12 +36,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from codegen.spec.errors import SpecProblem
 from codegen.spec.models import SnakeName, SpecModel
+from codegen.spec.output_kinds import OUTPUT_KINDS, field_form
 
 # ---------------------------------------------------------------- value types
 
@@ -364,6 +365,61 @@ EVENT_REGION = "player_event"
 HISTORY_REGION = "history"  # slots of HistoryTurn, most recent first
 
 
+# The fields the example sampler (storyml.data.characters) fills by name: names of the generator,
+# like the regions above. The check below proves each exists with the shape the sampler needs and
+# that the sampler's records hold no field it would leave unfilled.
+class DistributionNames(NamedTuple):
+    """An axis as a distribution: a value drawn in its range, a variance, the range itself."""
+
+    central: str = "central_tendency"
+    variance: str = "variance"
+    low: str = "range_low"
+    high: str = "range_high"
+
+
+class SlotNames(NamedTuple):
+    value: str = "value"  # a distribution
+    layer: str = "layer"  # one-hot
+    provenance: str = "provenance"  # one-hot
+
+
+class FeelingNames(NamedTuple):
+    intensity: str = "intensity"
+    awareness: str = "awareness"  # one-hot
+
+
+class SceneNames(NamedTuple):
+    scene_type: str = "scene_type"  # one-hot
+    cast_size: str = "cast_size"
+    tension: str = "tension"
+
+
+class EventNames(NamedTuple):
+    event_type: str = "event_type"  # one-hot
+    register: str = "register"  # one-hot
+    confidence: str = "confidence"
+    target_count: str = "target_count"
+
+
+DISTRIBUTION, SLOT, FEELING, SCENE, EVENT = (DistributionNames(), SlotNames(), FeelingNames(), SceneNames(),
+                                             EventNames())
+EDGE_ROLE = "role"  # one-hot; every other edge field is a distribution (a substrate)
+HISTORY_VALENCE = "emotional_valence"  # every other history field is a one-hot
+ANY = "*"  # a field the table does not name
+
+# region -> field -> shape: "number" (a float), "onehot", "distribution" (a type of DISTRIBUTION floats)
+SAMPLED_FIELDS: dict[str, dict[str, str]] = {
+    AXIS_REGION: {SLOT.value: "distribution", SLOT.layer: "onehot", SLOT.provenance: "onehot"},
+    FEELING_REGION: {FEELING.intensity: "number", FEELING.awareness: "onehot"},
+    SELF_REGION: {ANY: "number"},
+    EDGE_REGION: {EDGE_ROLE: "onehot", ANY: "distribution"},
+    SCENE_REGION: {SCENE.scene_type: "onehot", SCENE.cast_size: "number", SCENE.tension: "number"},
+    EVENT_REGION: {EVENT.event_type: "onehot", EVENT.register: "onehot", EVENT.confidence: "number",
+                   EVENT.target_count: "number"},
+    HISTORY_REGION: {HISTORY_VALENCE: "number", ANY: "onehot"},
+}
+
+
 @dataclass(frozen=True)
 class PathType:
     kind: Literal["number", "enum", "bool", "flags"]
@@ -400,6 +456,34 @@ class Vocabulary:
                 out.append(f"region {name!r} must be counted slots of a declared type")
             elif shape == "per" and (r.slots is None or r.slots.per is None or r.item not in self.types):
                 out.append(f"region {name!r} must have one slot per enum variant")
+        return out or self._sampled_field_problems()
+
+    def _field_shape(self, f: Any) -> str:
+        if f.onehot is not None:
+            return "onehot"
+        if f.type is None:
+            return "number"
+        fields = self.types[f.type].fields if f.type in self.types else []
+        plain = all(x.onehot is None and x.type is None for x in fields)
+        return "distribution" if plain and {x.name for x in fields} == set(DISTRIBUTION) else f"type {f.type}"
+
+    def _sampled_field_problems(self) -> list[str]:
+        out = []
+        for region, wanted in SAMPLED_FIELDS.items():
+            r = self.regions[region]
+            where = f"region {region!r}" if r.fields is not None else f"type {r.item!r} (region {region!r})"
+            fields = self.region_fields(region) if r.fields is not None else self.item_fields(region)
+            for name, shape in wanted.items():
+                if name != ANY and name not in fields:
+                    out.append(f"{where} has no field {name!r}; the example sampler fills it")
+            for name, f in fields.items():
+                shape = wanted.get(name, wanted.get(ANY))
+                if shape is None:
+                    out.append(f"{where}: the example sampler does not fill field {name!r}")
+                elif self._field_shape(f) != shape:
+                    want = {"distribution": f"a type of the floats {', '.join(DISTRIBUTION)}",
+                            "onehot": "a one-hot", "number": "a float"}[shape]
+                    out.append(f"{where}: field {name!r} must be {want} for the example sampler")
         return out
 
     def item_fields(self, region: str) -> dict[str, Any]:
@@ -446,21 +530,9 @@ class Vocabulary:
     def _label_paths(self) -> None:
         for hname, head in self.heads.items():
             for f in head.fields:
-                base = f"{hname}.{f.name}"
                 variants = self.enums.get(f.enum, []) if f.enum else []
-                if f.kind in ("categorical", "index"):
-                    self.paths[base] = PathType("enum", f.enum)
-                elif f.kind == "flag":
-                    self.paths[base] = PathType("bool")
-                elif f.kind == "scalar":
-                    self.paths[base] = PathType("number")
-                elif f.kind == "flags":
-                    self.paths[base] = PathType("flags", f.enum)
-                    for v in variants:
-                        self.paths[f"{base}.{v}"] = PathType("bool")
-                elif f.kind == "scalars":
-                    for v in variants:
-                        self.paths[f"{base}.{v}"] = PathType("number")
+                for path, (kind, enum) in field_form(f).label_paths(f"{hname}.{f.name}", variants).items():
+                    self.paths[path] = PathType(kind, enum)
 
     def output_field(self, name: str) -> Any | None:
         head, _, field = name.partition(".")
@@ -474,8 +546,7 @@ class Vocabulary:
         f = self.output_field(field_name) if len(parts) >= 2 else None
         if f is None:
             return f"unknown output field {field_name!r} (one of: {', '.join(self.output_field_names())})"
-        per_variant = f.kind in ("categorical", "flags", "scalars")
-        if per_variant:
+        if OUTPUT_KINDS[f.kind].scores_per_variant:
             if len(parts) != 3:
                 return f"{field_name} is one value per {f.enum} variant: write {field_name}.<Variant>"
             if parts[2] not in self.enums.get(f.enum, []):

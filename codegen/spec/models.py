@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from codegen.spec import output_kinds
 from codegen.spec.names import check_pascal, check_snake
 
 
@@ -166,8 +167,9 @@ class FeatureLayoutFile(SpecModel):
 
 # ---------------------------------------------------------------- output heads
 
-OutputKind = Literal["categorical", "flag", "flags", "scalar", "scalars", "index"]
-Loss = Literal["cross_entropy", "bce_with_logits", "mse"]
+# Kinds and losses come from the output-kind table, in its order (the JSON Schema lists them so).
+OutputKind = Literal[tuple(output_kinds.OUTPUT_KINDS)]  # type: ignore[valid-type]
+Loss = Literal[output_kinds.LOSSES]  # type: ignore[valid-type]
 
 
 class DecodeRule(SpecModel):
@@ -234,16 +236,8 @@ def _bare_rule(v: object) -> object:
 
 DecodeField = Annotated[Decode, BeforeValidator(_bare_rule, json_schema_input_type=Union[Decode, BareRule])]
 
-# What each output kind may use: the decoders on both sides are written for these pairs.
-KIND_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
-    # kind: (losses, decode rules, needs an enum)
-    "categorical": (("cross_entropy",), ("argmax",), True),
-    "flag": (("bce_with_logits",), ("sigmoid_threshold",), False),
-    "flags": (("bce_with_logits",), ("sigmoid_threshold",), True),
-    "scalar": (("mse",), ("identity", "abs_cutoff", "round_or_none"), False),
-    "scalars": (("mse",), ("identity", "abs_cutoff"), True),
-    "index": (("mse",), ("round_clamp",), True),
-}
+# The rule models above are the spec syntax; their meaning is a row of the output-kind table.
+assert [get_args(m.model_fields["rule"].annotation)[0] for m in DECODE_RULES] == list(output_kinds.DECODE_RULES)
 
 
 class OutputField(SpecModel):
@@ -256,7 +250,8 @@ class OutputField(SpecModel):
 
     @model_validator(mode="after")
     def _kind_fits(self) -> "OutputField":
-        losses, rules, needs_enum = KIND_RULES[self.kind]
+        row = output_kinds.OUTPUT_KINDS[self.kind]
+        losses, rules, needs_enum = row.losses, row.rules, row.enum
         if self.loss not in losses:
             raise ValueError(f"a {self.kind} field trains with {' or '.join(losses)}, not {self.loss}")
         if self.decode.rule not in rules:
@@ -341,6 +336,16 @@ class TextLabelsFile(SpecModel):
 # ---------------------------------------------------------------- artifacts
 
 
+# An INT8-quantized model sits beside its FP32 file under this name: `x.onnx` -> `x.int8.onnx`.
+# The generated contract publishes each model's INT8 file (INT8_ARTIFACT_FILES, `*_INT8_FILE`).
+FP32_SUFFIX = ".onnx"
+INT8_SUFFIX = ".int8.onnx"
+
+
+def int8_file(file: str) -> str:
+    return file.removesuffix(FP32_SUFFIX) + INT8_SUFFIX
+
+
 class ModelArtifact(SpecModel):
     file: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.onnx$")
     inputs: list[str] = Field(min_length=1)
@@ -356,6 +361,10 @@ class ModelArtifact(SpecModel):
                 _snake(name)
             _unique(v, "name")
         return v
+
+    @property
+    def int8_file(self) -> str:
+        return int8_file(self.file)
 
 
 class MetadataKeys(SpecModel):
@@ -377,7 +386,7 @@ class ArtifactsFile(SpecModel):
     def _model_names(cls, v: dict[str, ModelArtifact]) -> dict[str, ModelArtifact]:
         for name in v:
             _snake(name)
-        _unique([m.file for m in v.values()], "file")
+        _unique([m.file for m in v.values()] + [m.int8_file for m in v.values()], "file")
         return v
 
 

@@ -201,10 +201,10 @@ class Build:
         return [self.staging / TOKENIZER_FILE] + [self.staging / f for f in ARTIFACT_FILES.values()]
 
     def export(self) -> dict:
-        from storyml_contract import TOKENIZER_FILE
+        from storyml_contract import CHARACTER_MODEL, TOKENIZER_FILE
 
         from storyml.export.onnx_export import export_model
-        from storyml.train.mlp import load_model
+        from storyml.train.mlp import MODEL_FILE, load_model
 
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir(parents=True)
@@ -214,8 +214,8 @@ class Build:
             reports.append(export_model(kind, text["models"][model_name], self.staging, self.specs,
                                         encoder=self.encoder, output=output))
         shutil.copyfile(text["paths"]["tokenizer"], self.staging / TOKENIZER_FILE)
-        mlp = load_model(self.specs, self.work / "mlp" / "character_predictor.pt")
-        reports.append(export_model("character_predictor", mlp, self.staging, self.specs))
+        mlp = load_model(self.specs, self.work / "mlp" / MODEL_FILE)
+        reports.append(export_model(CHARACTER_MODEL, mlp, self.staging, self.specs))
         for r in reports:
             print(f"      {r.kind}: {r.size_bytes / 1e6:.2f} MB, parity max diff {r.max_diff:.2e} "
                   f"over {r.parity_inputs} inputs (atol {r.atol:g})", flush=True)
@@ -394,27 +394,40 @@ def training_records(splits: dict, validation_fraction: float, seed: int) -> tup
 
 
 def text_export_plan(models: dict) -> dict[str, tuple[str, str | None]]:
-    """Artifact kind -> (trained model name, output to select); a multi-task model fills both."""
-    if "multi_task" in models:
-        return {"event_classifier": ("multi_task", "event_logits"), "ner_classifier": ("multi_task", "ner_logits")}
-    return {"event_classifier": ("event_classifier", None), "ner_classifier": ("ner_classifier", None)}
+    """Artifact kind -> (trained model name, output to select); a multi-task model fills both.
+    Text training names each task after the artifact it produces (specs/text/training.yaml)."""
+    from storyml_contract import EVENT_MODEL, NER_MODEL
+
+    from storyml.train.text import MULTI_TASK
+
+    if MULTI_TASK in models:
+        return {EVENT_MODEL: (MULTI_TASK, "event_logits"), NER_MODEL: (MULTI_TASK, "ner_logits")}
+    return {EVENT_MODEL: (EVENT_MODEL, None), NER_MODEL: (NER_MODEL, None)}
 
 
 def int8_files() -> list[str]:
-    from storyml_contract import ARTIFACT_FILES
+    from storyml_contract import INT8_ARTIFACT_FILES
 
-    return [Path(f).stem + ".int8.onnx" for f in ARTIFACT_FILES.values()]
+    return list(INT8_ARTIFACT_FILES.values())
 
 
 def quantization_eval_sets(staging: Path, files: dict[str, Path], batch_size: int = 32) -> dict:
     """Labelled batches for the INT8 gates, taken from the random test split and the MLP validation set."""
     import numpy as np
-    from storyml_contract import IGNORE_INDEX, TOKENIZER_FILE
+    from storyml_contract import (
+        CHARACTER_MODEL,
+        EVENT_MODEL,
+        IGNORE_INDEX,
+        NER_MODEL,
+        ONNX_INPUTS,
+        TOKENIZER_FILE,
+    )
     from transformers import PreTrainedTokenizerFast
 
-    from storyml.data.bio import align_batch
+    from storyml.data.bio import ATTENTION_MASK, INPUT_IDS, align_batch
     from storyml.data.jsonl import read_jsonl
     from storyml.export.quantize import EvalSet
+    from storyml.predict import text_feeds
     from storyml.train.text import event_vector
 
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(staging / TOKENIZER_FILE))
@@ -424,20 +437,21 @@ def quantization_eval_sets(staging: Path, files: dict[str, Path], batch_size: in
     for start in range(0, len(records), batch_size):
         chunk = records[start:start + batch_size]
         aligned = align_batch(tokenizer, [r["text"] for r in chunk], [r["entities"] for r in chunk])
-        width = max(len(ids) for ids in aligned["input_ids"])
+        width = max(len(ids) for ids in aligned[INPUT_IDS])
         pad = tokenizer.pad_token_id or 0
-        ids = np.array([row + [pad] * (width - len(row)) for row in aligned["input_ids"]], dtype=np.int64)
-        mask = np.array([row + [0] * (width - len(row)) for row in aligned["attention_mask"]], dtype=np.int64)
+        ids = np.array([row + [pad] * (width - len(row)) for row in aligned[INPUT_IDS]], dtype=np.int64)
+        mask = np.array([row + [0] * (width - len(row)) for row in aligned[ATTENTION_MASK]], dtype=np.int64)
         labels = np.array([row + [IGNORE_INDEX] * (width - len(row)) for row in aligned["labels"]], dtype=np.int64)
-        event_feeds.append({"input_ids": ids, "attention_mask": mask})
+        event_feeds.append(text_feeds(EVENT_MODEL, ids, mask))  # the NER model takes the same inputs
         ner_labels.append(labels)
         event_labels.append(np.array([event_vector(r["event_kinds"]) for r in chunk], dtype=np.float32))
     characters = read_jsonl(files[CHARACTERS_VALIDATION_FILE])
     mlp_feeds, mlp_labels = [], []
     for start in range(0, len(characters), 256):
         chunk = characters[start:start + 256]
-        mlp_feeds.append({"features": np.array([r["features"] for r in chunk], dtype=np.float32)})
+        (features_name,) = ONNX_INPUTS[CHARACTER_MODEL]
+        mlp_feeds.append({features_name: np.array([r["features"] for r in chunk], dtype=np.float32)})
         mlp_labels.append(np.array([r["labels"] for r in chunk], dtype=np.float32))
-    return {"event_classifier": EvalSet(event_feeds, event_labels),
-            "ner_classifier": EvalSet(event_feeds, ner_labels),
-            "character_predictor": EvalSet(mlp_feeds, mlp_labels)}
+    return {EVENT_MODEL: EvalSet(event_feeds, event_labels),
+            NER_MODEL: EvalSet(event_feeds, ner_labels),
+            CHARACTER_MODEL: EvalSet(mlp_feeds, mlp_labels)}

@@ -7,8 +7,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from codegen.spec.build import default_seed
 from codegen.spec.loader import load_specs
-from storyml.data.characters import DEFAULT_SEED, run_matrix, write_dataset
+from storyml.data.characters import run_matrix, write_dataset
 from storyml.data.events import build_events, manifest_path, write_events
 from storyml.errors import UserError
 
@@ -17,7 +18,7 @@ from .common import DEFAULT_SPECS, add_specs_option
 
 def add_events_arguments(parser: argparse.ArgumentParser) -> None:
     add_specs_option(parser)
-    parser.add_argument("--seed", type=int, default=2026, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the build spec's)")
     parser.add_argument("--per-kind", type=int, default=1000, metavar="N",
                         help="examples per event kind (default: %(default)s)")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.jsonl",
@@ -27,8 +28,9 @@ def add_events_arguments(parser: argparse.ArgumentParser) -> None:
 def run_events(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     specs = load_specs(args.specs)
-    result = build_events(specs, args.seed, args.per_kind)
-    written = write_events(specs, result, args.seed, args.per_kind, args.out)
+    seed = default_seed(specs) if args.seed is None else args.seed
+    result = build_events(specs, seed, args.per_kind)
+    written = write_events(specs, result, seed, args.per_kind, args.out)
     counts = Counter(k for r in result.records for k in r["event_kinds"])
     players = sum(r["register"] == "player" for r in result.records)
     print(f"wrote {len(result.records)} examples to {args.out} ({time.perf_counter() - started:.1f}s); "
@@ -42,7 +44,7 @@ def run_events(args: argparse.Namespace) -> int:
 def add_characters_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--specs", type=Path, default=DEFAULT_SPECS, metavar="DIR",
                         help="specs directory (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the build spec's)")
     parser.add_argument("--variations", type=int, default=None, metavar="N",
                         help="examples per matrix cell (default: the spec's variations_per_cell)")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.jsonl",

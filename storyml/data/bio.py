@@ -45,6 +45,10 @@ from storyml_contract.text import (
 
 from storyml.errors import UserError
 
+# Keys of a Hugging Face tokenizer's output (BatchEncoding) and of the aligned batches built from
+# it. They are the tokenizer's names, not the contract's: ONNX feeds use storyml_contract.ONNX_INPUTS.
+INPUT_IDS, ATTENTION_MASK = "input_ids", "attention_mask"
+
 __all__ = [
     "TokenClassificationCollator",
     "align_batch",
@@ -130,8 +134,8 @@ def align_batch(
     flat = labels.tolist()
     cuts = bounds.tolist()
     return {
-        "input_ids": input_ids,
-        "attention_mask": attention_mask,
+        INPUT_IDS: input_ids,
+        ATTENTION_MASK: attention_mask,
         "labels": [flat[a:b] for a, b in pairwise(cuts)],
         "offsets": offsets,
         "word_ids": word_ids,
@@ -179,8 +183,8 @@ def _encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[list
         return_attention_mask=True,
     )
     return (
-        encoded["input_ids"],
-        encoded["attention_mask"],
+        encoded[INPUT_IDS],
+        encoded[ATTENTION_MASK],
         encoded["offset_mapping"],
         encoded["special_tokens_mask"],
         encoded.get("word_ids"),
@@ -351,7 +355,7 @@ def _special_layout(tokenizer: Any) -> tuple[int, list[int]]:
     none at all).
     """
     probe = tokenizer(["a"], return_special_tokens_mask=True, truncation=False, padding=False)
-    ids, mask = probe["input_ids"][0], probe["special_tokens_mask"][0]
+    ids, mask = probe[INPUT_IDS][0], probe["special_tokens_mask"][0]
     closing: list[int] = []
     for token, flag in zip(reversed(ids), reversed(mask)):
         if not flag:
@@ -382,9 +386,9 @@ def _check_closing_specials(
 def as_features(aligned: Mapping[str, list]) -> list[dict[str, list[int]]]:
     """Columns from `align_batch` -> one dict per example, the shape a Trainer dataset yields."""
     return [
-        {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        {INPUT_IDS: ids, ATTENTION_MASK: mask, "labels": labels}
         for ids, mask, labels in zip(
-            aligned["input_ids"], aligned["attention_mask"], aligned["labels"]
+            aligned[INPUT_IDS], aligned[ATTENTION_MASK], aligned["labels"]
         )
     ]
 
@@ -481,10 +485,10 @@ class TokenClassificationCollator:
     def __call__(self, features: Sequence[Mapping[str, Sequence[int]]]) -> dict[str, Any]:
         import torch  # imported here: generating data needs no torch, only training does
 
-        width = max(len(f["input_ids"]) for f in features)
+        width = max(len(f[INPUT_IDS]) for f in features)
         if self.pad_to_multiple_of:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        fill = {"input_ids": self.pad_token_id, "attention_mask": 0, "labels": IGNORE_INDEX}
+        fill = {INPUT_IDS: self.pad_token_id, ATTENTION_MASK: 0, "labels": IGNORE_INDEX}
         batch = {}
         for key, value in fill.items():
             if key not in features[0]:

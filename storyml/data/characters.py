@@ -51,27 +51,35 @@ from storyml_contract.character_features import (
 )
 from storyml_contract.character_outputs import CharacterOutputs, encode_labels
 
+from codegen.spec.build import default_seed
 from codegen.spec.contract import fingerprint
 from codegen.spec.loader import SpecSet, load_specs
 from codegen.spec.matrix import (
     AXIS_REGION,
+    DISTRIBUTION,
     EDGE_REGION,
+    EDGE_ROLE,
+    EVENT,
     EVENT_REGION,
+    FEELING,
     FEELING_REGION,
     HISTORY_REGION,
+    HISTORY_VALENCE,
     MATRIX_KINDS,
+    SCENE,
     SCENE_REGION,
     SELF_REGION,
+    SLOT,
     Compare,
     Vocabulary,
     vocabulary_for,
 )
+from codegen.spec.output_kinds import field_form
 from storyml.data.jsonl import write_jsonl
 from storyml.errors import UserError
 from storyml.fsutil import atomic_write_text
 
 DEFAULT_SPECS = Path("specs")
-DEFAULT_SEED = 2026
 
 # ---------------------------------------------------------------- the rule language, compiled
 
@@ -152,7 +160,7 @@ class Labeller:
         self.head_types = typing.get_type_hints(CharacterOutputs)
         # (head, [(field, head.field, enum class for enum-valued fields)]): how labels fill the records
         self.head_plans = [(h, [(f.name, f"{h}.{f.name}", getattr(contract_enums, f.enum)
-                                 if f.kind in ("categorical", "index") else None) for f in head.fields])
+                                 if field_form(f).rule.value == "variant" else None) for f in head.fields])
                            for h, head in vocab.heads.items()]
 
     def _compile_rule(self, rule: Any) -> CompiledRule:
@@ -197,16 +205,17 @@ class Labeller:
         rule = target.resolve
         variants = self._variants(f) if f.enum else []
         keys = [(name, v) for v in variants]
+        one_value = not field_form(f).per_variant_values
         decimals = self.decimals
         if rule == "argmax":  # ties go to the lowest index, as the decoders break them
             return lambda scores, resolved, ctx: variants[_argmax([scores.get(k, 0.0) for k in keys])]
-        if rule == "positive" and f.kind == "flag":
+        if rule == "positive" and one_value:
             return lambda scores, resolved, ctx: scores.get((name, None), 0.0) > 0.0
         if rule == "positive":
             return lambda scores, resolved, ctx: tuple(scores.get(k, 0.0) > 0.0 for k in keys)
         if rule == "sum":
             lo, hi = target.clamp
-            if f.kind == "scalar":
+            if one_value:
                 return lambda scores, resolved, ctx: round(min(max(scores.get((name, None), 0.0), lo), hi), decimals)
             return lambda scores, resolved, ctx: tuple(round(min(max(scores.get(k, 0.0), lo), hi), decimals)
                                                        for k in keys)
@@ -236,12 +245,7 @@ class Labeller:
         raise AssertionError(f"unhandled resolve rule {rule!r}")  # spec validation lists them all
 
     def _label_paths(self, name: str, f: Any, value: Any) -> dict[str, Any]:
-        if f.kind in ("flags", "scalars"):
-            out = {f"{name}.{v}": x for v, x in zip(self._variants(f), value)}
-            if f.kind == "flags":
-                out[name] = value
-            return out
-        return {name: value}
+        return field_form(f).label_values(name, self._variants(f) if f.enum else [], value)
 
     def _outputs(self, resolved: dict[str, Any]) -> CharacterOutputs:
         heads = {}
@@ -369,16 +373,16 @@ class ExampleSampler:
         self.decimals = matrix.settings.decimals
         slot_fields, feeling_fields = v.item_fields(AXIS_REGION), v.item_fields(FEELING_REGION)
         edge_fields, turn_fields = v.item_fields(EDGE_REGION), v.item_fields(HISTORY_REGION)
-        self.layer_enum = v.onehot(slot_fields, "layer")
-        self.provenance_enum = v.onehot(slot_fields, "provenance")
+        self.layer_enum = v.onehot(slot_fields, SLOT.layer)
+        self.provenance_enum = v.onehot(slot_fields, SLOT.provenance)
         self.primary_enum = v.primaries
-        self.awareness_enum = v.onehot(feeling_fields, "awareness")
-        self.role_enum = v.onehot(edge_fields, "role")
+        self.awareness_enum = v.onehot(feeling_fields, FEELING.awareness)
+        self.role_enum = v.onehot(edge_fields, EDGE_ROLE)
         self.substrates = v.substrates()
         self.self_fields = list(v.region_fields(SELF_REGION))
         scene, event = v.region_fields(SCENE_REGION), v.region_fields(EVENT_REGION)
-        self.scene_enum = v.onehot(scene, "scene_type")
-        self.event_enum, self.register_enum = v.onehot(event, "event_type"), v.onehot(event, "register")
+        self.scene_enum = v.onehot(scene, SCENE.scene_type)
+        self.event_enum, self.register_enum = v.onehot(event, EVENT.event_type), v.onehot(event, EVENT.register)
         self.turn_enums = {name: f.onehot for name, f in turn_fields.items() if f.onehot is not None}
         self.edge_slots = v.slot_count(EDGE_REGION)
 
@@ -397,7 +401,9 @@ class ExampleSampler:
         return round(low + (high - low) * rng.random(), self.decimals)
 
     def _axis_value(self, rng: random.Random, span: Sequence[float], variance: Sequence[float]) -> AxisValue:
-        return AxisValue(self._u(rng, span), self._u(rng, variance), float(span[0]), float(span[1]))
+        d = DISTRIBUTION  # field names checked against the layout by `storyml check`
+        return AxisValue(**{d.central: self._u(rng, span), d.variance: self._u(rng, variance),
+                            d.low: float(span[0]), d.high: float(span[1])})
 
     def sample(self, cell: Cell, variation: int, rng: random.Random) -> tuple[CharacterFeatures, dict, dict]:
         """(features, rule context, facts for the manifest) of one example."""
@@ -414,13 +420,13 @@ class ExampleSampler:
         tensor = {}
         for axis, span, variance, layer, provenance in self.axis_plans[me]:
             value = self._axis_value(rng, span, variance)
-            tensor[axis] = AxisSlot(value, layer, provenance)
-            ctx["axis." + axis] = value.central_tendency
+            tensor[axis] = AxisSlot(**{SLOT.value: value, SLOT.layer: layer, SLOT.provenance: provenance})
+            ctx["axis." + axis] = getattr(value, DISTRIBUTION.central)
 
         feelings = {}
         for name, primary, span, awareness in self.feeling_plans[me]:
             intensity = self._u(rng, span)
-            feelings[primary] = PrimaryState(intensity, rng.choice(awareness))
+            feelings[primary] = PrimaryState(**{FEELING.intensity: intensity, FEELING.awareness: rng.choice(awareness)})
             ctx["feeling." + name] = intensity
 
         self_values = {name: self._u(rng, arch.self_edge[name]) for name in self.self_fields}
@@ -438,10 +444,10 @@ class ExampleSampler:
             else:
                 ranges, role = bystanders.substrate, rng.choice(bystanders.roles)
             values = {k: self._axis_value(rng, ranges[k], variance) for k in self.substrates}
-            edges.append(RelationalEdge(**values, role=_enum(self.role_enum, role)))
+            edges.append(RelationalEdge(**values, **{EDGE_ROLE: _enum(self.role_enum, role)}))
             if slot == partner_slot:
-                ctx.update({f"partner.{k}": x.central_tendency for k, x in values.items()})
-                ctx["partner.role"] = role
+                ctx.update({f"partner.{k}": getattr(x, DISTRIBUTION.central) for k, x in values.items()})
+                ctx[f"partner.{EDGE_ROLE}"] = role
                 ctx[PARTNER_SLOT] = slot
         ctx[f"count.{EDGE_REGION}"] = n_edges
 
@@ -451,10 +457,11 @@ class ExampleSampler:
         event = rng.choices(profile.events, [e.weight for e in profile.events])[0]
         confidence = self._u(rng, s.event_confidence)
         targets = rng.randint(s.target_count[0], s.target_count[1])
-        ctx.update({f"{SCENE_REGION}.scene_type": profile.scene_type, f"{SCENE_REGION}.cast_size": cast_size,
-                    f"{SCENE_REGION}.tension": tension, f"{EVENT_REGION}.event_type": event.event_type,
-                    f"{EVENT_REGION}.register": event.register_, f"{EVENT_REGION}.confidence": confidence,
-                    f"{EVENT_REGION}.target_count": targets})
+        scene_values = {SCENE.scene_type: profile.scene_type, SCENE.cast_size: cast_size, SCENE.tension: tension}
+        event_values = {EVENT.event_type: event.event_type, EVENT.register: event.register_,
+                        EVENT.confidence: confidence, EVENT.target_count: targets}
+        ctx.update({f"{SCENE_REGION}.{k}": x for k, x in scene_values.items()})
+        ctx.update({f"{EVENT_REGION}.{k}": x for k, x in event_values.items()})
 
         n_turns = rng.choices(range(len(s.history_length_weights)), s.history_length_weights)[0]
         history = []
@@ -462,17 +469,18 @@ class ExampleSampler:
             picks = {name: rng.choice(m.vocab.enums[enum]) for name, enum in self.turn_enums.items()}
             valence = self._u(rng, s.history_valence)
             history.append(HistoryTurn(**{k: _enum(self.turn_enums[k], x) for k, x in picks.items()},
-                                       emotional_valence=valence))
+                                       **{HISTORY_VALENCE: valence}))
             if turn == 0:  # most recent first
                 ctx.update({f"last_turn.{k}": x for k, x in picks.items()})
-                ctx["last_turn.emotional_valence"] = valence
+                ctx[f"last_turn.{HISTORY_VALENCE}"] = valence
         ctx[f"count.{HISTORY_REGION}"] = n_turns
 
         features = CharacterFeatures(
             tensor=tensor, emotional_state=feelings, self_edge=SelfEdge(**self_values), relational_edges=edges,
-            scene_context=SceneContext(_enum(self.scene_enum, profile.scene_type), cast_size, tension),
-            player_event=PlayerEvent(_enum(self.event_enum, event.event_type),
-                                     _enum(self.register_enum, event.register_), confidence, targets),
+            scene_context=SceneContext(**{**scene_values,
+                                          SCENE.scene_type: _enum(self.scene_enum, profile.scene_type)}),
+            player_event=PlayerEvent(**{**event_values, EVENT.event_type: _enum(self.event_enum, event.event_type),
+                                        EVENT.register: _enum(self.register_enum, event.register_)}),
             history=history)
         facts = {"archetype": me, "edges": n_edges, "history": n_turns, "serving": serving,
                  "serving_tension": tension == s.serving.tension}
@@ -506,9 +514,11 @@ def _as_specs(specs: SpecSet | str | Path) -> SpecSet:
     return specs if isinstance(specs, SpecSet) else load_specs(specs)
 
 
-def run_matrix(specs: SpecSet | str | Path, seed: int = DEFAULT_SEED, variations: int | None = None) -> Generation:
-    """Generate, label, score and filter every example of the sampled cells."""
-    matrix = Matrix.from_specs(_as_specs(specs))
+def run_matrix(specs: SpecSet | str | Path, seed: int | None = None, variations: int | None = None) -> Generation:
+    """Generate, label, score and filter every example of the sampled cells (seed: the build spec's)."""
+    specs = _as_specs(specs)
+    seed = default_seed(specs) if seed is None else seed
+    matrix = Matrix.from_specs(specs)
     variations = matrix.settings.variations_per_cell if variations is None else variations
     if variations < 1:
         raise UserError(f"--variations must be at least 1, got {variations}")
@@ -538,7 +548,7 @@ def run_matrix(specs: SpecSet | str | Path, seed: int = DEFAULT_SEED, variations
                       matrix, seed, variations)
 
 
-def generate_characters(specs: SpecSet | str | Path, seed: int = DEFAULT_SEED,
+def generate_characters(specs: SpecSet | str | Path, seed: int | None = None,
                         variations: int | None = None) -> list[dict]:
     """The accepted examples: {"id", "features", "labels", "cell", "coherence", "hash"}."""
     return run_matrix(specs, seed, variations).records

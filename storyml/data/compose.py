@@ -40,7 +40,6 @@ QUOTE_CHARS = "\"“”"
 ACTOR_ROLE = "Actor"
 SUBJECTLESS_FORMS = ("participle", "coordinate", "relative")
 RELATIVE_PRONOUN = "who "
-CHARACTER = "CHARACTER"
 
 
 @dataclass(frozen=True)
@@ -328,7 +327,8 @@ class Composition:
         subject = plan.slots[plan.subject_slot]
         share = self.spec.pronoun_subjects.share if self.spec.pronoun_subjects else 0.0
         pronoun = None
-        if (plan.register in self.pronouns and subject.entity and subject.entity[0] == CHARACTER
+        if (plan.register in self.pronouns and subject.entity
+                and subject.entity[0] == self.spec.pronoun_subjects.category
                 and rng.random() < share):
             pronoun = rng.choice(self.pronouns[plan.register])
         return Variation(phrase, pronoun)

@@ -25,6 +25,7 @@ import storyml_contract
 from storyml_contract.enums import ActionType
 from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS, REGISTERS
 
+from codegen.spec.build import default_seed
 from codegen.spec.contract import fingerprint
 from codegen.spec.loader import SpecSet
 from codegen.spec.templates import RegisterRule, vocabulary_lists
@@ -270,8 +271,8 @@ def check_labels_match_contract(specs: SpecSet) -> None:
                             f"({list(in_specs)} vs {list(generated)}): run `storyml gen`")
 
 
-def build_events(specs: SpecSet, seed: int = 2026, per_kind: int = 1000) -> EventsResult:
-    """Generate the events dataset, balanced by event kind and register.
+def build_events(specs: SpecSet, seed: int | None = None, per_kind: int = 1000) -> EventsResult:
+    """Generate the events dataset, balanced by event kind and register (seed: the build spec's).
 
     Balancing. The dataset has `len(EVENT_KIND_LABELS) * per_kind` examples,
     and every kind is a label of at least `per_kind` of them. A multi-label
@@ -294,7 +295,7 @@ def build_events(specs: SpecSet, seed: int = 2026, per_kind: int = 1000) -> Even
     if per_kind < 1:
         raise UserError(f"--per-kind must be at least 1, got {per_kind}")
     check_labels_match_contract(specs)
-    rng = random.Random(seed)
+    rng = random.Random(default_seed(specs) if seed is None else seed)
     rules = register_rules(specs)
     plans = compile_plans(specs)
     composition = Composition.from_specs(specs, plans)
@@ -404,7 +405,7 @@ def _pick_plan(templates: list[list[Plan]], registers: Counter, rng: random.Rand
     return rng.choice([p for p in t_plans if registers[p.register] == least])
 
 
-def generate_events(specs: SpecSet, seed: int = 2026, per_kind: int = 1000) -> list[dict]:
+def generate_events(specs: SpecSet, seed: int | None = None, per_kind: int = 1000) -> list[dict]:
     """The events records (see `build_events` for the balancing)."""
     return build_events(specs, seed, per_kind).records
 

@@ -32,6 +32,8 @@ from storyml_contract.text import (
     EVENT_KIND_LABELS,
 )
 
+from codegen.spec.output_kinds import OUTPUT_KINDS, FieldForm
+
 NO_ENTITY = "(none)"  # row/column of the span confusion matrix for unmatched spans
 
 
@@ -224,17 +226,11 @@ def span_confusion(
 
 # --- Character outputs -----------------------------------------------------------------------
 
-# Which measurements each output field kind gets. Scalars are compared raw (the decoded value is
-# the raw value, or a cut-off of it); the emotion index is compared after decoding (rounded and
-# clamped), both as "exactly right" and as how far off.
-FIELD_MEASURES: dict[str, tuple[str, ...]] = {
-    "categorical": ("accuracy",),
-    "flag": ("accuracy",),
-    "flags": ("accuracy",),
-    "index": ("accuracy", "mae"),
-    "scalar": ("mae",),
-    "scalars": ("mae",),
-}
+# Which measurements each output field kind gets: OUTPUT_KINDS[kind].measures. Scalars are compared
+# raw (the decoded value is the raw value, or a cut-off of it); a field whose values are variants
+# (the emotion index) is compared after decoding (rounded and clamped), as "exactly right" and as
+# how far off.
+FIELD_MEASURES: dict[str, tuple[str, ...]] = {name: k.measures for name, k in OUTPUT_KINDS.items()}
 
 
 def _decoded(outputs: Any, field: Any) -> Any:
@@ -242,7 +238,7 @@ def _decoded(outputs: Any, field: Any) -> Any:
 
 
 def _field_accuracy(field: Any, predicted: Sequence[Any], gold: Sequence[Any]) -> float:
-    if field.kind == "flags":
+    if FieldForm.of_info(field).per_variant_values:
         hits = [a == b for p, g in zip(predicted, gold) for a, b in zip(p, g, strict=True)]
     else:
         hits = [p == g for p, g in zip(predicted, gold)]
@@ -250,7 +246,7 @@ def _field_accuracy(field: Any, predicted: Sequence[Any], gold: Sequence[Any]) -
 
 
 def _field_mae(field: Any, predicted_raw: np.ndarray, gold_raw: np.ndarray, predicted, gold) -> float:
-    if field.kind == "index":
+    if FieldForm.of_info(field).rule.value == "variant":
         return float(np.mean([abs(int(p) - int(g)) for p, g in zip(predicted, gold)]))
     columns = slice(field.offset, field.offset + field.width)
     return float(np.mean(np.abs(predicted_raw[:, columns] - gold_raw[:, columns])))

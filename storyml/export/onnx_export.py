@@ -25,9 +25,12 @@ import torch
 from storyml_contract import (
     ARTIFACT_FILES,
     BIO_LABELS,
+    CHARACTER_MODEL,
     CONTRACT_FINGERPRINT,
     EVENT_KIND_LABELS,
+    EVENT_MODEL,
     MAX_SEQ_LENGTH,
+    NER_MODEL,
     ONNX_INPUTS,
     ONNX_OPSET,
     ONNX_OUTPUTS,
@@ -55,21 +58,22 @@ class ExportError(UserError):
 # ---------------------------------------------------------------- the per-kind table
 
 
-def _text_inputs(rng: np.random.Generator, batch: int, length: int, padded_rows: int,
+def _text_inputs(config: ExportConfig, rng: np.random.Generator, batch: int, length: int, padded_rows: int,
                  vocab_size: int, pad_id: int) -> dict[str, np.ndarray]:
     """Token ids and a right-padded attention mask; the first `padded_rows` rows are shorter."""
+    ids_name, mask_name = config.inputs  # in the order the model takes them
     input_ids = rng.integers(0, vocab_size, size=(batch, length), dtype=np.int64)
     mask = np.ones((batch, length), dtype=np.int64)
     for row in range(min(padded_rows, batch)):
         keep = int(rng.integers(1, length)) if length > 1 else 1
         mask[row, keep:] = 0
         input_ids[row, keep:] = pad_id
-    return {"input_ids": input_ids, "attention_mask": mask}
+    return {ids_name: input_ids, mask_name: mask}
 
 
-def _feature_inputs(rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
-    return {ONNX_INPUTS["character_predictor"][0]:
-            rng.normal(size=(batch, TOTAL_INPUT_FEATURES)).astype(np.float32)}
+def _feature_inputs(config: ExportConfig, rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
+    (name,) = config.inputs
+    return {name: rng.normal(size=(batch, TOTAL_INPUT_FEATURES)).astype(np.float32)}
 
 
 @dataclass(frozen=True)
@@ -102,17 +106,17 @@ def _head_labels() -> dict[str, list[str]]:
 
 
 EXPORT_CONFIGS: dict[str, ExportConfig] = {
-    "event_classifier": ExportConfig(
-        "event_classifier", text=True,
-        labels=lambda: {ONNX_OUTPUTS["event_classifier"][0]: list(EVENT_KIND_LABELS)},
-        output_axes={ONNX_OUTPUTS["event_classifier"][0]: {0: BATCH_AXIS}}),
-    "ner_classifier": ExportConfig(
-        "ner_classifier", text=True,
-        labels=lambda: {ONNX_OUTPUTS["ner_classifier"][0]: list(BIO_LABELS)},
-        output_axes={ONNX_OUTPUTS["ner_classifier"][0]: {0: BATCH_AXIS, 1: SEQUENCE_AXIS}}),
-    "character_predictor": ExportConfig(
-        "character_predictor", text=False, labels=_head_labels,
-        output_axes={name: {0: BATCH_AXIS} for name in ONNX_OUTPUTS["character_predictor"]}),
+    EVENT_MODEL: ExportConfig(
+        EVENT_MODEL, text=True,
+        labels=lambda: {ONNX_OUTPUTS[EVENT_MODEL][0]: list(EVENT_KIND_LABELS)},
+        output_axes={ONNX_OUTPUTS[EVENT_MODEL][0]: {0: BATCH_AXIS}}),
+    NER_MODEL: ExportConfig(
+        NER_MODEL, text=True,
+        labels=lambda: {ONNX_OUTPUTS[NER_MODEL][0]: list(BIO_LABELS)},
+        output_axes={ONNX_OUTPUTS[NER_MODEL][0]: {0: BATCH_AXIS, 1: SEQUENCE_AXIS}}),
+    CHARACTER_MODEL: ExportConfig(
+        CHARACTER_MODEL, text=False, labels=_head_labels,
+        output_axes={name: {0: BATCH_AXIS} for name in ONNX_OUTPUTS[CHARACTER_MODEL]}),
 }
 assert set(EXPORT_CONFIGS) == set(ARTIFACT_FILES), "every artifact needs an export config"
 
@@ -223,9 +227,9 @@ def _max_length(model: nn.Module) -> int:
 def fixed_inputs(config: ExportConfig, model: nn.Module) -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(0)
     if not config.text:
-        return [_feature_inputs(rng, b) for b in FEATURE_FIXED_BATCHES]
+        return [_feature_inputs(config, rng, b) for b in FEATURE_FIXED_BATCHES]
     vocab, pad = _vocab_size(model), _pad_id(model)
-    return [_text_inputs(rng, b, min(length, _max_length(model)), padded, vocab, pad)
+    return [_text_inputs(config, rng, b, min(length, _max_length(model)), padded, vocab, pad)
             for b, length, padded in TEXT_FIXED_SHAPES]
 
 
@@ -236,11 +240,11 @@ def random_inputs(config: ExportConfig, model: nn.Module, parity) -> list[dict[s
     for _ in range(parity.random_inputs):
         batch = int(rng.integers(1, parity.max_batch + 1))
         if not config.text:
-            out.append(_feature_inputs(rng, batch))
+            out.append(_feature_inputs(config, rng, batch))
             continue
         max_len = _max_length(model)
         length = int(rng.integers(min(parity.min_sequence, max_len), max_len + 1))
-        out.append(_text_inputs(rng, batch, length, int(rng.integers(0, batch + 1)), _vocab_size(model),
+        out.append(_text_inputs(config, rng, batch, length, int(rng.integers(0, batch + 1)), _vocab_size(model),
                                 _pad_id(model)))
     return out
 

@@ -27,9 +27,20 @@ from typing import Callable, Sequence
 
 import numpy as np
 import onnx
-from storyml_contract import BIO_LABELS, EVENT_LOGIT_THRESHOLD, IGNORE_INDEX, ONNX_OUTPUTS
+from storyml_contract import (
+    BIO_LABELS,
+    CHARACTER_MODEL,
+    EVENT_LOGIT_THRESHOLD,
+    EVENT_MODEL,
+    IGNORE_INDEX,
+    NER_MODEL,
+    ONNX_INPUTS,
+    ONNX_OUTPUTS,
+    int8_file,
+)
 from storyml_contract.character_outputs import OUTPUT_FIELDS
 
+from codegen.spec.output_kinds import DECODE_RULES
 from storyml.errors import UserError
 from storyml.export import metadata as md
 from storyml.export.onnx_export import artifact_size
@@ -115,7 +126,8 @@ def _event_f1(true: Decisions, pred: Decisions) -> float:
 
 
 def _ner_decide(outputs: list[np.ndarray], feed) -> Decisions:
-    return Decisions(outputs[0].argmax(axis=-1), feed["attention_mask"].astype(bool))
+    _, mask_name = ONNX_INPUTS[NER_MODEL]  # token ids, attention mask
+    return Decisions(outputs[0].argmax(axis=-1), feed[mask_name].astype(bool))
 
 
 def _ner_labels(labels: np.ndarray, feed) -> Decisions:
@@ -137,15 +149,16 @@ def _ner_f1(true: Decisions, pred: Decisions) -> float:
     return float(f1_score(y_true, y_pred, mode="strict", scheme=IOB2, zero_division=0))
 
 
-# The character predictor's decisions: one column per categorical field (its class), one per flag.
-_DECIDED_FIELDS = tuple(f for f in OUTPUT_FIELDS if f.decode in ("argmax", "sigmoid_threshold"))
+# The character predictor's decisions (fields whose decode rule `decides`): one column per
+# categorical field (its class, the rule reduces the field), one per flag.
+_DECIDED_FIELDS = tuple(f for f in OUTPUT_FIELDS if DECODE_RULES[f.decode].decides)
 
 
 def _character_columns(decoded: np.ndarray) -> np.ndarray:
     columns = []
     for f in _DECIDED_FIELDS:
         part = decoded[:, f.offset:f.offset + f.width]
-        columns += [part.argmax(axis=1)] if f.decode == "argmax" else list(part.T.astype(np.int64))
+        columns += [part.argmax(axis=1)] if DECODE_RULES[f.decode].reduces else list(part.T.astype(np.int64))
     return np.stack(columns, axis=1)
 
 
@@ -172,9 +185,9 @@ class KindEval:
 
 
 KIND_EVAL: dict[str, KindEval] = {
-    "event_classifier": KindEval(_event_decide, _event_labels, _event_f1),
-    "ner_classifier": KindEval(_ner_decide, _ner_labels, _ner_f1),
-    "character_predictor": KindEval(_character_decide, _character_labels, _character_f1),
+    EVENT_MODEL: KindEval(_event_decide, _event_labels, _event_f1),
+    NER_MODEL: KindEval(_ner_decide, _ner_labels, _ner_f1),
+    CHARACTER_MODEL: KindEval(_character_decide, _character_labels, _character_f1),
 }
 assert set(KIND_EVAL) == set(ONNX_OUTPUTS), "every model kind needs its evaluation rules"
 
@@ -337,9 +350,9 @@ def build_int8(fp32_path: Path, out_path: Path, qspec, work_dir: Path) -> bool:
 
 
 def int8_path_for(fp32_path: Path | str) -> Path:
-    """Where the INT8 model of `x.onnx` goes by default: `x.int8.onnx` beside it."""
+    """Where the INT8 model of `x.onnx` goes by default: beside it, named by the contract's int8_file."""
     fp32_path = Path(fp32_path)
-    return fp32_path.with_name(fp32_path.stem + ".int8.onnx")
+    return fp32_path.with_name(int8_file(fp32_path.name))
 
 
 def quantize_model(specs, fp32_path: Path | str, eval_set: EvalSet, out_path: Path | str | None = None, *,

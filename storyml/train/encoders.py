@@ -35,6 +35,7 @@ from transformers import (
 
 from codegen.spec.training import HubEncoder, PackageEncoder, ScratchEncoder
 
+from ..data.bio import ATTENTION_MASK, INPUT_IDS
 from ..errors import UserError
 
 # What `task` asks for -> the model class that carries that head. "encoder" is the bare encoder
@@ -44,7 +45,7 @@ TASK_MODEL_CLASSES = {
     "token": AutoModelForTokenClassification,
     "encoder": AutoModel,
 }
-MODEL_INPUT_NAMES = ["input_ids", "attention_mask"]
+MODEL_INPUT_NAMES = [INPUT_IDS, ATTENTION_MASK]
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]",
                   "sep_token": "[SEP]", "mask_token": "[MASK]"}
 

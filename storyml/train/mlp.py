@@ -22,6 +22,8 @@ from storyml_contract.character_outputs import HEADS, OUTPUT_FIELDS, FieldInfo, 
 from torch import nn
 from torch.nn import functional as F
 
+from codegen.spec.build import default_seed
+from codegen.spec.output_kinds import OUTPUT_KINDS, FieldForm
 from storyml.errors import UserError
 from storyml.fsutil import atomic_output, atomic_write_text
 from storyml.train.guard import NonFiniteTrainingError, check_finite, gradient_norm
@@ -30,7 +32,6 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "character_predictor.pt"
 METRICS_FILE = "metrics.json"
-DEFAULT_SEED = 2026
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
 
@@ -123,45 +124,21 @@ def character_loss(outputs: torch.Tensor, targets: torch.Tensor, heads: Sequence
 # ---------------------------------------------------------------- decoding and metrics
 
 
-def _round_half_away(x: np.ndarray) -> np.ndarray:
-    # The contract rounds half away from zero (Rust's f64::round); numpy rounds half to even.
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+def _variants(f: FieldInfo) -> int:
+    return len(getattr(enums, f.enum)) if f.enum else 0
 
 
-def _decode_argmax(x: np.ndarray, f: FieldInfo) -> np.ndarray:
-    out = np.zeros_like(x)
-    out[np.arange(len(x)), x.argmax(axis=1)] = 1.0  # first maximum wins, as in decode_outputs
-    return out
-
-
-def _decode_round_clamp(x: np.ndarray, f: FieldInfo) -> np.ndarray:
-    return np.clip(_round_half_away(x), 0, len(getattr(enums, f.enum)) - 1)
-
-
-def _decode_round_or_none(x: np.ndarray, f: FieldInfo) -> np.ndarray:
-    r = _round_half_away(x)
-    return np.where(r < f.param, -1.0, r)  # None encodes as -1 in the label vector
-
-
-# Decode rule -> vectorised decoder giving what encode_labels(decode_outputs(v)) gives.
-DECODERS: dict[str, Callable[[np.ndarray, FieldInfo], np.ndarray]] = {
-    "argmax": _decode_argmax,
-    "sigmoid_threshold": lambda x, f: (x > f.param).astype(x.dtype),  # param is the logit threshold
-    "identity": lambda x, f: x.copy(),
-    "abs_cutoff": lambda x, f: np.where(np.abs(x) > f.param, x, 0.0),
-    "round_clamp": _decode_round_clamp,
-    "round_or_none": _decode_round_or_none,
-}
-
-
-def decode_batch(outputs: np.ndarray, fields: Sequence[FieldInfo] = OUTPUT_FIELDS) -> np.ndarray:
+def decode_batch(outputs: np.ndarray, fields: Sequence[FieldInfo] = OUTPUT_FIELDS,
+                 variants: Callable[[FieldInfo], int] = _variants) -> np.ndarray:
     """Decode [batch, 42] raw outputs into label space, row by row equal to
-    `encode_labels(decode_outputs(row))`, but vectorised."""
+    `encode_labels(decode_outputs(row))`, but vectorised: each field by its decode rule's row
+    of the output-kind table (codegen.spec.output_kinds), the table the generated decoders
+    are rendered from. `variants` gives a field's enum size (for clamping indices)."""
     outputs = np.asarray(outputs, dtype=np.float64)
     decoded = np.zeros_like(outputs)
     for f in fields:
         s = field_slice(f)
-        decoded[:, s] = DECODERS[f.decode](outputs[:, s], f)
+        decoded[:, s] = FieldForm.of_info(f).decode_numpy(outputs[:, s], variants(f))
     return decoded
 
 
@@ -177,14 +154,12 @@ def _mae(pred: np.ndarray, true: np.ndarray) -> float:
     return float(np.mean(np.abs(pred - true)))
 
 
-# Field kind -> (metric name, metric on decoded predictions against targets).
-FIELD_METRICS: dict[str, tuple[str, Callable[[np.ndarray, np.ndarray], float]]] = {
-    "categorical": ("accuracy", _accuracy_categorical),
-    "flag": ("accuracy", _accuracy_elementwise),
-    "flags": ("accuracy", _accuracy_elementwise),
-    "index": ("accuracy", _accuracy_elementwise),
-    "scalar": ("mae", _mae),
-    "scalars": ("mae", _mae),
+# A kind's training metric (OUTPUT_KINDS[kind].train_metric) -> (name it is reported under,
+# metric on decoded predictions against targets).
+TRAIN_METRICS: dict[str, tuple[str, Callable[[np.ndarray, np.ndarray], float]]] = {
+    "class_accuracy": ("accuracy", _accuracy_categorical),
+    "accuracy": ("accuracy", _accuracy_elementwise),
+    "mae": ("mae", _mae),
 }
 
 
@@ -195,7 +170,7 @@ def field_metrics(outputs: np.ndarray, targets: np.ndarray,
     targets = np.asarray(targets, dtype=np.float64)
     result = {}
     for f in fields:
-        name, metric = FIELD_METRICS[f.kind]
+        name, metric = TRAIN_METRICS[OUTPUT_KINDS[f.kind].train_metric]
         s = field_slice(f)
         result[f"{f.head}.{f.name}"] = {name: metric(decoded[:, s], targets[:, s])}
     return result
@@ -254,11 +229,11 @@ def evaluate(model: CharacterPredictor, x: torch.Tensor, y: torch.Tensor,
 
 
 def train_mlp(specs, train_records: Sequence[dict], val_records: Sequence[dict], out_dir: Path | str,
-              max_epochs: int | None = None, seed: int = DEFAULT_SEED) -> tuple[CharacterPredictor, dict]:
+              max_epochs: int | None = None, seed: int | None = None) -> tuple[CharacterPredictor, dict]:
     """Train the character predictor; write `character_predictor.pt` and `metrics.json` to `out_dir`.
 
     The caller splits the data (by matrix cell, see storyml.data.characters.split_by_cell).
-    `max_epochs` overrides the spec for fast runs. The returned model holds the weights with the
+    `max_epochs` overrides the spec for fast runs; `seed` defaults to the build spec's. The returned model holds the weights with the
     best validation loss. If the loss or gradient norm becomes non-finite, training stops before
     the optimizer applies it, the last good weights are saved, and `MlpTrainingDiverged` is raised
     naming the epoch and step.
@@ -272,6 +247,7 @@ def train_mlp(specs, train_records: Sequence[dict], val_records: Sequence[dict],
     x_val, y_val = records_to_tensors(val_records, "validation records")
     out_dir = Path(out_dir)
 
+    seed = default_seed(specs) if seed is None else seed
     generator = seed_everything(seed)
     model = build_model(spec)
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)

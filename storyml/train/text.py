@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from seqeval.metrics import f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
+from storyml_contract import TOKENIZER_FILE
 from storyml_contract.text import (
     BIO_LABELS,
     EVENT_KIND_INDEX,
@@ -69,7 +70,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from storyml.fsutil import atomic_directory, atomic_write_text
 
-from ..data.bio import TokenClassificationCollator, align_batch
+from ..data.bio import ATTENTION_MASK, INPUT_IDS, TokenClassificationCollator, align_batch
 from ..data.resample import mention_pools, resample_mentions
 from ..errors import UserError
 from .encoders import build_tokenizer, default_preset, engine_tokenizer_json, load_encoder
@@ -169,9 +170,9 @@ def encode_records(tokenizer, records: Sequence[Mapping[str, Any]]) -> list[dict
     outside = [r.get("outside", []) if is_silver(r) else None for r in records]
     aligned = align_batch(tokenizer, [r["text"] for r in records], [r["entities"] for r in records],
                           MAX_SEQ_LENGTH, outside)
-    return [{"input_ids": ids, "attention_mask": mask, "ner_labels": tags,
+    return [{INPUT_IDS: ids, ATTENTION_MASK: mask, "ner_labels": tags,
              "event_labels": UNKNOWN_EVENTS if is_silver(r) else event_vector(r["event_kinds"])}
-            for ids, mask, tags, r in zip(aligned["input_ids"], aligned["attention_mask"], aligned["labels"], records)]
+            for ids, mask, tags, r in zip(aligned[INPUT_IDS], aligned[ATTENTION_MASK], aligned["labels"], records)]
 
 
 UNKNOWN_EVENTS = [-1.0] * NUM_EVENT_KINDS  # a silver record's event vector: not trained on
@@ -243,7 +244,7 @@ class LabelledCollator:
         self.vector_key, self.token_key = vector_key, token_key
 
     def __call__(self, features: Sequence[Mapping[str, list]]) -> dict[str, torch.Tensor]:
-        rows = [{"input_ids": f["input_ids"], "attention_mask": f["attention_mask"],
+        rows = [{INPUT_IDS: f[INPUT_IDS], ATTENTION_MASK: f[ATTENTION_MASK],
                  **({"labels": f[self.token_key]} if self.token_key else {})} for f in features]
         batch = self.pad(rows)
         if self.token_key:
@@ -376,18 +377,18 @@ def _plans(specs, settings: Settings, tokenizer, class_weights: torch.Tensor, lo
             return metrics
 
         return [TaskPlan(MULTI_TASK, "mean_f1", multi_task_model,
-                         {"input_ids": "input_ids", "attention_mask": "attention_mask",
+                         {INPUT_IDS: INPUT_IDS, ATTENTION_MASK: ATTENTION_MASK,
                           "event_labels": "event_labels", "ner_labels": "ner_labels"},
                          LabelledCollator(pad, "event_labels", "ner_labels"), multi_task_metrics,
                          _multi_task_logits, reload=MultiTaskTextModel.from_pretrained)]
     return [
         TaskPlan(event_name, event_task.best_metric, event_model,
-                 {"input_ids": "input_ids", "attention_mask": "attention_mask", "labels": "event_labels"},
+                 {INPUT_IDS: INPUT_IDS, ATTENTION_MASK: ATTENTION_MASK, "labels": "event_labels"},
                  LabelledCollator(pad, "labels", None),
                  lambda p: event_metrics(p.predictions, p.label_ids), None,
                  reload=lambda d: AutoModelForSequenceClassification.from_pretrained(d, local_files_only=True)),
         TaskPlan(ner_name, ner_task.best_metric, ner_model,
-                 {"input_ids": "input_ids", "attention_mask": "attention_mask", "labels": "ner_labels"},
+                 {INPUT_IDS: INPUT_IDS, ATTENTION_MASK: ATTENTION_MASK, "labels": "ner_labels"},
                  TokenClassificationCollator(pad), lambda p: ner_metrics(p.predictions, p.label_ids),
                  _argmax_tokens, WeightedTokenTrainer, {"class_weights": class_weights},
                  reload=lambda d: AutoModelForTokenClassification.from_pretrained(d, local_files_only=True)),
@@ -509,7 +510,7 @@ def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records
     _claim_run_dir(run_dir, {"settings": settings.fingerprint(), "train": records_digest(records_train),
                              "eval": records_digest(records_eval), "local_path": str(local_path or "")})
     tokenizer = build_tokenizer(specs, settings.encoder, [r["text"] for r in records_train], local_path)
-    tokenizer_path = run_dir / "tokenizer.json"
+    tokenizer_path = run_dir / TOKENIZER_FILE
     save_tokenizer(tokenizer, tokenizer_path)
     train, evaluation = encode_records(tokenizer, records_train), encode_records(tokenizer, records_eval)
     _, ner_task = settings.task_named("token")

@@ -34,6 +34,24 @@ ARTIFACT_FILES: dict[str, str] = {
     'ner_classifier': 'ner_classifier.onnx',
     'character_predictor': 'character_predictor.onnx',
 }
+# The model of each label set (`labels` in specs/artifacts.yaml): name models by these.
+EVENT_MODEL = 'event_classifier'  # event_kinds
+NER_MODEL = 'ner_classifier'  # bio
+CHARACTER_MODEL = 'character_predictor'  # character_outputs
+# An INT8-quantized model sits beside its FP32 file: `x.onnx` -> `x.int8.onnx`.
+INT8_SUFFIX = '.int8.onnx'
+INT8_ARTIFACT_FILES: dict[str, str] = {
+    'event_classifier': 'event_classifier.int8.onnx',
+    'ner_classifier': 'ner_classifier.int8.onnx',
+    'character_predictor': 'character_predictor.int8.onnx',
+}
+
+
+def int8_file(file: str) -> str:
+    """The INT8 twin of an FP32 model file name."""
+    return file.removesuffix('.onnx') + INT8_SUFFIX
+
+
 ONNX_INPUTS: dict[str, tuple[str, ...]] = {
     'event_classifier': ('input_ids', 'attention_mask', ),
     'ner_classifier': ('input_ids', 'attention_mask', ),

@@ -550,7 +550,7 @@ FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)
 # ---------------------------------------------------------------- records
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AxisValue:
     """A personality axis as a distribution. (4 floats)"""
 
@@ -560,7 +560,7 @@ class AxisValue:
     range_high: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AxisSlot:
     """AxisSlot (13 floats)"""
 
@@ -569,7 +569,7 @@ class AxisSlot:
     provenance: Provenance | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PrimaryState:
     """One Plutchik primary in the character's current emotional state. (6 floats)"""
 
@@ -577,7 +577,7 @@ class PrimaryState:
     awareness: AwarenessLevel | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RelationalEdge:
     """The character's view of one other cast member. (24 floats)"""
 
@@ -589,7 +589,7 @@ class RelationalEdge:
     role: TopologicalRole | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryTurn:
     """HistoryTurn (16 floats)"""
 
@@ -599,7 +599,7 @@ class HistoryTurn:
     emotional_valence: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SelfEdge:
     """SelfEdge (7 floats)"""
 
@@ -612,7 +612,7 @@ class SelfEdge:
     projection_accuracy: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SceneContext:
     """SceneContext (6 floats)"""
 
@@ -621,7 +621,7 @@ class SceneContext:
     tension: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlayerEvent:
     """PlayerEvent (16 floats)"""
 
@@ -631,7 +631,7 @@ class PlayerEvent:
     target_count: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CharacterFeatures:
     """The whole input of `character_features`."""
 

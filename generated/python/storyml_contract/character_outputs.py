@@ -126,7 +126,7 @@ OUTPUT_NAMES: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActionHead:
     """Head `action`: floats 0..13."""
 
@@ -137,7 +137,7 @@ class ActionHead:
     action_context: ActionContext
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SpeechHead:
     """Head `speech`: floats 14..19."""
 
@@ -146,7 +146,7 @@ class SpeechHead:
     confidence: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ThoughtHead:
     """Head `thought`: floats 20..25."""
 
@@ -154,7 +154,7 @@ class ThoughtHead:
     dominant_emotion_index: EmotionalPrimary
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EmotionHead:
     """Head `emotion`: floats 26..41."""
 
@@ -162,7 +162,7 @@ class EmotionHead:
     awareness_shift: tuple[bool, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CharacterOutputs:
     action: ActionHead
     speech: SpeechHead

@@ -26,14 +26,23 @@ pub const TOTAL_OUTPUT_FEATURES: usize = character_outputs::TOTAL;
 /// File names the engine reads from its artifacts directory.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const EVENT_CLASSIFIER_FILE: &str = "event_classifier.onnx";
+pub const EVENT_CLASSIFIER_INT8_FILE: &str = "event_classifier.int8.onnx";
 pub const EVENT_CLASSIFIER_INPUTS: [&str; 2] = ["input_ids", "attention_mask"];
 pub const EVENT_CLASSIFIER_OUTPUTS: [&str; 1] = ["logits"];
 pub const NER_CLASSIFIER_FILE: &str = "ner_classifier.onnx";
+pub const NER_CLASSIFIER_INT8_FILE: &str = "ner_classifier.int8.onnx";
 pub const NER_CLASSIFIER_INPUTS: [&str; 2] = ["input_ids", "attention_mask"];
 pub const NER_CLASSIFIER_OUTPUTS: [&str; 1] = ["logits"];
 pub const CHARACTER_PREDICTOR_FILE: &str = "character_predictor.onnx";
+pub const CHARACTER_PREDICTOR_INT8_FILE: &str = "character_predictor.int8.onnx";
 pub const CHARACTER_PREDICTOR_INPUTS: [&str; 1] = ["features"];
 pub const CHARACTER_PREDICTOR_OUTPUTS: [&str; 4] = ["action", "speech", "thought", "emotion"];
+/// An INT8-quantized model sits beside its FP32 file: `x.onnx` -> `x.int8.onnx`.
+pub const INT8_SUFFIX: &str = ".int8.onnx";
+/// The model of each label set (`labels` in specs/artifacts.yaml).
+pub const EVENT_MODEL: &str = "event_classifier";
+pub const NER_MODEL: &str = "ner_classifier";
+pub const CHARACTER_MODEL: &str = "character_predictor";
 pub const ONNX_OPSET: i64 = 18;
 /// ONNX metadata_props key holding the contract fingerprint; refuse a model whose value
 /// differs from CONTRACT_FINGERPRINT.
