@@ -8,6 +8,8 @@ import shutil
 import pytest
 from spec_helpers import GENERATED, copy_specs, edit, storyml, tree_bytes
 
+from codegen.spec.loader import load_specs
+
 LINE = re.compile(r"^(?P<file>[^:]+\.ya?ml):(?P<line>\d+): (?P<key>[^:]*): (?P<msg>.+)$")
 
 # (name, file, old text, new text, expected file suffix, expected line, expected key, message fragment)
@@ -95,3 +97,16 @@ def test_failed_gen_leaves_generated_untouched(tmp_path):
     result = storyml("gen", "--specs", str(specs), "--out", str(out))
     assert result.returncode == 2
     assert tree_bytes(out) == before
+
+
+def test_a_misspelled_enum_gives_one_problem_with_a_suggestion(tmp_path):
+    """A typo in an enum's name is reported where the enum is used, with the name it resembles;
+    the variants that hang off it do not echo it as knock-on problems."""
+    specs = copy_specs(tmp_path)
+    name = next(iter(load_specs(specs).one("enums").enums))
+    edit(specs / "enums.yaml", f"{name}:", f"{name}X:")
+    result = storyml("check", "--specs", str(specs))
+    assert result.returncode == 2
+    problems = [line for line in result.stderr.splitlines() if ": " in line and "problem" not in line]
+    assert problems and all(f"did you mean '{name}X'?" in p for p in problems), result.stderr
+    assert len(problems) <= 3, result.stderr

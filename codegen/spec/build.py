@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from codegen.spec.errors import SpecProblem
+from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.models import SpecModel
 
 
@@ -58,8 +58,8 @@ def check_build(specs) -> list[SpecProblem]:
         for name, profile in e.model.profiles.items():
             if presets and profile.encoder not in presets:
                 problems.append(e.doc.problem(("profiles", name, "encoder"), f"unknown encoder preset "
-                                              f"{profile.encoder!r} (one of: {', '.join(sorted(presets))})"))
+                                              f"{profile.encoder!r} {one_of(profile.encoder, sorted(presets))}"))
             if profile.text_profile is not None and profile.text_profile not in text_profiles:
                 problems.append(e.doc.problem(("profiles", name, "text_profile"), f"no text_training profile "
-                                              f"{profile.text_profile!r} (one of: {', '.join(sorted(text_profiles))})"))
+                                              f"{profile.text_profile!r} {one_of(profile.text_profile, sorted(text_profiles))}"))
     return problems

@@ -36,7 +36,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from codegen.spec.errors import SpecProblem
+from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.models import SnakeName, SpecModel
 from codegen.spec.templates import VERB_FORMS, Slot, pattern_slots, vocabulary_lists
 
@@ -143,7 +143,7 @@ def check_composition(specs) -> list[SpecProblem]:
 
         def known(loc, value, allowed, what):
             if value not in allowed:
-                problems.append(doc.problem(loc, f"unknown {what} {value!r} (one of: {', '.join(allowed)})"))
+                problems.append(doc.problem(loc, f"unknown {what} {value!r} {one_of(value, allowed)}"))
 
         for register in spec.verb_phrases:
             known(("verb_phrases", register), register, registers, "register")

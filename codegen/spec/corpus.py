@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from codegen.spec.errors import SpecProblem
+from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.models import SpecModel
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -158,10 +158,10 @@ def check_corpus(specs) -> list[SpecProblem]:
             for i, rule in enumerate(spec.events):
                 if rule.kind not in kinds:
                     problems.append(entry.doc.problem(("events", i, "kind"), f"{rule.kind!r} is not an "
-                                                      f"event kind (one of: {', '.join(sorted(kinds))})"))
+                                                      f"event kind {one_of(rule.kind, sorted(kinds))}"))
             if spec.sentence_register not in registers:
                 problems.append(entry.doc.problem(("sentence_register",), f"{spec.sentence_register!r} is not a register "
-                                                  f"(one of: {', '.join(sorted(registers))})"))
+                                                  f"{one_of(spec.sentence_register, sorted(registers))}"))
         path = corpus_path(entry)
         if not path.is_file():
             problems.append(entry.doc.problem(("source", "file"), f"{path} does not exist"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codegen.spec.errors import SpecProblem
+from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.kinds import EXTRA_CHECKS
 from codegen.spec.layout import (
     LayoutError,
@@ -29,9 +29,10 @@ def _feature_layout(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProbl
         for i, f in enumerate(r.fields or []):
             problems += _field_refs(entry, ("regions", ri, "fields", i), f, enums, spec.types)
         if r.item is not None and r.item not in spec.types:
-            problems.append(doc.problem(("regions", ri, "item"), f"unknown type {r.item!r}"))
+            problems.append(doc.problem(("regions", ri, "item"), f"unknown type {r.item!r} {one_of(r.item, spec.types)}"))
         if r.slots is not None and r.slots.per is not None and r.slots.per not in enums:
-            problems.append(doc.problem(("regions", ri, "slots", "per"), f"unknown enum {r.slots.per!r}"))
+            problems.append(doc.problem(("regions", ri, "slots", "per"), f"unknown enum {r.slots.per!r} "
+                                        f"{one_of(r.slots.per, enums)}"))
     if problems:
         return problems
     try:
@@ -52,9 +53,9 @@ def _feature_layout(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProbl
 
 def _field_refs(entry: Entry, loc: tuple, f, enums, types) -> list[SpecProblem]:
     if f.onehot is not None and f.onehot not in enums:
-        return [entry.doc.problem(loc + ("onehot",), f"unknown enum {f.onehot!r}")]
+        return [entry.doc.problem(loc + ("onehot",), f"unknown enum {f.onehot!r} {one_of(f.onehot, enums)}")]
     if f.type is not None and f.type not in types:
-        return [entry.doc.problem(loc + ("type",), f"unknown type {f.type!r}")]
+        return [entry.doc.problem(loc + ("type",), f"unknown type {f.type!r} {one_of(f.type, types)}")]
     return []
 
 
@@ -64,7 +65,7 @@ def _output_heads(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProblem
     for hi, h in enumerate(spec.heads):
         for fi, f in enumerate(h.fields):
             if f.enum is not None and f.enum not in enums:
-                problems.append(doc.problem(("heads", hi, "fields", fi, "enum"), f"unknown enum {f.enum!r}"))
+                problems.append(doc.problem(("heads", hi, "fields", fi, "enum"), f"unknown enum {f.enum!r} {one_of(f.enum, enums)}"))
     # Each head becomes a record type `<Head>Head` beside the whole `<Name>`: names must not collide.
     records = {pascal_identifier(spec.name): "the output record"}
     for hi, h in enumerate(spec.heads):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,17 @@ class SpecError(Exception):
     def __init__(self, problems: list[SpecProblem]):
         self.problems = sorted(set(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def one_of(value: object, allowed: Iterable[str]) -> str:
+    """The tail of an unknown-name message: a suggestion when one name is close, then the choices.
+
+    `unknown event kind 'SpatialChnage' (did you mean 'SpatialChange'? one of: ...)`.
+    """
+    names = [str(a) for a in allowed]
+    close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"({hint}one of: {', '.join(names) or 'none'})"
 
 
 def display_path(path: Path) -> str:

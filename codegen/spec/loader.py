@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from codegen.spec.crosscheck import cross_check
-from codegen.spec.errors import SpecError, SpecProblem, display_path
+from codegen.spec.errors import SpecError, SpecProblem, display_path, one_of
 from codegen.spec.kinds import KINDS
 from codegen.spec.models import ITEM_MARK
 from codegen.spec.source import SourceDoc, load_yaml
@@ -73,7 +73,7 @@ def load_file(path: Path, text: str | None = None) -> tuple[Entry | None, list[S
     if kind is None:
         return None, [doc.problem((), f"missing `kind` (one of: {', '.join(sorted(KINDS))})")]
     if not isinstance(kind, str) or kind not in KINDS:
-        return None, [doc.problem(("kind",), f"unknown kind {kind!r} (one of: {', '.join(sorted(KINDS))})")]
+        return None, [doc.problem(("kind",), f"unknown kind {kind!r} {one_of(kind, sorted(KINDS))}")]
     model: type[BaseModel] = KINDS[kind].model
     try:
         return Entry(doc, model.model_validate(doc.data)), []

@@ -40,7 +40,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
-from codegen.spec.errors import SpecProblem
+from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.models import SnakeName, SpecModel
 from codegen.spec.output_kinds import OUTPUT_KINDS, field_form
 
@@ -545,12 +545,12 @@ class Vocabulary:
         field_name = ".".join(parts[:2])
         f = self.output_field(field_name) if len(parts) >= 2 else None
         if f is None:
-            return f"unknown output field {field_name!r} (one of: {', '.join(self.output_field_names())})"
+            return f"unknown output field {field_name!r} {one_of(field_name, self.output_field_names())}"
         if OUTPUT_KINDS[f.kind].scores_per_variant:
             if len(parts) != 3:
                 return f"{field_name} is one value per {f.enum} variant: write {field_name}.<Variant>"
-            if parts[2] not in self.enums.get(f.enum, []):
-                return f"unknown {f.enum} variant {parts[2]!r} (one of: {', '.join(self.enums.get(f.enum, []))})"
+            if f.enum in self.enums and parts[2] not in self.enums[f.enum]:
+                return f"unknown {f.enum} variant {parts[2]!r} {one_of(parts[2], self.enums.get(f.enum, []))}"
             return field_name, parts[2]
         if len(parts) != 2:
             return f"{field_name} is a single value: write {field_name} without a variant"
@@ -578,9 +578,11 @@ class Vocabulary:
         return None
 
     def _variant_problem(self, enum: str, names: list[str]) -> str | None:
-        bad = [n for n in names if n not in self.enums.get(enum, [])]
+        if enum not in self.enums:
+            return None  # the unknown enum is reported where it is named; its variants would only echo it
+        bad = [n for n in names if n not in self.enums[enum]]
         if bad:
-            return f"unknown {enum} variant {bad[0]!r} (one of: {', '.join(self.enums.get(enum, []))})"
+            return f"unknown {enum} variant {bad[0]!r} {one_of(bad[0], self.enums.get(enum, []))}"
         return None
 
 
@@ -678,7 +680,7 @@ def _variant(entry: Any, loc: tuple, enum: str | None, value: str, vocab: Vocabu
 
 
 def _same_keys(entry: Any, loc: tuple, given: dict, wanted: list[str], what: str) -> list[SpecProblem]:
-    out = [entry.doc.problem(loc + (k,), f"unknown {what} {k!r} (one of: {', '.join(wanted)})")
+    out = [entry.doc.problem(loc + (k,), f"unknown {what} {k!r} {one_of(k, wanted)}")
            for k in given if k not in wanted]
     missing = [k for k in wanted if k not in given]
     if missing:

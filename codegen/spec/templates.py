@@ -24,7 +24,7 @@ from typing import Annotated, Literal, Union, get_args
 from lemminflect import getInflection
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from codegen.spec.errors import SpecProblem
+from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.models import SpecModel, _snake, _unique
 
 # Register names come from the text_labels spec; what each means for generated
@@ -379,14 +379,14 @@ def _check_templates(specs) -> list[SpecProblem]:
             for ki, k in enumerate(t.event_kinds):
                 if k not in kinds:
                     problems.append(doc.problem(at + ("event_kinds", ki),
-                                                f"unknown event kind {k!r} (one of: {', '.join(kinds)})"))
+                                                f"unknown event kind {k!r} {one_of(k, kinds)}"))
             if t.action_type is not None and t.action_type not in action_types:
                 problems.append(doc.problem(at + ("action_type",), f"unknown action type {t.action_type!r} "
-                                                                   f"(one of: {', '.join(action_types)})"))
+                                                                   f"{one_of(t.action_type, action_types)}"))
             for ri, r in enumerate(t.registers):
                 if r not in registers:
                     problems.append(doc.problem(at + ("registers", ri), f"unknown register {r!r} "
-                                                                        f"(one of: {', '.join(registers)})"))
+                                                                        f"{one_of(r, registers)}"))
             used: list[str] = []
             if isinstance(t.pattern, dict):
                 for r in t.registers:
@@ -438,13 +438,13 @@ def _check_slot(doc, loc, name, slot: Slot, t: Template, used, lists, categories
                                                            f"(one of: {', '.join(categories)})"))
         elif e.category not in categories:
             problems.append(doc.problem(loc + ("entity", "category"), f"unknown entity category {e.category!r} "
-                                                                      f"(one of: {', '.join(categories)})"))
+                                                                      f"{one_of(e.category, categories)}"))
         if e.role is None:
             problems.append(doc.problem(loc + ("entity",), f"an entity slot must name its role "
                                                            f"(one of: {', '.join(roles)})"))
         elif e.role not in roles:
             problems.append(doc.problem(loc + ("entity", "role"), f"unknown entity role {e.role!r} "
-                                                                  f"(one of: {', '.join(roles)})"))
+                                                                  f"{one_of(e.role, roles)}"))
     return problems
 
 

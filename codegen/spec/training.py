@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from codegen.spec.errors import SpecProblem
+from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.models import SpecModel
 
 PresetName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
@@ -210,7 +210,7 @@ def check_training_specs(specs) -> list[SpecProblem]:
     for entry in encoders:
         if entry.model.default not in presets:
             problems.append(entry.doc.problem(("default",), f"{entry.model.default!r} is not a preset "
-                                              f"(one of: {', '.join(sorted(presets))})"))
+                                              f"{one_of(entry.model.default, sorted(presets))}"))
     artifacts = specs.of_kind("artifacts")
     text_models = ({name for name, m in artifacts[0].model.models.items() if m.labels in ("event_kinds", "bio")}
                    if artifacts else set())
@@ -222,7 +222,7 @@ def check_training_specs(specs) -> list[SpecProblem]:
                 if profile.encoder is not None and profile.encoder not in presets:
                     problems.append(entry.doc.problem(
                         ("profiles", name, "encoder"),
-                        f"unknown encoder preset {profile.encoder!r} (one of: {', '.join(sorted(presets))})"))
+                        f"unknown encoder preset {profile.encoder!r} {one_of(profile.encoder, sorted(presets))}"))
         elif spec.profiles:
             problems.append(entry.doc.problem(("profiles",), "profiles name encoder presets, "
                                               "but no `kind: encoders` file was found"))

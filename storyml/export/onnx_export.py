@@ -40,6 +40,7 @@ from storyml_contract.character_outputs import HEADS, OUTPUT_NAMES
 from torch import nn
 
 import storyml
+from codegen.spec.errors import one_of
 from storyml.errors import UserError
 from storyml.export import metadata as md
 
@@ -415,7 +416,7 @@ def export_model(kind: str, model: nn.Module, out_dir: Path | str, specs, *, enc
     model (e.g. one head of a multi-task model: `output="ner_logits"`).
     """
     if kind not in EXPORT_CONFIGS:
-        raise UserError(f"unknown model kind {kind!r} (one of: {', '.join(EXPORT_CONFIGS)})")
+        raise UserError(f"unknown model kind {kind!r} {one_of(kind, EXPORT_CONFIGS)}")
     config = EXPORT_CONFIGS[kind]
     parity = specs.one("export").parity
     out_dir = Path(out_dir)

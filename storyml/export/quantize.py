@@ -40,6 +40,7 @@ from storyml_contract import (
 )
 from storyml_contract.character_outputs import OUTPUT_FIELDS
 
+from codegen.spec.errors import one_of
 from codegen.spec.output_kinds import DECODE_RULES
 from storyml.errors import UserError
 from storyml.export import metadata as md
@@ -370,7 +371,7 @@ def quantize_model(specs, fp32_path: Path | str, eval_set: EvalSet, out_path: Pa
     meta = md.read_metadata(fp32_path)
     kind = kind or meta.model_kind
     if kind not in KIND_EVAL:
-        raise UserError(f"{fp32_path}: unknown model kind {kind!r}; pass kind= (one of: {', '.join(KIND_EVAL)})")
+        raise UserError(f"{fp32_path}: unknown model kind {kind!r}; pass kind= {one_of(kind, KIND_EVAL)}")
     if not eval_set.feeds:
         raise UserError(f"{kind}: the evaluation set for quantization is empty")
     if eval_set.labels is not None and len(eval_set.labels) != len(eval_set.feeds):

@@ -33,6 +33,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from codegen.spec.errors import one_of
 from codegen.spec.training import HubEncoder, PackageEncoder, ScratchEncoder
 
 from ..data.bio import ATTENTION_MASK, INPUT_IDS
@@ -275,7 +276,7 @@ def load_encoder(specs, preset_name: str, task: str, num_labels: int = 0, *,
     `seed` fixes the initial weights of whatever is not pre-trained (the head; all of a scratch model).
     """
     if task not in TASK_MODEL_CLASSES:
-        raise ValueError(f"unknown task {task!r} (one of: {', '.join(TASK_MODEL_CLASSES)})")
+        raise ValueError(f"unknown task {task!r} {one_of(task, TASK_MODEL_CLASSES)}")
     preset = get_preset(specs, preset_name)
     path = Path(local_path) if local_path else None
     if tokenizer is None:
