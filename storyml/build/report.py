@@ -49,3 +49,37 @@ def render_build_summary(summary: dict) -> str:
     lines += [f"- {k}: {'skipped (inputs unchanged)' if v is None else v}"
               for k, v in summary["stage_seconds"].items()]
     return "\n".join(lines) + "\n"
+
+
+def render_console_summary(summary: dict) -> str:
+    """The closing table of `storyml build`: quality first, then each model's size, parity and INT8 verdict."""
+    stages = summary["stages"]
+    evaluation, export, quant = stages.get("evaluate", {}), stages.get("export", {}), stages.get("quantize", {})
+    sizes = summary["artifact_bytes_including_external_data"]
+    rows = [("scored on (FP32)", "event macro-F1", "entity F1")]
+    if evaluation.get("fp32"):
+        g = evaluation["fp32"]
+        rows.append((f"real prose, test set (n={g['n']})", f"{g['event_macro_f1']:.3f}", f"{g['entity_strict_f1']:.3f}"))
+    if evaluation.get("fp32_dev"):
+        d = evaluation["fp32_dev"]
+        rows.append((f"real prose, dev set (n={d['n']})", f"{d['event_macro_f1']:.3f}", f"{d['entity_strict_f1']:.3f}"))
+    for name, s in evaluation.get("fp32_template", {}).items():
+        rows.append((f"{name} (template data)", f"{s['event_macro_f1']:.3f}", f"{s['entity_f1']:.3f}"))
+    lines = _table(rows) + [""]
+    models = [("model", "FP32 MB", "INT8 MB", "parity max diff", "INT8")]
+    for name, parity in export.items():
+        q = quant.get(name, {})
+        fp32 = next((v for k, v in sizes.items() if k.startswith(name) and ".int8." not in k), None)
+        int8 = next((v for k, v in sizes.items() if k.startswith(name) and ".int8." in k), None)
+        verdict = (f"shipped (F1 drop {q['f1_drop']:+.4f})" if q.get("accepted")
+                   else f"not shipped: {q.get('reason', 'not quantized')}")
+        models.append((name, f"{fp32 / 1e6:.1f}" if fp32 else "-", f"{int8 / 1e6:.1f}" if int8 else "-",
+                       f"{parity['max_diff']:.1e}" if isinstance(parity, dict) else "-", verdict))
+    lines += _table(models) + [""]
+    times = ", ".join(f"{k} {'cached' if v is None else f'{v:.0f} s'}" for k, v in summary["stage_seconds"].items())
+    return "\n".join(lines + [f"stages: {times}"])
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]

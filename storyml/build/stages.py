@@ -49,6 +49,7 @@ class Build:
     force: bool
     generated_dir: Path | None = None
     encoder_path: Path | None = None
+    verbose: bool = False  # the Trainer's per-epoch log dictionaries instead of progress bars
 
     def __post_init__(self) -> None:
         from codegen.spec.loader import load_specs
@@ -171,7 +172,7 @@ class Build:
         return train_text_models(self.specs, read_jsonl(files["events.train.jsonl"]),
                                  read_jsonl(files["events.val.jsonl"]), self.encoder,
                                  self.text_run_dir(), profile=self.profile.text_profile,
-                                 local_path=self.encoder_path)
+                                 local_path=self.encoder_path, verbose=self.verbose)
 
     def mlp_inputs(self) -> Any:
         files = self.data_files()

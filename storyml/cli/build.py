@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
+from storyml.build.report import render_console_summary
 from storyml.build.stages import Build
 
 from .common import add_specs_option
@@ -27,13 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generated", type=Path, metavar="DIR",
                         help="the generated contract to check (default: generated/ beside the specs directory)")
     parser.add_argument("--force", action="store_true", help="redo every stage even if its inputs are unchanged")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print the Trainer's per-epoch log dictionaries instead of progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
     build = Build(args.specs, "fast" if args.fast else "default", args.encoder, args.artifacts, args.work,
-                  args.force, args.generated, args.encoder_path)
+                  args.force, args.generated, args.encoder_path, args.verbose)
     start = time.perf_counter()
     build.run()
+    summary = json.loads((build.published / "build.json").read_text(encoding="utf-8"))
+    print("\n" + render_console_summary(summary) + "\n", flush=True)
     print(f"built {build.published} in {time.perf_counter() - start:.0f} s; "
           f"summary in {build.published / 'BUILD.md'}", flush=True)
     return 0

@@ -76,6 +76,7 @@ from ..errors import UserError
 from .encoders import build_tokenizer, default_preset, engine_tokenizer_json, load_encoder
 from .guard import NonFiniteGuard
 from .multitask import MultiTaskTextModel, weighted_token_loss
+from .progress import TrainingProgress, quiet_log_printing
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
@@ -425,7 +426,8 @@ def quality_metrics(evaluated: Mapping[str, float]) -> dict[str, float]:
 
 
 def train_task(plan: TaskPlan, settings: Settings, train: list[dict] | EpochFeatures, evaluation: list[dict],
-               run_dir: Path, callbacks: Sequence = ()) -> tuple[torch.nn.Module, dict[str, float], Path, str]:
+               run_dir: Path, callbacks: Sequence = (),
+               verbose: bool = False) -> tuple[torch.nn.Module, dict[str, float], Path, str]:
     """Train one model (resuming from its last checkpoint if any) and save the best one.
 
     Returns the model, its eval metrics, its directory and how it was obtained: "trained",
@@ -451,6 +453,9 @@ def train_task(plan: TaskPlan, settings: Settings, train: list[dict] | EpochFeat
                    EarlyStoppingCallback(settings.hyperparameters["early_stopping_patience"]), *callbacks],
         **(plan.trainer_kwargs or {}),
     )
+    if not verbose:
+        quiet_log_printing(trainer)
+        trainer.add_callback(TrainingProgress(plan.name, plan.best_metric))
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     trainer.train(resume_from_checkpoint=resume)
     metrics = quality_metrics(trainer.evaluate())
@@ -490,7 +495,8 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerFast, path: Path) -> None:
 
 def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records_eval: Sequence[Mapping[str, Any]],
                       preset: str | None, run_dir: Path | str, profile: str | None = None, *,
-                      local_path: Path | str | None = None, callbacks: Sequence = ()) -> dict[str, Any]:
+                      local_path: Path | str | None = None, callbacks: Sequence = (),
+                      verbose: bool = False) -> dict[str, Any]:
     """Train the text models on events-dataset records; resume if `run_dir` holds an interrupted run.
 
     `profile` names a hyper-parameter profile of specs/text/training.yaml (None: its base values).
@@ -521,7 +527,7 @@ def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records
     result: dict[str, Any] = {"models": {}, "metrics": {}, "history": {}, "tokenizer": tokenizer, "settings": settings,
                               "paths": {"tokenizer": tokenizer_path, "run": run_dir / RUN_FILE}}
     for plan in _plans(specs, settings, tokenizer, weights, local_path):
-        model, metrics, directory, how = train_task(plan, settings, train, evaluation, run_dir, callbacks)
+        model, metrics, directory, how = train_task(plan, settings, train, evaluation, run_dir, callbacks, verbose)
         model.eval()
         result["models"][plan.name], result["metrics"][plan.name] = model, metrics
         result["paths"][plan.name], result["history"][plan.name] = directory, how
