@@ -205,7 +205,8 @@ def _chunk_category(tokens, first, end, root, ent_of, rules) -> tuple[str | None
     category = rules.heads.get(word) or rules.heads.get(tokens[root].text.lower())
     if category is None:
         return None
-    if category == "CHARACTER" and rules.plural_people and tokens[root].tag in PERSON_TAGS:
+    person = rules.first_person[0] if rules.first_person else None  # the spec's category of a person
+    if category == person and rules.plural_people and tokens[root].tag in PERSON_TAGS:
         category = rules.plural_people
     return category, rules.chunk_confidence.get(category, 0.0)
 
