@@ -3,7 +3,7 @@
 A template is also a clause. A *frame* puts clauses together ("{conj} {sub}, {main}",
 "{main}, {participle}", a quote with its attribution) and may add event kinds of its
 own (quoted speech adds SpeechAct). A sentence's event kinds are derived, never listed:
-the main clause's kinds, then those of every clause slot whose `labels` is true, then
+the main clause's kinds, then those each clause slot's `labels` lets through, then
 the frame's `adds`, each once.
 
 Clause forms (what a clause slot asks of the template that fills it):
@@ -75,8 +75,16 @@ class ClauseSlot(SpecModel):
     clause: ClauseForm
     main: bool = Field(False, description="The balanced clause: its template is the one the generator "
                                           "picked for the kind it needs; exactly one per frame.")
-    labels: bool = Field(True, description="Whether the clause's event kinds join the sentence's "
-                                           "(false for quoted speech: the words are said, not done).")
+    labels: bool | list[str] = Field(True, description="Which of the clause's event kinds join the "
+                                     "sentence's: all (true), none (false: quoted words are said, not "
+                                     "done), or only those listed (a participle clause adds speech and "
+                                     "shown feeling, not incidental business; evalsets/GUIDELINES.md 2.1).")
+
+    def counted(self, kinds: list[str]) -> list[str]:
+        """The clause's kinds that the sentence reports, by `labels`."""
+        if isinstance(self.labels, bool):
+            return list(kinds) if self.labels else []
+        return [k for k in kinds if k in self.labels]
     kinds: list[str] | None = Field(None, description="Only templates whose primary kind is listed.")
     ends_with: list[str] | None = Field(None, description="Only templates whose last slot (before the "
                                         "final punctuation) is an entity of one of these categories: "
@@ -163,6 +171,8 @@ def check_composition(specs) -> list[SpecProblem]:
                     known(at + ("clauses", name, "written_in"), clause.written_in, registers, "register")
                 for ci, category in enumerate(clause.ends_with or []):
                     known(at + ("clauses", name, "ends_with", ci), category, categories, "entity category")
+                for ki, k in enumerate(clause.labels if isinstance(clause.labels, list) else []):
+                    known(at + ("clauses", name, "labels", ki), k, kinds, "event kind")
                 for ki, k in enumerate(clause.kinds or []):
                     known(at + ("clauses", name, "kinds", ki), k, kinds, "event kind")
                 if name in frame.slots:

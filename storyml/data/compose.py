@@ -370,8 +370,7 @@ def compose(fp: FramePlan, main: Plan, composition: Composition, rng: random.Ran
         fillers.update({f"{name}.{slot}": plan.slots[slot].ids[index] for slot, index in picked.items()})
     kinds = list(main.template.event_kinds)
     for name, clause in frame.clauses.items():
-        if clause.labels:
-            kinds += chosen[name].template.event_kinds
+        kinds += clause.counted(chosen[name].template.event_kinds)
     kinds += frame.adds
     return Composed(_merged(pieces), list(dict.fromkeys(kinds)),
                     {name: p.template.id for name, p in sorted(chosen.items())}, dict(sorted(fillers.items())))
