@@ -8,8 +8,8 @@ import jinja2
 
 from codegen.generators.literals import py_float, py_str, rust_f32, rust_f64, rust_str
 from codegen.spec.contract import Contract
-from codegen.spec.layout import FeatureLayout, RecordShape
-from codegen.spec.names import pascal_identifier
+from codegen.spec.layout import FeatureLayout, RecordShape, RegionShape
+from codegen.spec.names import pascal_identifier, screaming
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -51,3 +51,9 @@ def feature_records(layout: FeatureLayout) -> tuple[list[RecordShape], dict[str,
             region_records[r.name] = name
             shapes.append(RecordShape(name, r.record.width, r.record.fields, r.doc))
     return shapes, region_records
+
+
+def region_view(r: RegionShape) -> dict:
+    """What every renderer shows of a feature region: names, offset, width, slot geometry."""
+    return dict(name=r.name, const=screaming(r.name), offset=r.offset, width=r.width, is_slots=r.is_slots,
+                slot_count=r.slot_count, slot_width=r.slot_width)

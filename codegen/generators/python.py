@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codegen.generators.common import comment_header, environment
+from codegen.generators.common import comment_header, environment, region_view
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
 from codegen.spec.models import FP32_SUFFIX, INT8_SUFFIX
@@ -49,9 +49,8 @@ def _record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -> lis
 
 
 def _region_view(r: RegionShape, record_name: str | None) -> dict:
-    const = screaming(r.name)
-    view = dict(name=r.name, const=const, offset=r.offset, width=r.width, is_slots=r.is_slots,
-                slot_count=r.slot_count, slot_width=r.slot_width)
+    view = region_view(r)
+    const = view["const"]
     if not r.is_slots:
         view.update(annotation=record_name, default=f"field(default_factory={record_name})",
                     comment=f"{r.width} floats of {record_name}",

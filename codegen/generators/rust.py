@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codegen.generators.common import comment_header, environment, feature_records
+from codegen.generators.common import comment_header, environment, feature_records, region_view
 from codegen.generators.golden import render_golden_tests
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
@@ -43,9 +43,8 @@ def _rust_record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -
 
 
 def _rust_region(r: RegionShape, record_name: str | None) -> dict:
-    const = screaming(r.name)
-    view = dict(name=r.name, const=const, offset=r.offset, width=r.width, is_slots=r.is_slots,
-                slot_count=r.slot_count, slot_width=r.slot_width)
+    view = region_view(r)
+    const = view["const"]
     if not r.is_slots:
         view.update(rust_type=record_name, comment=f"{r.width} floats at {r.offset}.",
                     rust_lines=[f"write_{snake(record_name)}(&mut out, {const}_OFFSET, &x.{r.name});"])
