@@ -12,8 +12,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from evalset_checks import assert_coverage, assert_entity_offsets_exact
 from spec_helpers import evalset_rule
-from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS
+from storyml_contract.text import EVENT_KIND_LABELS
 
 EVALSETS = Path(__file__).resolve().parents[1] / "evalsets"
 DEV_FILE = EVALSETS / "dev_prose.jsonl"
@@ -26,7 +27,6 @@ MIN_LONG_SHARE = 0.25  # share of texts longer than LONG_TOKENS whitespace-separ
 LONG_TOKENS = 20
 ACTION_TYPES = ("Perform", "Speak", "Move", "Examine", "Wait", "Resist")
 KEYS = {"id", "text", "register", "event_kinds", "action_type", "entities"}
-ENTITY_KEYS = {"start", "end", "byte_start", "byte_end", "text", "category", "role"}
 
 
 def _read(path: Path) -> list[dict]:
@@ -64,30 +64,13 @@ def test_every_record_has_the_events_format_and_known_labels():
 
 
 def test_entity_offsets_are_exact_in_characters_and_bytes_and_never_overlap():
-    for r in RECORDS:
-        text = r["text"]
-        encoded = text.encode("utf-8")
-        starts = [e["start"] for e in r["entities"]]
-        assert starts == sorted(starts), f"{r['id']}: entities not sorted by start"
-        end = 0
-        for e in r["entities"]:
-            assert set(e) == ENTITY_KEYS, (r["id"], e)
-            assert 0 <= e["start"] < e["end"] <= len(text), (r["id"], e)
-            assert text[e["start"] : e["end"]] == e["text"], (r["id"], e)
-            assert e["text"] == e["text"].strip(), (r["id"], e)
-            assert e["byte_start"] == len(text[: e["start"]].encode("utf-8")), (r["id"], e)
-            assert e["byte_end"] == len(text[: e["end"]].encode("utf-8")), (r["id"], e)
-            assert encoded[e["byte_start"] : e["byte_end"]].decode("utf-8") == e["text"], (r["id"], e)
-            assert e["category"] in ENTITY_CATEGORIES and e["role"] in ENTITY_ROLES, (r["id"], e)
-            assert e["start"] >= end, f"{r['id']}: overlapping entities"
-            end = e["end"]
+    assert_entity_offsets_exact(RECORDS)
+
+
 
 
 def test_every_event_kind_and_category_occurs_often():
-    kinds = Counter(k for r in RECORDS for k in r["event_kinds"])
-    categories = Counter(e["category"] for r in RECORDS for e in r["entities"])
-    assert {k: kinds[k] for k in EVENT_KIND_LABELS if kinds[k] < RULE.per_event_kind} == {}
-    assert {c: categories[c] for c in ENTITY_CATEGORIES if categories[c] < RULE.per_entity_category} == {}
+    assert_coverage(RECORDS, RULE)
 
 
 def test_registers_are_balanced():

@@ -11,8 +11,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from evalset_checks import assert_coverage, assert_entity_offsets_exact
 from spec_helpers import evalset_rule
-from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS
+from storyml_contract.text import EVENT_KIND_LABELS
 
 from storyml.errors import UserError
 from storyml.evaluate.evalsets import REAL_PROSE_FILE, load_event_records
@@ -42,24 +43,13 @@ def test_every_record_has_the_events_format_and_known_labels():
 
 
 def test_entity_offsets_are_exact_in_characters_and_bytes_and_never_overlap():
-    for r in RECORDS:
-        text = r["text"]
-        end = 0
-        for e in sorted(r["entities"], key=lambda e: e["start"]):
-            assert 0 <= e["start"] < e["end"] <= len(text), (r["id"], e)
-            assert text[e["start"] : e["end"]] == e["text"], (r["id"], e)
-            assert e["text"] == e["text"].strip(), (r["id"], e)
-            assert text.encode("utf-8")[e["byte_start"] : e["byte_end"]].decode("utf-8") == e["text"], (r["id"], e)
-            assert e["category"] in ENTITY_CATEGORIES and e["role"] in ENTITY_ROLES, (r["id"], e)
-            assert e["start"] >= end, f"{r['id']}: overlapping entities"
-            end = e["end"]
+    assert_entity_offsets_exact(RECORDS)
+
+
 
 
 def test_every_event_kind_and_category_occurs_several_times():
-    kinds = Counter(k for r in RECORDS for k in r["event_kinds"])
-    categories = Counter(e["category"] for r in RECORDS for e in r["entities"])
-    assert {k: kinds[k] for k in EVENT_KIND_LABELS if kinds[k] < RULE.per_event_kind} == {}
-    assert {c: categories[c] for c in ENTITY_CATEGORIES if categories[c] < RULE.per_entity_category} == {}
+    assert_coverage(RECORDS, RULE)
 
 
 def test_the_set_has_what_templates_lack():
