@@ -40,3 +40,12 @@ def assert_coverage(records: list[dict], rule) -> None:
     categories = Counter(e["category"] for r in records for e in r["entities"])
     assert {k: kinds[k] for k in EVENT_KIND_LABELS if kinds[k] < rule.per_event_kind} == {}
     assert {c: categories[c] for c in ENTITY_CATEGORIES if categories[c] < rule.per_entity_category} == {}
+
+
+def assert_unique_texts_and_ids(records: list[dict], min_records: int) -> None:
+    """At least `min_records` records, no text and no id twice."""
+    assert len(records) >= min_records
+    texts = Counter(r["text"] for r in records)
+    assert [t for t, n in texts.items() if n > 1] == []
+    ids = Counter(r["id"] for r in records)
+    assert [i for i, n in ids.items() if n > 1] == []

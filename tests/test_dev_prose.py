@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from evalset_checks import assert_coverage, assert_entity_offsets_exact
+from evalset_checks import assert_coverage, assert_entity_offsets_exact, assert_unique_texts_and_ids
 from spec_helpers import evalset_rule
 from storyml_contract.text import EVENT_KIND_LABELS
 
@@ -38,11 +38,7 @@ TEST_RECORDS = _read(TEST_FILE)
 
 
 def test_the_set_is_large_enough_and_has_no_repeated_text_or_id():
-    assert len(RECORDS) >= MIN_RECORDS
-    texts = Counter(r["text"] for r in RECORDS)
-    assert [t for t, n in texts.items() if n > 1] == []
-    ids = Counter(r["id"] for r in RECORDS)
-    assert [i for i, n in ids.items() if n > 1] == []
+    assert_unique_texts_and_ids(RECORDS, MIN_RECORDS)
 
 
 def test_no_text_is_shared_with_the_test_set():

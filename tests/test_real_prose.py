@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from evalset_checks import assert_coverage, assert_entity_offsets_exact
+from evalset_checks import assert_coverage, assert_entity_offsets_exact, assert_unique_texts_and_ids
 from spec_helpers import evalset_rule
 from storyml_contract.text import EVENT_KIND_LABELS
 
@@ -25,11 +25,7 @@ RECORDS = [json.loads(line) for line in REAL_PROSE_FILE.read_text(encoding="utf-
 
 
 def test_the_set_is_large_enough_and_has_no_repeated_text_or_id():
-    assert len(RECORDS) >= MIN_RECORDS
-    texts = Counter(r["text"] for r in RECORDS)
-    assert [t for t, n in texts.items() if n > 1] == []
-    ids = Counter(r["id"] for r in RECORDS)
-    assert [i for i, n in ids.items() if n > 1] == []
+    assert_unique_texts_and_ids(RECORDS, MIN_RECORDS)
 
 
 def test_every_record_has_the_events_format_and_known_labels():
