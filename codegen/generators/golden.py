@@ -236,6 +236,46 @@ def _span_tests(c: Contract, text: ModuleType, rng: random.Random) -> list[str]:
     return out + ["}", ""]
 
 
+def _score_cases(c: Contract, rng: random.Random) -> list[tuple[list[list[int]], list[bool], list[bool]]]:
+    """(scores, special, continues_word) with small integer scores (exact in f32 and f64 sums, so
+    both languages meet the same ties): a span the argmax would split, then random ones."""
+    n = len(c.bio_labels)
+
+    def row(**values: int) -> list[int]:
+        out = [0] * n
+        for label, value in values.items():
+            out[c.bio_labels.index(label.replace("_", "-"))] = value
+        return out
+
+    x, y = c.entity_categories[0], c.entity_categories[-1]
+    f, t = False, True
+    cases = [
+        ([], [], []),
+        ([row(O=5), row(**{f"B_{y}": 3, f"B_{x}": 2}), row(**{f"I_{x}": 4, f"I_{y}": 1}), row(**{f"I_{x}": 4}),
+          row(O=5)], [t, f, f, f, t], [f] * 5),
+    ]
+    for _ in range(12):
+        k = rng.randint(1, 16)
+        cases.append(([[rng.randint(-3, 3) for _ in range(n)] for _ in range(k)],
+                      [rng.random() < 0.1 for _ in range(k)], [rng.random() < 0.3 for _ in range(k)]))
+    return cases
+
+
+def _decode_tests(c: Contract, text: ModuleType, rng: random.Random) -> list[str]:
+    out = ["#[test]", "fn decode_tags_matches_python() {"]
+    idents = [pascal_identifier(cat) for cat in c.entity_categories]
+    for scores, special, continues in _score_cases(c, rng):
+        tags = text.decode_tags(scores, special, continues)
+        spans = text.spans_from_scores(scores, special, continues)
+        expected = ", ".join(f"TokenSpan {{ first: {a}, end: {z}, category: EntityCategory::{idents[k]} }}"
+                             for a, z, k in spans)
+        rows = "[" + ", ".join("[" + ", ".join(f"{v}.0" for v in r) + "]" for r in scores) + "]"
+        args = f"&{rows}[..], &{_bools(special)}, &{_bools(continues)}"
+        out.append(f"    assert_eq!(decode_tags({args}), vec!{tags});")
+        out.append(f"    assert_eq!(spans_from_scores({args}), vec![{expected}]);")
+    return out + ["}", ""]
+
+
 # ---------------------------------------------------------------- the test file
 
 
@@ -295,6 +335,7 @@ def render_golden_tests(c: Contract) -> str:
         out.append(f"    assert_eq!(is_inside_tag({rust_str(label)}), {str(text.is_inside_tag(label)).lower()});")
     out += ["}", ""]
     out += _span_tests(c, text, rng)
+    out += _decode_tests(c, text, rng)
     out += ["#[test]",
             "fn decode_rejects_wrong_length_and_non_finite() {"]
     for name in sorted(c.outputs):
