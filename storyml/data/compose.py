@@ -322,7 +322,8 @@ class Composition:
         """A verb phrase and maybe a pronoun subject for a clause, weighed as the spec says."""
         if plan.subject_slot is None:
             return Variation()
-        phrases = self.spec.verb_phrases.get(plan.register, [])
+        phrases = self.spec.verb_phrases.get(plan.register, []) if plan.embeddable else []
+        # (a quote or a question keeps its speech verb as said: not "did not snap, '...'")
         phrase = rng.choices([p.pattern for p in phrases], [p.weight for p in phrases])[0] if phrases else None
         subject = plan.slots[plan.subject_slot]
         share = self.spec.pronoun_subjects.share if self.spec.pronoun_subjects else 0.0
