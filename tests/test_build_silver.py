@@ -72,9 +72,96 @@ def test_a_silver_profile_without_spacy_stops_with_the_install_line(tmp_path, mo
 def test_an_unknown_silver_corpus_is_a_located_check_error(tmp_path):
     specs = copy_specs(tmp_path)
     text = (specs / "build.yaml").read_text(encoding="utf-8")
-    (specs / "build.yaml").write_text(text.replace("silver: {corpus: brown_fiction}",
-                                                   "silver: {corpus: brown_fictoin}"), encoding="utf-8")
+    (specs / "build.yaml").write_text(text.replace("corpus: brown_fiction\n",
+                                                   "corpus: brown_fictoin\n"), encoding="utf-8")
     result = storyml("check", "--specs", str(specs))
     assert result.returncode == 2, result.stdout + result.stderr
     assert "build.yaml:" in result.stderr and "profiles.silver.silver.corpus" in result.stderr
     assert "brown_fiction" in result.stderr and "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- self-training
+
+
+def _tagger(vocab_size: int, favoured: str, margin: float):
+    """A tiny token classifier whose every token prefers `favoured` by `margin` logits."""
+    import torch
+    from storyml_contract.text import BIO_LABEL_INDEX, MAX_SEQ_LENGTH, NUM_BIO_LABELS
+    from transformers import BertConfig, BertForTokenClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=20, max_position_embeddings=MAX_SEQ_LENGTH, num_labels=NUM_BIO_LABELS)
+    model = BertForTokenClassification(config).eval()
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.zero_()
+        model.classifier.bias[BIO_LABEL_INDEX[favoured]] = margin
+    return model
+
+
+def test_a_sure_teacher_marks_outside_and_an_unsure_one_marks_nothing(tiny_tokenizer):
+    from storyml.silver.self_training import relabel
+
+    record = fake_silver("Old Tamsin carried the lantern into the kitchen.")
+    sure = relabel(_tagger(len(tiny_tokenizer), "O", 12.0), tiny_tokenizer, [record], min_confidence=0.9)
+    (student,) = sure
+    assert student["entities"] == [] and student["silver"] is True
+    covered = "".join(record["text"][a:b] for a, b in student["outside"])
+    assert covered.replace(" ", "") == record["text"].replace(" ", "")  # every token confidently O
+    assert relabel(_tagger(len(tiny_tokenizer), "O", 0.5), tiny_tokenizer, [record], min_confidence=0.9) == []
+
+
+def test_teacher_spans_are_exact_decoded_and_keep_rule_roles(tiny_tokenizer):
+    from storyml.silver.self_training import relabel
+
+    record = fake_silver()
+    (student,) = relabel(_tagger(len(tiny_tokenizer), "B-CHARACTER", 12.0), tiny_tokenizer, [record], 0.9)
+    assert student["outside"] == []
+    assert student["entities"] and all(e["category"] == "CHARACTER" for e in student["entities"])
+    for e in student["entities"]:
+        assert record["text"][e["start"]:e["end"]] == e["text"] and " " not in e["text"]  # a span per word
+        assert record["text"].encode()[e["byte_start"]:e["byte_end"]].decode() == e["text"]
+    again = relabel(_tagger(len(tiny_tokenizer), "B-CHARACTER", 12.0), tiny_tokenizer, [record], 0.9)
+    assert again == [student]
+
+
+def test_the_student_trains_on_the_teachers_labels_with_the_teachers_tokenizer(tmp_path, monkeypatch):
+    import storyml.silver.label as label
+    import storyml.silver.self_training as self_training
+    import storyml.train.text as text
+    from storyml.train.text import resolve_settings
+
+    monkeypatch.setattr(label, "label_corpus", lambda specs, name=None, limit=None, nlp=None: (
+        [fake_silver()], {"sentences": 1, "entities": {"CHARACTER": 1}}))
+    build = silver_build(tmp_path)
+    import yaml
+
+    path = build.specs_dir / "build.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["profiles"]["fast"]["silver"]["self_training"] = {"min_confidence": 0.9}
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    build = Build(build.specs_dir, "fast", None, tmp_path / "artifacts", tmp_path / "work", False)
+    build.make_data()
+    settings = resolve_settings(build.specs, None, "fast")
+    ner, _ = settings.task_named("token")
+    events, _ = settings.task_named("sequence")
+    calls = []
+
+    def fake_train(specs, train, validation, encoder, run_dir, **kw):
+        calls.append({"train": train, "run_dir": run_dir, **kw})
+        names = kw.get("tasks") or (events, ner)
+        return {"models": {n: f"{n}@{len(calls)}" for n in names}, "metrics": {n: {} for n in names},
+                "history": {n: "trained" for n in names}, "paths": {n: run_dir / n for n in names},
+                "tokenizer": kw.get("tokenizer") or "teacher-tokenizer", "settings": settings}
+
+    relabelled = {**fake_silver(), "outside": [[0, 3]]}
+    monkeypatch.setattr(text, "train_text_models", fake_train)
+    monkeypatch.setattr(self_training, "relabel", lambda model, tokenizer, records, min_confidence: (
+        [relabelled] if (model, tokenizer, min_confidence) == (f"{ner}@1", "teacher-tokenizer", 0.9) else []))
+    result = build.text_models()
+    teacher, student = calls
+    assert fake_silver() in teacher["train"]                       # the rule labels teach the teacher
+    assert student["tasks"] == (ner,) and student["tokenizer"] == "teacher-tokenizer"
+    assert relabelled in student["train"] and fake_silver() not in student["train"]
+    assert result["models"] == {events: f"{events}@1", ner: f"{ner}@2"}  # events stay the teacher's

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.models import SpecModel
+
+
+class SelfTraining(SpecModel):
+    min_confidence: float = Field(ge=0.5, le=1.0, description="A teacher span (mean probability of its "
+                                  "tokens) or O token below this trains at the ignore index.")
+
+    _finite = field_validator("min_confidence")(classmethod(lambda cls, v: _finite(v)))
+
+
+def _finite(v: float) -> float:
+    if not math.isfinite(v):
+        raise ValueError(f"must be a finite number, got {v}")
+    return v
 
 
 class SilverData(SpecModel):
@@ -17,6 +31,9 @@ class SilverData(SpecModel):
                                     "`silver` extra (spaCy).")
     sentences: int | None = Field(None, ge=1, description="Label only the corpus's first N sentences; "
                                                           "none: all of them.")
+    self_training: SelfTraining | None = Field(
+        None, description="One round of self-training: the NER tagger trained with the rule labels "
+                          "relabels the corpus, and a student tagger trains on its confident labels.")
 
 
 class BuildProfile(SpecModel):
@@ -65,8 +82,10 @@ def check_build(specs) -> list[SpecProblem]:
         presets |= set(e.model.presets)
     corpora = {e.model.name for e in specs.of_kind("corpus")}
     text_profiles = set()
+    multi_task = False
     for e in specs.of_kind("text_training"):
         text_profiles |= set(e.model.profiles)
+        multi_task = multi_task or e.model.multi_task
     for e in specs.of_kind("build"):
         for name, profile in e.model.profiles.items():
             if presets and profile.encoder not in presets:
@@ -75,6 +94,10 @@ def check_build(specs) -> list[SpecProblem]:
             if profile.text_profile is not None and profile.text_profile not in text_profiles:
                 problems.append(e.doc.problem(("profiles", name, "text_profile"), f"no text_training profile "
                                               f"{profile.text_profile!r} {one_of(profile.text_profile, sorted(text_profiles))}"))
+            if profile.silver is not None and profile.silver.self_training is not None and multi_task:
+                problems.append(e.doc.problem(("profiles", name, "silver", "self_training"),
+                                              "self-training retrains the NER tagger alone, which needs "
+                                              "separate models (specs/text/training.yaml multi_task: false)"))
             if profile.silver is not None and profile.silver.corpus not in corpora:
                 problems.append(e.doc.problem(("profiles", name, "silver", "corpus"), f"no corpus spec "
                                               f"{profile.silver.corpus!r} {one_of(profile.silver.corpus, sorted(corpora))}"))

@@ -37,6 +37,7 @@ from .report import render_build_summary
 # ---------------------------------------------------------------- stages
 
 SILVER_FILE = "silver.jsonl"  # a profile's silver-labelled corpus records (build spec `silver`)
+STUDENT_SILVER_FILE = "silver.student.jsonl"  # the same corpus relabelled by the teacher (self-training)
 
 
 # ---------------------------------------------------------------- the build
@@ -174,6 +175,8 @@ class Build:
                                                       # mention resampling draws from the vocabulary
                                                       "vocabulary", "register_rules", "templates")),
                   "encoder": self.encoder, "text_profile": self.profile.text_profile, "seed": self.seed}
+        if self.self_training is not None:
+            inputs["self_training"] = self.self_training.model_dump()
         if self.encoder_path is not None:
             inputs["encoder_path"] = str(self.encoder_path.resolve())
         return inputs
@@ -203,10 +206,42 @@ class Build:
 
         files = self.data_files()
         train = [record for path in self.text_training_files() for record in read_jsonl(path)]
-        return train_text_models(self.specs, train,
-                                 read_jsonl(files["events.val.jsonl"]), self.encoder,
-                                 self.text_run_dir(), profile=self.profile.text_profile,
-                                 local_path=self.encoder_path, verbose=self.verbose)
+        validation = read_jsonl(files["events.val.jsonl"])
+        result = train_text_models(self.specs, train, validation, self.encoder,
+                                   self.text_run_dir(), profile=self.profile.text_profile,
+                                   local_path=self.encoder_path, verbose=self.verbose)
+        if self.self_training is None:
+            return result
+        return self.train_student(result, validation)
+
+    @property
+    def self_training(self) -> Any:
+        return self.profile.silver.self_training if self.profile.silver is not None else None
+
+    def train_student(self, teacher: dict, validation: list[dict]) -> dict:
+        """Self-training: the teacher's NER tagger relabels the silver corpus (storyml/silver/
+        self_training.py) and a student tagger, trained on the template data and those labels,
+        replaces it. The event classifier stays the teacher's."""
+        from storyml.data.jsonl import read_jsonl, write_jsonl
+        from storyml.silver.self_training import relabel
+        from storyml.train.text import train_text_models
+
+        files = self.data_files()
+        ner, _ = teacher["settings"].task_named("token")
+        student_file = self.text_run_dir() / STUDENT_SILVER_FILE
+        if not student_file.is_file():
+            relabelled = relabel(teacher["models"][ner], teacher["tokenizer"], read_jsonl(files[SILVER_FILE]),
+                                 self.self_training.min_confidence)
+            write_jsonl(student_file, relabelled)
+        train = read_jsonl(files["events.train.jsonl"]) + read_jsonl(student_file)
+        student = train_text_models(self.specs, train, validation, self.encoder, self.text_run_dir() / "student",
+                                    profile=self.profile.text_profile, local_path=self.encoder_path,
+                                    verbose=self.verbose, tasks=(ner,), tokenizer=teacher["tokenizer"])
+        for key in ("models", "metrics", "history"):
+            teacher[key][ner] = student[key][ner]
+        teacher["paths"][ner] = student["paths"][ner]
+        teacher["history"][ner] = f"student of a self-training round: {student['history'][ner]}"
+        return teacher
 
     def mlp_inputs(self) -> Any:
         files = self.data_files()

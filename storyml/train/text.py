@@ -496,7 +496,8 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerFast, path: Path) -> None:
 def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records_eval: Sequence[Mapping[str, Any]],
                       preset: str | None, run_dir: Path | str, profile: str | None = None, *,
                       local_path: Path | str | None = None, callbacks: Sequence = (),
-                      verbose: bool = False) -> dict[str, Any]:
+                      verbose: bool = False, tasks: Sequence[str] | None = None,
+                      tokenizer: PreTrainedTokenizerFast | None = None) -> dict[str, Any]:
     """Train the text models on events-dataset records; resume if `run_dir` holds an interrupted run.
 
     `profile` names a hyper-parameter profile of specs/text/training.yaml (None: its base values).
@@ -506,6 +507,8 @@ def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records
     "tokenizer": file, "run": file}, "history": {name: "trained" | "resumed from <checkpoint>" |
     "finished earlier"}, "settings": Settings}; the names are the spec's task names
     (event_classifier, ner_classifier), or "multi_task" for the shared-encoder model.
+    `tasks` names the only models to train (None: all); `tokenizer` reuses one (a student trained
+    beside its teacher must read text as the teacher's other model does) instead of building it.
     """
     if not records_train or not records_eval:
         raise UserError("text training needs both training and evaluation records "
@@ -513,9 +516,12 @@ def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records
     settings = resolve_settings(specs, preset, profile)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _claim_run_dir(run_dir, {"settings": settings.fingerprint(), "train": records_digest(records_train),
-                             "eval": records_digest(records_eval), "local_path": str(local_path or "")})
-    tokenizer = build_tokenizer(specs, settings.encoder, [r["text"] for r in records_train], local_path)
+    claim = {"settings": settings.fingerprint(), "train": records_digest(records_train),
+             "eval": records_digest(records_eval), "local_path": str(local_path or "")}
+    if tasks is not None:
+        claim["tasks"] = sorted(tasks)
+    _claim_run_dir(run_dir, claim)
+    tokenizer = tokenizer or build_tokenizer(specs, settings.encoder, [r["text"] for r in records_train], local_path)
     tokenizer_path = run_dir / TOKENIZER_FILE
     save_tokenizer(tokenizer, tokenizer_path)
     train, evaluation = encode_records(tokenizer, records_train), encode_records(tokenizer, records_eval)
@@ -527,6 +533,8 @@ def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records
     result: dict[str, Any] = {"models": {}, "metrics": {}, "history": {}, "tokenizer": tokenizer, "settings": settings,
                               "paths": {"tokenizer": tokenizer_path, "run": run_dir / RUN_FILE}}
     for plan in _plans(specs, settings, tokenizer, weights, local_path):
+        if tasks is not None and plan.name not in tasks:
+            continue
         model, metrics, directory, how = train_task(plan, settings, train, evaluation, run_dir, callbacks, verbose)
         model.eval()
         result["models"][plan.name], result["metrics"][plan.name] = model, metrics
