@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from storyml_contract.text import BIO_LABEL_INDEX, MAX_SEQ_LENGTH, OUTSIDE_LABEL
 
-from storyml.data.bio import continues_word_flags, logits_to_spans
+from storyml.data.bio import ATTENTION_MASK, INPUT_IDS, continues_word_flags, logits_to_spans
 from storyml.data.events import make_entity
 
 STUDENT_ROLE = "Subject"  # the NER tagger never reads roles; a relabelled span keeps its rule role if it had one
@@ -35,9 +35,9 @@ def relabel(model: Any, tokenizer: Any, records: Sequence[Mapping[str, Any]], mi
         enc = tokenizer([r["text"] for r in batch], return_offsets_mapping=True, return_special_tokens_mask=True,
                         truncation=True, max_length=MAX_SEQ_LENGTH, padding=True, return_tensors="pt")
         with torch.no_grad():
-            logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.double().numpy()
+            logits = model(**{INPUT_IDS: enc[INPUT_IDS], ATTENTION_MASK: enc[ATTENTION_MASK]}).logits.double().numpy()
         for row, record in enumerate(batch):
-            n = int(enc["attention_mask"][row].sum())
+            n = int(enc[ATTENTION_MASK][row].sum())
             offsets = enc["offset_mapping"][row][:n].tolist()
             special = [bool(s) for s in enc["special_tokens_mask"][row][:n].tolist()]
             words = continues_word_flags(enc.word_ids(row)[:n])
