@@ -562,7 +562,7 @@ class AxisValue:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AxisSlot:
-    """AxisSlot (13 floats)"""
+    """One personality axis of the character, with where its value sits and came from. (13 floats)"""
 
     value: AxisValue | None = None
     layer: TemporalLayer | None = None
@@ -591,7 +591,7 @@ class RelationalEdge:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryTurn:
-    """HistoryTurn (16 floats)"""
+    """One earlier turn of the character. (16 floats)"""
 
     action: ActionType | None = None
     speech_register: SpeechRegister | None = None
@@ -601,7 +601,7 @@ class HistoryTurn:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SelfEdge:
-    """SelfEdge (7 floats)"""
+    """How the character regards themself. (7 floats)"""
 
     trust_competence: float = 0.0
     trust_intentions: float = 0.0
@@ -614,7 +614,7 @@ class SelfEdge:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SceneContext:
-    """SceneContext (6 floats)"""
+    """The scene the character is in. (6 floats)"""
 
     scene_type: SceneType | None = None
     cast_size: float = 0.0
@@ -623,7 +623,7 @@ class SceneContext:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlayerEvent:
-    """PlayerEvent (16 floats)"""
+    """The player's event the character responds to. (16 floats)"""
 
     event_type: EventType | None = None
     register: EmotionalRegister | None = None

@@ -87,7 +87,7 @@ TopologicalRole.ALL = tuple(TopologicalRole)  # type: ignore[attr-defined]
 TopologicalRole.DEFAULT = TopologicalRole.Periphery  # type: ignore[attr-defined]
 
 class SceneType(enum.IntEnum):
-    """SceneType"""
+    """What a scene does in the story's structure."""
 
     Gravitational = 0
     Connective = 1
@@ -128,7 +128,7 @@ EventType.ALL = tuple(EventType)  # type: ignore[attr-defined]
 EventType.DEFAULT = None  # type: ignore[attr-defined]
 
 class EmotionalRegister(enum.IntEnum):
-    """EmotionalRegister"""
+    """The emotional colour of the player's event."""
 
     Aggressive = 0
     Vulnerable = 1
@@ -150,7 +150,7 @@ EmotionalRegister.ALL = tuple(EmotionalRegister)  # type: ignore[attr-defined]
 EmotionalRegister.DEFAULT = None  # type: ignore[attr-defined]
 
 class ActionType(enum.IntEnum):
-    """ActionType"""
+    """What a character does on a turn."""
 
     Perform = 0
     Speak = 1
@@ -171,7 +171,7 @@ ActionType.ALL = tuple(ActionType)  # type: ignore[attr-defined]
 ActionType.DEFAULT = None  # type: ignore[attr-defined]
 
 class SpeechRegister(enum.IntEnum):
-    """SpeechRegister"""
+    """How a character speaks."""
 
     Whisper = 0
     Conversational = 1
@@ -190,7 +190,7 @@ SpeechRegister.ALL = tuple(SpeechRegister)  # type: ignore[attr-defined]
 SpeechRegister.DEFAULT = None  # type: ignore[attr-defined]
 
 class ActionContext(enum.IntEnum):
-    """ActionContext"""
+    """What a character's action answers to."""
 
     SharedHistory = 0
     CurrentScene = 1

@@ -564,7 +564,7 @@ pub struct AxisValue {
     pub range_high: f32,
 }
 
-/// AxisSlot (13 floats)
+/// One personality axis of the character, with where its value sits and came from. (13 floats)
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct AxisSlot {
     pub value: Option<AxisValue>,
@@ -590,7 +590,7 @@ pub struct RelationalEdge {
     pub role: Option<TopologicalRole>,
 }
 
-/// HistoryTurn (16 floats)
+/// One earlier turn of the character. (16 floats)
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct HistoryTurn {
     pub action: Option<ActionType>,
@@ -599,7 +599,7 @@ pub struct HistoryTurn {
     pub emotional_valence: f32,
 }
 
-/// SelfEdge (7 floats)
+/// How the character regards themself. (7 floats)
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SelfEdge {
     pub trust_competence: f32,
@@ -611,7 +611,7 @@ pub struct SelfEdge {
     pub projection_accuracy: f32,
 }
 
-/// SceneContext (6 floats)
+/// The scene the character is in. (6 floats)
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SceneContext {
     pub scene_type: Option<SceneType>,
@@ -619,7 +619,7 @@ pub struct SceneContext {
     pub tension: f32,
 }
 
-/// PlayerEvent (16 floats)
+/// The player's event the character responds to. (16 floats)
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PlayerEvent {
     pub event_type: Option<EventType>,

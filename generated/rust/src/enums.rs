@@ -133,7 +133,7 @@ impl TopologicalRole {
     }
 }
 
-/// SceneType
+/// What a scene does in the story's structure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SceneType {
     Gravitational = 0,
@@ -201,7 +201,7 @@ impl EventType {
     }
 }
 
-/// EmotionalRegister
+/// The emotional colour of the player's event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EmotionalRegister {
     Aggressive = 0,
@@ -238,7 +238,7 @@ impl EmotionalRegister {
     }
 }
 
-/// ActionType
+/// What a character does on a turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ActionType {
     Perform = 0,
@@ -273,7 +273,7 @@ impl ActionType {
     }
 }
 
-/// SpeechRegister
+/// How a character speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SpeechRegister {
     Whisper = 0,
@@ -304,7 +304,7 @@ impl SpeechRegister {
     }
 }
 
-/// ActionContext
+/// What a character's action answers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ActionContext {
     SharedHistory = 0,
