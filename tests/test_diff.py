@@ -31,8 +31,8 @@ CASES = [
      "renamed label B-CHARACTER to B-PERSON (index 1); renamed label I-CHARACTER to I-PERSON (index 2)"),
     ("enums.yaml", "[Gravitational, Connective, Gate, Threshold]", "[Gravitational, Connective, Gate, Threshold, Void]",
      "BREAKING", "feature 387 was scene_context.cast_size, now scene_context.scene_type=Void"),
-    ("character/features.yaml", "      - name: projection_accuracy\n",
-     "      - name: projection_accuracy\n", None, None),
+    ("character/features.yaml", 'doc: "How well they read themself, on [0, 1]."',  # docs are not the contract
+     'doc: "How accurately they see themself, on [0, 1]."', None, None),
     ("character/outputs.yaml", "cutoff: 0.01", "cutoff: 0.05", "BREAKING", "decode changed"),
     ("character/outputs.yaml", "weight: 0.35", "weight: 0.4", "compatible", "loss weight"),
 ]
