@@ -707,7 +707,7 @@ class CharacterFeatures:
     """The whole input of `character_features`, region by region."""
 
     tensor: Mapping[str, AxisSlot] = field(default_factory=dict)
-    """Personality axes, taken in sorted axis-name order; axes past the 16th are dropped."""
+    """Personality axes by name, taken in sorted name order; more than 16 is an error."""
     emotional_state: Mapping[EmotionalPrimary, PrimaryState] = field(default_factory=dict)
     """One slot per primary emotion, in `EmotionalPrimary` order."""
     self_edge: SelfEdge = field(default_factory=SelfEdge)

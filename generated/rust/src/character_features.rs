@@ -748,7 +748,7 @@ pub struct PlayerEvent {
 /// The whole input of `character_features`, region by region.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CharacterFeatures {
-    /// Personality axes, taken in sorted axis-name order; axes past the 16th are dropped.
+    /// Personality axes by name, taken in sorted name order; more than 16 is an error.
     pub tensor: BTreeMap<String, AxisSlot>,
     /// One slot per primary emotion, in `EmotionalPrimary` order.
     pub emotional_state: [Option<PrimaryState>; EmotionalPrimary::COUNT],
