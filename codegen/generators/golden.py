@@ -399,6 +399,12 @@ def render_golden_tests(c: Contract) -> str:
     out += _bio_label_tests(c, mods["text"])
     out += _span_tests(c, mods["text"], rng)
     out += ["#[test]",
+            "fn the_crate_version_is_the_contract_version() {",
+            '    let crate_version = env!("CARGO_PKG_VERSION");',
+            "    assert_eq!(storyml_contract::CONTRACT_VERSION, crate_version);",
+            "}",
+            "",
+            "#[test]",
             "fn decode_rejects_wrong_length_and_non_finite() {"]
     for name in sorted(c.outputs):
         out += [f"    assert!({name}::decode_outputs(&[0.0_f32; {c.outputs[name].total - 1}]).is_err());",

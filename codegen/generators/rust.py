@@ -175,9 +175,6 @@ def render_outputs(c: Contract, layout: OutputLayout) -> str:
         name_lines=commented_lines([rust_str(n) for n in leaves], [str(i) for i in range(len(leaves))], 4))
 
 
-CRATE_VERSION = "0.1.0"
-
-
 def render_rust(c: Contract) -> dict[str, str]:
     env = environment()
     mlp = c.specs.one("mlp_model")
@@ -186,8 +183,8 @@ def render_rust(c: Contract) -> dict[str, str]:
               for name, m in c.artifacts.models.items()]
     files = {
         f"{CRATE}/Cargo.toml": env.get_template("rust/Cargo.toml.j2").render(
-            header=comment_header(c, "#"), version=CRATE_VERSION),
-        f"{CRATE}/Cargo.lock": _CARGO_LOCK.format(version=CRATE_VERSION),
+            header=comment_header(c, "#"), version=c.version.version),
+        f"{CRATE}/Cargo.lock": _CARGO_LOCK.format(version=c.version.version),
         f"{CRATE}/src/lib.rs": env.get_template("rust/lib.rs.j2").render(
             header=comment_header(c, "//"), c=c, mlp=mlp, artifacts=c.artifacts, models=models,
             int8_suffix=INT8_SUFFIX, roles=c.model_roles(mlp.output),
