@@ -5,8 +5,9 @@ Only what the engine ships is used: the `.onnx` files and `tokenizer.json` (read
 generated contract:
 - event kinds: a kind is predicted when sigmoid(logit) > EVENT_THRESHOLD (compared as
   logit > EVENT_LOGIT_THRESHOLD); its confidence is the sigmoid;
-- entities: per-token argmax of the NER logits, spans assembled by `storyml.data.bio`'s strict
-  rules (the engine's), span confidence the mean softmax probability of its tokens; offsets are
+- entities: the NER logits decoded whole by the contract's `decode_tags` (constrained Viterbi
+  over words: an I-X only after B-X or I-X), spans assembled by the contract's strict rules
+  (the engine's), span confidence the mean softmax probability of its tokens; offsets are
   character offsets into the input text.
 
 - spans snap to whole words: the first sub-word's tag labels the word (the contract's
@@ -63,6 +64,7 @@ from storyml_contract.text import (
     MAX_SEQ_LENGTH,
     NUM_BIO_LABELS,
     NUM_EVENT_KINDS,
+    decode_tags,
     word_tags,
 )
 
@@ -259,7 +261,7 @@ class TextAnalysis:
 
     text: str
     event_logits: np.ndarray | None  # [NUM_EVENT_KINDS], max over windows; None for empty text
-    token_tags: list[str] = field(default_factory=list)  # argmax BIO label per token, word-snapped
+    token_tags: list[str] = field(default_factory=list)  # decoded BIO label per token, word-snapped
     token_offsets: list[tuple[int, int]] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
 
@@ -450,7 +452,8 @@ class Predictor:
         owned_from: float = 0
         for w, out in enumerate(windows):
             spans = logits_to_spans(out.ner_logits, out.offsets, out.special, out.continues_word)
-            tags = word_tags(out.ner_logits.argmax(axis=-1).tolist(), out.special, out.continues_word)
+            tags = word_tags(decode_tags(out.ner_logits.tolist(), out.special, out.continues_word),
+                             out.special, out.continues_word)
             starts = [o[0] for o, s in zip(out.offsets, out.special) if not s]
             for span in spans:
                 first = bisect_left(starts, span["start"])

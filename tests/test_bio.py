@@ -21,6 +21,10 @@ from storyml_contract.text import (
     INSIDE_LABEL_INDEX,
     MAX_SEQ_LENGTH,
     NUM_BIO_LABELS,
+    assemble_spans,
+    decode_tags,
+    spans_from_scores,
+    word_tags,
 )
 
 from storyml.data.bio import (
@@ -370,7 +374,7 @@ def test_confidence_is_the_mean_probability_of_the_predicted_labels():
     assert [s["confidence"] for s in tags_to_spans(tags, OFFSETS)] == [1.0, 1.0]
 
 
-def test_logits_to_spans_uses_argmax_and_softmax():
+def test_logits_to_spans_decodes_and_uses_softmax():
     logits = np.zeros((len(OFFSETS), NUM_BIO_LABELS))
     logits[1, BIO_LABEL_INDEX["B-LOCATION"]] = 5.0
     logits[2, BIO_LABEL_INDEX["I-LOCATION"]] = 5.0
@@ -471,3 +475,68 @@ def test_collator_pads_to_the_longest_in_the_batch(tiny_tokenizer):
     assert str(batch["input_ids"].dtype) == "torch.int64"
     padded8 = TokenClassificationCollator(pad, pad_to_multiple_of=8)(as_features(aligned))
     assert padded8["input_ids"].shape[1] % 8 == 0
+
+
+# ---------------------------------------------------------------- constrained decoding
+
+
+def _scores(*rows: dict[str, float]) -> list[list[float]]:
+    out = []
+    for row in rows:
+        scores = [0.0] * NUM_BIO_LABELS
+        for label, value in row.items():
+            scores[BIO_LABEL_INDEX[label]] = value
+        out.append(scores)
+    return out
+
+
+def test_a_span_the_argmax_would_split_is_decoded_whole():
+    # "[CLS] the kitchen door [SEP]": token by token B-LOCATION I-OBJECT I-OBJECT, which the strict
+    # rules read as a lone "the"; the best whole sequence is one OBJECT span.
+    scores = _scores({"O": 5}, {"B-LOCATION": 3, "B-OBJECT": 2.5}, {"I-OBJECT": 4, "I-LOCATION": 1},
+                     {"I-OBJECT": 4}, {"O": 5})
+    special, words = [True, False, False, False, True], [False] * 5
+    argmax = [int(np.argmax(row)) for row in scores]
+    assert assemble_spans(argmax, special, words) == [(1, 2, ENTITY_CATEGORIES.index("LOCATION"))]
+    assert spans_from_scores(scores, special, words) == [(1, 4, ENTITY_CATEGORIES.index("OBJECT"))]
+
+
+def _valid(path: list[int]) -> bool:
+    """No I-X unless it follows B-X or I-X."""
+    previous = None
+    for label in path:
+        name = BIO_LABELS[label]
+        if name.startswith("I-") and previous not in ("B-" + name[2:], name):
+            return False
+        previous = name
+    return True
+
+
+@given(rows=st.lists(st.lists(st.integers(-3, 3), min_size=NUM_BIO_LABELS, max_size=NUM_BIO_LABELS),
+                     min_size=1, max_size=3))
+@FAST
+def test_decoding_finds_the_best_sequence_the_strict_rules_read_whole(rows):
+    import itertools
+
+    n = len(rows)
+    tags = decode_tags(rows, [False] * n, [False] * n)
+    assert _valid(tags)
+    best = max(sum(rows[t][k] for t, k in enumerate(path))
+               for path in itertools.product(range(NUM_BIO_LABELS), repeat=n) if _valid(list(path)))
+    assert sum(rows[t][k] for t, k in enumerate(tags)) == best
+    argmax = [int(np.argmax(row)) for row in rows]
+    if _valid(argmax):  # nothing to repair: decoding agrees with the per-token argmax
+        assert tags == argmax
+
+
+@given(data=st.data(), n=st.integers(0, 20))
+@FAST
+def test_decoded_tags_lose_no_labelled_word(data, n):
+    rows = data.draw(st.lists(st.lists(st.integers(-3, 3), min_size=NUM_BIO_LABELS, max_size=NUM_BIO_LABELS),
+                              min_size=n, max_size=n))
+    special = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    words = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    tags = word_tags(decode_tags(rows, special, words), special, words)
+    covered = {t for first, end, _ in assemble_spans(tags, special, words) for t in range(first, end)}
+    labelled = {t for t, tag in enumerate(tags) if not special[t] and BIO_LABELS[tag] != "O"}
+    assert covered == labelled  # every non-O word is in a span: no orphan or mismatched I- is dropped

@@ -17,6 +17,7 @@ from spec_helpers import GENERATED, SPECS, copy_specs, edit, storyml, tree_bytes
 from codegen.generators.generate import render_all
 from codegen.generators.literals import rust_str
 from codegen.spec.contract import build_contract
+from codegen.spec.kinds import KINDS
 from codegen.spec.loader import load_specs
 
 
@@ -87,7 +88,7 @@ def _shuffle_keys(node, rng):
 
 
 def _codegen_files():
-    kinds = ("enums", "feature_layout", "output_heads", "text_labels", "artifacts", "mlp_model")
+    kinds = [name for name, kind in KINDS.items() if kind.codegen]
     return [p for p in sorted(SPECS.rglob("*.yaml"))
             if any(f"kind: {k}\n" in p.read_text(encoding="utf-8") for k in kinds)]
 

@@ -88,6 +88,62 @@ def test_quoted_speech_adds_speech_act_without_the_quoted_clause_kinds(specs, re
         assert set(next(f for f in quoting if f.id == r["frame"]).adds) <= set(r["event_kinds"])
 
 
+def _templates(specs):
+    return {t.id: t for e in specs.of_kind("templates") for t in e.model.templates}
+
+
+def test_a_clause_with_its_own_verb_phrases_takes_one_of_them(specs, records):
+    frames = {f.id: f for f in specs.one("composition").frames}
+    phrased = [(f, name, c) for f in frames.values() for name, c in f.clauses.items() if c.verb_phrases]
+    assert phrased, "the composition spec has no clause with its own verb phrases"
+    seen = 0
+    for frame, name, clause in phrased:
+        words = {p.pattern.split("{")[0].strip() for ps in clause.verb_phrases.values() for p in ps}
+        for r in (r for r in records if r["frame"] == frame.id):
+            seen += 1
+            # The clause follows its conjunction ("... because Kate had lost the key"): its first
+            # verb comes in one of the clause's own phrases.
+            conj = r["fillers"]["conj"].split(":", 1)[1]
+            clause_text = r["text"].split(f" {conj} ", 1)[1]
+            assert any(f" {w} " in f" {clause_text} " for w in words), (frame.id, r["text"])
+    assert seen
+
+
+def test_a_frame_that_shares_the_main_subject_has_a_subject_led_main_clause(specs):
+    from storyml.data.compose import compile_frames, compile_plans
+
+    plans = compile_plans(specs)
+    by_id = {(p.template.id, p.register): p for p in plans}
+    checked = 0
+    for fp in compile_frames(specs, plans):
+        if fp.frame.needs_subject(fp.frame.main_clause):
+            for template_id in fp.main_templates:
+                assert by_id[(template_id, fp.register)].subject_slot is not None, (fp.frame.id, template_id)
+                checked += 1
+    assert checked  # "the wind howled, muttering about the debt" never comes out
+
+
+def test_same_kind_one_draws_every_clause_of_the_main_kind(tmp_path):
+    import shutil
+
+    import yaml
+
+    specs_dir = tmp_path / "specs"
+    shutil.copytree(SPECS, specs_dir)
+    path = specs_dir / "templates" / "composition.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    frame = next(f for f in data["frames"] if f["id"] == "coordinated")
+    frame["clauses"]["second"]["same_kind"] = 1.0
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    specs = load_specs(specs_dir)
+    templates = _templates(specs)
+    records = [r for r in build_events(specs, seed=3, per_kind=40).records if r["frame"] == "coordinated"]
+    assert records
+    for r in records:
+        main, second = templates[r["clauses"]["main"]], templates[r["clauses"]["second"]]
+        assert main.event_kinds[0] == second.event_kinds[0], r["text"]
+
+
 def test_every_event_kind_is_still_balanced(records):
     counts = Counter(k for r in records for k in r["event_kinds"])
     assert set(counts) == set(EVENT_KIND_LABELS)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from codegen.generators.golden import load_generated_python
 from codegen.spec.contract import build_contract
 from codegen.spec.errors import SpecError
+from codegen.spec.kinds import KINDS
 from codegen.spec.layout import compute_feature_layout, compute_output_layout, count_mlp_parameters
 from codegen.spec.loader import load_specs
 from codegen.spec.models import FeatureLayoutFile, MlpModelFile, OutputHeadsFile
@@ -145,6 +146,7 @@ def whole_specs(draw):
                            "metadata": {"fingerprint": "x.fingerprint", "labels": "x.labels"}, "models": {
             "events": {"file": "e.onnx", "inputs": ["input_ids"], "outputs": ["logits"], "labels": "event_kinds"},
             "mlp": {"file": "m.onnx", "inputs": ["features"], "labels": "outputs_x"}}},
+        "contract.yaml": {"kind": "contract_version", "version": "1.0.0", "metadata_key": "x.version"},
     }
 
 
@@ -347,7 +349,7 @@ def _mutate(data, rng):
 
 
 REAL_SPECS = Path(__file__).resolve().parents[1] / "specs"
-CODEGEN_KINDS = {"enums", "feature_layout", "output_heads", "text_labels", "artifacts", "mlp_model"}
+CODEGEN_KINDS = {name for name, kind in KINDS.items() if kind.codegen}
 
 
 def _codegen_spec_data() -> dict[str, dict]:

@@ -30,6 +30,7 @@ from storyml_contract.text import (
     MAX_SEQ_LENGTH,
     NUM_BIO_LABELS,
     NUM_EVENT_KINDS,
+    decode_tags,
 )
 
 from codegen.spec.loader import load_specs
@@ -199,14 +200,16 @@ def test_decoding_matches_the_contract_on_the_pytorch_models(tiny_models, tiny_t
         mask = torch.ones_like(ids)
         with torch.no_grad():
             event = torch.sigmoid(models["event_classifier"](input_ids=ids, attention_mask=mask).logits[0])
-            ner = torch.softmax(models["ner_classifier"](input_ids=ids, attention_mask=mask).logits[0], -1)
+            ner_logits = models["ner_classifier"](input_ids=ids, attention_mask=mask).logits[0]
+            ner = torch.softmax(ner_logits, -1)
         expected_kinds = [EVENT_KIND_LABELS[i] for i in range(NUM_EVENT_KINDS) if event[i] > EVENT_THRESHOLD]
         assert [k["label"] for k in result["event_kinds"]] == expected_kinds
         for k in result["event_kinds"]:
             assert k["confidence"] == pytest.approx(float(event[EVENT_KIND_LABELS.index(k["label"])]), abs=1e-4)
-        spans = tags_to_spans(ner.argmax(-1).tolist(), enc["offset_mapping"],
-                              [bool(s) for s in enc["special_tokens_mask"]], ner.numpy(),
-                              continues_word_flags(enc.word_ids()))
+        special = [bool(s) for s in enc["special_tokens_mask"]]
+        words = continues_word_flags(enc.word_ids())
+        tags = decode_tags(ner_logits.double().tolist(), special, words)  # the engine's decoding
+        spans = tags_to_spans(tags, enc["offset_mapping"], special, ner.numpy(), words)
         assert [(e["start"], e["end"], e["category"]) for e in result["entities"]] == [
             (s["start"], s["end"], s["category"]) for s in spans
         ]

@@ -12,10 +12,11 @@ import pytest
 import yaml
 
 from storyml.cli import main
-from storyml.vocab.importer import LIST_OF_CATEGORY, NAMES_LIST, Sources, run_import
+from storyml.vocab.importer import LIST_OF_CATEGORY, NAMES_LIST, VERB_LISTS, Sources, run_import
 from storyml.vocab.lexicon import article, classify_nouns, select
 from storyml.vocab.names import script, select_names
-from storyml.vocab.wordnet import load_nouns
+from storyml.vocab.verbs import classify_verbs
+from storyml.vocab.wordnet import load_nouns, load_verbs
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "wordnet"
@@ -61,6 +62,23 @@ def test_nouns_fall_in_the_category_of_their_first_sense(net):
     # "London" (a proper name), "guard" (mostly a verb), "person"/"entity" (too general).
 
 
+def test_verbs_fall_in_the_list_of_their_first_sense(net):
+    verbs = load_verbs(FIXTURE)
+    assert sorted(verbs.synset("stroll.v.01").frames) == [22]
+    lists = classify_verbs(verbs, net.tagged, zipf, exclude=set())
+    assert lists == {
+        "lexicon_perform_verbs": ["scrub"],        # verb.contact with an object
+        "lexicon_move_verbs": ["stroll toward"],    # under travel.v.01, no object
+        "lexicon_emotion_verbs": ["giggle"],        # under express_emotion.v.01
+        "lexicon_speech_verbs": ["growl"],          # verb.communication under growl.v.01
+    }
+    # Left out: "post" (a stopword: 'post the letter' is not its first sense in a story),
+    # "smooch" (never tagged as a verb), "nod" and "guard" (no rule), "travel" (too general).
+    assert classify_verbs(verbs, net.tagged, zipf, exclude={"scrub"})["lexicon_perform_verbs"] == []
+    rare_past = classify_verbs(verbs, net.tagged, lambda w: 1.0 if w == "giggled" else zipf(w), set())
+    assert rare_past["lexicon_emotion_verbs"] == []  # its past form is rare: not used as a verb
+
+
 def test_frequency_threshold_and_ordering(net):
     rare = classify_nouns(net, lambda w: 2.0 if w == "blacksmith" else 3.2)
     assert "blacksmith" not in [w for w, _ in rare["CHARACTER"]]
@@ -84,7 +102,8 @@ def test_names_round_robin_by_locale_and_filtered():
 def stub_sources(net) -> Sources:
     return Sources(net=net, wordnet_origin="a test fixture", zipf=zipf,
                    names_by_locale={"xx_XX": ["Anna", "Sarah", "Berit"], "yy_YY": ["Emil"]},
-                   versions={"faker": "0.0-test", "wordfreq": "0.0-test"})
+                   versions={"faker": "0.0-test", "wordfreq": "0.0-test", "lemminflect": "0.0-test"},
+                   verbs=load_verbs(FIXTURE))
 
 
 def test_import_writes_a_valid_deterministic_spec(tmp_path, net, capsys):
@@ -102,7 +121,9 @@ def test_import_writes_a_valid_deterministic_spec(tmp_path, net, capsys):
     assert data["lists"]["lexicon_gestures"]["words"] == ["a gesture"]  # "a slow nod" is by hand
     assert "the cellar" not in lists["lexicon_locations"]  # already in the hand-written list
     assert "Sarah" not in lists[NAMES_LIST]                 # likewise
-    assert set(data["lists"]) == {*LIST_OF_CATEGORY.values(), NAMES_LIST}
+    assert set(data["lists"]) == {*LIST_OF_CATEGORY.values(), NAMES_LIST, *VERB_LISTS}
+    assert data["lists"]["lexicon_move_verbs"]["verbs"] == ["stroll toward"]
+    assert lists["lexicon_perform_verbs"] == ["scrub"]
     assert main(["check", "--specs", str(specs)]) == 0, capsys.readouterr().err
 
 
@@ -128,5 +149,6 @@ def test_committed_lexicon_is_generated_with_source_versions_and_wired_in():
         for wl in (yaml.safe_load(path.read_text(encoding="utf-8"))["lists"]).values():
             included.update(wl.get("include", []))
     for name, wl in data["lists"].items():
-        assert wl["words"] == sorted(wl["words"]) and wl["words"], name
+        entries = wl["verbs"] if name in VERB_LISTS else wl["words"]
+        assert entries == sorted(entries) and entries, name
         assert name in included, f"{name} is not included by any hand-written list"

@@ -327,16 +327,68 @@ def _span_tests(c: Contract, text: ModuleType, rng: random.Random) -> list[str]:
            "",
            "#[test]",
            "fn assemble_spans_matches_python() {"]
-    idents = [pascal_identifier(cat) for cat in c.entity_categories]
     for tags, special, continues in _span_cases(c, rng):
         spans = text.assemble_spans(tags, special, continues)
         snapped = text.word_tags(tags, special, continues)
-        expected = Array(tuple(Struct("TokenSpan", (("first", Atom(str(a))), ("end", Atom(str(z))),
-                                                    ("category", Atom(f"EntityCategory::{idents[k]}"))))
-                               for a, z, k in spans), prefix="&")
         out.append(statement("", Call("check_spans", (_ref_array(tags), _ref_array(special),
                                                       _ref_array(continues), _ref_array(snapped),
-                                                      expected)), 4))
+                                                      _token_spans(c, spans))), 4))
+    return out + ["}", ""]
+
+
+def _score_cases(c: Contract, rng: random.Random) -> list[tuple[list[list[int]], list[bool], list[bool]]]:
+    """(scores, special, continues_word) with small integer scores (exact in f32 and f64 sums, so
+    both languages meet the same ties): a span the argmax would split, then random ones."""
+    n = len(c.bio_labels)
+
+    def row(**values: int) -> list[int]:
+        out = [0] * n
+        for label, value in values.items():
+            out[c.bio_labels.index(label.replace("_", "-"))] = value
+        return out
+
+    x, y = c.entity_categories[0], c.entity_categories[-1]
+    f, t = False, True
+    cases = [
+        ([], [], []),
+        ([row(O=5), row(**{f"B_{y}": 3, f"B_{x}": 2}), row(**{f"I_{x}": 4, f"I_{y}": 1}), row(**{f"I_{x}": 4}),
+          row(O=5)], [t, f, f, f, t], [f] * 5),
+    ]
+    for _ in range(12):
+        k = rng.randint(1, 16)
+        cases.append(([[rng.randint(-3, 3) for _ in range(n)] for _ in range(k)],
+                      [rng.random() < 0.1 for _ in range(k)], [rng.random() < 0.3 for _ in range(k)]))
+    return cases
+
+
+def _token_spans(c: Contract, spans: list[tuple[int, int, int]]) -> Node:
+    idents = [pascal_identifier(cat) for cat in c.entity_categories]
+    return Array(tuple(Struct("TokenSpan", (("first", Atom(str(a))), ("end", Atom(str(z))),
+                                            ("category", Atom(f"EntityCategory::{idents[k]}"))))
+                       for a, z, k in spans), prefix="&")
+
+
+def _decode_tests(c: Contract, text: ModuleType, rng: random.Random) -> list[str]:
+    out = ["/// `decode_tags` and `spans_from_scores` of one score sequence, against the Python results.",
+           "fn check_decoding(",
+           "    scores: &[[f32; NUM_BIO_LABELS]],",
+           "    special: &[bool],",
+           "    continues_word: &[bool],",
+           "    tags: &[usize],",
+           "    spans: &[TokenSpan],",
+           ") {",
+           "    assert_eq!(decode_tags(scores, special, continues_word), tags);",
+           "    assert_eq!(spans_from_scores(scores, special, continues_word), spans);",
+           "}",
+           "",
+           "#[test]",
+           "fn decode_tags_matches_python() {"]
+    for scores, special, continues in _score_cases(c, rng):
+        tags = text.decode_tags(scores, special, continues)
+        spans = text.spans_from_scores(scores, special, continues)
+        rows = Array(tuple(Array(tuple(Atom(f"{v}.0") for v in r)) for r in scores), prefix="&")
+        out.append(statement("", Call("check_decoding", (rows, _ref_array(special), _ref_array(continues),
+                                                         _ref_array(tags), _token_spans(c, spans))), 4))
     return out + ["}", ""]
 
 
@@ -381,8 +433,8 @@ def _imports(c: Contract, body: str) -> list[str]:
         lines.append(use_list(f"storyml_contract::{name}", used([pascal_identifier(name), *heads])))
     lines.append(use_list("storyml_contract::enums", used(sorted(c.enums))))
     lines.append(use_list("storyml_contract::text", used(
-        ["assemble_spans", "bio_label_to_category", "is_begin_tag", "is_inside_tag", "word_tags",
-         "EntityCategory", "TokenSpan"])))
+        ["assemble_spans", "bio_label_to_category", "decode_tags", "is_begin_tag", "is_inside_tag",
+         "spans_from_scores", "word_tags", "EntityCategory", "TokenSpan", "NUM_BIO_LABELS"])))
     # rustfmt sorts a `{..}` group after the paths beside it
     lines.append(use_list("storyml_contract", used(sorted([*c.features, *c.outputs]))))
     return lines
@@ -398,6 +450,7 @@ def render_golden_tests(c: Contract) -> str:
         out += _output_tests(c, name, mods[name], rng)
     out += _bio_label_tests(c, mods["text"])
     out += _span_tests(c, mods["text"], rng)
+    out += _decode_tests(c, mods["text"], rng)
     out += ["#[test]",
             "fn the_crate_version_is_the_contract_version() {",
             '    let crate_version = env!("CARGO_PKG_VERSION");',

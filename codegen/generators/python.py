@@ -242,7 +242,9 @@ def render_python(c: Contract) -> dict[str, str]:
             labels=label_lists(c, py_str),
             bio_begins=["True" if x.startswith("B-") and i else "False" for i, x in enumerate(c.bio_labels)],
             bio_category=["None"] + [str(k) for k in range(len(c.entity_categories)) for _ in ("B", "I")],
-            inside_of_category=[str(c.bio_labels.index("I-" + x)) for x in c.entity_categories]),
+            inside_of_category=[str(c.bio_labels.index("I-" + x)) for x in c.entity_categories],
+            begin_before_inside=[str(c.bio_labels.index("B-" + x[2:])) if x.startswith("I-") else "None"
+                                 for x in c.bio_labels]),
         f"{PACKAGE}/py.typed": "",
     }
     for name, layout in c.features.items():

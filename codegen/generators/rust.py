@@ -204,7 +204,9 @@ def render_rust(c: Contract) -> dict[str, str]:
             bio_begins=["true" if x.startswith("B-") and i else "false" for i, x in enumerate(c.bio_labels)],
             bio_category=["None"] + [f"Some(EntityCategory::{pascal_identifier(x)})"
                                      for x in c.entity_categories for _ in ("B", "I")],
-            inside_of_category=[str(c.bio_labels.index("I-" + x)) for x in c.entity_categories]),
+            inside_of_category=[str(c.bio_labels.index("I-" + x)) for x in c.entity_categories],
+            begin_before_inside=[f"Some({c.bio_labels.index('B-' + x[2:])})" if x.startswith("I-") else "None"
+                                 for x in c.bio_labels]),
     }
     for name, layout in c.features.items():
         files[f"{CRATE}/src/{name}.rs"] = render_features(c, layout)

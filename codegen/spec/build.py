@@ -10,6 +10,15 @@ from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.models import SpecModel
 
 
+class SilverData(SpecModel):
+    """Real fiction with silver entity labels added to the NER tagger's training set."""
+
+    corpus: str = Field(description="The `kind: corpus` spec to label (specs/text/corpus.yaml); needs the "
+                                    "`silver` extra (spaCy).")
+    sentences: int | None = Field(None, ge=1, description="Label only the corpus's first N sentences; "
+                                                          "none: all of them.")
+
+
 class BuildProfile(SpecModel):
     doc: str = ""
     encoder: str = Field(description="Encoder preset (specs/encoders.yaml) for the text models.")
@@ -23,6 +32,9 @@ class BuildProfile(SpecModel):
     validation_fraction: float = Field(
         gt=0.0, lt=0.5, description="Share of the training records held back to pick the best epoch.")
     quantize: bool = True
+    silver: SilverData | None = Field(
+        None, description="Silver-labelled real text for the NER tagger (issue 8): its unlabelled "
+                          "tokens train at the ignore index; the event classifier never sees it.")
 
 
 class BuildFile(SpecModel):
@@ -51,6 +63,7 @@ def check_build(specs) -> list[SpecProblem]:
     presets = set()
     for e in specs.of_kind("encoders"):
         presets |= set(e.model.presets)
+    corpora = {e.model.name for e in specs.of_kind("corpus")}
     text_profiles = set()
     for e in specs.of_kind("text_training"):
         text_profiles |= set(e.model.profiles)
@@ -62,4 +75,7 @@ def check_build(specs) -> list[SpecProblem]:
             if profile.text_profile is not None and profile.text_profile not in text_profiles:
                 problems.append(e.doc.problem(("profiles", name, "text_profile"), f"no text_training profile "
                                               f"{profile.text_profile!r} {one_of(profile.text_profile, sorted(text_profiles))}"))
+            if profile.silver is not None and profile.silver.corpus not in corpora:
+                problems.append(e.doc.problem(("profiles", name, "silver", "corpus"), f"no corpus spec "
+                                              f"{profile.silver.corpus!r} {one_of(profile.silver.corpus, sorted(corpora))}"))
     return problems

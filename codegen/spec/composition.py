@@ -41,11 +41,19 @@ from codegen.spec.models import SnakeName, SpecModel
 from codegen.spec.templates import VERB_FORMS, Slot, pattern_slots, vocabulary_lists
 
 ClauseForm = Literal["finite", "participle", "coordinate", "relative", "quote"]
+PHRASED_FORMS = ("finite", "relative")
+SHARED_SUBJECT_FORMS = ("participle", "coordinate")  # clause forms that borrow the main clause's subject  # the forms whose first verb a verb phrase may replace
 
 
 def _finite_weight(v: float) -> float:
     if not math.isfinite(v) or v <= 0:
         raise ValueError(f"must be a finite number above 0, got {v}")
+    return v
+
+
+def _finite_share(v: float) -> float:
+    if not math.isfinite(v):
+        raise ValueError(f"must be a finite number from 0 to 1, got {v}")
     return v
 
 
@@ -91,6 +99,20 @@ class ClauseSlot(SpecModel):
                                         "what a relative clause after this one refers to.")
     written_in: str | None = Field(None, description="The register the clause is written in "
                                                    "(default: the sentence's); quotes use the player's.")
+    verb_phrases: dict[str, list[VerbPhrase]] | None = Field(
+        None, description="Register -> the only verb phrases this clause takes, instead of the "
+                          "composition's: 'had {participle}' for background, 'could {base}' for what "
+                          "has not happened. Set, it admits only templates the phrase applies to "
+                          "(subject-led, first verb not of a fixed-form list).")
+    shares_subject: bool = Field(False, description="Words after this clause take its subject "
+                                                  "(\"{main} and {say}\"): only subject-led templates "
+                                                  "fill it. Implied for a main clause whose frame has a "
+                                                  "participle or coordinate clause.")
+    same_kind: float = Field(0.0, ge=0, le=1, description="Chance that the clause's template shares the "
+                                                        "main clause's primary event kind: real prose "
+                                                        "chains events of one kind more often than chance.")
+
+    _same_kind = field_validator("same_kind")(classmethod(lambda cls, v: _finite_share(v)))
 
 
 class Frame(SpecModel):
@@ -108,6 +130,12 @@ class Frame(SpecModel):
     @property
     def main_clause(self) -> str:
         return next(name for name, c in self.clauses.items() if c.main)
+
+    def needs_subject(self, name: str) -> bool:
+        """Whether clause slot `name` must be subject-led: it shares its subject with what follows."""
+        clause = self.clauses[name]
+        return clause.shares_subject or (clause.main and any(
+            c.clause in SHARED_SUBJECT_FORMS for n, c in self.clauses.items() if n != name))
 
     def opens_with(self, name: str) -> bool:
         return self.pattern.startswith("{" + name + "}")
@@ -169,6 +197,17 @@ def check_composition(specs) -> list[SpecProblem]:
             for name, clause in frame.clauses.items():
                 if clause.written_in is not None:
                     known(at + ("clauses", name, "written_in"), clause.written_in, registers, "register")
+                for register in clause.verb_phrases or {}:
+                    known(at + ("clauses", name, "verb_phrases", register), register, registers, "register")
+                for register in frame.registers:
+                    if clause.verb_phrases is not None and register not in clause.verb_phrases:
+                        problems.append(doc.problem(at + ("clauses", name, "verb_phrases"),
+                                                    f"no verb phrases for register {register!r}, which "
+                                                    f"the frame is written in"))
+                if clause.verb_phrases is not None and clause.clause not in PHRASED_FORMS:
+                    problems.append(doc.problem(at + ("clauses", name, "verb_phrases"),
+                                                f"a {clause.clause} clause takes no verb phrase (only "
+                                                f"{', '.join(PHRASED_FORMS)} clauses do)"))
                 for ci, category in enumerate(clause.ends_with or []):
                     known(at + ("clauses", name, "ends_with", ci), category, categories, "entity category")
                 for ki, k in enumerate(clause.labels if isinstance(clause.labels, list) else []):

@@ -24,6 +24,7 @@ from typing import Any
 
 import storyml
 from codegen.spec.contract import fingerprint
+from codegen.spec.errors import one_of
 from storyml.data.splits import SPLITS, test_file
 from storyml.errors import UserError
 from storyml.evaluate.evalsets import CHARACTERS_VALIDATION_FILE
@@ -34,6 +35,8 @@ from .cache import Stage, StageRunner, digest, file_digest
 from .report import render_build_summary
 
 # ---------------------------------------------------------------- stages
+
+SILVER_FILE = "silver.jsonl"  # a profile's silver-labelled corpus records (build spec `silver`)
 
 
 # ---------------------------------------------------------------- the build
@@ -57,7 +60,8 @@ class Build:
         self.specs = load_specs(self.specs_dir)
         spec = self.specs.one("build")
         if self.profile_name not in spec.profiles:
-            raise UserError(f"no build profile {self.profile_name!r} in specs/build.yaml")
+            raise UserError(f"no build profile {self.profile_name!r} in specs/build.yaml "
+                            f"{one_of(self.profile_name, sorted(spec.profiles))}")
         self.profile = spec.profiles[self.profile_name]
         self.seed = spec.seed
         self.encoder = self.encoder or self.profile.encoder
@@ -101,13 +105,17 @@ class Build:
         # is seconds, and byte-identical data leaves the training stages' inputs unchanged.
         return {"specs": fingerprint([e.model for e in self.specs]),
                 "seed": self.seed, "profile": self.profile.model_dump(include={
-                    "events_per_kind", "character_variations", "test_fraction", "validation_fraction"}),
+                    "events_per_kind", "character_variations", "test_fraction", "validation_fraction",
+                    "silver"}),
+                "labeller": self.silver_labeller(),
                 "version": storyml.__version__}
 
     def data_files(self) -> dict[str, Path]:
         names = ["events.jsonl", "events.train.jsonl", "events.val.jsonl", "characters.jsonl",
                  "characters.train.jsonl", CHARACTERS_VALIDATION_FILE]
         names += [test_file(split) for split in SPLITS]
+        if self.profile.silver is not None:
+            names.append(SILVER_FILE)
         return {name: self.data / name for name in names}
 
     def make_data(self) -> dict:
@@ -125,6 +133,7 @@ class Build:
         train, val = training_records(splits, self.profile.validation_fraction, self.seed)
         write_jsonl(files["events.train.jsonl"], train)
         write_jsonl(files["events.val.jsonl"], val)
+        silver = self.make_silver(files)
 
         matrix = run_matrix(self.specs, self.seed, self.profile.character_variations)
         write_dataset(matrix, files["characters.jsonl"])
@@ -135,13 +144,32 @@ class Build:
         return {"events": len(events.records), "events_train": len(train), "events_val": len(val),
                 **{f"events_test_{s}": len(splits[s]["test"]) for s in SPLITS},
                 "characters": len(matrix.records), "characters_train": len(c_train),
-                "characters_val": len(c_val)}
+                "characters_val": len(c_val), **silver}
+
+    def silver_labeller(self) -> dict | None:
+        if self.profile.silver is None:
+            return None
+        from storyml.silver.label import installed_labeller
+
+        return installed_labeller(self.specs, self.profile.silver.corpus)
+
+    def make_silver(self, files: dict[str, Path]) -> dict:
+        """The profile's silver-labelled corpus, written beside the events data (nothing when it has none)."""
+        if self.profile.silver is None:
+            return {}
+        from storyml.data.jsonl import write_jsonl
+        from storyml.silver.label import label_corpus
+
+        records, summary = label_corpus(self.specs, self.profile.silver.corpus, self.profile.silver.sentences)
+        write_jsonl(files[SILVER_FILE], records)
+        return {"silver": len(records), "silver_sentences": summary["sentences"],
+                "silver_entities": summary["entities"]}
 
     # -- stages 4 and 5: training
 
     def text_inputs(self) -> Any:
         files = self.data_files()
-        inputs = {"data": file_digest(files["events.train.jsonl"], files["events.val.jsonl"]),
+        inputs = {"data": file_digest(*self.text_training_files(), files["events.val.jsonl"]),
                   "specs": fingerprint(self.models_of("text_training", "encoders", "text_labels",
                                                       # mention resampling draws from the vocabulary
                                                       "vocabulary", "register_rules", "templates")),
@@ -149,6 +177,11 @@ class Build:
         if self.encoder_path is not None:
             inputs["encoder_path"] = str(self.encoder_path.resolve())
         return inputs
+
+    def text_training_files(self) -> list[Path]:
+        """The text models' training records: the template data, then any silver-labelled text."""
+        files = self.data_files()
+        return [files["events.train.jsonl"], *([files[SILVER_FILE]] if SILVER_FILE in files else [])]
 
     def text_run_dir(self) -> Path:
         """One run directory per set of inputs: an interrupted run resumes, a changed one starts afresh."""
@@ -169,7 +202,8 @@ class Build:
         from storyml.train.text import train_text_models
 
         files = self.data_files()
-        return train_text_models(self.specs, read_jsonl(files["events.train.jsonl"]),
+        train = [record for path in self.text_training_files() for record in read_jsonl(path)]
+        return train_text_models(self.specs, train,
                                  read_jsonl(files["events.val.jsonl"]), self.encoder,
                                  self.text_run_dir(), profile=self.profile.text_profile,
                                  local_path=self.encoder_path, verbose=self.verbose)

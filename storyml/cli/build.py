@@ -15,8 +15,11 @@ from .common import add_specs_option
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_specs_option(parser)
-    parser.add_argument("--fast", action="store_true",
-                        help="the fast profile: a tiny encoder, little data, few epochs (a smoke run)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--fast", action="store_true",
+                       help="the fast profile: a tiny encoder, little data, few epochs (a smoke run)")
+    which.add_argument("--profile", metavar="NAME", default=None,
+                       help="a build profile of specs/build.yaml (default: 'default'; --fast is 'fast')")
     parser.add_argument("--encoder", metavar="PRESET", help="encoder preset for the text models "
                         "(specs/encoders.yaml); default: the profile's")
     parser.add_argument("--encoder-path", type=Path, metavar="DIR",
@@ -34,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    build = Build(args.specs, "fast" if args.fast else "default", args.encoder, args.artifacts, args.work,
+    profile = "fast" if args.fast else args.profile or "default"
+    build = Build(args.specs, profile, args.encoder, args.artifacts, args.work,
                   args.force, args.generated, args.encoder_path, args.verbose)
     start = time.perf_counter()
     build.run()

@@ -40,6 +40,7 @@ from storyml_contract.text import (
     MAX_SEQ_LENGTH,
     OUTSIDE_LABEL,
     assemble_spans,
+    decode_tags,
     word_tags,
 )
 
@@ -453,11 +454,17 @@ def logits_to_spans(
     special_mask: Sequence[bool] | None = None,
     continues_word: Sequence[bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per-token argmax of [seq, NUM_BIO_LABELS] logits, then `tags_to_spans` with softmax probs."""
+    """Spans from [seq, NUM_BIO_LABELS] logits as the engine reads them: the contract's
+    `decode_tags` (constrained Viterbi over words, not a per-token argmax), then `tags_to_spans`
+    with softmax probabilities as confidences."""
     logits = np.asarray(logits, dtype=np.float64)
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     probs = shifted / shifted.sum(axis=-1, keepdims=True)
-    return tags_to_spans(logits.argmax(axis=-1), offsets, special_mask, probs, continues_word)
+    special = ([bool(flag) for flag in special_mask] if special_mask is not None
+               else [int(a) == int(b) for a, b in offsets])
+    words = [False] * len(logits) if continues_word is None else [bool(flag) for flag in continues_word]
+    tags = decode_tags(logits.tolist(), special, words)
+    return tags_to_spans(tags, offsets, special, probs, words)
 
 
 # --- Dynamic padding ------------------------------------------------------------------------------

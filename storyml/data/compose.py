@@ -103,6 +103,11 @@ class Plan:
         return self.pieces[1]
 
     @property
+    def takes_verb_phrase(self) -> bool:
+        """Subject-led, and its first verb may change form ("had opened"): not the copula."""
+        return self.subject_slot is not None and not self.slots[self.pieces[3]].fixed_form
+
+    @property
     def last_entity_category(self) -> str | None:
         """The category of the entity slot that ends the clause (only punctuation after it), if any."""
         if len(self.pieces) < 3 or self.pieces[-1].strip() not in ("", *EMBEDDED_END):
@@ -258,6 +263,10 @@ def clause_accepts(frame: Frame, name: str, clause: ClauseSlot, plan: Plan) -> b
         return False
     if clause.ends_with is not None and plan.last_entity_category not in clause.ends_with:
         return False
+    if clause.verb_phrases is not None and not plan.takes_verb_phrase:
+        return False
+    if frame.needs_subject(name) and plan.subject_slot is None:
+        return False  # "the wind howled, muttering about the debt"
     if clause.clause in SUBJECTLESS_FORMS:
         return plan.subject_slot is not None
     opening = frame.opens_with(name)
@@ -318,11 +327,15 @@ class Composition:
                     for register, name in (subjects.lists.items() if subjects else ())}
         return cls(spec, compile_frames(specs, plans), pronouns)
 
-    def variation(self, plan: Plan, rng: random.Random) -> Variation:
-        """A verb phrase and maybe a pronoun subject for a clause, weighed as the spec says."""
+    def variation(self, plan: Plan, rng: random.Random, clause: ClauseSlot | None = None) -> Variation:
+        """A verb phrase and maybe a pronoun subject for a clause, weighed as the spec says
+        (the clause slot's own verb phrases, when it has them, instead of the composition's)."""
         if plan.subject_slot is None:
             return Variation()
-        phrases = self.spec.verb_phrases.get(plan.register, [])
+        own = clause.verb_phrases if clause is not None else None
+        phrases = (own if own is not None else self.spec.verb_phrases).get(plan.register, [])
+        if not plan.embeddable:
+            phrases = []  # a quote or question keeps its speech verb as said: not "did not snap, '...'"
         phrase = rng.choices([p.pattern for p in phrases], [p.weight for p in phrases])[0] if phrases else None
         subject = plan.slots[plan.subject_slot]
         share = self.spec.pronoun_subjects.share if self.spec.pronoun_subjects else 0.0
@@ -346,7 +359,7 @@ class Composition:
 def compose(fp: FramePlan, main: Plan, composition: Composition, rng: random.Random) -> Composed:
     """Realise a frame around `main`: other clauses drawn from their candidates, word slots filled."""
     frame = fp.frame
-    chosen: dict[str, Plan] = {name: main if clause.main else rng.choice(fp.candidates[name])
+    chosen: dict[str, Plan] = {name: main if clause.main else _clause_plan(fp.candidates[name], clause, main, rng)
                                for name, clause in frame.clauses.items()}
     words = pick_fillers(fp.slots, rng)
     pieces: list[Piece] = []
@@ -362,7 +375,7 @@ def compose(fp: FramePlan, main: Plan, composition: Composition, rng: random.Ran
             continue
         plan, clause = chosen[name], frame.clauses[name]
         picked = pick_fillers(plan.slots, rng)
-        variation = composition.variation(plan, rng)
+        variation = composition.variation(plan, rng, clause)
         clause_pieces = realize(plan, picked, clause.clause, variation)
         if clause.clause == "quote":
             clause_pieces = _capitalised(clause_pieces)
@@ -374,6 +387,17 @@ def compose(fp: FramePlan, main: Plan, composition: Composition, rng: random.Ran
     kinds += frame.adds
     return Composed(_merged(pieces), list(dict.fromkeys(kinds)),
                     {name: p.template.id for name, p in sorted(chosen.items())}, dict(sorted(fillers.items())))
+
+
+def _clause_plan(candidates: list[Plan], clause: ClauseSlot, main: Plan, rng: random.Random) -> Plan:
+    """A template for a clause slot; with the slot's `same_kind` chance, one of the main clause's
+    primary kind when the slot admits any."""
+    if clause.same_kind > 0 and rng.random() < clause.same_kind:
+        kind = main.template.event_kinds[0]
+        same = [p for p in candidates if p.template.event_kinds[0] == kind]
+        if same:
+            return rng.choice(same)
+    return rng.choice(candidates)
 
 
 def _capitalised(pieces: list[Piece]) -> list[Piece]:

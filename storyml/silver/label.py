@@ -126,6 +126,21 @@ def load_pipeline(spec):
     return module.load()
 
 
+def installed_labeller(specs: SpecSet, name: str | None = None) -> dict[str, str | None]:
+    """Versions of the installed spaCy and of the corpus spec's model package (None: absent),
+    without loading them: what a cached silver dataset depends on."""
+    from importlib import metadata
+
+    spec = corpus_entry(specs, name).model
+    versions: dict[str, str | None] = {}
+    for dist in ("spacy", spec.pipeline.pip.split("==")[0]):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
 def pipeline_versions(nlp) -> dict[str, str]:
     import spacy
 

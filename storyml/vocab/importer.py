@@ -20,7 +20,8 @@ from storyml.fsutil import atomic_write_text
 
 from .lexicon import CATEGORIES, article, classify_nouns, select
 from .names import faker_first_names, select_names
-from .wordnet import NounNet, load_nouns
+from .verbs import VERB_RULES, classify_verbs
+from .wordnet import NounNet, VerbNet, load_nouns, load_verbs
 
 INSTALL_HINT = "install the import's sources with `pip install -e '.[lexicon]'`"
 LIST_OF_CATEGORY = {
@@ -29,6 +30,7 @@ LIST_OF_CATEGORY = {
     "SENSORY": "lexicon_sensory", "ABSTRACT": "lexicon_abstract",
 }
 NAMES_LIST = "lexicon_names"
+VERB_LISTS = frozenset(rule.list_name for rule in VERB_RULES)
 DOCS = {
     "lexicon_characters": "People named by role or kin (WordNet noun.person).",
     "lexicon_collectives": "Groups of people (WordNet noun.group under social group or people).",
@@ -39,6 +41,7 @@ DOCS = {
     "lexicon_sensory": "Sounds, smells, tastes and light as perceived.",
     "lexicon_abstract": "Ideas, messages, feelings, obligations and social events.",
     "lexicon_names": "First names from faker's person providers, round-robin over locales.",
+    **{rule.list_name: rule.doc for rule in VERB_RULES},
 }
 
 
@@ -49,6 +52,7 @@ class Sources:
     zipf: Callable[[str], float]
     names_by_locale: dict[str, list[str]]
     versions: dict[str, str]  # package -> version
+    verbs: VerbNet | None = None  # None: the WordNet directory has no verb files; no verb lists
 
 
 def find_wordnet(directory: Path | None) -> tuple[Path, str]:
@@ -76,11 +80,13 @@ def load_sources(wordnet: Path | None) -> Sources:
     return Sources(net=load_nouns(directory), wordnet_origin=origin,
                    zipf=lambda w: zipf_frequency(w, "en"),
                    names_by_locale=faker_first_names(),
-                   versions={p: importlib.metadata.version(p) for p in ("faker", "wordfreq")})
+                   versions={p: importlib.metadata.version(p) for p in ("faker", "wordfreq", "lemminflect")},
+                   verbs=load_verbs(directory) if (directory / "data.verb").is_file() else None)
 
 
-def hand_words(specs_dir: Path, skip: Path) -> set[str]:
-    """Every entry of the hand-written vocabulary lists, and the last word of each (lowercase)."""
+def hand_words(specs_dir: Path, skip: Path, key: str = "words") -> set[str]:
+    """Every entry of the hand-written vocabulary lists, and the last word of each (lowercase);
+    with key "verbs", every verb lemma and its first word."""
     words: set[str] = set()
     for path in sorted(specs_dir.rglob("*.yaml")):
         if path.resolve() == skip.resolve():
@@ -89,14 +95,18 @@ def hand_words(specs_dir: Path, skip: Path) -> set[str]:
         if not isinstance(data, dict) or data.get("kind") != "vocabulary":
             continue
         for wl in (data.get("lists") or {}).values():
-            for entry in wl.get("words") or []:
-                entry = str(entry)
-                words.update({entry, entry.split()[-1].lower()})
+            for entry in wl.get(key) or []:
+                if key == "words":
+                    entry = str(entry)
+                    words.update({entry, entry.split()[-1].lower()})
+                else:
+                    lemma = str(entry["lemma"] if isinstance(entry, dict) else entry)
+                    words.update({lemma, lemma.split()[0]})  # "pick up" keeps "pick" out too
     return words
 
 
 def build_lists(sources: Sources, exclude: set[str], per_category: int,
-                n_names: int) -> dict[str, list[str]]:
+                n_names: int, exclude_verbs: set[str] = frozenset()) -> dict[str, list[str]]:
     by_category = classify_nouns(sources.net, sources.zipf)
     lists: dict[str, list[str]] = {}
     for category in CATEGORIES:
@@ -105,6 +115,8 @@ def build_lists(sources: Sources, exclude: set[str], per_category: int,
                          for w in [w[0]] if w in exclude or article(category, w) in exclude})
         lists[LIST_OF_CATEGORY[category]] = sorted(article(category, w) for w in chosen)
     lists[NAMES_LIST] = select_names(sources.names_by_locale, n_names, sources.zipf, exclude)
+    if sources.verbs is not None:
+        lists.update(classify_verbs(sources.verbs, sources.net.tagged, sources.zipf, exclude_verbs))
     empty = [name for name, words in lists.items() if not words]
     if empty:
         raise UserError(f"the sources gave no entries for {', '.join(empty)}; "
@@ -140,12 +152,17 @@ def render(lists: dict[str, list[str]], sources: Sources) -> str:
         f"# - wordfreq {v['wordfreq']} (code Apache-2.0; data CC-BY-SA 4.0, Robyn Speer,",
         "#   https://github.com/rspeer/wordfreq): Zipf frequencies that rank and filter the words.",
         "#   Attribution of the wordfreq data, as its CC-BY-SA 4.0 licence asks.",
+        *([f"# - lemminflect {v['lemminflect']} (MIT licence): past forms that test a verb is used as one.",
+           "# Verbs are sorted into lists by their most frequent sense, lexicographer file, place",
+           "# under other synsets and sentence frames (storyml/vocab/verbs.py)."]
+          if sources.verbs is not None else []),
         "kind: vocabulary",
         "name: lexicon",
         "lists:",
     ]
     for name, words in lists.items():
-        lines += [f"  {name}:", f"    doc: {_scalar(DOCS[name])}", "    words:"]
+        key = "verbs" if name in VERB_LISTS else "words"
+        lines += [f"  {name}:", f"    doc: {_scalar(DOCS[name])}", f"    {key}:"]
         lines += [f"      - {_scalar(w)}" for w in words]
     return "\n".join(lines) + "\n"
 
@@ -154,6 +171,7 @@ def run_import(specs_dir: Path, out: Path, wordnet: Path | None = None, per_cate
                n_names: int = 400, sources: Sources | None = None) -> dict[str, list[str]]:
     """Write the lexicon file; return its lists."""
     sources = sources or load_sources(wordnet)
-    lists = build_lists(sources, hand_words(specs_dir, out), per_category, n_names)
+    lists = build_lists(sources, hand_words(specs_dir, out), per_category, n_names,
+                        hand_words(specs_dir, out, "verbs"))
     atomic_write_text(out, render(lists, sources))
     return lists

@@ -1,4 +1,4 @@
-"""A small reader of the WordNet noun database files (data.noun, index.noun).
+"""A small reader of the WordNet database files (data.noun/index.noun, data.verb/index.verb).
 
 Only what the vocabulary import needs: each synset's lexicographer file (its
 lexname, e.g. noun.person), its lemmas and its hypernyms, and each lemma's
@@ -20,6 +20,13 @@ NOUN_LEXNAMES = {
     17: "noun.object", 18: "noun.person", 19: "noun.phenomenon", 20: "noun.plant",
     21: "noun.possession", 22: "noun.process", 23: "noun.quantity", 24: "noun.relation",
     25: "noun.shape", 26: "noun.state", 27: "noun.substance", 28: "noun.time",
+}
+# lex_filenum -> lexname for verbs.
+VERB_LEXNAMES = {
+    29: "verb.body", 30: "verb.change", 31: "verb.cognition", 32: "verb.communication",
+    33: "verb.competition", 34: "verb.consumption", 35: "verb.contact", 36: "verb.creation",
+    37: "verb.emotion", 38: "verb.motion", 39: "verb.perception", 40: "verb.possession",
+    41: "verb.social", 42: "verb.stative", 43: "verb.weather",
 }
 HYPERNYM_POINTERS = ("@", "@i")
 _VERSION_RE = re.compile(r"WordNet (\d+(?:\.\d+)+) Copyright")
@@ -118,3 +125,68 @@ def _index(path: Path):
         synset_cnt, p_cnt = int(fields[2]), int(fields[3])
         at = 4 + p_cnt  # sense_cnt, tagsense_cnt, then the offsets
         yield fields[0], fields[at + 2:at + 2 + synset_cnt], int(fields[at + 1])
+
+
+@dataclass
+class VerbSynset(Synset):
+    frames: frozenset[int] = frozenset()  # sentence frames (wninput(5WN)) that fit every lemma, e.g. 8:
+    # "Somebody ----s something", 22: "Somebody ----s PP"
+
+
+@dataclass
+class VerbNet:
+    """The verb part of a WordNet database."""
+
+    synsets: dict[str, VerbSynset]
+    senses: dict[str, list[str]]  # lemma -> synset offsets, most frequent sense first
+    tagged: dict[str, int]  # lemma -> verb senses seen in the semantic concordance
+
+    def synset(self, name: str) -> VerbSynset:
+        """A synset by its usual name, 'walk.v.01'."""
+        lemma, pos, number = name.rsplit(".", 2)
+        if pos != "v":
+            raise KeyError(name)
+        return self.synsets[self.senses[lemma][int(number) - 1]]
+
+    def first_sense(self, lemma: str) -> VerbSynset | None:
+        offsets = self.senses.get(lemma)
+        return self.synsets.get(offsets[0]) if offsets else None
+
+    def ancestors(self, synset: Synset) -> set[str]:
+        seen: set[str] = set()
+        stack = [synset.offset]
+        while stack:
+            offset = stack.pop()
+            if offset in seen or offset not in self.synsets:
+                continue
+            seen.add(offset)
+            stack += self.synsets[offset].hypernyms
+        return seen
+
+
+def load_verbs(directory: Path | str) -> VerbNet:
+    """Read `data.verb` and `index.verb` from a WordNet dict directory."""
+    directory = Path(directory)
+    _, lines = _license_lines(directory / "data.verb")
+    synsets: dict[str, VerbSynset] = {}
+    for line in lines:
+        fields = line.split(" | ", 1)[0].split()
+        offset, lex_filenum, w_cnt = fields[0], int(fields[1]), int(fields[3], 16)
+        lemmas = [fields[4 + 2 * i] for i in range(w_cnt)]
+        at = 4 + 2 * w_cnt
+        p_cnt = int(fields[at])
+        hypernyms = [fields[at + 1 + 4 * i + 1] for i in range(p_cnt)
+                     if fields[at + 1 + 4 * i] in HYPERNYM_POINTERS]
+        at += 1 + 4 * p_cnt
+        frames = set()
+        for i in range(int(fields[at]) if at < len(fields) else 0):
+            f_num, w_num = int(fields[at + 2 + 3 * i]), int(fields[at + 3 + 3 * i], 16)
+            if w_num == 0:  # 0: the frame fits every word of the synset
+                frames.add(f_num)
+        synsets[offset] = VerbSynset(offset, VERB_LEXNAMES.get(lex_filenum, f"verb.{lex_filenum}"),
+                                     lemmas, hypernyms, frozenset(frames))
+    senses: dict[str, list[str]] = {}
+    tagged: dict[str, int] = {}
+    for lemma, offsets, tagsense_cnt in _index(directory / "index.verb"):
+        senses[lemma], tagged[lemma] = offsets, tagsense_cnt
+    return VerbNet(synsets, senses, tagged)

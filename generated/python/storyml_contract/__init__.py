@@ -45,8 +45,10 @@ from .text import (
     REGISTERS,
     assemble_spans,
     bio_label_to_category,
+    decode_tags,
     is_begin_tag,
     is_inside_tag,
+    spans_from_scores,
     word_tags,
 )
 from .character_features import CharacterFeatures, encode_features
@@ -168,12 +170,14 @@ __all__ = [
     "character_features",
     "character_outputs",
     "decode_outputs",
+    "decode_tags",
     "encode_features",
     "encode_labels",
     "enums",
     "int8_file",
     "is_begin_tag",
     "is_inside_tag",
+    "spans_from_scores",
     "text",
     "word_tags",
 ]

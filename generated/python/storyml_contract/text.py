@@ -165,3 +165,98 @@ def assemble_spans(
     if first >= 0:
         spans.append((first, len(tags), category))
     return spans
+
+
+# Per BIO label index: the B- label an I- label may follow besides itself (None: not an I-).
+_BEGIN_BEFORE_INSIDE: tuple[int | None, ...] = (
+    None,
+    None,
+    1,
+    None,
+    3,
+    None,
+    5,
+    None,
+    7,
+    None,
+    9,
+    None,
+    11,
+    None,
+    13,
+)
+
+
+def _first_max(values: Sequence[float]) -> int:
+    best = 0
+    for k in range(1, len(values)):
+        if values[k] > values[best]:
+            best = k
+    return best
+
+
+def _best_word_path(rows: Sequence[Sequence[float]]) -> list[int]:
+    """Viterbi over one run of words: the label sequence with the highest summed score in which
+    every I-X follows B-X or I-X (the first word cannot be an I-). Ties go to the lower index."""
+    best = [
+        float("-inf") if _BEGIN_BEFORE_INSIDE[k] is not None else float(rows[0][k])
+        for k in range(NUM_BIO_LABELS)
+    ]
+    back: list[list[int]] = []
+    for row in rows[1:]:
+        top = _first_max(best)
+        came_from = []
+        for k in range(NUM_BIO_LABELS):
+            begin = _BEGIN_BEFORE_INSIDE[k]
+            came_from.append(top if begin is None else (begin if best[begin] >= best[k] else k))
+        best = [best[came_from[k]] + float(row[k]) for k in range(NUM_BIO_LABELS)]
+        back.append(came_from)
+    label = _first_max(best)
+    path = [label]
+    for came_from in reversed(back):
+        label = came_from[label]
+        path.append(label)
+    return path[::-1]
+
+
+def decode_tags(
+    scores: Sequence[Sequence[float]], special: Sequence[bool], continues_word: Sequence[bool]
+) -> list[int]:
+    """Per-token BIO label indices from per-token label scores (the NER logits), decoded whole.
+
+    Within each run of non-special tokens, the words' first tokens take the best label sequence
+    that `assemble_spans` reads without dropping anything (constrained Viterbi: an I-X only after
+    B-X or I-X), so "the kitchen door" scored B-LOCATION I-OBJECT I-OBJECT token by token
+    becomes one span, not a stray "the". Other tokens keep their own best label (`word_tags`
+    overrides a word's later tokens anyway). Ties go to the lower label index.
+    """
+    if not len(scores) == len(special) == len(continues_word):
+        raise ValueError(
+            f"{len(scores)} score rows, {len(special)} special flags, "
+            f"{len(continues_word)} word flags"
+        )
+    for t, row in enumerate(scores):
+        if len(row) != NUM_BIO_LABELS:
+            raise ValueError(f"token {t}: {len(row)} scores, expected {NUM_BIO_LABELS}")
+    tags = [_first_max(row) for row in scores]
+    t = 0
+    while t < len(scores):
+        if special[t]:
+            t += 1
+            continue
+        heads: list[int] = []
+        while t < len(scores) and not special[t]:
+            if not heads or not continues_word[t]:
+                heads.append(t)
+            t += 1
+        for head, label in zip(heads, _best_word_path([scores[h] for h in heads])):
+            tags[head] = label
+    return tags
+
+
+def spans_from_scores(
+    scores: Sequence[Sequence[float]], special: Sequence[bool], continues_word: Sequence[bool]
+) -> list[tuple[int, int, int]]:
+    """Entity spans from per-token NER scores, as the engine reads them: `decode_tags`, then
+    `assemble_spans`."""
+    return assemble_spans(decode_tags(scores, special, continues_word), special, continues_word)

@@ -322,3 +322,123 @@ pub fn assemble_spans(tags: &[usize], special: &[bool], continues_word: &[bool])
     }
     spans
 }
+
+/// Per BIO label index: the B- label an I- label may follow besides itself (None: not an I-).
+const BEGIN_BEFORE_INSIDE: [Option<usize>; 15] = [
+    None,
+    None,
+    Some(1),
+    None,
+    Some(3),
+    None,
+    Some(5),
+    None,
+    Some(7),
+    None,
+    Some(9),
+    None,
+    Some(11),
+    None,
+    Some(13),
+];
+
+/// Index of the first largest value (0 for an empty slice).
+fn first_max(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (k, value) in values.iter().enumerate().skip(1) {
+        if *value > values[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+/// Viterbi over one run of words: the label sequence with the highest summed score in which
+/// every I-X follows B-X or I-X (the first word cannot be an I-). Ties go to the lower index.
+fn best_word_path(rows: &[&[f32; NUM_BIO_LABELS]]) -> Vec<usize> {
+    let mut best: [f32; NUM_BIO_LABELS] = std::array::from_fn(|k| {
+        if BEGIN_BEFORE_INSIDE[k].is_some() {
+            f32::NEG_INFINITY
+        } else {
+            rows[0][k]
+        }
+    });
+    let mut back: Vec<[usize; NUM_BIO_LABELS]> = Vec::with_capacity(rows.len());
+    for row in &rows[1..] {
+        let top = first_max(&best);
+        let came_from: [usize; NUM_BIO_LABELS] =
+            std::array::from_fn(|k| match BEGIN_BEFORE_INSIDE[k] {
+                None => top,
+                Some(begin) if best[begin] >= best[k] => begin,
+                Some(_) => k,
+            });
+        best = std::array::from_fn(|k| best[came_from[k]] + row[k]);
+        back.push(came_from);
+    }
+    let mut label = first_max(&best);
+    let mut path = vec![label];
+    for came_from in back.iter().rev() {
+        label = came_from[label];
+        path.push(label);
+    }
+    path.reverse();
+    path
+}
+
+/// Per-token BIO label indices from per-token label scores (the NER logits), decoded whole.
+///
+/// Within each run of non-special tokens, the words' first tokens take the best label sequence
+/// that `assemble_spans` reads without dropping anything (constrained Viterbi: an I-X only after
+/// B-X or I-X), so "the kitchen door" scored B-LOCATION I-OBJECT I-OBJECT token by token becomes
+/// one span, not a stray "the". Other tokens keep their own best label (`word_tags` overrides a
+/// word's later tokens anyway). Ties go to the lower label index.
+///
+/// # Panics
+///
+/// When `special` or `continues_word` is not as long as `scores`.
+#[must_use]
+pub fn decode_tags(
+    scores: &[[f32; NUM_BIO_LABELS]],
+    special: &[bool],
+    continues_word: &[bool],
+) -> Vec<usize> {
+    let tokens = scores.len();
+    assert_eq!(tokens, special.len(), "one special flag per score row");
+    assert_eq!(tokens, continues_word.len(), "one word flag per score row");
+    let mut tags: Vec<usize> = scores.iter().map(|row| first_max(row)).collect();
+    let mut t = 0;
+    while t < scores.len() {
+        if special[t] {
+            t += 1;
+            continue;
+        }
+        let mut heads: Vec<usize> = Vec::new();
+        while t < scores.len() && !special[t] {
+            if heads.is_empty() || !continues_word[t] {
+                heads.push(t);
+            }
+            t += 1;
+        }
+        let rows: Vec<&[f32; NUM_BIO_LABELS]> = heads.iter().map(|&h| &scores[h]).collect();
+        for (head, label) in heads.iter().zip(best_word_path(&rows)) {
+            tags[*head] = label;
+        }
+    }
+    tags
+}
+
+/// Entity spans from per-token NER scores, as the models are evaluated: [`decode_tags`], then
+/// [`assemble_spans`].
+///
+/// # Panics
+///
+/// When `special` or `continues_word` is not as long as `scores`.
+#[must_use]
+pub fn spans_from_scores(
+    scores: &[[f32; NUM_BIO_LABELS]],
+    special: &[bool],
+    continues_word: &[bool],
+) -> Vec<TokenSpan> {
+    let tags = decode_tags(scores, special, continues_word);
+    assemble_spans(&tags, special, continues_word)
+}

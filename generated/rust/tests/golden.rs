@@ -18,8 +18,8 @@ use storyml_contract::enums::{
     Provenance, SceneType, SpeechRegister, TemporalLayer, TopologicalRole,
 };
 use storyml_contract::text::{
-    assemble_spans, bio_label_to_category, is_begin_tag, is_inside_tag, word_tags, EntityCategory,
-    TokenSpan,
+    assemble_spans, bio_label_to_category, decode_tags, is_begin_tag, is_inside_tag,
+    spans_from_scores, word_tags, EntityCategory, TokenSpan, NUM_BIO_LABELS,
 };
 use storyml_contract::{character_features, character_outputs};
 
@@ -4108,6 +4108,682 @@ fn assemble_spans_matches_python() {
                 first: 3,
                 end: 4,
                 category: EntityCategory::Collective,
+            },
+        ],
+    );
+}
+
+/// `decode_tags` and `spans_from_scores` of one score sequence, against the Python results.
+fn check_decoding(
+    scores: &[[f32; NUM_BIO_LABELS]],
+    special: &[bool],
+    continues_word: &[bool],
+    tags: &[usize],
+    spans: &[TokenSpan],
+) {
+    assert_eq!(decode_tags(scores, special, continues_word), tags);
+    assert_eq!(spans_from_scores(scores, special, continues_word), spans);
+}
+
+#[test]
+fn decode_tags_matches_python() {
+    check_decoding(&[], &[], &[], &[], &[]);
+    check_decoding(
+        &[
+            [
+                5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+            ],
+            [
+                0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0,
+            ],
+            [
+                0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+            ],
+            [
+                0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+            ],
+            [
+                5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+            ],
+        ],
+        &[true, false, false, false, true],
+        &[false, false, false, false, false],
+        &[0, 1, 2, 2, 0],
+        &[TokenSpan {
+            first: 1,
+            end: 4,
+            category: EntityCategory::Character,
+        }],
+    );
+    check_decoding(
+        &[
+            [
+                0.0, -2.0, 1.0, 3.0, -3.0, -2.0, 1.0, -1.0, -1.0, 0.0, -2.0, 2.0, -2.0, 0.0, 2.0,
+            ],
+            [
+                2.0, 0.0, 1.0, -3.0, -1.0, 0.0, -2.0, -2.0, 0.0, 2.0, -3.0, 1.0, -2.0, -2.0, 2.0,
+            ],
+            [
+                0.0, -1.0, -3.0, 1.0, 3.0, -3.0, 3.0, 0.0, -1.0, -1.0, 0.0, -3.0, 2.0, 3.0, 2.0,
+            ],
+            [
+                1.0, -1.0, 1.0, -2.0, 1.0, 0.0, -1.0, -1.0, 0.0, 3.0, -2.0, 3.0, -3.0, 1.0, 3.0,
+            ],
+            [
+                -1.0, 0.0, -3.0, 3.0, -3.0, -1.0, -1.0, 1.0, -1.0, -2.0, 1.0, -3.0, 2.0, -2.0, 0.0,
+            ],
+            [
+                3.0, 0.0, -1.0, -3.0, -2.0, -1.0, 0.0, -2.0, 1.0, -1.0, -2.0, 1.0, -1.0, 1.0, -2.0,
+            ],
+            [
+                -1.0, -1.0, 0.0, 0.0, 1.0, -2.0, 0.0, -2.0, 2.0, -2.0, 1.0, 2.0, -3.0, -2.0, 1.0,
+            ],
+            [
+                2.0, -3.0, -2.0, 2.0, 0.0, -1.0, 2.0, 3.0, -2.0, 1.0, 2.0, 1.0, -1.0, -1.0, 3.0,
+            ],
+            [
+                -1.0, 3.0, 0.0, 3.0, -1.0, 3.0, 2.0, 3.0, -2.0, 2.0, -3.0, -3.0, 0.0, 1.0, 1.0,
+            ],
+            [
+                0.0, -1.0, -3.0, 3.0, -1.0, -3.0, -3.0, 0.0, 3.0, -3.0, -3.0, -3.0, 3.0, 0.0, -3.0,
+            ],
+            [
+                1.0, 0.0, -1.0, -3.0, 2.0, 2.0, 3.0, 2.0, 1.0, 2.0, 1.0, 3.0, -1.0, 1.0, -1.0,
+            ],
+            [
+                -3.0, 3.0, 0.0, -1.0, 0.0, -1.0, 1.0, -2.0, -1.0, 2.0, -3.0, 0.0, 2.0, -2.0, 1.0,
+            ],
+            [
+                -2.0, 2.0, 3.0, -1.0, -3.0, 1.0, -1.0, -3.0, 3.0, 0.0, 0.0, -2.0, 0.0, -2.0, 2.0,
+            ],
+            [
+                3.0, 2.0, -3.0, 1.0, -3.0, 3.0, -2.0, 3.0, 0.0, 1.0, 2.0, 2.0, 2.0, 0.0, 2.0,
+            ],
+            [
+                1.0, 3.0, 3.0, 2.0, 0.0, -1.0, -1.0, 0.0, 1.0, -2.0, 2.0, -2.0, 0.0, -2.0, 1.0,
+            ],
+        ],
+        &[
+            false, false, false, false, false, false, true, false, false, false, false, false,
+            false, false, false,
+        ],
+        &[
+            false, false, false, true, true, false, false, true, false, false, true, false, false,
+            false, true,
+        ],
+        &[3, 0, 13, 9, 3, 0, 8, 7, 1, 3, 6, 1, 2, 0, 1],
+        &[
+            TokenSpan {
+                first: 0,
+                end: 1,
+                category: EntityCategory::Object,
+            },
+            TokenSpan {
+                first: 2,
+                end: 5,
+                category: EntityCategory::Collective,
+            },
+            TokenSpan {
+                first: 7,
+                end: 8,
+                category: EntityCategory::Gesture,
+            },
+            TokenSpan {
+                first: 8,
+                end: 9,
+                category: EntityCategory::Character,
+            },
+            TokenSpan {
+                first: 9,
+                end: 11,
+                category: EntityCategory::Object,
+            },
+            TokenSpan {
+                first: 11,
+                end: 13,
+                category: EntityCategory::Character,
+            },
+        ],
+    );
+    check_decoding(
+        &[
+            [
+                -1.0, -3.0, 0.0, -2.0, -2.0, -3.0, 3.0, 2.0, 1.0, -2.0, -1.0, 1.0, 3.0, -2.0, 1.0,
+            ],
+            [
+                -2.0, 1.0, -3.0, -1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 1.0, 1.0, 3.0, -3.0, 0.0, 1.0,
+            ],
+            [
+                0.0, -2.0, -3.0, 3.0, 1.0, -3.0, -1.0, 0.0, 0.0, 2.0, -2.0, -1.0, -3.0, 0.0, 1.0,
+            ],
+        ],
+        &[true, false, false],
+        &[false, true, false],
+        &[6, 11, 3],
+        &[
+            TokenSpan {
+                first: 1,
+                end: 2,
+                category: EntityCategory::Abstract,
+            },
+            TokenSpan {
+                first: 2,
+                end: 3,
+                category: EntityCategory::Object,
+            },
+        ],
+    );
+    check_decoding(
+        &[
+            [
+                1.0, 3.0, -1.0, -3.0, 0.0, -3.0, 0.0, 1.0, 0.0, 1.0, -1.0, 2.0, -2.0, -2.0, 1.0,
+            ],
+            [
+                1.0, -2.0, 0.0, -3.0, -3.0, 2.0, -1.0, 2.0, -3.0, 3.0, -1.0, 0.0, 1.0, 3.0, -1.0,
+            ],
+            [
+                -1.0, 3.0, -1.0, 1.0, 3.0, 2.0, -3.0, 0.0, 3.0, -3.0, -1.0, 1.0, 0.0, -1.0, -2.0,
+            ],
+        ],
+        &[false, true, false],
+        &[false, true, false],
+        &[1, 9, 1],
+        &[
+            TokenSpan {
+                first: 0,
+                end: 1,
+                category: EntityCategory::Character,
+            },
+            TokenSpan {
+                first: 2,
+                end: 3,
+                category: EntityCategory::Character,
+            },
+        ],
+    );
+    check_decoding(
+        &[
+            [
+                1.0, -3.0, -3.0, 0.0, 0.0, -3.0, 3.0, 1.0, -3.0, 3.0, -2.0, -3.0, 3.0, -2.0, 3.0,
+            ],
+            [
+                3.0, 0.0, 3.0, 3.0, -1.0, -1.0, -3.0, -2.0, 0.0, -2.0, -2.0, -3.0, -2.0, -3.0, -3.0,
+            ],
+            [
+                3.0, -2.0, -2.0, 3.0, 3.0, 0.0, 2.0, -1.0, 2.0, 3.0, 1.0, 2.0, 2.0, -3.0, 1.0,
+            ],
+            [
+                -3.0, 3.0, 1.0, 0.0, -3.0, 2.0, -3.0, -2.0, 2.0, -2.0, 3.0, 1.0, -2.0, -1.0, 0.0,
+            ],
+            [
+                1.0, 2.0, -1.0, 0.0, -2.0, 3.0, 2.0, 0.0, -3.0, -3.0, 2.0, -2.0, 2.0, -1.0, -1.0,
+            ],
+            [
+                0.0, -3.0, 1.0, 3.0, 2.0, -1.0, 3.0, -2.0, 0.0, 1.0, 1.0, -2.0, 1.0, 3.0, 1.0,
+            ],
+            [
+                2.0, 2.0, -1.0, -2.0, 1.0, -3.0, 3.0, -1.0, 2.0, 3.0, 2.0, -1.0, 2.0, 0.0, 3.0,
+            ],
+        ],
+        &[false, false, false, true, false, false, false],
+        &[true, true, false, true, true, false, false],
+        &[9, 0, 0, 1, 5, 6, 6],
+        &[
+            TokenSpan {
+                first: 0,
+                end: 2,
+                category: EntityCategory::Sensory,
+            },
+            TokenSpan {
+                first: 4,
+                end: 7,
+                category: EntityCategory::Location,
+            },
+        ],
+    );
+    check_decoding(
+        &[[
+            -2.0, -2.0, 0.0, 1.0, 2.0, 0.0, 0.0, -2.0, 0.0, 0.0, 0.0, -2.0, 0.0, -1.0, -2.0,
+        ]],
+        &[false],
+        &[false],
+        &[3],
+        &[TokenSpan {
+            first: 0,
+            end: 1,
+            category: EntityCategory::Object,
+        }],
+    );
+    check_decoding(
+        &[
+            [
+                -1.0, 2.0, 2.0, 0.0, 0.0, 0.0, 1.0, 1.0, 3.0, 0.0, 2.0, 0.0, 1.0, 1.0, -2.0,
+            ],
+            [
+                3.0, 2.0, 1.0, 3.0, 3.0, 2.0, -3.0, -3.0, -3.0, -1.0, -3.0, 0.0, 1.0, -3.0, 3.0,
+            ],
+            [
+                -2.0, 3.0, 3.0, -1.0, 2.0, 3.0, 2.0, -2.0, -2.0, 1.0, 2.0, 2.0, 3.0, -2.0, -3.0,
+            ],
+            [
+                -2.0, -2.0, -1.0, 2.0, -3.0, -1.0, 3.0, -3.0, -2.0, 2.0, -3.0, 0.0, -1.0, 2.0, -2.0,
+            ],
+            [
+                1.0, -2.0, 3.0, -2.0, 1.0, 2.0, 1.0, 3.0, 3.0, 0.0, -2.0, 2.0, 0.0, 2.0, 0.0,
+            ],
+            [
+                1.0, -1.0, -3.0, -3.0, 1.0, 0.0, -2.0, 1.0, -3.0, 0.0, 1.0, 1.0, -3.0, 3.0, 3.0,
+            ],
+        ],
+        &[false, false, false, false, true, false],
+        &[true, true, true, true, false, false],
+        &[1, 0, 1, 6, 2, 13],
+        &[
+            TokenSpan {
+                first: 0,
+                end: 4,
+                category: EntityCategory::Character,
+            },
+            TokenSpan {
+                first: 5,
+                end: 6,
+                category: EntityCategory::Collective,
+            },
+        ],
+    );
+    check_decoding(
+        &[
+            [
+                -3.0, 0.0, 3.0, -2.0, -2.0, -3.0, 2.0, 3.0, -3.0, 3.0, 1.0, 2.0, -2.0, 2.0, 0.0,
+            ],
+            [
+                3.0, -1.0, -2.0, -3.0, -1.0, 2.0, 3.0, -3.0, 2.0, 2.0, 3.0, -2.0, 0.0, 2.0, -2.0,
+            ],
+            [
+                2.0, -3.0, -3.0, -2.0, 0.0, -3.0, 3.0, 2.0, -2.0, -1.0, 3.0, -3.0, 0.0, 1.0, 0.0,
+            ],
+            [
+                -1.0, -1.0, -3.0, 3.0, -3.0, 1.0, 1.0, -2.0, -1.0, -1.0, 0.0, -3.0, -2.0, 3.0, -1.0,
+            ],
+            [
+                3.0, -3.0, -3.0, 1.0, 1.0, 3.0, 1.0, -3.0, 3.0, -1.0, -2.0, 1.0, 3.0, 2.0, 1.0,
+            ],
+            [
+                -1.0, 2.0, -2.0, -1.0, 3.0, 0.0, 1.0, 1.0, 2.0, 3.0, 0.0, -3.0, -3.0, -3.0, 3.0,
+            ],
+            [
+                3.0, -3.0, -2.0, 1.0, -2.0, -2.0, -2.0, 3.0, 2.0, 3.0, 1.0, -3.0, -1.0, -2.0, -2.0,
+            ],
+        ],
+        &[false, false, true, false, false, false, true],
+        &[false, false, true, false, false, false, false],
+        &[7, 0, 6, 3, 0, 9, 0],
+        &[
+            TokenSpan {
+                first: 0,
+                end: 1,
+                category: EntityCategory::Gesture,
+            },
+            TokenSpan {
+                first: 3,
+                end: 4,
+                category: EntityCategory::Object,
+            },
+            TokenSpan {
+                first: 5,
+                end: 6,
+                category: EntityCategory::Sensory,
+            },
+        ],
+    );
+    check_decoding(
+        &[[
+            0.0, -3.0, 3.0, 3.0, 3.0, 0.0, 3.0, -3.0, -2.0, 2.0, 1.0, 0.0, 0.0, -3.0, 2.0,
+        ]],
+        &[false],
+        &[false],
+        &[3],
+        &[TokenSpan {
+            first: 0,
+            end: 1,
+            category: EntityCategory::Object,
+        }],
+    );
+    check_decoding(
+        &[
+            [
+                1.0, 3.0, 3.0, -3.0, 0.0, 2.0, 2.0, 2.0, 2.0, -3.0, -2.0, 1.0, 0.0, 2.0, 2.0,
+            ],
+            [
+                2.0, 1.0, -2.0, 0.0, 2.0, 0.0, -3.0, -1.0, -2.0, -3.0, -2.0, 0.0, -1.0, 3.0, 2.0,
+            ],
+            [
+                1.0, -1.0, 1.0, 0.0, -2.0, -2.0, -1.0, 3.0, 1.0, 3.0, -1.0, 1.0, 2.0, 2.0, 1.0,
+            ],
+            [
+                2.0, 2.0, 0.0, 0.0, 0.0, 2.0, -2.0, -2.0, 0.0, 1.0, -3.0, -2.0, 1.0, 0.0, 3.0,
+            ],
+            [
+                -2.0, -1.0, 3.0, -1.0, -3.0, 1.0, 0.0, 0.0, 0.0, -3.0, 0.0, 0.0, 2.0, -3.0, -3.0,
+            ],
+            [
+                2.0, 1.0, 0.0, 0.0, -1.0, 1.0, 2.0, 2.0, -2.0, -1.0, -1.0, 2.0, -3.0, 3.0, -2.0,
+            ],
+            [
+                -1.0, 1.0, 0.0, 1.0, 1.0, 2.0, -3.0, 0.0, -3.0, -3.0, 3.0, -3.0, 3.0, 0.0, -2.0,
+            ],
+            [
+                -1.0, 1.0, 1.0, 0.0, -3.0, 2.0, -2.0, -1.0, 1.0, -1.0, 0.0, 2.0, 2.0, 2.0, -1.0,
+            ],
+            [
+                -2.0, 2.0, -2.0, 3.0, 1.0, -2.0, 3.0, 1.0, 0.0, -2.0, -3.0, -1.0, 0.0, 2.0, 2.0,
+            ],
+            [
+                2.0, 1.0, 3.0, -1.0, 1.0, 1.0, 2.0, -3.0, -3.0, -2.0, -2.0, -3.0, -3.0, 1.0, 1.0,
+            ],
+            [
+                -1.0, 0.0, 2.0, 3.0, 1.0, 2.0, -3.0, -2.0, -3.0, 1.0, -2.0, 1.0, -2.0, -3.0, 0.0,
+            ],
+            [
+                -1.0, 2.0, 0.0, 1.0, 1.0, -1.0, -2.0, 2.0, 2.0, -3.0, -2.0, -1.0, 1.0, -1.0, 2.0,
+            ],
+        ],
+        &[
+            false, false, false, false, false, false, false, false, false, false, false, false,
+        ],
+        &[
+            true, true, false, false, false, false, false, true, false, false, true, false,
+        ],
+        &[1, 13, 7, 1, 2, 13, 5, 5, 3, 0, 3, 1],
+        &[
+            TokenSpan {
+                first: 0,
+                end: 2,
+                category: EntityCategory::Character,
+            },
+            TokenSpan {
+                first: 2,
+                end: 3,
+                category: EntityCategory::Gesture,
+            },
+            TokenSpan {
+                first: 3,
+                end: 5,
+                category: EntityCategory::Character,
+            },
+            TokenSpan {
+                first: 5,
+                end: 6,
+                category: EntityCategory::Collective,
+            },
+            TokenSpan {
+                first: 6,
+                end: 8,
+                category: EntityCategory::Location,
+            },
+            TokenSpan {
+                first: 8,
+                end: 9,
+                category: EntityCategory::Object,
+            },
+            TokenSpan {
+                first: 11,
+                end: 12,
+                category: EntityCategory::Character,
+            },
+        ],
+    );
+    check_decoding(
+        &[
+            [
+                1.0, -1.0, -3.0, 2.0, -3.0, 0.0, 0.0, -3.0, 3.0, -1.0, -3.0, -3.0, 3.0, -3.0, -1.0,
+            ],
+            [
+                3.0, 0.0, 3.0, 0.0, 1.0, -1.0, 3.0, 2.0, -3.0, 1.0, 3.0, 2.0, 0.0, -1.0, -1.0,
+            ],
+            [
+                -3.0, 3.0, 3.0, -2.0, 2.0, 2.0, -1.0, -2.0, 1.0, -1.0, -2.0, 0.0, 2.0, 0.0, -3.0,
+            ],
+            [
+                1.0, -2.0, 1.0, 2.0, -2.0, 3.0, -2.0, -2.0, 2.0, 0.0, -1.0, 2.0, -2.0, -3.0, 1.0,
+            ],
+            [
+                3.0, -3.0, 0.0, 3.0, -3.0, 1.0, -1.0, 0.0, -2.0, -3.0, -3.0, 2.0, -3.0, 3.0, 2.0,
+            ],
+            [
+                0.0, -3.0, -3.0, 0.0, 1.0, 2.0, 3.0, 3.0, -3.0, 1.0, 3.0, -2.0, 0.0, -2.0, -3.0,
+            ],
+            [
+                -2.0, -3.0, 2.0, 2.0, 2.0, 2.0, 1.0, 2.0, 2.0, -2.0, 2.0, -3.0, -3.0, 0.0, 2.0,
+            ],
+            [
+                -1.0, -2.0, 1.0, 1.0, -1.0, 2.0, 0.0, 0.0, 2.0, 2.0, -3.0, 2.0, -3.0, 0.0, -1.0,
+            ],
+            [
+                2.0, 0.0, -1.0, 1.0, -1.0, -3.0, -2.0, -3.0, -3.0, 1.0, 2.0, 3.0, -1.0, 1.0, -3.0,
+            ],
+            [
+                -2.0, 1.0, 0.0, 3.0, 3.0, 1.0, 0.0, 3.0, 0.0, 2.0, -1.0, 0.0, 2.0, 2.0, -2.0,
+            ],
+            [
+                -1.0, 0.0, 0.0, -3.0, 2.0, -2.0, 2.0, 0.0, -1.0, -2.0, 2.0, 3.0, 2.0, 1.0, -1.0,
+            ],
+        ],
+        &[
+            false, false, false, false, false, false, false, false, false, false, false,
+        ],
+        &[
+            false, false, false, true, false, false, false, true, true, true, false,
+        ],
+        &[3, 0, 1, 5, 0, 7, 3, 5, 11, 3, 11],
+        &[
+            TokenSpan {
+                first: 0,
+                end: 1,
+                category: EntityCategory::Object,
+            },
+            TokenSpan {
+                first: 2,
+                end: 4,
+                category: EntityCategory::Character,
+            },
+            TokenSpan {
+                first: 5,
+                end: 6,
+                category: EntityCategory::Gesture,
+            },
+            TokenSpan {
+                first: 6,
+                end: 10,
+                category: EntityCategory::Object,
+            },
+            TokenSpan {
+                first: 10,
+                end: 11,
+                category: EntityCategory::Abstract,
+            },
+        ],
+    );
+    check_decoding(
+        &[
+            [
+                -3.0, -3.0, -2.0, 3.0, 3.0, 2.0, 2.0, -3.0, 3.0, -1.0, -1.0, -3.0, 2.0, 0.0, 2.0,
+            ],
+            [
+                -3.0, -3.0, 1.0, -1.0, -2.0, 2.0, -2.0, 2.0, 1.0, -1.0, 0.0, 0.0, 3.0, 0.0, 0.0,
+            ],
+            [
+                -1.0, 1.0, 0.0, -1.0, 1.0, 2.0, 1.0, 3.0, -2.0, 0.0, -3.0, -1.0, -2.0, 0.0, 1.0,
+            ],
+            [
+                -1.0, 3.0, -2.0, 2.0, -3.0, -3.0, 1.0, 2.0, -1.0, 1.0, 1.0, 0.0, -1.0, 0.0, -3.0,
+            ],
+            [
+                1.0, 2.0, 2.0, 2.0, 0.0, 3.0, -3.0, 3.0, -3.0, 0.0, -2.0, -2.0, 3.0, 1.0, 2.0,
+            ],
+            [
+                -1.0, 1.0, 2.0, 3.0, 0.0, 2.0, -1.0, 1.0, -2.0, 1.0, 0.0, 1.0, 2.0, 2.0, -1.0,
+            ],
+            [
+                3.0, 0.0, 3.0, -3.0, -3.0, 0.0, -3.0, 3.0, 2.0, -1.0, 1.0, 0.0, -1.0, 3.0, -2.0,
+            ],
+            [
+                -2.0, 2.0, 1.0, 3.0, -3.0, 0.0, -1.0, 2.0, 3.0, -3.0, -2.0, 2.0, 1.0, -1.0, 1.0,
+            ],
+            [
+                0.0, 0.0, -2.0, 0.0, 1.0, 2.0, 3.0, -3.0, 1.0, 1.0, -1.0, -1.0, 2.0, 1.0, 3.0,
+            ],
+            [
+                3.0, 2.0, 2.0, 3.0, 2.0, -1.0, 1.0, 0.0, 3.0, -1.0, 2.0, -2.0, 3.0, 3.0, 3.0,
+            ],
+            [
+                -1.0, -1.0, -1.0, -2.0, -3.0, 0.0, 1.0, 1.0, -2.0, 0.0, -1.0, -3.0, 1.0, -1.0, 0.0,
+            ],
+            [
+                -3.0, 3.0, 1.0, -1.0, -2.0, -1.0, -1.0, 3.0, 0.0, 2.0, 1.0, -3.0, 2.0, 2.0, 3.0,
+            ],
+            [
+                -2.0, 3.0, -2.0, 0.0, 3.0, 1.0, -1.0, -3.0, 3.0, 3.0, 3.0, -2.0, 3.0, 1.0, -1.0,
+            ],
+            [
+                -2.0, -3.0, 0.0, 0.0, 1.0, 2.0, 2.0, 3.0, 3.0, 0.0, -1.0, 2.0, -1.0, 1.0, 2.0,
+            ],
+            [
+                0.0, 1.0, 2.0, 1.0, -3.0, 3.0, 3.0, -2.0, 2.0, -2.0, 2.0, 1.0, -2.0, 1.0, 3.0,
+            ],
+        ],
+        &[
+            false, true, false, false, false, false, false, false, false, false, true, false,
+            false, true, false,
+        ],
+        &[
+            true, false, false, false, false, true, false, false, false, false, true, false, false,
+            true, false,
+        ],
+        &[3, 12, 7, 1, 5, 3, 0, 3, 5, 0, 6, 1, 1, 7, 5],
+        &[
+            TokenSpan {
+                first: 0,
+                end: 1,
+                category: EntityCategory::Object,
+            },
+            TokenSpan {
+                first: 2,
+                end: 3,
+                category: EntityCategory::Gesture,
+            },
+            TokenSpan {
+                first: 3,
+                end: 4,
+                category: EntityCategory::Character,
+            },
+            TokenSpan {
+                first: 4,
+                end: 6,
+                category: EntityCategory::Location,
+            },
+            TokenSpan {
+                first: 7,
+                end: 8,
+                category: EntityCategory::Object,
+            },
+            TokenSpan {
+                first: 8,
+                end: 9,
+                category: EntityCategory::Location,
+            },
+            TokenSpan {
+                first: 11,
+                end: 12,
+                category: EntityCategory::Character,
+            },
+            TokenSpan {
+                first: 12,
+                end: 13,
+                category: EntityCategory::Character,
+            },
+            TokenSpan {
+                first: 14,
+                end: 15,
+                category: EntityCategory::Location,
+            },
+        ],
+    );
+    check_decoding(
+        &[
+            [
+                -1.0, 3.0, 1.0, 3.0, 1.0, -2.0, -2.0, -1.0, -3.0, -3.0, -2.0, 3.0, 0.0, 0.0, -2.0,
+            ],
+            [
+                3.0, -2.0, -2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 1.0, -1.0, 2.0, -2.0, -3.0, 2.0, -3.0,
+            ],
+            [
+                -1.0, -3.0, 1.0, 0.0, -2.0, 1.0, -3.0, -3.0, -2.0, -2.0, 2.0, 0.0, 3.0, 0.0, 3.0,
+            ],
+            [
+                2.0, -3.0, 1.0, 2.0, 0.0, -1.0, -3.0, 3.0, 1.0, 3.0, -2.0, -3.0, -1.0, -2.0, 2.0,
+            ],
+            [
+                3.0, -1.0, -2.0, 3.0, 1.0, 1.0, 0.0, 3.0, -2.0, -1.0, -3.0, 1.0, -2.0, 1.0, -3.0,
+            ],
+            [
+                3.0, -2.0, 2.0, 0.0, -2.0, 1.0, 1.0, -1.0, 2.0, 3.0, 2.0, -2.0, 2.0, -1.0, 0.0,
+            ],
+            [
+                -1.0, 3.0, 1.0, -1.0, -1.0, 3.0, -2.0, 1.0, 1.0, -3.0, 1.0, -3.0, 3.0, -3.0, 1.0,
+            ],
+            [
+                -1.0, -1.0, 0.0, 1.0, -3.0, -3.0, 3.0, -2.0, 0.0, -1.0, -3.0, -3.0, -1.0, 3.0, -1.0,
+            ],
+            [
+                2.0, -2.0, -3.0, 3.0, 3.0, 1.0, 3.0, 0.0, -1.0, 0.0, 0.0, 1.0, 2.0, 1.0, 1.0,
+            ],
+            [
+                3.0, -1.0, 1.0, 0.0, 0.0, 1.0, 2.0, -1.0, 1.0, -3.0, -3.0, 1.0, 2.0, 2.0, -3.0,
+            ],
+            [
+                -1.0, 2.0, -1.0, -3.0, -3.0, 0.0, 3.0, 0.0, 2.0, -2.0, -2.0, -2.0, 2.0, -2.0, 3.0,
+            ],
+            [
+                -1.0, 2.0, 2.0, 2.0, 3.0, -2.0, -2.0, 1.0, -2.0, 1.0, -3.0, 2.0, 1.0, 1.0, 1.0,
+            ],
+            [
+                1.0, -3.0, 1.0, 3.0, 2.0, 3.0, 0.0, 3.0, -3.0, 1.0, -1.0, -1.0, 0.0, 3.0, -2.0,
+            ],
+        ],
+        &[
+            false, false, false, false, false, false, false, false, false, false, false, true,
+            false,
+        ],
+        &[
+            false, true, true, false, false, false, true, true, false, false, false, true, false,
+        ],
+        &[1, 0, 12, 7, 0, 0, 1, 6, 3, 0, 1, 4, 3],
+        &[
+            TokenSpan {
+                first: 0,
+                end: 3,
+                category: EntityCategory::Character,
+            },
+            TokenSpan {
+                first: 3,
+                end: 4,
+                category: EntityCategory::Gesture,
+            },
+            TokenSpan {
+                first: 8,
+                end: 9,
+                category: EntityCategory::Object,
+            },
+            TokenSpan {
+                first: 10,
+                end: 11,
+                category: EntityCategory::Character,
+            },
+            TokenSpan {
+                first: 12,
+                end: 13,
+                category: EntityCategory::Object,
             },
         ],
     );
