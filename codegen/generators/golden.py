@@ -312,21 +312,33 @@ def _ref_array(items: list[Any]) -> Node:
     return Array(tuple(Atom(str(x).lower() if isinstance(x, bool) else str(x)) for x in items), prefix="&")
 
 
+def _check_and_test(helper: str, first: tuple[str, str], per_token: tuple[str, str, str], spans: str,
+                    test: str) -> list[str]:
+    """A helper comparing a per-token function and a span function with the Python results
+    (`first` is the sequence both read, with `special` and `continues_word`), then the opening
+    of the test that calls it once per case."""
+    seq, item = first
+    tokens_fn, tokens, token_type = per_token
+    args = f"{seq}, special, continues_word"
+    return [f"/// `{tokens_fn}` and `{spans}` of one sequence, against the Python results.",
+            f"fn {helper}(",
+            f"    {seq}: &[{item}],",
+            "    special: &[bool],",
+            "    continues_word: &[bool],",
+            f"    {tokens}: &[{token_type}],",
+            "    spans: &[TokenSpan],",
+            ") {",
+            f"    assert_eq!({tokens_fn}({args}), {tokens});",
+            f"    assert_eq!({spans}({args}), spans);",
+            "}",
+            "",
+            "#[test]",
+            f"fn {test}() {{"]
+
+
 def _span_tests(c: Contract, text: ModuleType, rng: random.Random) -> list[str]:
-    out = ["/// `word_tags` and `assemble_spans` of one tag sequence, against the Python results.",
-           "fn check_spans(",
-           "    tags: &[usize],",
-           "    special: &[bool],",
-           "    continues_word: &[bool],",
-           "    words: &[usize],",
-           "    spans: &[TokenSpan],",
-           ") {",
-           "    assert_eq!(word_tags(tags, special, continues_word), words);",
-           "    assert_eq!(assemble_spans(tags, special, continues_word), spans);",
-           "}",
-           "",
-           "#[test]",
-           "fn assemble_spans_matches_python() {"]
+    out = _check_and_test("check_spans", ("tags", "usize"), ("word_tags", "words", "usize"), "assemble_spans",
+                          "assemble_spans_matches_python")
     for tags, special, continues in _span_cases(c, rng):
         spans = text.assemble_spans(tags, special, continues)
         snapped = text.word_tags(tags, special, continues)
@@ -369,20 +381,8 @@ def _token_spans(c: Contract, spans: list[tuple[int, int, int]]) -> Node:
 
 
 def _decode_tests(c: Contract, text: ModuleType, rng: random.Random) -> list[str]:
-    out = ["/// `decode_tags` and `spans_from_scores` of one score sequence, against the Python results.",
-           "fn check_decoding(",
-           "    scores: &[[f32; NUM_BIO_LABELS]],",
-           "    special: &[bool],",
-           "    continues_word: &[bool],",
-           "    tags: &[usize],",
-           "    spans: &[TokenSpan],",
-           ") {",
-           "    assert_eq!(decode_tags(scores, special, continues_word), tags);",
-           "    assert_eq!(spans_from_scores(scores, special, continues_word), spans);",
-           "}",
-           "",
-           "#[test]",
-           "fn decode_tags_matches_python() {"]
+    out = _check_and_test("check_decoding", ("scores", "[f32; NUM_BIO_LABELS]"), ("decode_tags", "tags", "usize"),
+                          "spans_from_scores", "decode_tags_matches_python")
     for scores, special, continues in _score_cases(c, rng):
         tags = text.decode_tags(scores, special, continues)
         spans = text.spans_from_scores(scores, special, continues)

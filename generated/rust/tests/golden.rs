@@ -3585,7 +3585,7 @@ fn bio_label_helpers_match_python() {
     }
 }
 
-/// `word_tags` and `assemble_spans` of one tag sequence, against the Python results.
+/// `word_tags` and `assemble_spans` of one sequence, against the Python results.
 fn check_spans(
     tags: &[usize],
     special: &[bool],
@@ -4113,7 +4113,7 @@ fn assemble_spans_matches_python() {
     );
 }
 
-/// `decode_tags` and `spans_from_scores` of one score sequence, against the Python results.
+/// `decode_tags` and `spans_from_scores` of one sequence, against the Python results.
 fn check_decoding(
     scores: &[[f32; NUM_BIO_LABELS]],
     special: &[bool],
