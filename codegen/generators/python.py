@@ -247,10 +247,10 @@ def render_python(c: Contract) -> dict[str, str]:
                                  for x in c.bio_labels]),
         f"{PACKAGE}/py.typed": "",
     }
-    for name, layout in c.features.items():
-        files[f"{PACKAGE}/{name}.py"] = render_features(c, layout)
-    for name, layout in c.outputs.items():
-        files[f"{PACKAGE}/{name}.py"] = render_outputs(c, layout)
+    for name, features in c.features.items():
+        files[f"{PACKAGE}/{name}.py"] = render_features(c, features)
+    for name, outputs in c.outputs.items():
+        files[f"{PACKAGE}/{name}.py"] = render_outputs(c, outputs)
     files[f"{PACKAGE}/__init__.py"] = render_init(c, {"enums": files[f"{PACKAGE}/enums.py"],
                                                        "text": files[f"{PACKAGE}/text.py"]})
     return files

@@ -7,6 +7,7 @@ The crate is written already formatted (`rust_layout`), documented from the spec
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from codegen.generators import rust_layout
 from codegen.generators.common import (
@@ -156,7 +157,8 @@ DECODE_HELPERS = ("argmax", "round_clamp", "round_or_none", "cut", "flag", "each
 
 
 def render_outputs(c: Contract, layout: OutputLayout) -> str:
-    heads, fields = [], []
+    heads: list[dict[str, Any]] = []
+    fields: list[dict[str, Any]] = []
     for h in layout.heads:
         heads.append(dict(name=h.name, const=screaming(h.name), cls=pascal_identifier(h.name) + "Head",
                           offset=h.offset, width=h.width, weight=h.weight,
@@ -208,10 +210,10 @@ def render_rust(c: Contract) -> dict[str, str]:
             begin_before_inside=[f"Some({c.bio_labels.index('B-' + x[2:])})" if x.startswith("I-") else "None"
                                  for x in c.bio_labels]),
     }
-    for name, layout in c.features.items():
-        files[f"{CRATE}/src/{name}.rs"] = render_features(c, layout)
-    for name, layout in c.outputs.items():
-        files[f"{CRATE}/src/{name}.rs"] = render_outputs(c, layout)
+    for name, features in c.features.items():
+        files[f"{CRATE}/src/{name}.rs"] = render_features(c, features)
+    for name, outputs in c.outputs.items():
+        files[f"{CRATE}/src/{name}.rs"] = render_outputs(c, outputs)
     files[f"{CRATE}/tests/golden.rs"] = render_golden_tests(c)
     return files
 
