@@ -149,7 +149,7 @@ def open_session(path: Path, model: str) -> Any:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for a damaged file
         raise UserError(f"{path}: onnxruntime cannot load the model ({exc})") from None
-    meta = verify_fingerprint(session)
+    meta = verify_fingerprint(session, name=str(path))
     fix = "the artifacts directory is mixed up; rebuild it with `storyml build`"
     if meta.model_kind and meta.model_kind != model:
         raise UserError(f"{path}: this file holds the {meta.model_kind} model (metadata {KEY_MODEL_KIND!r}), "

@@ -308,8 +308,9 @@ def test_reordered_feature_fields_keep_their_values(small_specs, records, tmp_pa
     specs = tmp_path / "specs"
     shutil.copytree(small_specs, specs)
     features = specs / "character" / "features.yaml"
-    edit(features, "      - name: central_tendency\n      - name: variance\n",
-         "      - name: variance\n      - name: central_tendency\n")
+    central = "      - {name: central_tendency, doc: The axis value the character usually shows.}\n"
+    variance = "      - {name: variance, doc: How far the shown value strays from the central tendency.}\n"
+    edit(features, central + variance, variance + central)
     cast = "      - {name: cast_size, doc: Raw count of characters in the scene.}\n"
     tension = '      - {name: tension, doc: "Scene tension in [0, 1]."}\n'
     edit(features, cast + tension, tension + cast)

@@ -14,6 +14,7 @@ from storyml_contract import (
     ARTIFACT_FILES,
     BIO_LABELS,
     CONTRACT_FINGERPRINT,
+    CONTRACT_VERSION,
     EVENT_KIND_LABELS,
     NUM_BIO_LABELS,
     NUM_EVENT_KINDS,
@@ -236,6 +237,19 @@ def _with_fingerprint(src: Path, dst: Path, fingerprint: str | None) -> Path:
 def test_the_current_fingerprint_is_accepted(exported):
     meta = md.verify_fingerprint(exported["event_classifier"][1].path)
     assert meta.fingerprint == CONTRACT_FINGERPRINT
+
+
+def test_every_model_carries_the_contract_version(exported):
+    for _, report in exported.values():
+        assert md.read_metadata(report.path).contract_version == CONTRACT_VERSION
+
+
+def test_the_major_version_is_checked_before_the_fingerprint(exported):
+    path = exported["character_predictor"][1].path
+    major = int(CONTRACT_VERSION.split(".")[0])
+    with pytest.raises(UserError, match=f"major versions {major} and {major + 1} differ"):
+        md.verify_fingerprint(path, expected_version=f"{major + 1}.0.0")
+    assert md.verify_fingerprint(path, expected_version=f"{major}.7.1").fingerprint == CONTRACT_FINGERPRINT
 
 
 def test_a_model_built_against_another_contract_is_refused(exported, tmp_path):

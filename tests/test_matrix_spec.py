@@ -161,14 +161,15 @@ def test_every_rule_path_is_in_the_vocabulary():
 
 
 SAMPLER_BREAKAGES = [
-    ("      - name: range_high\n", "      - name: range_top\n",
+    ("{name: range_high, doc:", "{name: range_top, doc:",
      "type 'AxisSlot' (region 'tensor'): field 'value' must be a type of the floats central_tendency, variance, "
      "range_low, range_high for the example sampler"),
     ("{name: cast_size, doc:", "{name: cast_count, doc:",
      "region 'scene_context' has no field 'cast_size'; the example sampler fills it"),
-    ("      - name: confidence\n", "      - name: confidence\n      - name: urgency\n",
+    ("      - {name: target_count, doc: Raw count of targets.}\n",
+     "      - {name: target_count, doc: Raw count of targets.}\n      - name: urgency\n",
      "region 'player_event': the example sampler does not fill field 'urgency'"),
-    ("      - {name: role, onehot: TopologicalRole}", "      - {name: role}",
+    ("{name: role, onehot: TopologicalRole, doc:", "{name: role, doc:",
      "type 'RelationalEdge' (region 'relational_edges'): field 'role' must be a one-hot for the example sampler"),
 ]
 

@@ -21,7 +21,7 @@ from conftest import TINY_TOKENIZER_CORPUS
 from contract_samples import random_labels
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storyml_contract import ARTIFACT_FILES, TOKENIZER_FILE, TOTAL_INPUT_FEATURES
+from storyml_contract import ARTIFACT_FILES, CONTRACT_VERSION, TOKENIZER_FILE, TOTAL_INPUT_FEATURES
 from storyml_contract.character_outputs import HEADS
 from storyml_contract.text import (
     ENTITY_CATEGORIES,
@@ -376,6 +376,33 @@ def test_a_model_from_another_contract_is_refused_with_exit_2(artifacts, tmp_pat
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "0123456789abcdef" in err and "contract" in err and "storyml build" in err
+
+
+def _set_contract_version(path: Path, version: str) -> None:
+    model = onnx.load(str(path))
+    md.set_props(model, {md.KEY_CONTRACT_VERSION: version})
+    onnx.save(model, str(path))
+
+
+def test_a_model_of_another_major_contract_version_is_refused_with_exit_2(artifacts, tmp_path, capsys):
+    """Named as plainly as a fingerprint mismatch, and before it: the versions say what differs."""
+    target = _copy_artifacts(artifacts, tmp_path / "next-major")
+    major = int(CONTRACT_VERSION.split(".")[0])
+    _set_contract_version(target / ARTIFACT_FILES["ner_classifier"], f"{major + 1}.0.0")
+    _set_fingerprint(target / ARTIFACT_FILES["ner_classifier"], "0123456789abcdef")
+    assert main(["predict", "--artifacts", str(target), "Tom smiled."]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"built for contract version {major + 1}.0.0" in err and f"reads contract version {CONTRACT_VERSION}" in err
+    assert "storyml build" in err and ARTIFACT_FILES["ner_classifier"] in err
+
+
+def test_another_minor_contract_version_is_judged_by_the_fingerprint(artifacts, tmp_path, capsys):
+    target = _copy_artifacts(artifacts, tmp_path / "next-minor")
+    major = CONTRACT_VERSION.split(".")[0]
+    _set_contract_version(target / ARTIFACT_FILES["event_classifier"], f"{major}.99.0")
+    assert main(["predict", "--artifacts", str(target), "Tom smiled."]) == 0
+    capsys.readouterr()
 
 
 def test_swapped_event_and_ner_models_are_refused_by_kind(artifacts, tmp_path, capsys):

@@ -23,20 +23,20 @@ BREAKAGES = [
     ("wrong declared total", "character/features.yaml", "total: 453", "total: 454",
      "character/features.yaml", 8, "total", "declared 454, but the regions add up to 453"),
     ("dangling enum reference", "character/features.yaml", "onehot: TemporalLayer", "onehot: TemporalLayers",
-     "character/features.yaml", 20, "types.AxisSlot.fields[1].onehot", "unknown enum 'TemporalLayers'"),
+     "character/features.yaml", 21, "types.AxisSlot.fields[1].onehot", "unknown enum 'TemporalLayers'"),
     ("duplicate key", "enums.yaml", "  SceneType:", "  TemporalLayer:\n    variants: [A]\n  SceneType:",
      "enums.yaml", 20, "enums.TemporalLayer", "duplicate key"),
     ("wrong region size", "character/features.yaml", "    size: 120", "    size: 121",
-     "character/features.yaml", 68, "regions[3].size", "declared 121, but its fields add up to 120"),
+     "character/features.yaml", 71, "regions[3].size", "declared 121, but its fields add up to 120"),
     ("bad decode for kind", "character/outputs.yaml", "kind: categorical, enum: ActionType, loss: cross_entropy, decode: argmax",
      "kind: categorical, enum: ActionType, loss: cross_entropy, decode: identity",
-     "character/outputs.yaml", 20, "heads[0].fields[0]", "decodes with argmax, not identity"),
+     "character/outputs.yaml", 21, "heads[0].fields[0]", "decodes with argmax, not identity"),
     ("head records collide", "character/outputs.yaml", "  - name: speech\n", "  - name: action_\n",
-     "character/outputs.yaml", 29, "heads[1].name", "head 'action_' becomes the record type 'ActionHead', as "
+     "character/outputs.yaml", 33, "heads[1].name", "head 'action_' becomes the record type 'ActionHead', as "
      "head 'action' does"),
     ("two models for one label set", "artifacts.yaml", "    labels: bio", "    labels: event_kinds",
      "artifacts.yaml", 16, "models.ner_classifier.labels", "'event_classifier' already predicts 'event_kinds'"),
-    ("reserved word", "character/features.yaml", "- name: debt\n", "- name: match\n",
+    ("reserved word", "character/features.yaml", '{name: debt, doc: "What they feel', '{name: match, doc: "What they feel',
      "character/features.yaml", None, "regions[2].fields[4].name", "reserved word"),
 ]
 

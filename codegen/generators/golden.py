@@ -7,13 +7,16 @@ and writes the inputs and results into `rust/tests/golden.rs`. `cargo test`
 then proves the Rust side computes what the Python side computes.
 
 All numbers are exactly representable in f32, so both sides see the same
-values and the comparisons can be exact.
+values and the comparisons can be exact. The file is laid out as rustfmt
+would lay it out (`rust_layout`): data as struct literals and arrays, the
+checks in small helper functions.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import random
+import re
 import struct
 import sys
 import tempfile
@@ -22,12 +25,13 @@ from types import ModuleType
 from typing import Any
 
 from codegen.generators.common import comment_header, feature_records
-from codegen.generators.literals import rust_f32, rust_str
+from codegen.generators.literals import rust_str
 from codegen.generators.python import PACKAGE, render_python
+from codegen.generators.rust_layout import Array, Atom, Call, Node, Struct, statement, use_list
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout
-from codegen.spec.names import pascal_identifier
-from codegen.spec.output_kinds import DECODE_RULES, field_form
+from codegen.spec.names import pascal_identifier, screaming
+from codegen.spec.output_kinds import DECODE_RULES, f32_text, field_form
 
 RANDOM_FEATURE_CASES = 6
 RANDOM_OUTPUT_CASES = 6
@@ -69,6 +73,10 @@ def load_generated_python(c: Contract) -> dict[str, ModuleType]:
 # ---------------------------------------------------------------- feature inputs
 
 
+def _some_or_none(value: Any, node: Node | None) -> Node:
+    return Atom("None") if node is None else Call("Some", (node,))
+
+
 class _FeatureCaseBuilder:
     """Random records built twice in lockstep: as Python objects and as Rust literals."""
 
@@ -79,76 +87,137 @@ class _FeatureCaseBuilder:
         self.shapes = {r.name: r for r in feature_records(layout)[0]}
         self.region_records = feature_records(layout)[1]
 
-    def scalar(self) -> tuple[float, str]:
+    def scalar(self) -> tuple[float, Node]:
         x = f32(self.rng.randint(-4000, 4000) / 256)
-        return x, rust_f32(x)
+        return x, Atom(f32_text(x))
 
-    def variant(self, enum: str) -> tuple[Any, str]:
+    def variant(self, enum: str) -> tuple[Any, Node]:
         i = self.rng.randrange(len(self.c.enums[enum]))
-        return getattr(self.enums, enum)(i), f"{enum}::{self.c.enums[enum][i]}"
+        return getattr(self.enums, enum)(i), Atom(f"{enum}::{self.c.enums[enum][i]}")
 
-    def record(self, name: str, sparse: float) -> tuple[Any, str]:
+    def record(self, name: str, sparse: float) -> tuple[Any, Node]:
         shape = self.shapes[name]
-        kwargs, parts = {}, []
+        kwargs: dict[str, Any] = {}
+        fields: list[tuple[str, Node]] = []
         for f in shape.fields:
-            if f.onehot is not None:
+            node: Node
+            if f.onehot is not None or f.type is not None:
                 if self.rng.random() < sparse:
-                    kwargs[f.name], lit = None, "None"
+                    kwargs[f.name], node = None, Atom("None")
                 else:
-                    kwargs[f.name], v = self.variant(f.onehot)
-                    lit = f"Some({v})"
-            elif f.type is not None:
-                if self.rng.random() < sparse:
-                    kwargs[f.name], lit = None, "None"
-                else:
-                    kwargs[f.name], v = self.record(f.type, sparse)
-                    lit = f"Some({v})"
+                    value, inner = self.variant(f.onehot) if f.onehot is not None else \
+                        self.record(f.type or "", sparse)
+                    kwargs[f.name], node = value, Call("Some", (inner,))
             else:
-                kwargs[f.name], lit = self.scalar()
-            parts.append(f"{f.name}: {lit}")
-        return getattr(self.py, name)(**kwargs), f"{name} {{ {', '.join(parts)} }}"
+                kwargs[f.name], node = self.scalar()
+            fields.append((f.name, node))
+        return getattr(self.py, name)(**kwargs), Struct(name, tuple(fields))
 
-    def features(self, fill: float, sparse: float) -> tuple[Any, str]:
-        kwargs, parts = {}, []
+    def features(self, fill: float, sparse: float) -> tuple[Any, Node]:
+        """A whole input; `fill` 1.0 fills every slot region to capacity."""
+        kwargs: dict[str, Any] = {}
+        fields: list[tuple[str, Node]] = []
         for r in self.layout.regions:
+            node: Node
             if r.record is not None:
-                kwargs[r.name], lit = self.record(self.region_records[r.name], sparse)
+                kwargs[r.name], node = self.record(self.region_records[r.name], sparse)
             elif r.slot_enum is not None:
                 variants = self.c.enums[r.slot_enum]
-                chosen = {i: self.record(r.item, sparse) for i in range(len(variants)) if self.rng.random() < fill}
+                chosen = {i: self.record(r.item or "", sparse) for i in range(len(variants))
+                          if self.rng.random() < fill}
                 kwargs[r.name] = {getattr(self.enums, r.slot_enum)(i): v[0] for i, v in chosen.items()}
-                lit = "[" + ", ".join(f"Some({chosen[i][1]})" if i in chosen else "None"
-                                      for i in range(len(variants))) + "]"
+                node = Array(tuple(Call("Some", (chosen[i][1],)) if i in chosen else Atom("None")
+                                   for i in range(len(variants))))
             elif r.keyed == "sorted":
-                # full cases overfill: keys past the last slot must be dropped
-                n = r.slot_count + 3 if fill == 1.0 else self.rng.randint(0, int((r.slot_count + 3) * fill))
+                n = r.slot_count if fill == 1.0 else self.rng.randint(0, int(r.slot_count * fill))
                 keys = self.rng.sample(KEY_WORDS + tuple(f"axis_{i:02d}" for i in range(40)), n)
-                items = [(k, self.record(r.item, sparse)) for k in keys]
+                items = [(k, self.record(r.item or "", sparse)) for k in keys]
                 kwargs[r.name] = {k: v[0] for k, v in items}
-                lit = ("BTreeMap::from([" + ", ".join(f"(String::from({rust_str(k)}), {v[1]})" for k, v in items)
-                       + "])") if items else "BTreeMap::new()"
+                pairs = tuple(Call("", (Call("String::from", (Atom(rust_str(k)),)), v[1])) for k, v in items)
+                node = Call("BTreeMap::from", (Array(pairs),)) if items else Atom("BTreeMap::new()")
             else:
-                n = r.slot_count + 2 if fill == 1.0 else self.rng.randint(0, int((r.slot_count + 2) * fill))
-                items = [None if self.rng.random() < sparse else self.record(r.item, sparse) for _ in range(n)]
-                kwargs[r.name] = [None if v is None else v[0] for v in items]
-                lit = "vec![" + ", ".join("None" if v is None else f"Some({v[1]})" for v in items) + "]"
-            parts.append(f"{r.name}: {lit}")
+                n = r.slot_count if fill == 1.0 else self.rng.randint(0, int(r.slot_count * fill))
+                made = [None if self.rng.random() < sparse else self.record(r.item or "", sparse)
+                        for _ in range(n)]
+                kwargs[r.name] = [None if v is None else v[0] for v in made]
+                node = Array(tuple(Atom("None") if v is None else Call("Some", (v[1],)) for v in made),
+                             prefix="vec!")
+            fields.append((r.name, node))
         top = pascal_identifier(self.layout.name)
-        return getattr(self.py, top)(**kwargs), f"{top} {{ {', '.join(parts)} }}"
+        return getattr(self.py, top)(**kwargs), Struct(top, tuple(fields))
 
 
-def _feature_cases(c: Contract, layout: FeatureLayout, mods, rng) -> list[tuple[str, str, list[float]]]:
+def _feature_cases(c: Contract, layout: FeatureLayout, mods: dict[str, ModuleType],
+                   rng: random.Random) -> list[tuple[str, Node, list[float]]]:
     b = _FeatureCaseBuilder(c, layout, mods, rng)
     cases = [("empty", *b.features(fill=0.0, sparse=1.0))]
     cases += [(f"full_{i}", *b.features(fill=1.0, sparse=0.0)) for i in range(2)]
     cases += [(f"random_{i}", *b.features(fill=rng.random(), sparse=rng.random() * 0.5))
               for i in range(RANDOM_FEATURE_CASES)]
-    return [(name, lit, b.py.encode_features(obj)) for name, obj, lit in cases]
+    return [(name, node, b.py.encode_features(obj)) for name, obj, node in cases]
+
+
+def _nonzero(vector: list[float]) -> Node:
+    """`&[(index, value), ..]` of every float whose bits are not those of +0.0."""
+    pairs = [(i, x) for i, x in enumerate(vector) if struct.pack("f", x) != bytes(4)]
+    return Array(tuple(Call("", (Atom(str(i)), Atom(f32_text(x)))) for i, x in pairs), prefix="&")
+
+
+def _feature_tests(c: Contract, name: str, cases: list[tuple[str, Node, list[float]]]) -> list[str]:
+    layout = c.features[name]
+    top = pascal_identifier(name)
+    out = [f"/// Encodes `input` and compares every float of `{name}`, bit for bit, with",
+           "/// `nonzero` (the floats that are not 0.0).",
+           f"fn check_{name}(input: &{top}, nonzero: &[(usize, f32)]) {{",
+           f'    let got = {name}::encode_features(input).expect("every region fits its slots");',
+           f"    let mut expected = [0.0_f32; {name}::TOTAL];",
+           "    for &(i, x) in nonzero {",
+           "        expected[i] = x;",
+           "    }",
+           "    for (i, (g, e)) in got.iter().zip(expected.iter()).enumerate() {",
+           f"        let feature = {name}::FEATURE_NAMES[i];",
+           '        assert_eq!(g.to_bits(), e.to_bits(), "feature {i} ({feature})");',
+           "    }",
+           "}",
+           ""]
+    for case, node, expected in cases:
+        out += ["#[test]",
+                f"fn {name}_encode_{case}() {{",
+                statement("let input = ", node, 4),
+                statement("let expected: &[(usize, f32)] = ", _nonzero(expected), 4),
+                f"    check_{name}(&input, expected);",
+                "}",
+                ""]
+    for r in layout.regions:
+        if not r.is_slots or r.slot_enum is not None:
+            continue
+        const = f"{name}::{screaming(r.name)}_SLOTS"
+        out += ["#[test]",
+                f"fn {name}_refuses_more_{r.name}_than_slots() {{"]
+        if r.keyed == "sorted":
+            out += [f"    let mut input = {top}::default();",
+                    f"    for i in 0..={const} {{",
+                    '        let key = format!("item {i}");',
+                    f"        input.{r.name}.insert(key, {r.item}::default());",
+                    "    }"]
+        else:
+            out += [f"    let input = {top} {{",
+                    f"        {r.name}: vec![None; {const} + 1],",
+                    f"        ..{top}::default()",
+                    "    };"]
+        error = Struct("EncodeError::TooManyItems", (("region", Atom(rust_str(r.name))), ("slots", Atom(const)),
+                                                      ("found", Atom(f"{const} + 1"))))
+        out += [statement("let error = ", error, 4),
+                statement("", Call("assert_eq!", (Call(f"{name}::encode_features", (Atom("&input"),)),
+                                                  Call("Err", (Atom("error"),)))), 4),
+                "}",
+                ""]
+    return out
 
 
 # ---------------------------------------------------------------- output vectors
 
-def _output_cases(layout: OutputLayout, rng) -> list[tuple[str, list[float]]]:
+def _output_cases(layout: OutputLayout, rng: random.Random) -> list[tuple[str, list[float]]]:
     cases = []
     for i in range(RANDOM_OUTPUT_CASES):
         cases.append((f"random_{i}", [f32(rng.randint(-2000, 2000) / 256) for _ in range(layout.total)]))
@@ -168,17 +237,38 @@ def _output_cases(layout: OutputLayout, rng) -> list[tuple[str, list[float]]]:
     return cases
 
 
-def _rust_output_literal(c: Contract, layout: OutputLayout, decoded: Any) -> str:
+def _rust_output_literal(c: Contract, layout: OutputLayout, decoded: Any) -> Node:
     heads = []
     for h in layout.heads:
         obj = getattr(decoded, h.name)
-        parts = []
+        fields: list[tuple[str, Node]] = []
         for f in h.fields:
             value = getattr(obj, f.name)
-            literal = field_form(f.spec, f.width).rust_literal(value, c.enums.get(f.spec.enum or "", []))
-            parts.append(f"{f.name}: {literal}")
-        heads.append(f"{h.name}: {pascal_identifier(h.name)}Head {{ {', '.join(parts)} }}")
-    return f"{pascal_identifier(layout.name)} {{ {', '.join(heads)} }}"
+            form = field_form(f.spec, f.width)
+            variants = c.enums.get(f.spec.enum or "", [])
+            literal = form.value.rust_literal
+            node: Node = Array(tuple(Atom(literal(x, f.spec.enum, variants)) for x in value)) \
+                if form.per_variant_values else Atom(literal(value, f.spec.enum, variants))
+            fields.append((f.name, node))
+        heads.append((h.name, Struct(f"{pascal_identifier(h.name)}Head", tuple(fields))))
+    return Struct(pascal_identifier(layout.name), tuple(heads))
+
+
+def _output_tests(c: Contract, name: str, module: ModuleType, rng: random.Random) -> list[str]:
+    layout = c.outputs[name]
+    out = []
+    for case, vector in _output_cases(layout, rng):
+        decoded = module.decode_outputs(vector)
+        raw = Array(tuple(Atom(f32_text(x)) for x in vector))
+        out += ["#[test]",
+                f"fn {name}_decode_{case}() {{",
+                statement(f"let raw: [f32; {layout.total}] = ", raw, 4),
+                statement("let expected = ", _rust_output_literal(c, layout, decoded), 4),
+                statement("", Call("assert_eq!", (Call(f"{name}::decode_outputs", (Atom("&raw"),)),
+                                                  Call("Ok", (Atom("expected"),)))), 4),
+                "}",
+                ""]
+    return out
 
 
 # ---------------------------------------------------------------- BIO span assembly
@@ -218,21 +308,43 @@ def _span_cases(c: Contract, rng: random.Random) -> list[tuple[list[int], list[b
     return cases
 
 
-def _bools(flags: list[bool]) -> str:
-    return "[" + ", ".join(str(f).lower() for f in flags) + "][..]"
+def _ref_array(items: list[Any]) -> Node:
+    return Array(tuple(Atom(str(x).lower() if isinstance(x, bool) else str(x)) for x in items), prefix="&")
+
+
+def _check_and_test(helper: str, first: tuple[str, str], per_token: tuple[str, str, str], spans: str,
+                    test: str) -> list[str]:
+    """A helper comparing a per-token function and a span function with the Python results
+    (`first` is the sequence both read, with `special` and `continues_word`), then the opening
+    of the test that calls it once per case."""
+    seq, item = first
+    tokens_fn, tokens, token_type = per_token
+    args = f"{seq}, special, continues_word"
+    return [f"/// `{tokens_fn}` and `{spans}` of one sequence, against the Python results.",
+            f"fn {helper}(",
+            f"    {seq}: &[{item}],",
+            "    special: &[bool],",
+            "    continues_word: &[bool],",
+            f"    {tokens}: &[{token_type}],",
+            "    spans: &[TokenSpan],",
+            ") {",
+            f"    assert_eq!({tokens_fn}({args}), {tokens});",
+            f"    assert_eq!({spans}({args}), spans);",
+            "}",
+            "",
+            "#[test]",
+            f"fn {test}() {{"]
 
 
 def _span_tests(c: Contract, text: ModuleType, rng: random.Random) -> list[str]:
-    out = ["#[test]", "fn assemble_spans_matches_python() {"]
-    idents = [pascal_identifier(cat) for cat in c.entity_categories]
+    out = _check_and_test("check_spans", ("tags", "usize"), ("word_tags", "words", "usize"), "assemble_spans",
+                          "assemble_spans_matches_python")
     for tags, special, continues in _span_cases(c, rng):
         spans = text.assemble_spans(tags, special, continues)
         snapped = text.word_tags(tags, special, continues)
-        expected = ", ".join(f"TokenSpan {{ first: {a}, end: {z}, category: EntityCategory::{idents[k]} }}"
-                             for a, z, k in spans)
-        args = f"&{tags}[..], &{_bools(special)}, &{_bools(continues)}"
-        out.append(f"    assert_eq!(word_tags({args}), vec!{snapped});")
-        out.append(f"    assert_eq!(assemble_spans({args}), vec![{expected}]);")
+        out.append(statement("", Call("check_spans", (_ref_array(tags), _ref_array(special),
+                                                      _ref_array(continues), _ref_array(snapped),
+                                                      _token_spans(c, spans))), 4))
     return out + ["}", ""]
 
 
@@ -261,87 +373,99 @@ def _score_cases(c: Contract, rng: random.Random) -> list[tuple[list[list[int]],
     return cases
 
 
-def _decode_tests(c: Contract, text: ModuleType, rng: random.Random) -> list[str]:
-    out = ["#[test]", "fn decode_tags_matches_python() {"]
+def _token_spans(c: Contract, spans: list[tuple[int, int, int]]) -> Node:
     idents = [pascal_identifier(cat) for cat in c.entity_categories]
+    return Array(tuple(Struct("TokenSpan", (("first", Atom(str(a))), ("end", Atom(str(z))),
+                                            ("category", Atom(f"EntityCategory::{idents[k]}"))))
+                       for a, z, k in spans), prefix="&")
+
+
+def _decode_tests(c: Contract, text: ModuleType, rng: random.Random) -> list[str]:
+    out = _check_and_test("check_decoding", ("scores", "[f32; NUM_BIO_LABELS]"), ("decode_tags", "tags", "usize"),
+                          "spans_from_scores", "decode_tags_matches_python")
     for scores, special, continues in _score_cases(c, rng):
         tags = text.decode_tags(scores, special, continues)
         spans = text.spans_from_scores(scores, special, continues)
-        expected = ", ".join(f"TokenSpan {{ first: {a}, end: {z}, category: EntityCategory::{idents[k]} }}"
-                             for a, z, k in spans)
-        rows = "[" + ", ".join("[" + ", ".join(f"{v}.0" for v in r) + "]" for r in scores) + "]"
-        args = f"&{rows}[..], &{_bools(special)}, &{_bools(continues)}"
-        out.append(f"    assert_eq!(decode_tags({args}), vec!{tags});")
-        out.append(f"    assert_eq!(spans_from_scores({args}), vec![{expected}]);")
+        rows = Array(tuple(Array(tuple(Atom(f"{v}.0") for v in r)) for r in scores), prefix="&")
+        out.append(statement("", Call("check_decoding", (rows, _ref_array(special), _ref_array(continues),
+                                                         _ref_array(tags), _token_spans(c, spans))), 4))
     return out + ["}", ""]
+
+
+def _bio_label_tests(c: Contract, text: ModuleType) -> list[str]:
+    probes = list(c.bio_labels) + ["", "B-", "I-", "X-" + c.entity_categories[0], c.bio_labels[1].lower(), "O "]
+    rows = []
+    for label in probes:
+        cat = text.bio_label_to_category(label)
+        rows.append(Call("", (Atom(rust_str(label)), Atom("None") if cat is None else
+                              Call("Some", (Atom(rust_str(cat)),)),
+                              Atom(str(text.is_begin_tag(label)).lower()),
+                              Atom(str(text.is_inside_tag(label)).lower()))))
+    return ["/// Labels with what the Python side says of them: category, begins a span, continues one.",
+            statement(f"const BIO_PROBES: [(&str, Option<&str>, bool, bool); {len(rows)}] = ", Array(tuple(rows)), 0),
+            "",
+            "#[test]",
+            "fn bio_label_helpers_match_python() {",
+            "    for (label, category, begins, inside) in BIO_PROBES {",
+            '        assert_eq!(bio_label_to_category(label), category, "{label:?}");',
+            '        assert_eq!(is_begin_tag(label), begins, "{label:?}");',
+            '        assert_eq!(is_inside_tag(label), inside, "{label:?}");',
+            "    }",
+            "}",
+            ""]
 
 
 # ---------------------------------------------------------------- the test file
 
 
+def _imports(c: Contract, body: str) -> list[str]:
+    """The test file's `use` lines: every contract name the tests use, module by module."""
+    def used(names: list[str]) -> list[str]:
+        return [n for n in names if re.search(rf"(?<![:\w]){re.escape(n)}\b", body)]
+
+    lines = ["use std::collections::BTreeMap;", ""] if "BTreeMap::" in body else []
+    for name in sorted(c.features):
+        shapes, _ = feature_records(c.features[name])
+        lines.append(use_list(f"storyml_contract::{name}",
+                              used([pascal_identifier(name), "EncodeError", *(s.name for s in shapes)])))
+    for name in sorted(c.outputs):
+        heads = [f"{pascal_identifier(h.name)}Head" for h in c.outputs[name].heads]
+        lines.append(use_list(f"storyml_contract::{name}", used([pascal_identifier(name), *heads])))
+    lines.append(use_list("storyml_contract::enums", used(sorted(c.enums))))
+    lines.append(use_list("storyml_contract::text", used(
+        ["assemble_spans", "bio_label_to_category", "decode_tags", "is_begin_tag", "is_inside_tag",
+         "spans_from_scores", "word_tags", "EntityCategory", "TokenSpan", "NUM_BIO_LABELS"])))
+    # rustfmt sorts a `{..}` group after the paths beside it
+    lines.append(use_list("storyml_contract", used(sorted([*c.features, *c.outputs]))))
+    return lines
+
+
 def render_golden_tests(c: Contract) -> str:
     rng = random.Random(int(c.fingerprint, 16))
     mods = load_generated_python(c)
-    out = [comment_header(c, "//"),
-           "//! Golden vectors computed by the generated Python; the Rust side must agree exactly.",
-           "",
-           "#![allow(clippy::all)]",
-           "",
-           "use std::collections::BTreeMap;",
-           "",
-           "use storyml_contract::*;",
-           ""]
+    out: list[str] = []
     for name in sorted(c.features):
-        layout = c.features[name]
-        out.append(f"use storyml_contract::{name}::*;")
+        out += _feature_tests(c, name, _feature_cases(c, c.features[name], mods, rng))
     for name in sorted(c.outputs):
-        out.append(f"use storyml_contract::{name}::*;")
-    out.append("")
-    for name in sorted(c.features):
-        layout = c.features[name]
-        for case, literal, expected in _feature_cases(c, layout, mods, rng):
-            out += [
-                "#[test]",
-                f"fn {name}_encode_{case}() {{",
-                f"    let input = {literal};",
-                f"    let expected: [f32; {layout.total}] = [{', '.join(rust_f32(x) for x in expected)}];",
-                f"    let got = {name}::encode_features(&input);",
-                "    for i in 0..expected.len() {",
-                f"        assert_eq!(got[i].to_bits(), expected[i].to_bits(), \"feature {{}} ({{}})\", i, {name}::FEATURE_NAMES[i]);",
-                "    }",
-                "}",
-                ""]
-    for name in sorted(c.outputs):
-        layout = c.outputs[name]
-        module = mods[name]
-        for case, vector in _output_cases(layout, rng):
-            decoded = module.decode_outputs(vector)
-            out += [
-                "#[test]",
-                f"fn {name}_decode_{case}() {{",
-                f"    let raw: [f32; {layout.total}] = [{', '.join(rust_f32(x) for x in vector)}];",
-                f"    let expected = {_rust_output_literal(c, layout, decoded)};",
-                f"    assert_eq!({name}::decode_outputs(&raw).unwrap(), expected);",
-                "}",
-                ""]
-    text = mods["text"]
-    probes = list(c.bio_labels) + ["", "B-", "I-", "X-" + c.entity_categories[0], c.bio_labels[1].lower(), "O "]
-    out += ["#[test]", "fn bio_label_helpers_match_python() {"]
-    for label in probes:
-        cat = text.bio_label_to_category(label)
-        out.append(f"    assert_eq!(bio_label_to_category({rust_str(label)}), "
-                   f"{'None' if cat is None else f'Some({rust_str(cat)})'});")
-        out.append(f"    assert_eq!(is_begin_tag({rust_str(label)}), {str(text.is_begin_tag(label)).lower()});")
-        out.append(f"    assert_eq!(is_inside_tag({rust_str(label)}), {str(text.is_inside_tag(label)).lower()});")
-    out += ["}", ""]
-    out += _span_tests(c, text, rng)
-    out += _decode_tests(c, text, rng)
+        out += _output_tests(c, name, mods[name], rng)
+    out += _bio_label_tests(c, mods["text"])
+    out += _span_tests(c, mods["text"], rng)
+    out += _decode_tests(c, mods["text"], rng)
     out += ["#[test]",
+            "fn the_crate_version_is_the_contract_version() {",
+            '    let crate_version = env!("CARGO_PKG_VERSION");',
+            "    assert_eq!(storyml_contract::CONTRACT_VERSION, crate_version);",
+            "}",
+            "",
+            "#[test]",
             "fn decode_rejects_wrong_length_and_non_finite() {"]
     for name in sorted(c.outputs):
         out += [f"    assert!({name}::decode_outputs(&[0.0_f32; {c.outputs[name].total - 1}]).is_err());",
                 f"    let mut raw = [0.0_f32; {c.outputs[name].total}];",
                 "    raw[0] = f32::NAN;",
                 f"    assert!({name}::decode_outputs(&raw).is_err());"]
-    out += ["}", ""]
-    return "\n".join(out)
+    out += ["}"]
+    body = "\n".join(out) + "\n"
+    return "\n".join([comment_header(c, "//"),
+                      "//! Golden vectors computed by the generated Python; the Rust side must agree exactly.",
+                      "", *_imports(c, body), "", body])

@@ -1,10 +1,24 @@
-"""Render the `storyml_contract` Python package from the contract."""
+"""Render the `storyml_contract` Python package from the contract.
+
+The package is written already formatted (`py_layout`) and typed for `mypy --strict`.
+"""
 
 from __future__ import annotations
 
-from codegen.generators.common import comment_header, environment, region_view
+import ast
+import math
+
+from codegen.generators.common import comment_header, environment, label_lists, region_view
+from codegen.generators.py_layout import bracketed, call_line, py_str
 from codegen.spec.contract import Contract
-from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
+from codegen.spec.layout import (
+    FeatureLayout,
+    HeadShape,
+    OutputFieldShape,
+    OutputLayout,
+    RecordShape,
+    RegionShape,
+)
 from codegen.spec.models import FP32_SUFFIX, INT8_SUFFIX
 from codegen.spec.names import pascal_identifier, screaming, snake
 from codegen.spec.output_kinds import LOSSES, OUTPUT_KINDS, field_form
@@ -12,31 +26,51 @@ from codegen.spec.output_kinds import LOSSES, OUTPUT_KINDS, field_form
 PACKAGE = "python/storyml_contract"
 
 
+def _tuple_of(lead: str, items: list[str], indent: int = 0) -> str:
+    return bracketed(lead, "(", items, ")", indent, one_tuple=True)
+
+
+def _env():
+    env = environment()
+    env.filters["pyq"] = lambda v: "None" if v is None else py_str(v) if isinstance(v, str) else repr(v)
+    env.globals["tuple_of"] = _tuple_of
+    return env
+
+
+def _import_line(module: str, names: list[str]) -> str:
+    names = sorted(names)
+    one = f"from {module} import {', '.join(names)}"
+    return one if len(one) <= 100 else bracketed(f"from {module} import ", "(", names, ")", 0)
+
+
 def _record_fields(rec: RecordShape) -> list[dict]:
     fields = []
     for f in rec.fields:
         if f.onehot is not None:
             ann, default = f"{f.onehot} | None", "None"
+            doc = f.doc or f"The `{f.name}` of a {rec.name}: one of {f.onehot}, encoded one-hot."
         elif f.type is not None:
             ann, default = f"{f.type} | None", "None"
+            doc = f.doc or f"The `{f.name}` of a {rec.name}."
         else:
             ann, default = "float", "0.0"
+            doc = f.doc or f"The `{f.name}` of a {rec.name}."
         fields.append(dict(name=f.name, const=screaming(f.name), offset=f.offset,
-                           annotation=ann, default=default))
+                           annotation=ann, default=default, doc=doc))
     return fields
 
 
 def _record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -> list[str]:
-    """Straight-line writes of one record's fields at `base`."""
+    """Straight-line writes of one record's fields at `base`, every offset by its named constant."""
     lines = []
     for f in rec.fields:
-        at = f"base + {f.offset}" if f.offset else "base"
+        at = f"base + {screaming(rec.name)}_{screaming(f.name)}_OFFSET"
         if f.onehot is not None:
             default = enum_defaults.get(f.onehot)
             if default is not None:
                 lines.append(f"# a missing {f.name} counts as {f.onehot}.{default}")
-                lines.append(f"out[{at} + int({f.onehot}.{default} if x.{f.name} is None "
-                             f"else x.{f.name})] = 1.0")
+                lines.append(f"{f.name} = {f.onehot}.{default} if x.{f.name} is None else x.{f.name}")
+                lines.append(f"out[{at} + int({f.name})] = 1.0")
             else:
                 lines.append(f"if x.{f.name} is not None:")
                 lines.append(f"    out[{at} + int(x.{f.name})] = 1.0")
@@ -51,30 +85,41 @@ def _record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -> lis
 def _region_view(r: RegionShape, record_name: str | None) -> dict:
     view = region_view(r)
     const = view["const"]
+    view["checks"] = []
     if not r.is_slots:
+        assert record_name is not None
         view.update(annotation=record_name, default=f"field(default_factory={record_name})",
                     comment=f"{r.width} floats of {record_name}",
+                    doc=r.doc or f"The `{r.name}` region: one `{record_name}`.",
                     lines=[f"_write_{snake(record_name)}(out, {const}_OFFSET, x.{r.name})"])
         return view
-    item, writer = r.item, f"_write_{snake(r.item)}"
+    item = r.item or ""
+    writer, var = f"_write_{snake(item)}", snake(item)
+    base = f"    base = {const}_OFFSET + {const}_SLOT_WIDTH * slot"
+    view["doc"] = r.doc or f"Up to {r.slot_count} `{item}` items."
     if r.slot_enum is not None:
         view.update(annotation=f"Mapping[{r.slot_enum}, {item}]", default="field(default_factory=dict)",
-                    comment=f"one {item} per {r.slot_enum} variant, in variant order; missing ones are zeros",
-                    lines=[f"for variant, item in x.{r.name}.items():",
-                           f"    {writer}(out, {const}_OFFSET + {const}_SLOT_WIDTH * int({r.slot_enum}(variant)), item)"])
+                    comment=f"one {item} per {r.slot_enum} member, in member order; missing ones are zeros",
+                    checks=[f"for member in x.{r.name}:",
+                            f"    if not isinstance(member, {r.slot_enum}):",
+                            f'        raise EncodeError(f"{r.name}: {{member!r}} is not a {r.slot_enum}")'],
+                    lines=[f"for slot, {var} in x.{r.name}.items():", base,
+                           f"    {writer}(out, base, {var})"])
     elif r.keyed == "sorted":
         view.update(annotation=f"Mapping[str, {item}]", default="field(default_factory=dict)",
-                    comment=f"up to {r.slot_count} {item}s keyed by name, taken in sorted name order; "
-                            f"names past the {r.slot_count}th are dropped",
-                    lines=[f"for slot, key in enumerate(sorted(x.{r.name})[:{const}_SLOTS]):",
-                           f"    {writer}(out, {const}_OFFSET + {const}_SLOT_WIDTH * slot, x.{r.name}[key])"])
+                    comment=f"up to {r.slot_count} {item}s keyed by name, in sorted name order",
+                    checks=[f"_check_items({py_str(r.name)}, len(x.{r.name}), {const}_SLOTS)"],
+                    lines=[f"for slot, key in enumerate(sorted(x.{r.name})):", base,
+                           f"    {writer}(out, base, x.{r.name}[key])"])
     else:
         view.update(annotation=f"Sequence[{item} | None]", default="()",
-                    comment=f"up to {r.slot_count} {item}s in the given order; None and missing slots are "
-                            f"zeros, items past the {r.slot_count}th are dropped",
-                    lines=[f"for slot, item in enumerate(x.{r.name}[:{const}_SLOTS]):",
-                           "    if item is not None:",
-                           f"        {writer}(out, {const}_OFFSET + {const}_SLOT_WIDTH * slot, item)"])
+                    comment=f"up to {r.slot_count} {item}s in the given order; None and missing slots "
+                            "are zeros",
+                    checks=[f"_check_items({py_str(r.name)}, len(x.{r.name}), {const}_SLOTS)"],
+                    lines=[f"for slot, {var} in enumerate(x.{r.name}):",
+                           f"    if {var} is not None:",
+                           "    " + base,
+                           f"        {writer}(out, base, {var})"])
     return view
 
 
@@ -89,26 +134,36 @@ def render_features(c: Contract, layout: FeatureLayout) -> str:
             shapes.append(RecordShape(name, r.record.width, r.record.fields, r.doc))
     for rec in shapes:
         records.append(dict(name=rec.name, const=screaming(rec.name), snake=snake(rec.name),
-                            width=rec.width, doc=rec.doc,
+                            width=rec.width, doc=rec.doc or f"A `{rec.name}` record of `{layout.name}`.",
                             fields=_record_fields(rec),
                             lines=_record_lines(rec, c.enum_defaults)))
     used = sorted({f.onehot for rec in shapes for f in rec.fields if f.onehot}
                   | {r.slot_enum for r in layout.regions if r.slot_enum})
-    return environment().get_template("python/features.py.j2").render(
+    return _env().get_template("python/features.py.j2").render(
         header=comment_header(c, "#"), L=layout, records=records, top=pascal_identifier(layout.name),
         regions=[_region_view(r, region_records.get(r.name)) for r in layout.regions],
-        enum_imports=used)
+        enum_imports=used, import_line=_import_line(".enums", used))
 
 
-def _output_field_view(h, f) -> dict:
+def _output_field_view(h: HeadShape, f: OutputFieldShape) -> dict:
     s = f.spec
     form = field_form(s, f.width)
     param = s.decode.param
-    return dict(head=h.name, name=f.name, kind=s.kind, offset=f.offset, width=f.width, loss=s.loss,
-                enum=s.enum, rule=s.decode.rule, param=repr(float(param)) if param is not None else "None",
-                annotation=form.py_annotation(),
-                encode=form.py_encode(f"y.{h.name}.{f.name}", f.offset, f"{h.name}.{f.name}"),
-                decode=form.py_decode(f.offset))
+    const = f"{screaming(h.name)}_{screaming(f.name)}"
+    decode = form.py_decode(f"{const}_OFFSET")
+    return dict(head=h.name, name=f.name, const=const, kind=s.kind, offset=f.offset, width=f.width,
+                loss=s.loss, enum=s.enum, rule=s.decode.rule,
+                param=repr(float(param)) if param is not None else "None",
+                annotation=form.py_annotation(), doc=s.doc or f"The `{f.name}` output of head `{h.name}`.",
+                encode=form.py_encode(f"y.{h.name}.{f.name}", f"{const}_OFFSET", f"{h.name}.{f.name}"),
+                decode_line=call_line(f"{f.name}=", decode, 12, ","))
+
+
+def _encode_line(line: str) -> str:
+    """One statement of `encode_labels` (4 spaces in), its right-hand call split when too long."""
+    indent = len(line) - len(line.lstrip(" ")) + 4
+    lead, sep, rhs = line.strip().partition(" = ")
+    return call_line(lead + sep, rhs, indent) if sep else " " * indent + line.strip()
 
 
 def render_outputs(c: Contract, layout: OutputLayout) -> str:
@@ -116,52 +171,90 @@ def render_outputs(c: Contract, layout: OutputLayout) -> str:
     for h in layout.heads:
         views = [_output_field_view(h, f) for f in h.fields]
         heads.append(dict(name=h.name, cls=pascal_identifier(h.name) + "Head", offset=h.offset,
-                          width=h.width, fields=views))
+                          width=h.width, fields=views, doc=h.doc or f"Head `{h.name}` of `{layout.name}`."))
         fields.extend(views)
-        encode_lines.append(f"# {h.name}")
+        encode_lines.append(f"    # {h.name}")
         for v in views:
-            encode_lines.extend(v["encode"])
+            encode_lines.extend(_encode_line(line) for line in v["encode"])
     used = sorted({f.spec.enum for h in layout.heads for f in h.fields if f.spec.enum})
-    text = environment().get_template("python/outputs.py.j2").render(
+    head_infos = [bracketed("HeadInfo", "(", [py_str(h.name), str(h.offset), str(h.width), repr(float(h.weight))],
+                            ")", 4, ",") for h in layout.heads]
+    field_infos = [bracketed("FieldInfo", "(", [py_str(f["head"]), py_str(f["name"]), py_str(f["kind"]),
+                                                str(f["offset"]), str(f["width"]), py_str(f["loss"]),
+                                                "None" if f["enum"] is None else py_str(f["enum"]),
+                                                py_str(f["rule"]), f["param"]], ")", 4, ",")
+                   for f in fields]
+    return _env().get_template("python/outputs.py.j2").render(
         header=comment_header(c, "#"), O=layout, heads=heads, fields=fields,
         encode_lines=encode_lines, top=pascal_identifier(layout.name), enum_imports=used,
+        import_line=_import_line(".enums", used), head_infos=head_infos, field_infos=field_infos,
         kinds=list(OUTPUT_KINDS), losses=list(LOSSES))
-    return text.replace("def encode_labels(", _CHECK_WIDTH + "\n\ndef encode_labels(", 1)
 
 
-_CHECK_WIDTH = '''def _check_width(values: Sequence, width: int, name: str) -> None:
-    if len(values) != width:
-        raise ValueError(f"{name}: expected {width} values, got {len(values)}")
-'''
+def _public_names(source: str) -> list[str]:
+    """Top-level names a module defines or imports, without the private ones."""
+    names: list[str] = []
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+        elif isinstance(node, ast.ImportFrom):
+            names += [a.asname or a.name for a in node.names]
+    return [n for n in names if not n.startswith("_")]
 
 
-def render_init(c: Contract) -> str:
-    return environment().get_template("python/__init__.py.j2").render(
-        header=comment_header(c, "#"), c=c, features=sorted(c.features), outputs=sorted(c.outputs),
-        mlp=c.specs.one("mlp_model"), artifacts=c.artifacts, int8_suffix=INT8_SUFFIX, fp32_suffix=FP32_SUFFIX,
-        roles=c.model_roles(c.specs.one("mlp_model").output),
-        model_outputs={name: c.head_outputs(name) for name in c.artifacts.models})
+def render_init(c: Contract, modules: dict[str, str]) -> str:
+    """The package: its modules, what it re-exports from them (by name), and the artifact facts."""
+    mlp = c.specs.one("mlp_model")
+    reexports = [
+        _import_line(".enums", [n for n in _public_names(modules["enums"])
+                                if n not in ("annotations", "enum")]),
+        _import_line(".text", [n for n in _public_names(modules["text"])
+                               if n not in ("annotations", "Sequence")]),
+        _import_line(f".{mlp.input}", [pascal_identifier(mlp.input), "encode_features"]),
+        _import_line(f".{mlp.output}", [pascal_identifier(mlp.output), "decode_outputs", "encode_labels"]),
+    ]
+    text = _env().get_template("python/__init__.py.j2").render(
+        header=comment_header(c, "#"), c=c, modules=sorted(["enums", "text", *c.features, *c.outputs]),
+        reexports=reexports, spec_files=[py_str("specs/" + f) for f in c.source_files],
+        mlp=mlp, artifacts=c.artifacts, int8_suffix=INT8_SUFFIX, fp32_suffix=FP32_SUFFIX,
+        roles=c.model_roles(mlp.output),
+        onnx_inputs=[_tuple_of(f"{py_str(name)}: ", [py_str(i) for i in m.inputs], 4) + ","
+                     for name, m in c.artifacts.models.items()],
+        onnx_outputs=[_tuple_of(f"{py_str(name)}: ", [py_str(o) for o in c.head_outputs(name)], 4) + ","
+                      for name in c.artifacts.models])
+    names = sorted(_public_names(text))
+    return text + "\n" + bracketed("__all__ = ", "[", [py_str(n) for n in names], "]", 0) + "\n"
 
 
 def render_python(c: Contract) -> dict[str, str]:
     files = {
-        f"{PACKAGE}/__init__.py": render_init(c),
-        f"{PACKAGE}/enums.py": environment().get_template("python/enums.py.j2").render(
+        f"{PACKAGE}/enums.py": _env().get_template("python/enums.py.j2").render(
             header=comment_header(c, "#"),
-            enums=[dict(name=n, variants=v, doc=c.enum_docs[n], default=c.enum_defaults[n])
+            enums=[dict(name=n, variants=v, doc=c.enum_docs[n] or f"The `{n}` enum of the contract.",
+                        default=c.enum_defaults[n])
                    for n, v in c.enums.items()]),
-        f"{PACKAGE}/text.py": environment().get_template("python/text.py.j2").render(
-            header=comment_header(c, "#"), c=c, event_logit_threshold=_logit(c.event_threshold)),
+        f"{PACKAGE}/text.py": _env().get_template("python/text.py.j2").render(
+            header=comment_header(c, "#"), c=c, event_logit_threshold=_logit(c.event_threshold),
+            labels=label_lists(c, py_str),
+            bio_begins=["True" if x.startswith("B-") and i else "False" for i, x in enumerate(c.bio_labels)],
+            bio_category=["None"] + [str(k) for k in range(len(c.entity_categories)) for _ in ("B", "I")],
+            inside_of_category=[str(c.bio_labels.index("I-" + x)) for x in c.entity_categories],
+            begin_before_inside=[str(c.bio_labels.index("B-" + x[2:])) if x.startswith("I-") else "None"
+                                 for x in c.bio_labels]),
         f"{PACKAGE}/py.typed": "",
     }
-    for name, layout in c.features.items():
-        files[f"{PACKAGE}/{name}.py"] = render_features(c, layout)
-    for name, layout in c.outputs.items():
-        files[f"{PACKAGE}/{name}.py"] = render_outputs(c, layout)
+    for name, features in c.features.items():
+        files[f"{PACKAGE}/{name}.py"] = render_features(c, features)
+    for name, outputs in c.outputs.items():
+        files[f"{PACKAGE}/{name}.py"] = render_outputs(c, outputs)
+    files[f"{PACKAGE}/__init__.py"] = render_init(c, {"enums": files[f"{PACKAGE}/enums.py"],
+                                                       "text": files[f"{PACKAGE}/text.py"]})
     return files
 
 
 def _logit(p: float) -> float:
-    import math
-
     return math.log(p / (1.0 - p))

@@ -1,11 +1,33 @@
-"""Render the `storyml-contract` Rust crate from the contract (zero dependencies)."""
+"""Render the `storyml-contract` Rust crate from the contract (zero dependencies).
+
+The crate is written already formatted (`rust_layout`), documented from the specs' `doc` fields
+(`#![deny(missing_docs)]`), and clean under `cargo clippy -- -D warnings`.
+"""
 
 from __future__ import annotations
 
-from codegen.generators.common import comment_header, environment, feature_records, region_view
+import math
+from typing import Any
+
+from codegen.generators import rust_layout
+from codegen.generators.common import (
+    comment_header,
+    environment,
+    feature_records,
+    label_lists,
+    region_view,
+)
 from codegen.generators.golden import render_golden_tests
+from codegen.generators.literals import rust_str
 from codegen.spec.contract import Contract
-from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
+from codegen.spec.layout import (
+    FeatureLayout,
+    FieldShape,
+    OutputFieldShape,
+    OutputLayout,
+    RecordShape,
+    RegionShape,
+)
 from codegen.spec.models import INT8_SUFFIX
 from codegen.spec.names import pascal_identifier, screaming, snake
 from codegen.spec.output_kinds import field_form
@@ -13,7 +35,7 @@ from codegen.spec.output_kinds import field_form
 CRATE = "rust"
 
 
-def _rust_field_type(f) -> str:
+def _rust_field_type(f: FieldShape) -> str:
     if f.onehot is not None:
         return f"Option<{f.onehot}>"
     if f.type is not None:
@@ -21,14 +43,24 @@ def _rust_field_type(f) -> str:
     return "f32"
 
 
+def _field_doc(rec: RecordShape, f: FieldShape) -> str:
+    if f.doc:
+        return f.doc
+    if f.onehot is not None:
+        return f"The `{f.name}` of a {rec.name}: one of {f.onehot}, encoded one-hot."
+    return f"The `{f.name}` of a {rec.name}."
+
+
 def _rust_record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -> list[str]:
+    """Writes of one record's fields at `base`, every offset by its named constant."""
     lines = []
     for f in rec.fields:
-        at = f"base + {f.offset}" if f.offset else "base"
+        at = f"base + {screaming(rec.name)}_{screaming(f.name)}_OFFSET"
         if f.onehot is not None:
             if enum_defaults.get(f.onehot):
                 lines.append(f"// a missing {f.name} counts as {f.onehot}::DEFAULT")
-                lines.append(f"out[{at} + x.{f.name}.unwrap_or({f.onehot}::DEFAULT).index()] = 1.0;")
+                lines.append(f"let {f.name} = x.{f.name}.unwrap_or({f.onehot}::DEFAULT);")
+                lines.append(f"out[{at} + {f.name}.index()] = 1.0;")
             else:
                 lines.append(f"if let Some(v) = x.{f.name} {{")
                 lines.append(f"    out[{at} + v.index()] = 1.0;")
@@ -42,103 +74,151 @@ def _rust_record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -
     return lines
 
 
+def _region_doc(r: RegionShape, record_name: str | None) -> str:
+    if r.doc:
+        return r.doc
+    if r.is_slots:
+        return f"Up to {r.slot_count} `{r.item}` items."
+    return f"The `{r.name}` region: one `{record_name}`."
+
+
 def _rust_region(r: RegionShape, record_name: str | None) -> dict:
     view = region_view(r)
     const = view["const"]
+    view["doc"] = _region_doc(r, record_name)
     if not r.is_slots:
-        view.update(rust_type=record_name, comment=f"{r.width} floats at {r.offset}.",
+        assert record_name is not None
+        view.update(rust_type=record_name, check=None,
                     rust_lines=[f"write_{snake(record_name)}(&mut out, {const}_OFFSET, &x.{r.name});"])
         return view
-    writer = f"write_{snake(r.item)}"
+    writer = f"write_{snake(r.item or '')}"
+    base = f"    let base = {const}_OFFSET + {const}_SLOT_WIDTH * slot;"
     if r.slot_enum is not None:
-        view.update(rust_type=f"[Option<{r.item}>; {r.slot_count}]",
-                    comment=f"One slot per {r.slot_enum} variant, indexed by `index()`.",
-                    rust_lines=[f"for (i, item) in x.{r.name}.iter().enumerate() {{",
+        view.update(rust_type=f"[Option<{r.item}>; {r.slot_enum}::COUNT]", check=None,
+                    rust_lines=[f"for (slot, item) in x.{r.name}.iter().enumerate() {{", base,
                                 "    if let Some(item) = item {",
-                                f"        {writer}(&mut out, {const}_OFFSET + {const}_SLOT_WIDTH * i, item);",
+                                f"        {writer}(&mut out, base, item);",
                                 "    }", "}"])
-    elif r.keyed == "sorted":
+        return view
+    view["check"] = rust_layout.statement("", rust_layout.Call("check_items", (
+        rust_layout.Atom(rust_str(r.name)), rust_layout.Atom(f"x.{r.name}.len()"),
+        rust_layout.Atom(f"{const}_SLOTS"))), 4, "?;")
+    if r.keyed == "sorted":
         view.update(rust_type=f"BTreeMap<String, {r.item}>",
-                    comment=f"Keyed by name; the first {r.slot_count} names in sorted order fill the slots.",
-                    rust_lines=[f"for (slot, item) in x.{r.name}.values().take({const}_SLOTS).enumerate() {{",
-                                f"    {writer}(&mut out, {const}_OFFSET + {const}_SLOT_WIDTH * slot, item);",
+                    rust_lines=[f"for (slot, item) in x.{r.name}.values().enumerate() {{", base,
+                                f"    {writer}(&mut out, base, item);",
                                 "}"])
     else:
         view.update(rust_type=f"Vec<Option<{r.item}>>",
-                    comment=f"Up to {r.slot_count} slots in order; None is an empty slot, extra items are dropped.",
-                    rust_lines=[f"for (slot, item) in x.{r.name}.iter().take({const}_SLOTS).enumerate() {{",
+                    rust_lines=[f"for (slot, item) in x.{r.name}.iter().enumerate() {{", base,
                                 "    if let Some(item) = item {",
-                                f"        {writer}(&mut out, {const}_OFFSET + {const}_SLOT_WIDTH * slot, item);",
+                                f"        {writer}(&mut out, base, item);",
                                 "    }", "}"])
     return view
+
+
+def commented_lines(items: list[str], comments: list[str], indent: int) -> list[str]:
+    """Vertical list items, each with a trailing `// comment` aligned as rustfmt aligns them."""
+    texts = [" " * indent + item + "," for item in items]
+    column = max(len(t) for t in texts) + 1
+    return [f"{t.ljust(column)}// {c}" for t, c in zip(texts, comments)]
 
 
 def render_features(c: Contract, layout: FeatureLayout) -> str:
     shapes, region_records = feature_records(layout)
     records = [dict(name=rec.name, const=screaming(rec.name), snake=snake(rec.name), width=rec.width,
-                    doc=rec.doc,
+                    doc=rec.doc or f"A `{rec.name}` record of `{layout.name}`.",
                     fields=[dict(name=f.name, const=screaming(f.name), offset=f.offset,
-                                 rust_type=_rust_field_type(f)) for f in rec.fields],
+                                 rust_type=_rust_field_type(f), doc=_field_doc(rec, f)) for f in rec.fields],
                     rust_lines=_rust_record_lines(rec, c.enum_defaults))
                for rec in shapes]
+    regions = [_rust_region(r, region_records.get(r.name)) for r in layout.regions]
+    enums = {f.onehot for rec in shapes for f in rec.fields if f.onehot}
+    enums |= {r.slot_enum for r in layout.regions if r.slot_enum}
+    leaves = list(layout.leaves)
     return environment().get_template("rust/features.rs.j2").render(
         header=comment_header(c, "//"), L=layout, records=records, top=pascal_identifier(layout.name),
-        regions=[_rust_region(r, region_records.get(r.name)) for r in layout.regions])
+        regions=regions, check_lines=[r["check"] for r in regions if r["check"]],
+        uses_btreemap=any(r.keyed == "sorted" for r in layout.regions), enum_imports=sorted(enums),
+        name_lines=commented_lines([rust_str(n) for n in leaves], [str(i) for i in range(len(leaves))], 4))
 
 
-def _rust_output_field(f) -> dict:
+def _rust_output_field(head: str, f: OutputFieldShape) -> dict:
     form = field_form(f.spec, f.width)
-    return dict(name=f.name, rust_type=form.rust_type(), rust_decode=form.rust_decode(f.offset))
+    const = f"{screaming(head)}_{screaming(f.name)}_OFFSET"
+    decode = form.rust_decode(const)
+    return dict(name=f.name, rust_type=form.rust_type(), rust_decode=decode,
+                line=rust_layout.statement(f"{f.name}: ", rust_layout.parse_call(decode), 12, ","),
+                doc=f.spec.doc or f"The `{f.name}` output of head `{head}`.")
+
+
+# The decode helpers outputs.rs defines when a field's decoding calls them.
+DECODE_HELPERS = ("argmax", "round_clamp", "round_or_none", "cut", "flag", "each")
 
 
 def render_outputs(c: Contract, layout: OutputLayout) -> str:
-    heads, fields = [], []
+    heads: list[dict[str, Any]] = []
+    fields: list[dict[str, Any]] = []
     for h in layout.heads:
-        heads.append(dict(name=h.name, cls=pascal_identifier(h.name) + "Head", offset=h.offset,
-                          width=h.width, fields=[_rust_output_field(f) for f in h.fields]))
-        fields.extend(dict(head=h.name, name=f.name, offset=f.offset) for f in h.fields)
+        heads.append(dict(name=h.name, const=screaming(h.name), cls=pascal_identifier(h.name) + "Head",
+                          offset=h.offset, width=h.width, weight=h.weight,
+                          doc=h.doc or f"Head `{h.name}` of `{layout.name}`.",
+                          fields=[_rust_output_field(h.name, f) for f in h.fields]))
+        fields.extend(dict(head=h.name, const=f"{screaming(h.name)}_{screaming(f.name)}", name=f.name,
+                           offset=f.offset) for f in h.fields)
+    leaves = list(layout.leaves)
+    enums = sorted({f.spec.enum for h in layout.heads for f in h.fields if f.spec.enum})
+    decodes = [f["rust_decode"] for h in heads for f in h["fields"]]
+    helpers = {name for name in DECODE_HELPERS if any(f"{name}(" in d for d in decodes)}
     return environment().get_template("rust/outputs.rs.j2").render(
-        header=comment_header(c, "//"), O=layout, heads=heads, fields=fields,
-        top=pascal_identifier(layout.name))
-
-
-CRATE_VERSION = "0.1.0"
+        header=comment_header(c, "//"), O=layout, heads=heads, fields=fields, helpers=helpers,
+        top=pascal_identifier(layout.name), enum_imports=enums,
+        head_names=[rust_str(h.name) for h in layout.heads],
+        name_lines=commented_lines([rust_str(n) for n in leaves], [str(i) for i in range(len(leaves))], 4))
 
 
 def render_rust(c: Contract) -> dict[str, str]:
     env = environment()
     mlp = c.specs.one("mlp_model")
-    models = [dict(const=screaming(name), file=m.file, int8_file=m.int8_file, inputs=m.inputs,
-                   outputs=c.head_outputs(name))
+    models = [dict(name=name, const=screaming(name), file=m.file, int8_file=m.int8_file,
+                   inputs=[rust_str(i) for i in m.inputs], outputs=[rust_str(o) for o in c.head_outputs(name)])
               for name, m in c.artifacts.models.items()]
     files = {
         f"{CRATE}/Cargo.toml": env.get_template("rust/Cargo.toml.j2").render(
-            header=comment_header(c, "#"), version=CRATE_VERSION),
-        f"{CRATE}/Cargo.lock": _CARGO_LOCK.format(version=CRATE_VERSION),
+            header=comment_header(c, "#"), version=c.version.version),
+        f"{CRATE}/Cargo.lock": _CARGO_LOCK.format(version=c.version.version),
         f"{CRATE}/src/lib.rs": env.get_template("rust/lib.rs.j2").render(
             header=comment_header(c, "//"), c=c, mlp=mlp, artifacts=c.artifacts, models=models,
             int8_suffix=INT8_SUFFIX, roles=c.model_roles(mlp.output),
-            modules=sorted([*c.features, *c.outputs])),
+            modules=sorted(["enums", "text", *c.features, *c.outputs])),
         f"{CRATE}/src/enums.rs": env.get_template("rust/enums.rs.j2").render(
             header=comment_header(c, "//"),
-            enums=[dict(name=n, variants=v, doc=c.enum_docs[n], default=c.enum_defaults[n])
+            enums=[dict(name=n, variants=v, doc=c.enum_docs[n] or f"The `{n}` enum of the contract.",
+                        default=c.enum_defaults[n], qualified=[f"{n}::{x}" for x in v])
                    for n, v in c.enums.items()]),
         f"{CRATE}/src/text.rs": env.get_template("rust/text.rs.j2").render(
             header=comment_header(c, "//"), c=c, event_logit_threshold=_logit(c.event_threshold),
-            event_idents=[pascal_identifier(x) for x in c.event_kinds],
-            category_idents=[pascal_identifier(x) for x in c.entity_categories]),
+            labels=label_lists(c, rust_str),
+            events=[(pascal_identifier(x), x) for x in c.event_kinds],
+            events_qualified=[f"EventKind::{pascal_identifier(x)}" for x in c.event_kinds],
+            categories=[(pascal_identifier(x), x) for x in c.entity_categories],
+            categories_qualified=[f"EntityCategory::{pascal_identifier(x)}" for x in c.entity_categories],
+            bio_begins=["true" if x.startswith("B-") and i else "false" for i, x in enumerate(c.bio_labels)],
+            bio_category=["None"] + [f"Some(EntityCategory::{pascal_identifier(x)})"
+                                     for x in c.entity_categories for _ in ("B", "I")],
+            inside_of_category=[str(c.bio_labels.index("I-" + x)) for x in c.entity_categories],
+            begin_before_inside=[f"Some({c.bio_labels.index('B-' + x[2:])})" if x.startswith("I-") else "None"
+                                 for x in c.bio_labels]),
     }
-    for name, layout in c.features.items():
-        files[f"{CRATE}/src/{name}.rs"] = render_features(c, layout)
-    for name, layout in c.outputs.items():
-        files[f"{CRATE}/src/{name}.rs"] = render_outputs(c, layout)
+    for name, features in c.features.items():
+        files[f"{CRATE}/src/{name}.rs"] = render_features(c, features)
+    for name, outputs in c.outputs.items():
+        files[f"{CRATE}/src/{name}.rs"] = render_outputs(c, outputs)
     files[f"{CRATE}/tests/golden.rs"] = render_golden_tests(c)
     return files
 
 
 def _logit(p: float) -> float:
-    import math
-
     return math.log(p / (1.0 - p))
 
 

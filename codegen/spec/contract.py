@@ -16,6 +16,7 @@ from codegen.spec.layout import (
     compute_output_layout,
 )
 from codegen.spec.specset import SpecSet
+from codegen.spec.versioning import ContractVersionFile
 
 
 def _without_docs(value: Any) -> Any:
@@ -66,8 +67,9 @@ class Contract:
     max_seq_length: int
     ignore_index: int
     artifacts: Any  # spec.ArtifactsFile
+    version: ContractVersionFile
     fingerprint: str
-    source_files: list[str]
+    source_files: list[str]  # the contract's files and the version's
 
     def model_roles(self, mlp_output: str | None) -> list[tuple[str, str, str]]:
         """(constant, model, labels) naming each model by what it predicts: EVENT_MODEL (event_kinds),
@@ -112,7 +114,8 @@ def build_contract(specs: SpecSet) -> Contract:
         max_seq_length=text.max_seq_length,
         ignore_index=text.ignore_index,
         artifacts=specs.one("artifacts"),
+        version=specs.one("contract_version"),
         fingerprint=fingerprint(contract_models(specs)),
-        source_files=sorted(e.doc.path.relative_to(specs.root).as_posix()
-                            for e in specs if KINDS[e.model.kind].contract),
+        source_files=sorted(e.doc.path.relative_to(specs.root).as_posix() for e in specs
+                            if KINDS[e.model.kind].contract or e.model.kind == "contract_version"),
     )

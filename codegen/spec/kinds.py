@@ -21,6 +21,7 @@ from codegen.spec import (
     models,
     templates,
     training,
+    versioning,
 )
 
 
@@ -39,6 +40,8 @@ KINDS: dict[str, Kind] = {
     "text_labels": Kind(models.TextLabelsFile, singleton=True, contract=True, codegen=True),
     "artifacts": Kind(models.ArtifactsFile, singleton=True, contract=True, codegen=True),
     "mlp_model": Kind(models.MlpModelFile, singleton=True, contract=False, codegen=True),
+    # The contract's version: rendered into the generated code, not part of the fingerprint.
+    "contract_version": Kind(versioning.ContractVersionFile, singleton=True, contract=False, codegen=True),
     # The character training matrix (storyml data characters); codegen.spec.matrix checks them together.
     "personality_axes": Kind(matrix.PersonalityAxesFile, singleton=False, contract=False),
     "archetypes": Kind(matrix.ArchetypesFile, singleton=False, contract=False),

@@ -28,6 +28,7 @@ the same parameter two ways.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
 
@@ -48,11 +49,25 @@ class ValueType:
     rust_literal: Callable[[Any, str | None, Sequence[str]], str]  # (value, enum, variants) -> literal
 
 
-def _rust_f32(x: float) -> str:
-    # as codegen.generators.literals.rust_f32 writes it (the spec layer cannot import generators)
+def f32_text(x: float) -> str:
+    """The shortest decimal that reads back as the float32 `x`, as a Rust float literal.
+
+    A longer one (Python's repr of the widened double) is what clippy's `excessive_precision`
+    refuses; this one is exact all the same."""
     if not math.isfinite(x):
         raise ValueError(f"non-finite number {x!r} in a contract")
-    return repr(float(x)) + "_f32"
+    if struct.unpack("f", struct.pack("f", x))[0] != x:
+        raise ValueError(f"{x!r} is not a float32 value")
+    text = repr(float(x))
+    for digits in range(1, 10):
+        text = f"{x:.{digits}g}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == x:
+            break
+    return repr(float(text))  # the same digits, written as Python writes floats: `100.0`, `1e-07`
+
+
+def _rust_f32(x: float) -> str:
+    return f32_text(x) + "_f32"
 
 
 VALUES: dict[str, ValueType] = {
@@ -183,9 +198,9 @@ class RuleRow:
 
 DECODE_RULES: dict[str, RuleRow] = {r.name: r for r in (
     RuleRow("argmax", "variant", reduces=True, decides=True, numbers=_no_numbers,
-            py_decode="{enum}(_argmax(v, {o}, {w}))",
+            py_decode="_argmax(v, {o}, {enum})",
             py_encode="out[{o} + int({ref})] = 1.0",
-            rust_decode="{enum}::ALL[argmax(v, {o}, {w})]",
+            rust_decode="argmax(v, {o}, &{enum}::ALL)",
             numpy=_np_argmax, edges=lambda k: [1.0],  # ties: every field gets a one-hot per case
             doc="the largest output's variant; ties go to the lowest index"),
     RuleRow("sigmoid_threshold", "bool", reduces=False, decides=True, numbers=_float_param,
@@ -207,15 +222,15 @@ DECODE_RULES: dict[str, RuleRow] = {r.name: r for r in (
             numpy=_np_cut, edges=_cut_edges,
             doc="the raw value, or 0 when |x| <= cutoff"),
     RuleRow("round_clamp", "variant", reduces=False, decides=False, numbers=_no_numbers,
-            py_decode="{enum}(min(max(_round_half_away({x}), 0), len({enum}) - 1))",
+            py_decode="_round_clamp({x}, {enum})",
             py_encode="float(int({x}))",
-            rust_decode="{enum}::ALL[round_half_away({x}).clamp(0, {enum}::COUNT as i64 - 1) as usize]",
+            rust_decode="round_clamp({x}, &{enum}::ALL)",
             numpy=_np_round_clamp, edges=lambda k: list(_ROUNDING_EDGES),
             doc="rounded half away from zero, clamped to a variant index"),
     RuleRow("round_or_none", "int_or_none", reduces=False, decides=False, numbers=_none_below,
-            py_decode="None if _round_half_away({x}) < {n} else _round_half_away({x})",
+            py_decode="_round_or_none({x}, {n})",
             py_encode="float({none} if {x} is None else {x})",
-            rust_decode="Some(round_half_away({x})).filter(|r| *r >= {n})",
+            rust_decode="round_or_none({x}, {n})",
             numpy=_np_round_or_none, edges=_none_below_edges,
             doc="rounded half away from zero; below none_below it is None, which encodes as none_below - 1"),
 )}
@@ -315,29 +330,33 @@ class FieldForm:
         return f"[{one}; {self.width}]" if self.per_variant_values else one
 
     # -- generated code
-    def py_decode(self, o: int) -> str:
+    def py_decode(self, o: str) -> str:
+        """`o`: the field's offset (its named constant in the generated code)."""
         if self.rule.reduces:
             return self._fmt(self.rule.py_decode, o=o, w=self.width)
         if self.per_variant_values:
-            return f"tuple({self._fmt(self.rule.py_decode, x='x')} for x in v[{o}:{o + self.width}])"
+            return f"tuple({self._fmt(self.rule.py_decode, x='x')} for x in _field(v, {o}, {self.width}))"
         return self._fmt(self.rule.py_decode, x=f"v[{o}]")
 
-    def py_encode(self, ref: str, o: int, name: str) -> list[str]:
+    def py_encode(self, ref: str, o: str, name: str) -> list[str]:
         """Statements writing the decoded value `ref` into `out` (label space)."""
         if self.rule.reduces:
             return [self._fmt(self.rule.py_encode, ref=ref, o=o)]
         if self.per_variant_values:
             item = self.value.item
-            return [f"_check_width({ref}, {self.width}, {name!r})",
+            return [f"_check_width({ref}, {self.width}, \"{name}\")",
                     f"for i, {item} in enumerate({ref}):",
                     f"    out[{o} + i] = {self._fmt(self.rule.py_encode, x=item)}"]
         return [f"out[{o}] = {self._fmt(self.rule.py_encode, x=ref)}"]
 
-    def rust_decode(self, o: int) -> str:
+    def rust_decode(self, o: str) -> str:
+        """A call of the crate's decode helpers over `v`, `o` the field's offset constant.
+
+        A rule applied to each variant's float goes through `each(v, o, |x| rule)`."""
         if self.rule.reduces:
             return self._fmt(self.rule.rust_decode, o=o, w=self.width)
         if self.per_variant_values:
-            return f"std::array::from_fn(|i| {self._fmt(self.rule.rust_decode, x=f'v[{o} + i]')})"
+            return f"each(v, {o}, |x| {self._fmt(self.rule.rust_decode, x='x')})"
         return self._fmt(self.rule.rust_decode, x=f"v[{o}]")
 
     def rust_literal(self, value: Any, variants: Sequence[str]) -> str:

@@ -1,8 +1,9 @@
-"""What an exported model says about itself (ONNX metadata_props), and the fingerprint check.
+"""What an exported model says about itself (ONNX metadata_props), and the contract checks.
 
-Every .onnx file storyml writes carries the contract fingerprint it was built
-against. A model built from other specs decodes its outputs with other labels
-or offsets, silently; `verify_fingerprint` refuses it before it is run.
+Every .onnx file storyml writes carries the contract version and fingerprint it was built
+against. A model built from other specs decodes its outputs with other labels or offsets,
+silently; `verify_fingerprint` refuses it before it is run: first a model of another major
+contract version, then one of another fingerprint.
 """
 
 from __future__ import annotations
@@ -13,15 +14,22 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import onnx
-from storyml_contract import METADATA_FINGERPRINT_KEY, METADATA_LABELS_KEY
+from storyml_contract import (
+    CONTRACT_VERSION,
+    METADATA_FINGERPRINT_KEY,
+    METADATA_LABELS_KEY,
+    METADATA_VERSION_KEY,
+)
 
 from storyml.errors import UserError
 
-# metadata_props keys. Export writes them, prediction and quantization read them. The two an
-# engine must check come from the contract (specs/artifacts.yaml); the rest are storyml's own.
+# metadata_props keys. Export writes them, prediction and quantization read them. The ones an
+# engine must check come from the contract (specs/artifacts.yaml, specs/contract.yaml); the
+# rest are storyml's own.
 KEY_FINGERPRINT = METADATA_FINGERPRINT_KEY
+KEY_CONTRACT_VERSION = METADATA_VERSION_KEY
 KEY_LABELS = METADATA_LABELS_KEY  # JSON: {output name: [label per position of its last axis]}
-KEY_SPEC_VERSION = "storyml.version"
+KEY_SPEC_VERSION = "storyml.version"  # the storyml that exported the model, not the contract's
 KEY_MODEL_KIND = "storyml.model_kind"
 KEY_ENCODER = "storyml.encoder"
 KEY_ARCHITECTURE = "storyml.architecture"  # JSON: model_type, hidden_size, num_attention_heads (text models)
@@ -30,6 +38,7 @@ KEY_ARCHITECTURE = "storyml.architecture"  # JSON: model_type, hidden_size, num_
 @dataclass(frozen=True)
 class ModelMetadata:
     fingerprint: str | None
+    contract_version: str | None
     version: str | None
     model_kind: str | None
     encoder: str | None
@@ -51,6 +60,7 @@ def metadata_from_props(raw: Mapping[str, str], source: str = "model") -> ModelM
     raw = dict(raw)
     return ModelMetadata(
         fingerprint=raw.get(KEY_FINGERPRINT),
+        contract_version=raw.get(KEY_CONTRACT_VERSION),
         version=raw.get(KEY_SPEC_VERSION),
         model_kind=raw.get(KEY_MODEL_KIND),
         encoder=raw.get(KEY_ENCODER) or None,
@@ -106,16 +116,31 @@ def save_with_props(src: Path, dst: Path, props: Mapping[str, str]) -> None:
                         location=f"{dst.name}.data", size_threshold=1024)
 
 
-def verify_fingerprint(source: Any, expected: str | None = None) -> ModelMetadata:
+def _major(version: str) -> str:
+    return version.split(".", 1)[0]
+
+
+def verify_fingerprint(source: Any, expected: str | None = None,
+                       expected_version: str = CONTRACT_VERSION, name: str | None = None) -> ModelMetadata:
     """Refuse a model built against a different contract than the generated one.
 
     `source` is an .onnx path or an onnxruntime session; `expected` defaults to
-    `storyml_contract.CONTRACT_FINGERPRINT`. Returns the metadata when it matches.
+    `storyml_contract.CONTRACT_FINGERPRINT`, `expected_version` to its CONTRACT_VERSION. A model
+    of another major version is refused first, by name; a model from before contract versions
+    (no version key) is judged by its fingerprint alone. `name` names the model in the errors
+    (default: the path). Returns the metadata when it matches.
     """
     if expected is None:
         from storyml_contract import CONTRACT_FINGERPRINT as expected
     meta = read_metadata(source)
-    where = str(source) if isinstance(source, (str, Path)) else "onnxruntime session"
+    where = name or (str(source) if isinstance(source, (str, Path)) else "onnxruntime session")
+    version = meta.contract_version
+    if version is not None and _major(version) != _major(expected_version):
+        raise UserError(f"{where}: the model was built for contract version {version}, but this storyml "
+                        f"reads contract version {expected_version}; major versions {_major(version)} and "
+                        f"{_major(expected_version)} differ, so labels, offsets or decode rules do. Rebuild the "
+                        f"model from the current specs (`storyml build`), or predict with a storyml whose "
+                        f"contract is {_major(version)}.x")
     if meta.fingerprint is None:
         raise UserError(f"{where}: the model carries no contract fingerprint (metadata {KEY_FINGERPRINT!r}); "
                         f"it was not exported by storyml. Re-export it with `storyml build`")

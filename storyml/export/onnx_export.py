@@ -27,6 +27,7 @@ from storyml_contract import (
     BIO_LABELS,
     CHARACTER_MODEL,
     CONTRACT_FINGERPRINT,
+    CONTRACT_VERSION,
     EVENT_KIND_LABELS,
     EVENT_MODEL,
     MAX_SEQ_LENGTH,
@@ -363,6 +364,7 @@ def _architecture(model: nn.Module) -> dict[str, Any]:
 def export_metadata(config: ExportConfig, model: nn.Module, encoder: str | None) -> dict[str, str]:
     return {
         md.KEY_FINGERPRINT: CONTRACT_FINGERPRINT,
+        md.KEY_CONTRACT_VERSION: CONTRACT_VERSION,
         md.KEY_SPEC_VERSION: storyml.__version__,
         md.KEY_MODEL_KIND: config.kind,
         md.KEY_ENCODER: encoder or "",
