@@ -65,9 +65,29 @@ def test_check_reports_a_hand_edit_and_an_extra_file(tmp_path):
     assert result.returncode == 1
     assert "-MAX_SEQ_LENGTH = 512" in result.stdout and "+MAX_SEQ_LENGTH = 128" in result.stdout
     assert "handwritten.rs" in result.stdout
+    summary = result.stdout.split("\n@@")[0]  # the summary leads, before any diff
+    assert "1 changed, 0 missing, 1 not generated from the specs" in summary
+    assert "changed: " in summary and "text.py (+1 -1)" in summary
+    assert "fingerprint unchanged" in summary  # a hand edit, not a contract change
     assert storyml("gen", "--out", str(out)).returncode == 0
     assert storyml("gen", "--check", "--out", str(out)).returncode == 0
     assert not (out / "rust/src/handwritten.rs").exists()
+
+
+def test_check_of_a_label_change_leads_with_the_summary_and_bounds_the_diff(tmp_path):
+    from storyml.cli.gen import MAX_DIFF_LINES
+
+    specs = copy_specs(tmp_path)
+    edit(specs / "text/labels.yaml", "    - SpeechAct\n    - RelationalShift\n", "    - RelationalShift\n    - SpeechAct\n")
+    out = tmp_path / "generated"
+    shutil.copytree(GENERATED, out, ignore=shutil.ignore_patterns("target", "__pycache__"))
+    result = storyml("gen", "--check", "--specs", str(specs), "--out", str(out))
+    assert result.returncode == 1
+    first = result.stdout.splitlines()[:3]
+    assert "is stale" in first[0] and "contract fingerprint" in first[1] and "->" in first[1]
+    diff = result.stdout[result.stdout.index("--- a/"):].splitlines()
+    assert len(diff) <= MAX_DIFF_LINES + 1  # the diff, then one line saying how much was left out
+    assert "more diff lines" in diff[-1] or len(diff) < MAX_DIFF_LINES
 
 
 # ---------------------------------------------------------------- fingerprint

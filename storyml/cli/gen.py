@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +21,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="change nothing; exit 1 with a diff if the generated code is stale")
 
 
+MAX_DIFF_LINES = 150  # the diff after the summary; a label change touches a dozen files
+FINGERPRINT_RE = re.compile(r"^# Contract fingerprint: ([0-9a-f]+)$", re.M)
+
+
+def stale_summary(state, out: Path, fingerprint: str) -> str:
+    """What is stale, before any diff: the contract fingerprint then and now, and each file with the
+    lines it gains and loses (or that it is missing, or not generated from the specs)."""
+    before = sorted({m for path in sorted(out.rglob("*.py"))[:50] if path.is_file()
+                     for m in FINGERPRINT_RE.findall(path.read_text(encoding="utf-8", errors="replace"))})
+    lines = [f"{out}/ is stale: {len(state.changed)} changed, {len(state.missing)} missing, "
+             f"{len(state.extra)} not generated from the specs"]
+    if before and before != [fingerprint]:
+        lines.append(f"  contract fingerprint {', '.join(before)} -> {fingerprint} (contract facts changed; "
+                     f"`storyml diff` names them)")
+    elif before:
+        lines.append(f"  contract fingerprint unchanged ({fingerprint}): the generators or docs changed")
+    added, removed = _line_counts(state.diff)
+    lines += [f"  changed: {out}/{rel} (+{added.get(rel, 0)} -{removed.get(rel, 0)})" for rel in state.changed]
+    lines += [f"  missing: {out}/{rel}" for rel in state.missing]
+    lines += [f"  not generated from the specs: {out}/{rel}" for rel in state.extra]
+    return "\n".join(lines)
+
+
+def _line_counts(diff: str) -> tuple[dict[str, int], dict[str, int]]:
+    added: dict[str, int] = {}
+    removed: dict[str, int] = {}
+    current = None
+    for line in diff.splitlines():
+        if line.startswith("+++ b/"):
+            current = line[len("+++ b/"):]
+        elif line.startswith("--- a/"):
+            continue
+        elif current and line.startswith("+"):
+            added[current] = added.get(current, 0) + 1
+        elif current and line.startswith("-"):
+            removed[current] = removed.get(current, 0) + 1
+    return added, removed
+
+
+def bounded(diff: str, limit: int) -> str:
+    lines = diff.splitlines(keepends=True)
+    if len(lines) <= limit:
+        return diff
+    return "".join(lines[:limit]) + f"... {len(lines) - limit} more diff lines; `storyml gen` writes them all\n"
+
+
 def run(args: argparse.Namespace) -> int:
     contract = load_contract(args.specs)
     files = render_all(contract)
@@ -28,11 +75,8 @@ def run(args: argparse.Namespace) -> int:
         if not state.stale:
             print(f"{args.out}/ is up to date with {args.specs}/ (fingerprint {contract.fingerprint})")
             return 0
-        sys.stdout.write(state.diff)
-        for rel in state.missing:
-            print(f"missing: {args.out}/{rel}")
-        for rel in state.extra:
-            print(f"not generated from the specs: {args.out}/{rel}")
+        print(stale_summary(state, args.out, contract.fingerprint))
+        sys.stdout.write(bounded(state.diff, MAX_DIFF_LINES))
         print(f"{args.out}/ is stale: run `storyml gen` and commit the result", file=sys.stderr)
         return 1
     changed = write_tree(files, args.out)
