@@ -105,7 +105,9 @@ def render_outputs(c: Contract, layout: OutputLayout) -> str:
 CRATE_VERSION = "0.1.0"
 
 
-def render_rust(c: Contract) -> dict[str, str]:
+def render_rust(c: Contract, python_files: dict[str, str] | None = None) -> dict[str, str]:
+    """The Rust crate; its golden tests run the generated Python (`python_files`, when the
+    caller has already rendered it)."""
     env = environment()
     mlp = c.specs.one("mlp_model")
     models = [dict(const=screaming(name), file=m.file, int8_file=m.int8_file, inputs=m.inputs,
@@ -132,7 +134,7 @@ def render_rust(c: Contract) -> dict[str, str]:
         files[f"{CRATE}/src/{name}.rs"] = render_features(c, layout)
     for name, layout in c.outputs.items():
         files[f"{CRATE}/src/{name}.rs"] = render_outputs(c, layout)
-    files[f"{CRATE}/tests/golden.rs"] = render_golden_tests(c)
+    files[f"{CRATE}/tests/golden.rs"] = render_golden_tests(c, python_files)
     return files
 
 
