@@ -253,9 +253,11 @@ class Build:
             try:
                 report = quantize_model(self.specs, fp32, eval_sets[kind], kind=kind)
                 results[kind] = {"accepted": True, **report.to_dict()}
+                fused = ", ".join(f"{op} {n}" for op, n in report.fused_operators.items())
                 print(f"      {kind}: INT8 {report.int8_size_bytes / 1e6:.2f} MB "
                       f"({report.size_ratio:.0%} of FP32), F1 drop {report.f1_drop:+.4f}, "
-                      f"batch-1 speed-up {report.speedup_batch1:.2f}x (reported, not a gate)", flush=True)
+                      f"batch-1 speed-up {report.speedup_batch1:.2f}x (reported, not a gate)"
+                      + (f"; fused {fused}" if fused else ""), flush=True)
             except QuantizationRefused as exc:
                 # The engine keeps the FP32 model; the report says why the INT8 one was refused,
                 # with what was measured.
