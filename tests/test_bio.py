@@ -7,6 +7,8 @@ rules hold for "any fast tokenizer", not just BERT.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import TINY_TOKENIZER_CORPUS
@@ -27,6 +29,7 @@ from storyml_contract.text import (
     word_tags,
 )
 
+from storyml.data import bio
 from storyml.data.bio import (
     TokenClassificationCollator,
     _label_tokens,
@@ -244,6 +247,76 @@ def test_truncation_keeps_the_closing_special_token_and_kept_text_only(tokenizer
     assert [s for s in _spans(entities) if s[1] <= kept_end] == [
         s for s in _found(aligned, 0) if s[1] <= kept_end and s in _spans(entities)
     ]
+
+
+# --- The chunked encoding equals the whole-text one ------------------------------------------
+
+# Pieces that stress the chunk split: every separator, other whitespace, characters the BERT
+# normalizer drops or splits off, an added token in the text, a word longer than WordPiece takes.
+TRICKY_PIECES = WORDS + PUNCTUATION + (
+    " ", "\t", "\n", "\r", "\r\n", "\u00a0", "\u3000", "\x00", "\x0b", "\u0301", "\u200b",
+    "[MASK]", "[SEP]", "東京", "x" * 120, "İ", "ß", "...",
+)
+
+
+def _whole_and_chunked(tokenizer, texts, max_length):
+    layout = bio._special_layout(tokenizer)
+    backend = bio._chunkable_backend(tokenizer, layout)
+    assert backend is not None
+    whole = bio._encode_texts(tokenizer, texts, max_length, layout)
+    chunked = bio._encode_chunks(tokenizer, backend, texts, max_length, layout)
+    return whole, chunked
+
+
+@pytest.mark.parametrize("name", ["tiny_tokenizer", "minilm_tokenizer"])
+@given(
+    texts=st.lists(st.lists(st.sampled_from(TRICKY_PIECES), max_size=12).map("".join), min_size=1, max_size=5),
+    max_length=st.sampled_from([3, 5, 9, 40, MAX_SEQ_LENGTH]),
+)
+@FAST
+def test_chunked_encoding_equals_the_whole_text_encoding(request, name, texts, max_length):
+    """align_batch tokenizes each distinct whitespace-free chunk once and lays the tokens out per
+    text: ids, offsets, special flags, word indices and truncation all match the tokenizer's."""
+    whole, chunked = _whole_and_chunked(request.getfixturevalue(name), texts, max_length)
+    for column in ("ids", "starts", "ends", "special", "words", "lengths"):
+        assert getattr(chunked, column).tolist() == getattr(whole, column).tolist(), column
+
+
+def test_tokenizers_that_keep_whitespace_in_tokens_are_not_chunked(metaspace_tokenizer, bytelevel_tokenizer):
+    for tokenizer in (metaspace_tokenizer, bytelevel_tokenizer):
+        assert bio._chunkable_backend(tokenizer, bio._special_layout(tokenizer)) is None
+
+
+def _per_example_reference():
+    """The per-example path benchmarks/bench_data_pipeline.py times align_batch against."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_data_pipeline.py"
+    spec = importlib.util.spec_from_file_location("bench_data_pipeline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.align_per_example
+
+
+@pytest.mark.parametrize("name", ["tiny_tokenizer", "minilm_tokenizer"])
+def test_batched_alignment_equals_the_per_example_path_on_generated_data(request, name):
+    from codegen.spec.loader import load_specs
+    from storyml.data.events import generate_events
+
+    tokenizer = request.getfixturevalue(name)
+    records = generate_events(load_specs(Path(__file__).resolve().parents[1] / "specs"), seed=5, per_kind=12)
+    # One long text so that truncation is part of the comparison.
+    records.append({"text": " ".join(r["text"] for r in records[:40]), "entities": records[0]["entities"]})
+    texts, entities = [r["text"] for r in records], [r["entities"] for r in records]
+    assert sum(not t.isascii() for t in texts) > 0  # non-ASCII names are part of the data
+    batched = align_batch(tokenizer, texts, entities, MAX_SEQ_LENGTH)
+    single = _per_example_reference()(tokenizer, texts, entities, MAX_SEQ_LENGTH)
+    assert len(batched["input_ids"][-1]) == MAX_SEQ_LENGTH
+    for i, labels in enumerate(batched["labels"]):
+        # The per-example path pads to MAX_SEQ_LENGTH: the batched row is its unpadded prefix.
+        assert single["input_ids"][i][: len(labels)] == batched["input_ids"][i], texts[i]
+        assert single["labels"][i][: len(labels)] == labels, texts[i]
+        assert set(single["labels"][i][len(labels):]) <= {IGNORE_INDEX}
 
 
 def test_defect_7_tokenizer_that_cuts_sep_is_rejected(minilm_tokenizer):

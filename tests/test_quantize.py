@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
 from codegen.spec.loader import load_specs
 from storyml.export import metadata as md
+from storyml.export import onnx_export
 from storyml.export import quantize as q
 from storyml.export.onnx_export import artifact_size, export_model
 from storyml.train.mlp import build_model
@@ -22,15 +25,20 @@ from storyml.train.mlp import build_model
 SPECS = load_specs(Path(__file__).resolve().parents[1] / "specs")
 GATES = SPECS.one("export").quantization.gates
 VOCAB = 200
+LAYERS = 2
+
+
+def tiny_encoder() -> DistilBertForSequenceClassification:
+    torch.manual_seed(0)
+    return DistilBertForSequenceClassification(DistilBertConfig(
+        vocab_size=VOCAB, dim=32, n_layers=LAYERS, n_heads=2, hidden_dim=64, num_labels=NUM_EVENT_KINDS,
+        max_position_embeddings=128))
 
 
 @pytest.fixture(scope="module")
 def fp32(tmp_path_factory):
     out = tmp_path_factory.mktemp("fp32")
-    torch.manual_seed(0)
-    event = DistilBertForSequenceClassification(DistilBertConfig(
-        vocab_size=VOCAB, dim=32, n_layers=2, n_heads=2, hidden_dim=64, num_labels=NUM_EVENT_KINDS,
-        max_position_embeddings=128))
+    event = tiny_encoder()
     torch.manual_seed(1)
     mlp = build_model(SPECS.one("mlp_model"))
     return {"event_classifier": export_model("event_classifier", event, out, SPECS, encoder="tiny").path,
@@ -71,6 +79,33 @@ def test_int8_is_smaller_agrees_with_fp32_and_keeps_metadata(fp32, tmp_path, kin
     assert ops & {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention", "QGemm", "DynamicQuantizeLinear"}
     assert report.optimized == (kind == "event_classifier")  # transformer fusions only for the encoder
     assert list(tmp_path.iterdir()) == [tmp_path / "int8.onnx"]
+
+
+def test_the_exported_encoder_fuses_and_its_int8_model_runs_the_fused_kernels(fp32, tmp_path):
+    """onnxruntime's transformer optimizer recognises the exported graph: each layer's attention
+    becomes one Attention kernel, residual + LayerNorm SkipLayerNormalization, bias + GELU
+    BiasGelu; the INT8 model is quantized from that graph (QAttention)."""
+    fused = q.fuse_transformer(fp32["event_classifier"], tmp_path / "fused.onnx")
+    assert fused == {"Attention": LAYERS, "BiasGelu": LAYERS, "EmbedLayerNormalization": 1,
+                     "SkipLayerNormalization": 2 * LAYERS}
+    ops = Counter(n.op_type for n in onnx.load(str(tmp_path / "fused.onnx")).graph.node)
+    assert ops["Attention"] == LAYERS and ops["Softmax"] == 0  # no attention left unfused
+    gates = GATES.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
+    report = q.quantize_model(SPECS, fp32["event_classifier"], text_eval(), tmp_path / "int8.onnx", gates=gates)
+    assert report.fused_operators == fused and report.to_dict()["fused_operators"] == fused
+    int8_ops = Counter(n.op_type for n in onnx.load(str(report.int8_path)).graph.node)
+    assert int8_ops["QAttention"] == LAYERS and int8_ops["QEmbedLayerNormalization"] == 1
+    assert q.fuse_transformer(fp32["character_predictor"], tmp_path / "mlp.onnx") is None  # not an encoder
+
+
+def test_sdpa_attention_would_export_a_graph_the_optimizer_cannot_fuse(tmp_path, monkeypatch):
+    """Why the export switches to eager attention: the SDPA graph keeps its attention unfused."""
+    model = tiny_encoder()
+    assert model.config._attn_implementation == "sdpa"  # transformers' default, what training used
+    monkeypatch.setattr(onnx_export, "eager_attention", lambda m: contextlib.nullcontext())
+    path = onnx_export.export_model("event_classifier", model, tmp_path, SPECS, encoder="tiny").path
+    fused = q.fuse_transformer(path, tmp_path / "fused.onnx")
+    assert "Attention" not in fused and fused["SkipLayerNormalization"] == 2 * LAYERS
 
 
 def test_a_failed_gate_refuses_and_writes_nothing(fp32, tmp_path):

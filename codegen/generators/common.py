@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Callable
 
 import jinja2
+import jinja2.bccache
 
 from codegen.generators import rust_layout
 from codegen.generators.literals import py_float, py_str, rust_f32, rust_f64, rust_str
@@ -16,9 +18,14 @@ from codegen.spec.names import pascal_identifier, screaming
 TEMPLATES = Path(__file__).parent / "templates"
 
 
+@cache
 def environment() -> jinja2.Environment:
+    """The one Jinja environment of the process (callers only read it): each template is
+    compiled once per process, and once per template version across processes through Jinja's
+    own bytecode cache (keyed by the template's checksum, in the user's temporary directory)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -35,6 +42,13 @@ def environment() -> jinja2.Environment:
 def _rs_array(lead: str, items: list[str], indent: int = 0, end: str = ";") -> str:
     """`lead` + an array of `items` + `end`, laid out as rustfmt would."""
     return rust_layout.statement(lead, rust_layout.array_of(items), indent, end)
+
+
+def _bytecode_cache() -> jinja2.bccache.BytecodeCache | None:
+    try:
+        return jinja2.bccache.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):  # no usable temporary directory: compile every time
+        return None
 
 
 def header_lines(contract: Contract) -> list[str]:

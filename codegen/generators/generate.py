@@ -10,7 +10,8 @@ from codegen.spec.contract import Contract
 
 def render_all(contract: Contract) -> dict[str, str]:
     files: dict[str, str] = {}
-    for part in (render_python(contract), render_rust(contract), render_schemas()):
+    python = render_python(contract)
+    for part in (python, render_rust(contract, python), render_schemas()):
         overlap = files.keys() & part.keys()
         assert not overlap, f"two renderers write {sorted(overlap)}"
         files.update(part)

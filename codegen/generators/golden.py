@@ -46,9 +46,10 @@ def f32(x: float) -> float:
     return struct.unpack("f", struct.pack("f", x))[0]
 
 
-def load_generated_python(c: Contract) -> dict[str, ModuleType]:
-    """Import the rendered package from a temporary directory, under a private name."""
-    files = render_python(c)
+def load_generated_python(c: Contract, files: dict[str, str] | None = None) -> dict[str, ModuleType]:
+    """Import the rendered package (`files`, else rendered here) from a temporary directory,
+    under a private name."""
+    files = render_python(c) if files is None else files
     pkg_name = f"_storyml_contract_golden_{c.fingerprint}"
     with tempfile.TemporaryDirectory(prefix="storyml-golden-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -440,9 +441,9 @@ def _imports(c: Contract, body: str) -> list[str]:
     return lines
 
 
-def render_golden_tests(c: Contract) -> str:
+def render_golden_tests(c: Contract, python_files: dict[str, str] | None = None) -> str:
     rng = random.Random(int(c.fingerprint, 16))
-    mods = load_generated_python(c)
+    mods = load_generated_python(c, python_files)
     out: list[str] = []
     for name in sorted(c.features):
         out += _feature_tests(c, name, _feature_cases(c, c.features[name], mods, rng))

@@ -177,7 +177,9 @@ def render_outputs(c: Contract, layout: OutputLayout) -> str:
         name_lines=commented_lines([rust_str(n) for n in leaves], [str(i) for i in range(len(leaves))], 4))
 
 
-def render_rust(c: Contract) -> dict[str, str]:
+def render_rust(c: Contract, python_files: dict[str, str] | None = None) -> dict[str, str]:
+    """The Rust crate; its golden tests run the generated Python (`python_files`, when the
+    caller has already rendered it)."""
     env = environment()
     mlp = c.specs.one("mlp_model")
     models = [dict(name=name, const=screaming(name), file=m.file, int8_file=m.int8_file,
@@ -214,7 +216,7 @@ def render_rust(c: Contract) -> dict[str, str]:
         files[f"{CRATE}/src/{name}.rs"] = render_features(c, features)
     for name, outputs in c.outputs.items():
         files[f"{CRATE}/src/{name}.rs"] = render_outputs(c, outputs)
-    files[f"{CRATE}/tests/golden.rs"] = render_golden_tests(c)
+    files[f"{CRATE}/tests/golden.rs"] = render_golden_tests(c, python_files)
     return files
 
 

@@ -8,6 +8,7 @@ value's line is known for error messages and duplicate keys are errors.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,30 @@ from codegen.spec.errors import SpecProblem, display_path, key_path
 Loc = tuple[str | int, ...]
 
 # libyaml's parser when PyYAML was built with it (it keeps node marks): much faster on big specs.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """The safe loader, with the implicit tag of a plain scalar remembered per value.
+
+    The parser asks for it once per scalar (a regular-expression scan); the specs repeat their
+    keys and many values thousands of times. The safe loader has no path resolvers, so the tag
+    depends on the value and the implicit flags only.
+    """
+
+    _resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+    def resolve(self, kind, value, implicit):
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(self._resolved) < 1 << 16:
+                self._resolved[key] = tag
+        return tag
 
 
 @dataclass
@@ -29,9 +53,9 @@ class SourceDoc:
     data: Any
     lines: dict[Loc, int] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def name(self) -> str:
-        return display_path(self.path)
+        return display_path(self.path)  # resolves the path: once per document, not per message
 
     def line_of(self, loc: Loc) -> int:
         """Line of the deepest recorded prefix of `loc` (pydantic locs may go deeper)."""
@@ -49,11 +73,14 @@ class SourceDoc:
 def _build(node: yaml.Node, loc: Loc, doc: SourceDoc, loader: yaml.SafeLoader,
            problems: list[SpecProblem]) -> Any:
     doc.lines.setdefault(loc, node.start_mark.line + 1)
+    if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
+        return node.value  # what the safe constructor returns for a string, without its bookkeeping
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = (key_node.value if key_node.tag == _STR_TAG and isinstance(key_node, yaml.ScalarNode)
+                   else loader.construct_object(key_node, deep=True))
             if not isinstance(key, (str, int, float, bool)) or key is None:
                 problems.append(SpecProblem(doc.name, key_node.start_mark.line + 1,
                                             _kp(loc), f"unsupported mapping key {key!r}"))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Union, get_args
 
-from lemminflect import getInflection
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from codegen.spec.errors import SpecProblem, one_of
@@ -78,6 +77,10 @@ def inflect(lemma: str, form: str) -> str:
     """`form` of a verb lemma; a multi-word lemma ("pick up") inflects its first word only."""
     if form in ("present", "base"):
         return lemma
+    # Imported on first use: `storyml gen` never inflects, and lemminflect imports numpy (0.1 s)
+    # and, where spaCy is installed, spaCy too (3.4 s) when it is imported.
+    from lemminflect import getInflection
+
     head, _, rest = lemma.partition(" ")
     (inflected, *_) = getInflection(head, INFLECTION_TAGS[form])
     return f"{inflected} {rest}" if rest else inflected

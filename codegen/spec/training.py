@@ -140,6 +140,14 @@ class MentionResampling(SpecModel):
                                                  "category's vocabulary in one epoch.")
 
 
+class Distributed(SpecModel):
+    """Data-parallel training when a launcher starts several processes (torchrun, accelerate launch)."""
+
+    cpu_backend: Literal["gloo", "mpi"] = Field(
+        "gloo", description="Process-group backend when no GPU is visible (with one, accelerate "
+                            "picks its own: NCCL on CUDA). `mpi` needs a PyTorch built with MPI.")
+
+
 class TemplateCoverage(SpecModel):
     """How many sentence templates each label needs, so every split still sees it in several shapes."""
 
@@ -189,6 +197,8 @@ class TextTrainingFile(SpecModel):
                           "(storyml/data/resample.py); absent: every epoch sees the same text.")
     coverage: Coverage = Field(description="How many templates and evaluation sentences each event kind "
                                            "and entity category needs.")
+    distributed: Distributed = Field(default_factory=Distributed,
+                                     description="Several training processes: see storyml/train/distributed.py.")
 
     @field_validator("tasks")
     @classmethod

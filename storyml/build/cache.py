@@ -36,6 +36,8 @@ class Stage:
     inputs: Callable[[], Any] | None  # JSON-able: everything that decides the outputs; None: always run
     run: Callable[[], dict]  # does the work, returns a JSON-able summary
     outputs: Callable[[], list[Path]]  # must all exist for a skip
+    # Run by every process a launcher started (data-parallel training); other stages by process 0.
+    collective: bool = False
 
 
 @dataclass
@@ -47,15 +49,27 @@ class StageRunner:
     timings: dict[str, float | None] = field(default_factory=dict)  # None: skipped
     count: int = 0
 
+    def up_to_date(self, stage: Stage) -> bool:
+        """Whether the stage would be skipped: inputs and outputs unchanged since its stamp."""
+        return self._stamp_if_current(stage) is not None
+
+    def _stamp_if_current(self, stage: Stage) -> dict | None:
+        key = digest(stage.inputs()) if stage.inputs is not None else None
+        stamp_path = self.stamps / f"{stage.name}.json"
+        stamp = json.loads(stamp_path.read_text()) if stamp_path.is_file() else None
+        if (not self.force and key is not None and stamp and stamp.get("inputs") == key
+                and all(p.exists() for p in stage.outputs())):
+            return stamp
+        return None
+
     def __call__(self, stage: Stage) -> dict:
         self.count += 1
         head = f"[{self.count}/{STAGE_COUNT}] {stage.name}: {stage.describe}"
         print(head, flush=True)
         key = digest(stage.inputs()) if stage.inputs is not None else None
         stamp_path = self.stamps / f"{stage.name}.json"
-        stamp = json.loads(stamp_path.read_text()) if stamp_path.is_file() else None
-        if (not self.force and key is not None and stamp and stamp.get("inputs") == key
-                and all(p.exists() for p in stage.outputs())):
+        stamp = self._stamp_if_current(stage)
+        if stamp is not None:
             print("      skipped: inputs unchanged since the last build", flush=True)
             summary, self.timings[stage.name] = stamp["summary"], None
         else:

@@ -12,6 +12,9 @@ the last published build; `storyml predict` and `storyml evaluate` read it.
 
 Text training uses the Hugging Face Trainer (see storyml.train.text), so a
 multi-GPU run is `accelerate launch -m storyml build` with no code change.
+Under a launcher (accelerate launch, torchrun) every process runs the build, but
+only the text-training stage is shared: process 0 does every other stage (and
+all writing), the others join it for training and then stop (storyml.train.distributed).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class Build:
 
     def __post_init__(self) -> None:
         from codegen.spec.loader import load_specs
+        from storyml.train.distributed import launched_processes
 
         self.specs = load_specs(self.specs_dir)
         spec = self.specs.one("build")
@@ -72,6 +76,12 @@ class Build:
         self.data = self.work / "data"
         self.staging = self.work / "artifacts"
         self.runner = StageRunner(self.work / "stamps", self.force)
+        self.processes = launched_processes()
+        self.process_index = 0  # set by run() under a launcher
+
+    @property
+    def is_main_process(self) -> bool:
+        return self.process_index == 0
 
     def models_of(self, *kinds: str) -> list[Any]:
         return [e.model for kind in kinds for e in self.specs.of_kind(kind)]
@@ -191,7 +201,7 @@ class Build:
         return self.work / "text" / digest(self.text_inputs())
 
     def train_text(self) -> dict:
-        for old in (self.work / "text").glob("*"):
+        for old in (self.work / "text").glob("*") if self.is_main_process else ():
             # --force retrains; otherwise a finished or interrupted run with these inputs is reused
             if old != self.text_run_dir() or self.force:
                 shutil.rmtree(old, ignore_errors=True)
@@ -312,9 +322,11 @@ class Build:
             try:
                 report = quantize_model(self.specs, fp32, eval_sets[kind], kind=kind)
                 results[kind] = {"accepted": True, **report.to_dict()}
+                fused = ", ".join(f"{op} {n}" for op, n in report.fused_operators.items())
                 print(f"      {kind}: INT8 {report.int8_size_bytes / 1e6:.2f} MB "
                       f"({report.size_ratio:.0%} of FP32), F1 drop {report.f1_drop:+.4f}, "
-                      f"batch-1 speed-up {report.speedup_batch1:.2f}x (reported, not a gate)", flush=True)
+                      f"batch-1 speed-up {report.speedup_batch1:.2f}x (reported, not a gate)"
+                      + (f"; fused {fused}" if fused else ""), flush=True)
             except QuantizationRefused as exc:
                 # The engine keeps the FP32 model; the report says why the INT8 one was refused,
                 # with what was measured.
@@ -411,7 +423,7 @@ class Build:
             Stage("data", "events and character datasets, splits", self.data_inputs, self.make_data,
                   lambda: list(self.data_files().values())),
             Stage("train-text", f"event classifier and NER tagger from the {self.encoder!r} encoder",
-                  self.text_inputs, self.train_text, lambda: [self.text_run_dir()]),
+                  self.text_inputs, self.train_text, lambda: [self.text_run_dir()], collective=True),
             Stage("train-mlp", "the character predictor MLP", self.mlp_inputs, self.train_mlp,
                   lambda: [self.work / "mlp" / "character_predictor.pt"]),
             Stage("export", "ONNX export with PyTorch/onnxruntime parity", self.export_inputs, self.export,
@@ -422,8 +434,41 @@ class Build:
                   self.evaluate, lambda: [self.staging / "evaluation" / "report.json"]),
             Stage("publish", "assemble the artifacts directory", None, self.publish, lambda: []),
         ]
-        for stage in stages:
-            self.runner(stage)
+        if self.processes == 1:
+            for stage in stages:
+                self.runner(stage)
+            return self.runner.summaries
+        return self._run_launched(stages)
+
+    def _run_launched(self, stages: list[Stage]) -> dict:
+        """Under a launcher: process 0 runs the build; the others join its collective stages.
+
+        Process 0 decides whether a collective stage runs (its stamp) and tells the others; that
+        exchange also holds them until process 0 has finished the stages before it. After the
+        last collective stage the process group closes: a process other than 0 returns, with
+        nothing written, and process 0 builds the rest alone.
+        """
+        from accelerate.utils import broadcast_object_list
+
+        from storyml.train.distributed import leave_process_group, process_state
+
+        state = process_state(self.specs.one("text_training").distributed.cpu_backend)
+        self.process_index = state.process_index
+        last = max(i for i, stage in enumerate(stages) if stage.collective)
+        for i, stage in enumerate(stages):
+            if stage.collective:
+                decision = [self.runner.up_to_date(stage) if self.is_main_process else None]
+                broadcast_object_list(decision, from_process=0)
+                if self.is_main_process:
+                    self.runner(stage)
+                elif not decision[0]:
+                    stage.run()
+            elif self.is_main_process:
+                self.runner(stage)
+            if i == last:
+                leave_process_group(state)
+                if not self.is_main_process:
+                    break
         return self.runner.summaries
 
 

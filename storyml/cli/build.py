@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
                   args.force, args.generated, args.encoder_path, args.verbose)
     start = time.perf_counter()
     build.run()
+    if not build.is_main_process:  # under a launcher: process 0 publishes and reports
+        print(f"process {build.process_index}: shared stages done; process 0 builds the rest", flush=True)
+        return 0
     summary = json.loads((build.published / "build.json").read_text(encoding="utf-8"))
     print("\n" + render_console_summary(summary) + "\n", flush=True)
     print(f"built {build.published} in {time.perf_counter() - start:.0f} s; "

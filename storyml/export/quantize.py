@@ -246,6 +246,9 @@ class QuantizationReport:
     speedup_batch1_spread: tuple[float, float]  # quartiles of the per-round ratios
     latency_runs: int
     gates: list[Gate] = field(default_factory=list)  # quality and size: what decides
+    # Operators the transformer optimizer fused (Attention, SkipLayerNormalization, ...) before
+    # quantization; empty when it did not run.
+    fused_operators: dict[str, int] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -309,18 +312,25 @@ def batch_one(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------- producing the INT8 model
 
 
-def _optimize(fp32_path: Path, out_path: Path, architecture: dict) -> bool:
-    """onnxruntime's transformer fusions; False (and no file) when the architecture is not BERT-shaped."""
+def fuse_transformer(fp32_path: Path | str, out_path: Path | str) -> dict[str, int] | None:
+    """onnxruntime's transformer fusions of an exported encoder, written to `out_path`.
+
+    Returns the fused operators it made (Attention, SkipLayerNormalization, BiasGelu,
+    EmbedLayerNormalization: each layer's attention becomes one kernel), or None and no file
+    when the architecture in the model's metadata is not BERT-shaped. The export makes these
+    fusions possible (eager attention, the TorchScript exporter: storyml/export/onnx_export.py).
+    """
+    architecture = md.metadata_from_props(md.read_props(fp32_path), str(fp32_path)).architecture
     ort_type = ORT_MODEL_TYPES.get(architecture.get("model_type", ""))
     if ort_type is None:
-        return False
+        return None
     from onnxruntime.transformers.optimizer import optimize_model
 
     optimized = optimize_model(str(fp32_path), model_type=ort_type,
                                num_heads=int(architecture.get("num_attention_heads", 0)),
                                hidden_size=int(architecture.get("hidden_size", 0)))
     optimized.save_model_to_file(str(out_path), use_external_data_format=False)
-    return True
+    return {op: int(n) for op, n in sorted(optimized.get_fused_operator_statistics().items()) if n}
 
 
 def _weight_type(name: str):
@@ -329,16 +339,16 @@ def _weight_type(name: str):
     return {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[name]
 
 
-def build_int8(fp32_path: Path, out_path: Path, qspec, work_dir: Path) -> bool:
-    """Write the INT8 model of `fp32_path` to `out_path` (in `work_dir`); True if it was optimized first."""
+def build_int8(fp32_path: Path, out_path: Path, qspec, work_dir: Path) -> dict[str, int] | None:
+    """Write the INT8 model of `fp32_path` to `out_path` (in `work_dir`), from its fused graph
+    when the spec asks for the transformer optimizer; returns the fused operators (None: unfused)."""
     from onnxruntime.quantization import quantize_dynamic
 
     props = md.read_props(fp32_path)
-    source, optimized = fp32_path, False
+    source, fused = fp32_path, None
     if qspec.optimize_transformers:
-        architecture = md.metadata_from_props(props, str(fp32_path)).architecture
-        optimized = _optimize(fp32_path, work_dir / "optimized.onnx", architecture)
-        if optimized:
+        fused = fuse_transformer(fp32_path, work_dir / "optimized.onnx")
+        if fused is not None:
             source = work_dir / "optimized.onnx"
     quantize_dynamic(str(source), str(work_dir / "quantized.onnx"), op_types_to_quantize=list(qspec.op_types),
                      per_channel=qspec.per_channel, reduce_range=qspec.reduce_range,
@@ -347,7 +357,7 @@ def build_int8(fp32_path: Path, out_path: Path, qspec, work_dir: Path) -> bool:
                      # every tensor here is float32.
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     md.save_with_props(work_dir / "quantized.onnx", out_path, props)
-    return optimized
+    return fused
 
 
 def int8_path_for(fp32_path: Path | str) -> Path:
@@ -381,8 +391,8 @@ def quantize_model(specs, fp32_path: Path | str, eval_set: EvalSet, out_path: Pa
     work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent))
     try:
         staged = work / out_path.name
-        optimized = build_int8(fp32_path, staged, qspec, work)
-        report = _measure(kind, fp32_path, staged, eval_set, qspec, gates, optimized)
+        fused = build_int8(fp32_path, staged, qspec, work)
+        report = _measure(kind, fp32_path, staged, eval_set, qspec, gates, fused)
         if not report.passed and not report_only:
             raise QuantizationRefused(_with_path(report, None))
         for f in sorted(work.glob(f"{out_path.name}.data")):
@@ -398,7 +408,7 @@ def _with_path(report: QuantizationReport, path: Path | None) -> QuantizationRep
 
 
 def _measure(kind: str, fp32_path: Path, int8_path: Path, eval_set: EvalSet, qspec, gates,
-             optimized: bool) -> QuantizationReport:
+             fused: dict[str, int] | None) -> QuantizationReport:
     rules = KIND_EVAL[kind]
     fp32, int8 = session(fp32_path), session(int8_path)
     fp32_d, int8_d, true_d = [], [], []
@@ -415,7 +425,8 @@ def _measure(kind: str, fp32_path: Path, int8_path: Path, eval_set: EvalSet, qsp
     size_fp32, size_int8 = artifact_size(fp32_path), artifact_size(int8_path)
     ratio, drop = size_int8 / size_fp32, f1_fp32 - f1_int8
     return QuantizationReport(
-        kind=kind, fp32_path=fp32_path, int8_path=int8_path, optimized=optimized, op_types=list(qspec.op_types),
+        kind=kind, fp32_path=fp32_path, int8_path=int8_path, optimized=fused is not None,
+        fused_operators=dict(fused or {}), op_types=list(qspec.op_types),
         fp32_size_bytes=size_fp32, int8_size_bytes=size_int8, size_ratio=ratio,
         f1_fp32=f1_fp32, f1_int8=f1_int8, f1_drop=drop,
         f1_reference="labels" if true_d else "fp32_predictions",

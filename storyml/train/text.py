@@ -23,10 +23,12 @@ Run directory:
     checkpoints/<task>/      Trainer checkpoints, removed once the task has finished
 
 Scaling out, with no code change: the Trainer runs on whatever `accelerate` configured.
-    accelerate launch -m storyml build ...           # after `accelerate config` (GPUs, nodes, mixed precision)
-    torchrun --nproc_per_node 4 -m storyml build ... # 4 processes on one machine, data parallel
-`batch_size` in the spec is per device, so the global batch is batch_size x processes; scale the
-learning rate with it if needed. With a CUDA device visible the Trainer uses it by itself.
+    accelerate launch --config_file cfg.yaml -m storyml build ...  # GPUs, nodes (README: More hardware)
+    torchrun --nproc_per_node 4 -m storyml build ...               # 4 processes on one machine
+Each process trains on its own shard (DistributedDataParallel; on CPU too, see distributed.py);
+process 0 writes, the others wait. `batch_size` in the spec is per process, so the global batch
+is batch_size x processes; scale the learning rate with it if needed. With a CUDA device
+visible the Trainer uses it by itself.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ from storyml.fsutil import atomic_directory, atomic_write_text
 from ..data.bio import ATTENTION_MASK, INPUT_IDS, TokenClassificationCollator, align_batch
 from ..data.resample import mention_pools, resample_mentions
 from ..errors import UserError
+from .distributed import CheckpointBarrier, main_process_writes, trainer_device_arguments
 from .encoders import build_tokenizer, default_preset, engine_tokenizer_json, load_encoder
 from .guard import NonFiniteGuard
 from .multitask import MultiTaskTextModel, weighted_token_loss
@@ -108,6 +111,7 @@ class Settings:
     encoder: str
     tasks: dict[str, Any]  # artifact name -> SequenceTask | TokenTask
     mention_resampling: float = 0.0  # share of mentions redrawn per epoch
+    cpu_backend: str = "gloo"  # process-group backend of several processes on CPU
 
     def task_named(self, head: str) -> tuple[str, Any]:
         return next((name, task) for name, task in self.tasks.items() if task.head == head)
@@ -135,7 +139,8 @@ def resolve_settings(specs, preset: str | None = None, profile: str | None = Non
                         "spec sets event_kinds.multi_label: false")
     resampling = spec.mention_resampling.share if spec.mention_resampling is not None else 0.0
     return Settings(seed=spec.seed, multi_task=spec.multi_task, hyperparameters=hyper,
-                    encoder=preset or encoder, tasks=dict(spec.tasks), mention_resampling=resampling)
+                    encoder=preset or encoder, tasks=dict(spec.tasks), mention_resampling=resampling,
+                    cpu_backend=spec.distributed.cpu_backend)
 
 
 # ---------------------------------------------------------------- features
@@ -416,6 +421,7 @@ def training_arguments(settings: Settings, output_dir: Path, best_metric: str) -
         report_to="none",
         dataloader_pin_memory=torch.cuda.is_available(),
         disable_tqdm=True,
+        **trainer_device_arguments(settings.cpu_backend),  # several processes on CPU: DDP over gloo
     )
 
 
@@ -449,7 +455,7 @@ def train_task(plan: TaskPlan, settings: Settings, train: list[dict] | EpochFeat
         data_collator=plan.collator,
         compute_metrics=plan.compute_metrics,
         preprocess_logits_for_metrics=plan.preprocess_logits,
-        callbacks=[NonFiniteGuard(), EpochSetter(train_dataset),
+        callbacks=[NonFiniteGuard(), EpochSetter(train_dataset), CheckpointBarrier(),
                    EarlyStoppingCallback(settings.hyperparameters["early_stopping_patience"]), *callbacks],
         **(plan.trainer_kwargs or {}),
     )
@@ -515,15 +521,21 @@ def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records
                         f"(got {len(records_train)} and {len(records_eval)})")
     settings = resolve_settings(specs, preset, profile)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    claim = {"settings": settings.fingerprint(), "train": records_digest(records_train),
-             "eval": records_digest(records_eval), "local_path": str(local_path or "")}
+    manifest = {"settings": settings.fingerprint(), "train": records_digest(records_train),
+                "eval": records_digest(records_eval), "local_path": str(local_path or "")}
     if tasks is not None:
-        claim["tasks"] = sorted(tasks)
-    _claim_run_dir(run_dir, claim)
-    tokenizer = tokenizer or build_tokenizer(specs, settings.encoder, [r["text"] for r in records_train], local_path)
+        manifest["tasks"] = sorted(tasks)
+    # Every process builds the same tokenizer (a learned vocabulary is deterministic); one writes.
+    tokenizer = tokenizer or build_tokenizer(specs, settings.encoder, [r["text"] for r in records_train],
+                                             local_path)
     tokenizer_path = run_dir / TOKENIZER_FILE
-    save_tokenizer(tokenizer, tokenizer_path)
+
+    def claim_and_save() -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _claim_run_dir(run_dir, manifest)
+        save_tokenizer(tokenizer, tokenizer_path)
+
+    main_process_writes(settings.cpu_backend, claim_and_save)
     train, evaluation = encode_records(tokenizer, records_train), encode_records(tokenizer, records_eval)
     _, ner_task = settings.task_named("token")
     weights = ner_class_weights([f["ner_labels"] for f in train], ner_task.class_weights.cap)
