@@ -24,9 +24,9 @@ from typing import Any
 from codegen.generators.common import comment_header, feature_records
 from codegen.generators.literals import rust_f32, rust_str
 from codegen.generators.python import PACKAGE, render_python
+from codegen.spec import names
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout
-from codegen.spec.names import pascal_identifier
 from codegen.spec.output_kinds import DECODE_RULES, field_form
 
 RANDOM_FEATURE_CASES = 6
@@ -133,7 +133,7 @@ class _FeatureCaseBuilder:
                 kwargs[r.name] = [None if v is None else v[0] for v in items]
                 lit = "vec![" + ", ".join("None" if v is None else f"Some({v[1]})" for v in items) + "]"
             parts.append(f"{r.name}: {lit}")
-        top = pascal_identifier(self.layout.name)
+        top = names.top_type(self.layout.name)
         return getattr(self.py, top)(**kwargs), f"{top} {{ {', '.join(parts)} }}"
 
 
@@ -177,8 +177,8 @@ def _rust_output_literal(c: Contract, layout: OutputLayout, decoded: Any) -> str
             value = getattr(obj, f.name)
             literal = field_form(f.spec, f.width).rust_literal(value, c.enums.get(f.spec.enum or "", []))
             parts.append(f"{f.name}: {literal}")
-        heads.append(f"{h.name}: {pascal_identifier(h.name)}Head {{ {', '.join(parts)} }}")
-    return f"{pascal_identifier(layout.name)} {{ {', '.join(heads)} }}"
+        heads.append(f"{h.name}: {names.head_type(h.name)} {{ {', '.join(parts)} }}")
+    return f"{names.top_type(layout.name)} {{ {', '.join(heads)} }}"
 
 
 # ---------------------------------------------------------------- BIO span assembly
@@ -224,7 +224,7 @@ def _bools(flags: list[bool]) -> str:
 
 def _span_tests(c: Contract, text: ModuleType, rng: random.Random) -> list[str]:
     out = ["#[test]", "fn assemble_spans_matches_python() {"]
-    idents = [pascal_identifier(cat) for cat in c.entity_categories]
+    idents = [names.pascal_identifier(cat) for cat in c.entity_categories]
     for tags, special, continues in _span_cases(c, rng):
         spans = text.assemble_spans(tags, special, continues)
         snapped = text.word_tags(tags, special, continues)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from codegen.generators.common import comment_header, environment, region_view
+from codegen.generators.common import (
+    comment_header,
+    environment,
+    feature_records,
+    head_view,
+    record_view,
+    region_view,
+)
+from codegen.spec import names
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
 from codegen.spec.models import FP32_SUFFIX, INT8_SUFFIX
-from codegen.spec.names import pascal_identifier, screaming, snake
 from codegen.spec.output_kinds import LOSSES, OUTPUT_KINDS, field_form
 
 PACKAGE = "python/storyml_contract"
@@ -14,15 +21,14 @@ PACKAGE = "python/storyml_contract"
 
 def _record_fields(rec: RecordShape) -> list[dict]:
     fields = []
-    for f in rec.fields:
+    for f, view in zip(rec.fields, record_view(rec)["fields"]):
         if f.onehot is not None:
             ann, default = f"{f.onehot} | None", "None"
         elif f.type is not None:
             ann, default = f"{f.type} | None", "None"
         else:
             ann, default = "float", "0.0"
-        fields.append(dict(name=f.name, const=screaming(f.name), offset=f.offset,
-                           annotation=ann, default=default))
+        fields.append(dict(view, annotation=ann, default=default))
     return fields
 
 
@@ -42,7 +48,7 @@ def _record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -> lis
                 lines.append(f"    out[{at} + int(x.{f.name})] = 1.0")
         elif f.type is not None:
             lines.append(f"if x.{f.name} is not None:")
-            lines.append(f"    _write_{snake(f.type)}(out, {at}, x.{f.name})")
+            lines.append(f"    _{names.writer(f.type)}(out, {at}, x.{f.name})")
         else:
             lines.append(f"out[{at}] = float(x.{f.name})")
     return lines
@@ -50,52 +56,42 @@ def _record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -> lis
 
 def _region_view(r: RegionShape, record_name: str | None) -> dict:
     view = region_view(r)
-    const = view["const"]
+    c = view["consts"]
     if not r.is_slots:
         view.update(annotation=record_name, default=f"field(default_factory={record_name})",
                     comment=f"{r.width} floats of {record_name}",
-                    lines=[f"_write_{snake(record_name)}(out, {const}_OFFSET, x.{r.name})"])
+                    lines=[f"_{names.writer(record_name)}(out, {c['offset']}, x.{r.name})"])
         return view
-    item, writer = r.item, f"_write_{snake(r.item)}"
+    item, writer = r.item, f"_{names.writer(r.item)}"
     if r.slot_enum is not None:
         view.update(annotation=f"Mapping[{r.slot_enum}, {item}]", default="field(default_factory=dict)",
                     comment=f"one {item} per {r.slot_enum} variant, in variant order; missing ones are zeros",
                     lines=[f"for variant, item in x.{r.name}.items():",
-                           f"    {writer}(out, {const}_OFFSET + {const}_SLOT_WIDTH * int({r.slot_enum}(variant)), item)"])
+                           f"    {writer}(out, {c['offset']} + {c['slot_width']} * int({r.slot_enum}(variant)), item)"])
     elif r.keyed == "sorted":
         view.update(annotation=f"Mapping[str, {item}]", default="field(default_factory=dict)",
                     comment=f"up to {r.slot_count} {item}s keyed by name, taken in sorted name order; "
                             f"names past the {r.slot_count}th are dropped",
-                    lines=[f"for slot, key in enumerate(sorted(x.{r.name})[:{const}_SLOTS]):",
-                           f"    {writer}(out, {const}_OFFSET + {const}_SLOT_WIDTH * slot, x.{r.name}[key])"])
+                    lines=[f"for slot, key in enumerate(sorted(x.{r.name})[:{c['slots']}]):",
+                           f"    {writer}(out, {c['offset']} + {c['slot_width']} * slot, x.{r.name}[key])"])
     else:
         view.update(annotation=f"Sequence[{item} | None]", default="()",
                     comment=f"up to {r.slot_count} {item}s in the given order; None and missing slots are "
                             f"zeros, items past the {r.slot_count}th are dropped",
-                    lines=[f"for slot, item in enumerate(x.{r.name}[:{const}_SLOTS]):",
+                    lines=[f"for slot, item in enumerate(x.{r.name}[:{c['slots']}]):",
                            "    if item is not None:",
-                           f"        {writer}(out, {const}_OFFSET + {const}_SLOT_WIDTH * slot, item)"])
+                           f"        {writer}(out, {c['offset']} + {c['slot_width']} * slot, item)"])
     return view
 
 
 def render_features(c: Contract, layout: FeatureLayout) -> str:
-    records = []
-    region_records: dict[str, str] = {}
-    shapes = list(layout.types.values())
-    for r in layout.regions:
-        if r.record is not None:
-            name = pascal_identifier(r.name)
-            region_records[r.name] = name
-            shapes.append(RecordShape(name, r.record.width, r.record.fields, r.doc))
-    for rec in shapes:
-        records.append(dict(name=rec.name, const=screaming(rec.name), snake=snake(rec.name),
-                            width=rec.width, doc=rec.doc,
-                            fields=_record_fields(rec),
-                            lines=_record_lines(rec, c.enum_defaults)))
+    shapes, region_records = feature_records(layout)
+    records = [dict(record_view(rec), fields=_record_fields(rec), lines=_record_lines(rec, c.enum_defaults))
+               for rec in shapes]
     used = sorted({f.onehot for rec in shapes for f in rec.fields if f.onehot}
                   | {r.slot_enum for r in layout.regions if r.slot_enum})
     return environment().get_template("python/features.py.j2").render(
-        header=comment_header(c, "#"), L=layout, records=records, top=pascal_identifier(layout.name),
+        header=comment_header(c, "#"), L=layout, records=records, top=names.top_type(layout.name),
         regions=[_region_view(r, region_records.get(r.name)) for r in layout.regions],
         enum_imports=used)
 
@@ -104,7 +100,7 @@ def _output_field_view(h, f) -> dict:
     s = f.spec
     form = field_form(s, f.width)
     param = s.decode.param
-    return dict(head=h.name, name=f.name, kind=s.kind, offset=f.offset, width=f.width, loss=s.loss,
+    return dict(head=h.name, name=f.name, offset_const=names.head_field_constant(h.name, f.name), kind=s.kind, offset=f.offset, width=f.width, loss=s.loss,
                 enum=s.enum, rule=s.decode.rule, param=repr(float(param)) if param is not None else "None",
                 annotation=form.py_annotation(),
                 encode=form.py_encode(f"y.{h.name}.{f.name}", f.offset, f"{h.name}.{f.name}"),
@@ -115,8 +111,7 @@ def render_outputs(c: Contract, layout: OutputLayout) -> str:
     heads, fields, encode_lines = [], [], []
     for h in layout.heads:
         views = [_output_field_view(h, f) for f in h.fields]
-        heads.append(dict(name=h.name, cls=pascal_identifier(h.name) + "Head", offset=h.offset,
-                          width=h.width, fields=views))
+        heads.append(dict(head_view(h), fields=views))
         fields.extend(views)
         encode_lines.append(f"# {h.name}")
         for v in views:
@@ -124,7 +119,7 @@ def render_outputs(c: Contract, layout: OutputLayout) -> str:
     used = sorted({f.spec.enum for h in layout.heads for f in h.fields if f.spec.enum})
     text = environment().get_template("python/outputs.py.j2").render(
         header=comment_header(c, "#"), O=layout, heads=heads, fields=fields,
-        encode_lines=encode_lines, top=pascal_identifier(layout.name), enum_imports=used,
+        encode_lines=encode_lines, top=names.top_type(layout.name), enum_imports=used,
         kinds=list(OUTPUT_KINDS), losses=list(LOSSES))
     return text.replace("def encode_labels(", _CHECK_WIDTH + "\n\ndef encode_labels(", 1)
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from codegen.generators.common import comment_header, environment, feature_records, region_view
+from codegen.generators.common import (
+    comment_header,
+    environment,
+    feature_records,
+    head_view,
+    record_view,
+    region_view,
+)
 from codegen.generators.golden import render_golden_tests
+from codegen.spec import names
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout, RecordShape, RegionShape
 from codegen.spec.models import INT8_SUFFIX
-from codegen.spec.names import pascal_identifier, screaming, snake
 from codegen.spec.output_kinds import field_form
 
 CRATE = "rust"
@@ -35,7 +42,7 @@ def _rust_record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -
                 lines.append("}")
         elif f.type is not None:
             lines.append(f"if let Some(v) = &x.{f.name} {{")
-            lines.append(f"    write_{snake(f.type)}(out, {at}, v);")
+            lines.append(f"    {names.writer(f.type)}(out, {at}, v);")
             lines.append("}")
         else:
             lines.append(f"out[{at}] = x.{f.name};")
@@ -44,45 +51,45 @@ def _rust_record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -
 
 def _rust_region(r: RegionShape, record_name: str | None) -> dict:
     view = region_view(r)
-    const = view["const"]
+    c = view["consts"]
     if not r.is_slots:
         view.update(rust_type=record_name, comment=f"{r.width} floats at {r.offset}.",
-                    rust_lines=[f"write_{snake(record_name)}(&mut out, {const}_OFFSET, &x.{r.name});"])
+                    rust_lines=[f"{names.writer(record_name)}(&mut out, {c['offset']}, &x.{r.name});"])
         return view
-    writer = f"write_{snake(r.item)}"
+    writer = names.writer(r.item)
     if r.slot_enum is not None:
         view.update(rust_type=f"[Option<{r.item}>; {r.slot_count}]",
                     comment=f"One slot per {r.slot_enum} variant, indexed by `index()`.",
                     rust_lines=[f"for (i, item) in x.{r.name}.iter().enumerate() {{",
                                 "    if let Some(item) = item {",
-                                f"        {writer}(&mut out, {const}_OFFSET + {const}_SLOT_WIDTH * i, item);",
+                                f"        {writer}(&mut out, {c['offset']} + {c['slot_width']} * i, item);",
                                 "    }", "}"])
     elif r.keyed == "sorted":
         view.update(rust_type=f"BTreeMap<String, {r.item}>",
                     comment=f"Keyed by name; the first {r.slot_count} names in sorted order fill the slots.",
-                    rust_lines=[f"for (slot, item) in x.{r.name}.values().take({const}_SLOTS).enumerate() {{",
-                                f"    {writer}(&mut out, {const}_OFFSET + {const}_SLOT_WIDTH * slot, item);",
+                    rust_lines=[f"for (slot, item) in x.{r.name}.values().take({c['slots']}).enumerate() {{",
+                                f"    {writer}(&mut out, {c['offset']} + {c['slot_width']} * slot, item);",
                                 "}"])
     else:
         view.update(rust_type=f"Vec<Option<{r.item}>>",
                     comment=f"Up to {r.slot_count} slots in order; None is an empty slot, extra items are dropped.",
-                    rust_lines=[f"for (slot, item) in x.{r.name}.iter().take({const}_SLOTS).enumerate() {{",
+                    rust_lines=[f"for (slot, item) in x.{r.name}.iter().take({c['slots']}).enumerate() {{",
                                 "    if let Some(item) = item {",
-                                f"        {writer}(&mut out, {const}_OFFSET + {const}_SLOT_WIDTH * slot, item);",
+                                f"        {writer}(&mut out, {c['offset']} + {c['slot_width']} * slot, item);",
                                 "    }", "}"])
     return view
 
 
 def render_features(c: Contract, layout: FeatureLayout) -> str:
     shapes, region_records = feature_records(layout)
-    records = [dict(name=rec.name, const=screaming(rec.name), snake=snake(rec.name), width=rec.width,
-                    doc=rec.doc,
-                    fields=[dict(name=f.name, const=screaming(f.name), offset=f.offset,
-                                 rust_type=_rust_field_type(f)) for f in rec.fields],
-                    rust_lines=_rust_record_lines(rec, c.enum_defaults))
-               for rec in shapes]
+    records = []
+    for rec in shapes:
+        view = record_view(rec)
+        for f, fv in zip(rec.fields, view["fields"]):
+            fv["rust_type"] = _rust_field_type(f)
+        records.append(dict(view, rust_lines=_rust_record_lines(rec, c.enum_defaults)))
     return environment().get_template("rust/features.rs.j2").render(
-        header=comment_header(c, "//"), L=layout, records=records, top=pascal_identifier(layout.name),
+        header=comment_header(c, "//"), L=layout, records=records, top=names.top_type(layout.name),
         regions=[_rust_region(r, region_records.get(r.name)) for r in layout.regions])
 
 
@@ -94,12 +101,12 @@ def _rust_output_field(f) -> dict:
 def render_outputs(c: Contract, layout: OutputLayout) -> str:
     heads, fields = [], []
     for h in layout.heads:
-        heads.append(dict(name=h.name, cls=pascal_identifier(h.name) + "Head", offset=h.offset,
-                          width=h.width, fields=[_rust_output_field(f) for f in h.fields]))
-        fields.extend(dict(head=h.name, name=f.name, offset=f.offset) for f in h.fields)
+        heads.append(dict(head_view(h), fields=[_rust_output_field(f) for f in h.fields]))
+        fields.extend(dict(head=h.name, name=f.name, offset=f.offset,
+                           offset_const=names.head_field_constant(h.name, f.name)) for f in h.fields)
     return environment().get_template("rust/outputs.rs.j2").render(
         header=comment_header(c, "//"), O=layout, heads=heads, fields=fields,
-        top=pascal_identifier(layout.name))
+        top=names.top_type(layout.name))
 
 
 CRATE_VERSION = "0.1.0"
@@ -108,7 +115,7 @@ CRATE_VERSION = "0.1.0"
 def render_rust(c: Contract) -> dict[str, str]:
     env = environment()
     mlp = c.specs.one("mlp_model")
-    models = [dict(const=screaming(name), file=m.file, int8_file=m.int8_file, inputs=m.inputs,
+    models = [dict(consts=names.model_constants(name), file=m.file, int8_file=m.int8_file, inputs=m.inputs,
                    outputs=c.head_outputs(name))
               for name, m in c.artifacts.models.items()]
     files = {
@@ -125,8 +132,8 @@ def render_rust(c: Contract) -> dict[str, str]:
                    for n, v in c.enums.items()]),
         f"{CRATE}/src/text.rs": env.get_template("rust/text.rs.j2").render(
             header=comment_header(c, "//"), c=c, event_logit_threshold=_logit(c.event_threshold),
-            event_idents=[pascal_identifier(x) for x in c.event_kinds],
-            category_idents=[pascal_identifier(x) for x in c.entity_categories]),
+            event_idents=[names.pascal_identifier(x) for x in c.event_kinds],
+            category_idents=[names.pascal_identifier(x) for x in c.entity_categories]),
     }
     for name, layout in c.features.items():
         files[f"{CRATE}/src/{name}.rs"] = render_features(c, layout)
