@@ -19,6 +19,7 @@ from codegen.generators.literals import (
 from codegen.spec import names
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, RecordShape, RegionShape
+from codegen.spec.limits import RUST_INT_TYPES
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -34,6 +35,7 @@ def environment() -> jinja2.Environment:
     )
     # Every string a spec supplies goes through one of these: `py`/`rs` literals, `pydoc` docstrings,
     # `rscomment` doc comments (codegen.generators.literals).
+    env.globals["int_types"] = RUST_INT_TYPES  # the Rust type of each contract integer
     env.filters.update(py=lambda v: "None" if v is None else py_str(v) if isinstance(v, str) else repr(v),
                        pydoc=py_doc, pyf=py_float, rs=rust_str, rscomment=rust_comment, f64=rust_f64, f32=rust_f32,
                        top_type=names.top_type)

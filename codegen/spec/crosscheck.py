@@ -38,7 +38,7 @@ def _feature_layout(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProbl
     try:
         layout = compute_feature_layout(spec, enums)
     except LayoutError as exc:
-        return [doc.problem(("types",), str(exc))]
+        return [doc.problem(exc.loc, str(exc))]
     for ri, (r, shape) in enumerate(zip(spec.regions, layout.regions)):
         if r.offset is not None and r.offset != shape.offset:
             problems.append(doc.problem(("regions", ri, "offset"),
@@ -68,7 +68,10 @@ def _output_heads(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProblem
                 problems.append(doc.problem(("heads", hi, "fields", fi, "enum"), f"unknown enum {f.enum!r} {one_of(f.enum, enums)}"))
     if problems:
         return problems
-    layout = compute_output_layout(spec, enums)
+    try:
+        layout = compute_output_layout(spec, enums)
+    except LayoutError as exc:
+        return [doc.problem(exc.loc, str(exc))]
     for hi, (h, shape) in enumerate(zip(spec.heads, layout.heads)):
         if h.size is not None and h.size != shape.width:
             problems.append(doc.problem(("heads", hi, "size"),

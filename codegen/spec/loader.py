@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from codegen.spec.crosscheck import cross_check
 from codegen.spec.errors import SpecError, SpecProblem, display_path, one_of
 from codegen.spec.kinds import KINDS
+from codegen.spec.limits import RUST_INT_TYPES
 from codegen.spec.models import ITEM_MARK
 from codegen.spec.source import SourceDoc, load_yaml
 from codegen.spec.specset import Entry, SpecSet  # also re-exported: callers import them from here
@@ -32,11 +33,25 @@ def _validation_problems(doc: SourceDoc, exc: ValidationError) -> list[SpecProbl
             msg = "unknown key (not allowed here)"
         elif err["type"] == "missing":
             msg = "required key is missing"
+        elif err["type"].endswith("_type") and not isinstance(err.get("input"), (dict, list)):
+            msg += f", not {_yaml_value(err.get('input'))}"  # "a valid integer, not true"
         loc = tuple(err["loc"])
+        rust = RUST_INT_TYPES.get(str(loc[-1])) if loc else None
+        if rust is not None and err["type"] in ("less_than_equal", "greater_than_equal"):
+            msg += f" (it becomes a Rust constant of type {rust.name})"
         if item := _ITEM.search(msg):
             loc, msg = loc + (int(item[1]),), msg[: item.start()].rstrip()
         problems.append(doc.problem(_path_in_file(doc.data, loc), msg))
     return problems
+
+
+def _yaml_value(value: Any) -> str:
+    """A value as the YAML file wrote it: `true`, `null`, `'twelve'`, `2.5`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null (an empty value)"
+    return repr(value)
 
 
 def _path_in_file(data: Any, loc: tuple) -> tuple:
