@@ -33,3 +33,10 @@ MAX_VECTOR_WIDTH = 2**16
 # An integer compared with a rounded float32 output (round_or_none's none_below) is one a float32
 # holds exactly, so both sides compare the same numbers.
 F32_EXACT_INT = 2**24
+
+# YAML: a spec file is at most this large, nested at most this deep (aliases included), and its
+# aliases may add at most this many values beyond the file's own (a billion-laughs file asks for
+# billions; the real specs use none).
+MAX_SPEC_BYTES = 8 * 2**20
+MAX_YAML_DEPTH = 64
+MAX_ALIAS_EXPANSION = 100_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,22 @@ from codegen.spec.source import SourceDoc, load_yaml
 from codegen.spec.specset import Entry, SpecSet  # also re-exported: callers import them from here
 
 
-def spec_files(root: Path) -> list[Path]:
-    """Every YAML file under `root`, in a stable order."""
-    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+def spec_files(root: Path) -> tuple[list[Path], list[SpecProblem]]:
+    """Every YAML file under `root`, in a stable order, and a problem per directory that cannot be
+    listed (a spec there would otherwise be skipped without a word)."""
+    problems: list[SpecProblem] = []
+
+    def unreadable(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else root
+        problems.append(SpecProblem(display_path(where), 1, "", f"cannot list the directory: "
+                                                                f"{exc.strerror or exc}"))
+
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
+        dirnames.sort()
+        found += [Path(dirpath) / f for f in filenames if Path(f).suffix in (".yaml", ".yml")
+                  and not (Path(dirpath) / f).is_dir()]
+    return sorted(found), problems
 
 
 _ITEM = re.compile(re.escape(ITEM_MARK).replace(r"\{\}", r"(\d+)") + "$")
@@ -107,9 +121,9 @@ def load_specs(root: Path | str, codegen_only: bool = False) -> SpecSet:
     if not root.is_dir():
         raise SpecError([SpecProblem(display_path(root), 1, "", "specs directory not found")])
     specs = SpecSet(root=root)
-    problems: list[SpecProblem] = []
+    paths, problems = spec_files(root)
     wanted = {name for name, kind in KINDS.items() if kind.codegen or not codegen_only}
-    for path in spec_files(root):
+    for path in paths:
         if codegen_only and _declared_kind(path) not in wanted | {None}:
             continue
         entry, found = load_file(path)
