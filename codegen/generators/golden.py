@@ -27,6 +27,7 @@ from codegen.generators.python import PACKAGE, render_python
 from codegen.spec import names
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout
+from codegen.spec.names import pascal_identifier
 from codegen.spec.output_kinds import DECODE_RULES, field_form
 
 RANDOM_FEATURE_CASES = 6
@@ -224,7 +225,7 @@ def _bools(flags: list[bool]) -> str:
 
 def _span_tests(c: Contract, text: ModuleType, rng: random.Random) -> list[str]:
     out = ["#[test]", "fn assemble_spans_matches_python() {"]
-    idents = [names.pascal_identifier(cat) for cat in c.entity_categories]
+    idents = [pascal_identifier(cat) for cat in c.entity_categories]
     for tags, special, continues in _span_cases(c, rng):
         spans = text.assemble_spans(tags, special, continues)
         snapped = text.word_tags(tags, special, continues)

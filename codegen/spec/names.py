@@ -64,6 +64,8 @@ GENERATED_NAMES = frozenset({
     "is_begin_tag", "is_inside_tag", "bio_label_index", "event_kind_index", "word_tags",
     "assemble_spans", "EventKind", "EntityCategory", "TokenSpan", "BIO_BEGINS", "BIO_CATEGORY",
     "OUTSIDE_INDEX", "INSIDE_OF_CATEGORY",
+    # span decoding from per-token scores (main's text templates since this list was written)
+    "decode_tags", "spans_from_scores", "first_max", "best_word_path", "BEGIN_BEFORE_INSIDE",
     # feature modules
     "TOTAL", "FEATURE_NAMES", "FEATURE_INDEX", "feature_index", "encode_features",
     # output modules
