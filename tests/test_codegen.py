@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from spec_helpers import GENERATED, SPECS, copy_specs, edit, storyml, tree_bytes
 
 from codegen.generators.generate import render_all
-from codegen.generators.literals import rust_str
+from codegen.generators.literals import rust_comment, rust_str
 from codegen.spec.contract import build_contract
 from codegen.spec.kinds import KINDS
 from codegen.spec.loader import load_specs
@@ -155,9 +157,58 @@ def test_fingerprint_changes_exactly_when_the_contract_changes(tmp_path, rel, ol
 # ---------------------------------------------------------------- Rust
 
 
+# Docs are not part of the contract: hostile ones change comments only, so the crate rendered
+# from them runs the same golden tests as the committed one.
+HOSTILE_DOCS = ['ends with """ and \\', "line\nbreak */ /* {{ x }} {% y %}", "nul \0, cr \r, \\N{BULLET}",
+                "\u202e bidi \u2066 and \u2028 separators", "émoji 😀 \"quoted\"",
+                "  spaces a formatter would strip  ", '"quoted" at both ends"']
+
+
+def _hostile_doc_specs(tmp_path):
+    """A copy of the specs with every enum, type, field-region and field doc replaced by hostile text."""
+    specs = copy_specs(tmp_path)
+    loaded = load_specs(specs)
+    docs = iter(HOSTILE_DOCS * 10)
+    for entry in [*loaded.of_kind("enums"), *loaded.of_kind("feature_layout")]:
+        data = yaml.safe_load(entry.doc.path.read_text(encoding="utf-8"))
+        for node in [*data.get("enums", {}).values(), *data.get("types", {}).values(),
+                     *(r for r in data.get("regions", []) if "fields" in r)]:
+            node["doc"] = next(docs)
+            for f in node.get("fields", []) if isinstance(node.get("fields"), list) else []:
+                f["doc"] = next(docs)
+        entry.doc.path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return specs
+
+
 @pytest.mark.skipif(shutil.which("cargo") is None, reason="cargo not installed")
-def test_rust_crate_tests_pass_offline(tmp_path):
-    result = subprocess.run(["cargo", "test", "--offline", "--quiet"], cwd=GENERATED / "rust",
+def test_rust_crate_tests_pass_offline_with_hostile_docs(tmp_path):
+    """The generated crate, rendered from specs whose docs hold quotes, newlines, `*/`, NUL and bidi
+    controls, differs from the committed one in comments only, and its golden tests pass."""
+    contract = build_contract(load_specs(_hostile_doc_specs(tmp_path)))
+    assert contract.fingerprint == BASE_FINGERPRINT
+    files = render_all(contract)
+    out = tmp_path / "generated"
+    for rel, text in files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text, encoding="utf-8")
+        if rel.endswith(".py"):
+            compile(text, rel, "exec")
+        if rel.endswith(".rs"):
+            committed = (GENERATED / rel).read_text(encoding="utf-8").splitlines()
+            changed = [(a, b) for a, b in zip(committed, text.splitlines()) if a != b]
+            assert len(committed) == len(text.splitlines()) and all(
+                b.lstrip().startswith("///") for _, b in changed), rel
+    assert any(b"\\u{202e}" in (out / rel).read_bytes() for rel in files if rel.endswith(".rs"))
+    # the docs still leave the code as its formatters would write it
+    fmt = subprocess.run(["cargo", "fmt", "--check"], cwd=out / "rust", capture_output=True, text=True,
+                         timeout=300)
+    assert fmt.returncode == 0 or "no such command" in fmt.stderr, fmt.stdout[-4000:] + fmt.stderr[-2000:]
+    if importlib.util.find_spec("ruff") is not None:
+        ruff = subprocess.run([sys.executable, "-m", "ruff", "format", "--check", "--diff", "--line-length",
+                               "100", str(out / "python" / "storyml_contract")], cwd=out, capture_output=True,
+                              text=True, timeout=120)
+        assert ruff.returncode == 0, ruff.stdout[-4000:] + ruff.stderr[-2000:]
+    result = subprocess.run(["cargo", "test", "--offline", "--quiet"], cwd=out / "rust",
                             capture_output=True, text=True, env={**__import__("os").environ,
                                                                  "CARGO_TARGET_DIR": str(tmp_path / "target")},
                             timeout=600)
@@ -171,11 +222,14 @@ def test_rust_crate_tests_pass_offline(tmp_path):
                        max_size=50))
 def test_any_label_text_survives_a_rust_string_literal(tmp_path_factory, labels):
     """One compiled program checks 50 arbitrary strings byte for byte."""
-    labels += ['"', "\\", "\n", "\r\n", "\t", "\0", "\u2028", "'", "{}", "é😀", "\\u{41}", "*/", "/*"]
-    checks = "\n".join(f"    assert_eq!({rust_str(s)}.as_bytes(), &{list(s.encode())}[..], \"label {i}\");"
+    labels += ['"', "\\", "\n", "\r\n", "\t", "\0", "\u2028", "'", "{}", "é😀", "\\u{41}", "*/", "/*",
+               "\u202e", "\u2066x\u2069", '"""', "trailing \\"] + HOSTILE_DOCS
+    # each string also as a doc comment and a line comment on its own check
+    checks = "\n".join(f"    /// {rust_comment(s)}\n    // {rust_comment(s)}\n"
+                       f"    assert_eq!({rust_str(s)}.as_bytes(), &{list(s.encode())}[..], \"label {i}\");"
                        for i, s in enumerate(labels))
     src = tmp_path_factory.mktemp("rs") / "labels.rs"
-    src.write_text(f"fn main() {{\n{checks}\n}}\n", encoding="utf-8")
+    src.write_text(f"#![allow(unused_doc_comments)]\nfn main() {{\n{checks}\n}}\n", encoding="utf-8")
     exe = src.with_suffix("")
     build = subprocess.run(["rustc", "-o", str(exe), str(src)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr

@@ -35,7 +35,7 @@ pascal = st.from_regex(r"[A-Z][a-z]{1,6}[0-9]?", fullmatch=True).filter(lambda s
 snake = st.from_regex(r"[a-z][a-z_]{1,8}[0-9]?", fullmatch=True).filter(
     lambda s: s not in RESERVED and not keyword.iskeyword(s))
 # Any text a label may hold, quotes, backslashes, newlines and non-ASCII included.
-label_text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
+label_text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12).filter(str.strip)
 
 
 def _f32(x: float) -> float:

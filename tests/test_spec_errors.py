@@ -15,7 +15,11 @@ LINE = re.compile(r"^(?P<file>[^:]+\.ya?ml):(?P<line>\d+): (?P<key>[^:]*): (?P<m
 # (name, file, old text, new text, expected file suffix, expected line, expected key, message fragment)
 BREAKAGES = [
     ("syntax error", "enums.yaml", "variants: [Topsoil, Sediment, Bedrock, Primordial]",
-     "variants: [Topsoil, Sediment, Bedrock, Primordial", "enums.yaml", None, "<document>", "YAML syntax error"),
+     "variants: [Topsoil, Sediment, Bedrock, Primordial", "enums.yaml", 10, "enums.TemporalLayer.variants[4]",
+     "YAML syntax error at column 13: the [ list opened on line 9 is not closed"),
+    ("misspelled slots_per enum", "character/features.yaml", "slots: {per: EmotionalPrimary}",
+     "slots: {per: EmotionalPrimar}", "character/features.yaml", 55, "regions[1].slots.per",
+     "unknown enum 'EmotionalPrimar' (did you mean 'EmotionalPrimary'?"),
     ("unknown key", "character/outputs.yaml", "    weight: 0.35", "    weight: 0.35\n    colour: blue",
      "character/outputs.yaml", 18, "heads[0].colour", "unknown key"),
     ("duplicate label", "text/labels.yaml", "    - SpeechAct", "    - SpeechAct\n    - SpeechAct",

@@ -10,10 +10,21 @@ import jinja2
 import jinja2.bccache
 
 from codegen.generators import rust_layout
-from codegen.generators.literals import py_float, py_str, rust_f32, rust_f64, rust_str
+from codegen.generators.literals import (
+    py_comment,
+    py_doc,
+    py_doc_text,
+    py_float,
+    py_str,
+    rust_comment,
+    rust_f32,
+    rust_f64,
+    rust_str,
+)
+from codegen.spec import names
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, RecordShape, RegionShape
-from codegen.spec.names import pascal_identifier, screaming
+from codegen.spec.limits import RUST_INT_TYPES
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -32,9 +43,13 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    # Every string a spec supplies goes through one of these: `py`/`rs` literals, `pydoc` docstrings
+    # (`pydoc_text` for the first line of a longer one), `rscomment` doc comments
+    # (codegen.generators.literals).
+    env.globals["int_types"] = RUST_INT_TYPES  # the Rust type of each contract integer
     env.filters.update(py=lambda v: "None" if v is None else py_str(v) if isinstance(v, str) else repr(v),
-                       pyf=py_float, rs=rust_str, f64=rust_f64, f32=rust_f32,
-                       pascal=pascal_identifier)
+                       pydoc=py_doc, pydoc_text=py_doc_text, pyf=py_float, rs=rust_str, rscomment=rust_comment,
+                       f64=rust_f64, f32=rust_f32, top_type=names.top_type)
     env.globals.update(rs_array=_rs_array, rs_use=rust_layout.use_list)
     return env
 
@@ -62,7 +77,9 @@ def header_lines(contract: Contract) -> list[str]:
 
 
 def comment_header(contract: Contract, prefix: str) -> str:
-    return "\n".join(f"{prefix} {line}" for line in header_lines(contract))
+    """The header as comment lines: `#` for Python (and TOML), `//` for Rust; spec file names escaped."""
+    escape = py_comment if prefix == "#" else rust_comment
+    return "\n".join(f"{prefix} {escape(line)}" for line in header_lines(contract))
 
 
 def feature_records(layout: FeatureLayout) -> tuple[list[RecordShape], dict[str, str]]:
@@ -71,7 +88,7 @@ def feature_records(layout: FeatureLayout) -> tuple[list[RecordShape], dict[str,
     region_records = {}
     for r in layout.regions:
         if r.record is not None:
-            name = pascal_identifier(r.name)
+            name = names.record_type(r.name)
             region_records[r.name] = name
             shapes.append(RecordShape(name, r.record.width, r.record.fields, r.doc))
     return shapes, region_records
@@ -79,8 +96,22 @@ def feature_records(layout: FeatureLayout) -> tuple[list[RecordShape], dict[str,
 
 def region_view(r: RegionShape) -> dict:
     """What every renderer shows of a feature region: names, offset, width, slot geometry."""
-    return dict(name=r.name, const=screaming(r.name), offset=r.offset, width=r.width, is_slots=r.is_slots,
-                slot_count=r.slot_count, slot_width=r.slot_width)
+    return dict(name=r.name, consts=names.region_constants(r.name, r.is_slots), offset=r.offset, width=r.width,
+                is_slots=r.is_slots, slot_count=r.slot_count, slot_width=r.slot_width)
+
+
+def record_view(rec: RecordShape) -> dict:
+    """What every renderer shows of a record type: its names, width and fields' offset constants."""
+    return dict(name=rec.name, width_const=names.record_width_constant(rec.name), writer=names.writer(rec.name),
+                width=rec.width, doc=rec.doc,
+                fields=[dict(name=f.name, offset=f.offset, offset_const=names.record_field_constant(rec.name, f.name))
+                        for f in rec.fields])
+
+
+def head_view(h) -> dict:
+    """What every renderer shows of an output head: its names, offset, width and weight."""
+    return dict(name=h.name, cls=names.head_type(h.name), consts=names.head_constants(h.name), offset=h.offset,
+                width=h.width, weight=h.weight)
 
 
 def label_lists(c: Contract, literal: Callable[[str], str]) -> dict[str, list[str]]:

@@ -28,9 +28,9 @@ from codegen.generators.common import comment_header, feature_records
 from codegen.generators.literals import rust_str
 from codegen.generators.python import PACKAGE, render_python
 from codegen.generators.rust_layout import Array, Atom, Call, Node, Struct, statement, use_list
+from codegen.spec import names
 from codegen.spec.contract import Contract
 from codegen.spec.layout import FeatureLayout, OutputLayout
-from codegen.spec.names import pascal_identifier, screaming
 from codegen.spec.output_kinds import DECODE_RULES, f32_text, field_form
 
 RANDOM_FEATURE_CASES = 6
@@ -144,7 +144,7 @@ class _FeatureCaseBuilder:
                 node = Array(tuple(Atom("None") if v is None else Call("Some", (v[1],)) for v in made),
                              prefix="vec!")
             fields.append((r.name, node))
-        top = pascal_identifier(self.layout.name)
+        top = names.top_type(self.layout.name)
         return getattr(self.py, top)(**kwargs), Struct(top, tuple(fields))
 
 
@@ -166,7 +166,7 @@ def _nonzero(vector: list[float]) -> Node:
 
 def _feature_tests(c: Contract, name: str, cases: list[tuple[str, Node, list[float]]]) -> list[str]:
     layout = c.features[name]
-    top = pascal_identifier(name)
+    top = names.top_type(name)
     out = [f"/// Encodes `input` and compares every float of `{name}`, bit for bit, with",
            "/// `nonzero` (the floats that are not 0.0).",
            f"fn check_{name}(input: &{top}, nonzero: &[(usize, f32)]) {{",
@@ -192,7 +192,7 @@ def _feature_tests(c: Contract, name: str, cases: list[tuple[str, Node, list[flo
     for r in layout.regions:
         if not r.is_slots or r.slot_enum is not None:
             continue
-        const = f"{name}::{screaming(r.name)}_SLOTS"
+        const = f"{name}::{names.region_constants(r.name, r.is_slots)['slots']}"
         out += ["#[test]",
                 f"fn {name}_refuses_more_{r.name}_than_slots() {{"]
         if r.keyed == "sorted":
@@ -251,8 +251,8 @@ def _rust_output_literal(c: Contract, layout: OutputLayout, decoded: Any) -> Nod
             node: Node = Array(tuple(Atom(literal(x, f.spec.enum, variants)) for x in value)) \
                 if form.per_variant_values else Atom(literal(value, f.spec.enum, variants))
             fields.append((f.name, node))
-        heads.append((h.name, Struct(f"{pascal_identifier(h.name)}Head", tuple(fields))))
-    return Struct(pascal_identifier(layout.name), tuple(heads))
+        heads.append((h.name, Struct(names.head_type(h.name), tuple(fields))))
+    return Struct(names.top_type(layout.name), tuple(heads))
 
 
 def _output_tests(c: Contract, name: str, module: ModuleType, rng: random.Random) -> list[str]:
@@ -375,7 +375,7 @@ def _score_cases(c: Contract, rng: random.Random) -> list[tuple[list[list[int]],
 
 
 def _token_spans(c: Contract, spans: list[tuple[int, int, int]]) -> Node:
-    idents = [pascal_identifier(cat) for cat in c.entity_categories]
+    idents = [names.pascal_identifier(cat) for cat in c.entity_categories]
     return Array(tuple(Struct("TokenSpan", (("first", Atom(str(a))), ("end", Atom(str(z))),
                                             ("category", Atom(f"EntityCategory::{idents[k]}"))))
                        for a, z, k in spans), prefix="&")
@@ -421,17 +421,17 @@ def _bio_label_tests(c: Contract, text: ModuleType) -> list[str]:
 
 def _imports(c: Contract, body: str) -> list[str]:
     """The test file's `use` lines: every contract name the tests use, module by module."""
-    def used(names: list[str]) -> list[str]:
-        return [n for n in names if re.search(rf"(?<![:\w]){re.escape(n)}\b", body)]
+    def used(idents: list[str]) -> list[str]:
+        return [n for n in idents if re.search(rf"(?<![:\w]){re.escape(n)}\b", body)]
 
     lines = ["use std::collections::BTreeMap;", ""] if "BTreeMap::" in body else []
     for name in sorted(c.features):
         shapes, _ = feature_records(c.features[name])
         lines.append(use_list(f"storyml_contract::{name}",
-                              used([pascal_identifier(name), "EncodeError", *(s.name for s in shapes)])))
+                              used([names.top_type(name), "EncodeError", *(s.name for s in shapes)])))
     for name in sorted(c.outputs):
-        heads = [f"{pascal_identifier(h.name)}Head" for h in c.outputs[name].heads]
-        lines.append(use_list(f"storyml_contract::{name}", used([pascal_identifier(name), *heads])))
+        heads = [names.head_type(h.name) for h in c.outputs[name].heads]
+        lines.append(use_list(f"storyml_contract::{name}", used([names.top_type(name), *heads])))
     lines.append(use_list("storyml_contract::enums", used(sorted(c.enums))))
     lines.append(use_list("storyml_contract::text", used(
         ["assemble_spans", "bio_label_to_category", "decode_tags", "is_begin_tag", "is_inside_tag",

@@ -9,16 +9,14 @@ alone. tests/test_generated_python.py runs `ruff format --check` on the package.
 
 from __future__ import annotations
 
+from codegen.generators.literals import py_str_formatted
+
 MAX_WIDTH = 100
 INDENT = 4
 
 
-def py_str(s: str) -> str:
-    """A string literal in ruff's preferred quotes: double, unless that needs more escapes."""
-    text = repr(s)
-    if text.startswith("'") and '"' not in s:
-        text = '"' + text[1:-1].replace("\\'", "'") + '"'
-    return text
+# A string literal in ruff's preferred quotes, escaped by the one Python escaper (`literals`).
+py_str = py_str_formatted
 
 
 def top_level_split(text: str) -> list[str]:

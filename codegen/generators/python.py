@@ -8,8 +8,17 @@ from __future__ import annotations
 import ast
 import math
 
-from codegen.generators.common import comment_header, environment, label_lists, region_view
+from codegen.generators.common import (
+    comment_header,
+    environment,
+    feature_records,
+    head_view,
+    label_lists,
+    record_view,
+    region_view,
+)
 from codegen.generators.py_layout import bracketed, call_line, py_str
+from codegen.spec import names
 from codegen.spec.contract import Contract
 from codegen.spec.layout import (
     FeatureLayout,
@@ -20,7 +29,6 @@ from codegen.spec.layout import (
     RegionShape,
 )
 from codegen.spec.models import FP32_SUFFIX, INT8_SUFFIX
-from codegen.spec.names import pascal_identifier, screaming, snake
 from codegen.spec.output_kinds import LOSSES, OUTPUT_KINDS, field_form
 
 PACKAGE = "python/storyml_contract"
@@ -37,15 +45,15 @@ def _env():
     return env
 
 
-def _import_line(module: str, names: list[str]) -> str:
-    names = sorted(names)
-    one = f"from {module} import {', '.join(names)}"
-    return one if len(one) <= 100 else bracketed(f"from {module} import ", "(", names, ")", 0)
+def _import_line(module: str, idents: list[str]) -> str:
+    idents = sorted(idents)
+    one = f"from {module} import {', '.join(idents)}"
+    return one if len(one) <= 100 else bracketed(f"from {module} import ", "(", idents, ")", 0)
 
 
 def _record_fields(rec: RecordShape) -> list[dict]:
     fields = []
-    for f in rec.fields:
+    for f, view in zip(rec.fields, record_view(rec)["fields"]):
         if f.onehot is not None:
             ann, default = f"{f.onehot} | None", "None"
             doc = f.doc or f"The `{f.name}` of a {rec.name}: one of {f.onehot}, encoded one-hot."
@@ -55,8 +63,7 @@ def _record_fields(rec: RecordShape) -> list[dict]:
         else:
             ann, default = "float", "0.0"
             doc = f.doc or f"The `{f.name}` of a {rec.name}."
-        fields.append(dict(name=f.name, const=screaming(f.name), offset=f.offset,
-                           annotation=ann, default=default, doc=doc))
+        fields.append(dict(view, annotation=ann, default=default, doc=doc))
     return fields
 
 
@@ -64,19 +71,20 @@ def _record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -> lis
     """Straight-line writes of one record's fields at `base`, every offset by its named constant."""
     lines = []
     for f in rec.fields:
-        at = f"base + {screaming(rec.name)}_{screaming(f.name)}_OFFSET"
+        at = f"base + {names.record_field_constant(rec.name, f.name)}"
         if f.onehot is not None:
             default = enum_defaults.get(f.onehot)
             if default is not None:
                 lines.append(f"# a missing {f.name} counts as {f.onehot}.{default}")
-                lines.append(f"{f.name} = {f.onehot}.{default} if x.{f.name} is None else x.{f.name}")
-                lines.append(f"out[{at} + int({f.name})] = 1.0")
+                local = names.field_local(f.name)
+                lines.append(f"{local} = {f.onehot}.{default} if x.{f.name} is None else x.{f.name}")
+                lines.append(f"out[{at} + int({local})] = 1.0")
             else:
                 lines.append(f"if x.{f.name} is not None:")
                 lines.append(f"    out[{at} + int(x.{f.name})] = 1.0")
         elif f.type is not None:
             lines.append(f"if x.{f.name} is not None:")
-            lines.append(f"    _write_{snake(f.type)}(out, {at}, x.{f.name})")
+            lines.append(f"    _{names.writer(f.type)}(out, {at}, x.{f.name})")
         else:
             lines.append(f"out[{at}] = float(x.{f.name})")
     return lines
@@ -84,18 +92,18 @@ def _record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -> lis
 
 def _region_view(r: RegionShape, record_name: str | None) -> dict:
     view = region_view(r)
-    const = view["const"]
+    c = view["consts"]
     view["checks"] = []
     if not r.is_slots:
         assert record_name is not None
         view.update(annotation=record_name, default=f"field(default_factory={record_name})",
                     comment=f"{r.width} floats of {record_name}",
                     doc=r.doc or f"The `{r.name}` region: one `{record_name}`.",
-                    lines=[f"_write_{snake(record_name)}(out, {const}_OFFSET, x.{r.name})"])
+                    lines=[f"_{names.writer(record_name)}(out, {c['offset']}, x.{r.name})"])
         return view
     item = r.item or ""
-    writer, var = f"_write_{snake(item)}", snake(item)
-    base = f"    base = {const}_OFFSET + {const}_SLOT_WIDTH * slot"
+    writer, var = f"_{names.writer(item)}", names.item_variable(item)
+    base = f"    base = {c['offset']} + {c['slot_width']} * slot"
     view["doc"] = r.doc or f"Up to {r.slot_count} `{item}` items."
     if r.slot_enum is not None:
         view.update(annotation=f"Mapping[{r.slot_enum}, {item}]", default="field(default_factory=dict)",
@@ -108,14 +116,14 @@ def _region_view(r: RegionShape, record_name: str | None) -> dict:
     elif r.keyed == "sorted":
         view.update(annotation=f"Mapping[str, {item}]", default="field(default_factory=dict)",
                     comment=f"up to {r.slot_count} {item}s keyed by name, in sorted name order",
-                    checks=[f"_check_items({py_str(r.name)}, len(x.{r.name}), {const}_SLOTS)"],
+                    checks=[f"_check_items({py_str(r.name)}, len(x.{r.name}), {c['slots']})"],
                     lines=[f"for slot, key in enumerate(sorted(x.{r.name})):", base,
                            f"    {writer}(out, base, x.{r.name}[key])"])
     else:
         view.update(annotation=f"Sequence[{item} | None]", default="()",
                     comment=f"up to {r.slot_count} {item}s in the given order; None and missing slots "
                             "are zeros",
-                    checks=[f"_check_items({py_str(r.name)}, len(x.{r.name}), {const}_SLOTS)"],
+                    checks=[f"_check_items({py_str(r.name)}, len(x.{r.name}), {c['slots']})"],
                     lines=[f"for slot, {var} in enumerate(x.{r.name}):",
                            f"    if {var} is not None:",
                            "    " + base,
@@ -124,23 +132,14 @@ def _region_view(r: RegionShape, record_name: str | None) -> dict:
 
 
 def render_features(c: Contract, layout: FeatureLayout) -> str:
-    records = []
-    region_records: dict[str, str] = {}
-    shapes = list(layout.types.values())
-    for r in layout.regions:
-        if r.record is not None:
-            name = pascal_identifier(r.name)
-            region_records[r.name] = name
-            shapes.append(RecordShape(name, r.record.width, r.record.fields, r.doc))
-    for rec in shapes:
-        records.append(dict(name=rec.name, const=screaming(rec.name), snake=snake(rec.name),
-                            width=rec.width, doc=rec.doc or f"A `{rec.name}` record of `{layout.name}`.",
-                            fields=_record_fields(rec),
-                            lines=_record_lines(rec, c.enum_defaults)))
+    shapes, region_records = feature_records(layout)
+    records = [dict(record_view(rec), doc=rec.doc or f"A `{rec.name}` record of `{layout.name}`.",
+                    fields=_record_fields(rec), lines=_record_lines(rec, c.enum_defaults))
+               for rec in shapes]
     used = sorted({f.onehot for rec in shapes for f in rec.fields if f.onehot}
                   | {r.slot_enum for r in layout.regions if r.slot_enum})
     return _env().get_template("python/features.py.j2").render(
-        header=comment_header(c, "#"), L=layout, records=records, top=pascal_identifier(layout.name),
+        header=comment_header(c, "#"), L=layout, records=records, top=names.top_type(layout.name),
         regions=[_region_view(r, region_records.get(r.name)) for r in layout.regions],
         enum_imports=used, import_line=_import_line(".enums", used))
 
@@ -149,13 +148,13 @@ def _output_field_view(h: HeadShape, f: OutputFieldShape) -> dict:
     s = f.spec
     form = field_form(s, f.width)
     param = s.decode.param
-    const = f"{screaming(h.name)}_{screaming(f.name)}"
-    decode = form.py_decode(f"{const}_OFFSET")
-    return dict(head=h.name, name=f.name, const=const, kind=s.kind, offset=f.offset, width=f.width,
-                loss=s.loss, enum=s.enum, rule=s.decode.rule,
+    offset_const = names.head_field_constant(h.name, f.name)
+    decode = form.py_decode(offset_const)
+    return dict(head=h.name, name=f.name, offset_const=offset_const, kind=s.kind, offset=f.offset,
+                width=f.width, loss=s.loss, enum=s.enum, rule=s.decode.rule,
                 param=repr(float(param)) if param is not None else "None",
                 annotation=form.py_annotation(), doc=s.doc or f"The `{f.name}` output of head `{h.name}`.",
-                encode=form.py_encode(f"y.{h.name}.{f.name}", f"{const}_OFFSET", f"{h.name}.{f.name}"),
+                encode=form.py_encode(f"y.{h.name}.{f.name}", offset_const, f"{h.name}.{f.name}"),
                 decode_line=call_line(f"{f.name}=", decode, 12, ","))
 
 
@@ -170,8 +169,7 @@ def render_outputs(c: Contract, layout: OutputLayout) -> str:
     heads, fields, encode_lines = [], [], []
     for h in layout.heads:
         views = [_output_field_view(h, f) for f in h.fields]
-        heads.append(dict(name=h.name, cls=pascal_identifier(h.name) + "Head", offset=h.offset,
-                          width=h.width, fields=views, doc=h.doc or f"Head `{h.name}` of `{layout.name}`."))
+        heads.append(dict(head_view(h), fields=views, doc=h.doc or f"Head `{h.name}` of `{layout.name}`."))
         fields.extend(views)
         encode_lines.append(f"    # {h.name}")
         for v in views:
@@ -186,24 +184,24 @@ def render_outputs(c: Contract, layout: OutputLayout) -> str:
                    for f in fields]
     return _env().get_template("python/outputs.py.j2").render(
         header=comment_header(c, "#"), O=layout, heads=heads, fields=fields,
-        encode_lines=encode_lines, top=pascal_identifier(layout.name), enum_imports=used,
+        encode_lines=encode_lines, top=names.top_type(layout.name), enum_imports=used,
         import_line=_import_line(".enums", used), head_infos=head_infos, field_infos=field_infos,
         kinds=list(OUTPUT_KINDS), losses=list(LOSSES))
 
 
 def _public_names(source: str) -> list[str]:
     """Top-level names a module defines or imports, without the private ones."""
-    names: list[str] = []
+    found: list[str] = []
     for node in ast.parse(source).body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            names.append(node.name)
+            found.append(node.name)
         elif isinstance(node, ast.Assign):
-            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+            found += [t.id for t in node.targets if isinstance(t, ast.Name)]
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names.append(node.target.id)
+            found.append(node.target.id)
         elif isinstance(node, ast.ImportFrom):
-            names += [a.asname or a.name for a in node.names]
-    return [n for n in names if not n.startswith("_")]
+            found += [a.asname or a.name for a in node.names]
+    return [n for n in found if not n.startswith("_")]
 
 
 def render_init(c: Contract, modules: dict[str, str]) -> str:
@@ -214,8 +212,8 @@ def render_init(c: Contract, modules: dict[str, str]) -> str:
                                 if n not in ("annotations", "enum")]),
         _import_line(".text", [n for n in _public_names(modules["text"])
                                if n not in ("annotations", "Sequence")]),
-        _import_line(f".{mlp.input}", [pascal_identifier(mlp.input), "encode_features"]),
-        _import_line(f".{mlp.output}", [pascal_identifier(mlp.output), "decode_outputs", "encode_labels"]),
+        _import_line(f".{mlp.input}", [names.top_type(mlp.input), "encode_features"]),
+        _import_line(f".{mlp.output}", [names.top_type(mlp.output), "decode_outputs", "encode_labels"]),
     ]
     text = _env().get_template("python/__init__.py.j2").render(
         header=comment_header(c, "#"), c=c, modules=sorted(["enums", "text", *c.features, *c.outputs]),
@@ -226,8 +224,8 @@ def render_init(c: Contract, modules: dict[str, str]) -> str:
                      for name, m in c.artifacts.models.items()],
         onnx_outputs=[_tuple_of(f"{py_str(name)}: ", [py_str(o) for o in c.head_outputs(name)], 4) + ","
                       for name in c.artifacts.models])
-    names = sorted(_public_names(text))
-    return text + "\n" + bracketed("__all__ = ", "[", [py_str(n) for n in names], "]", 0) + "\n"
+    public = sorted(_public_names(text))
+    return text + "\n" + bracketed("__all__ = ", "[", [py_str(n) for n in public], "]", 0) + "\n"
 
 
 def render_python(c: Contract) -> dict[str, str]:

@@ -14,11 +14,14 @@ from codegen.generators.common import (
     comment_header,
     environment,
     feature_records,
+    head_view,
     label_lists,
+    record_view,
     region_view,
 )
 from codegen.generators.golden import render_golden_tests
 from codegen.generators.literals import rust_str
+from codegen.spec import names
 from codegen.spec.contract import Contract
 from codegen.spec.layout import (
     FeatureLayout,
@@ -29,7 +32,6 @@ from codegen.spec.layout import (
     RegionShape,
 )
 from codegen.spec.models import INT8_SUFFIX
-from codegen.spec.names import pascal_identifier, screaming, snake
 from codegen.spec.output_kinds import field_form
 
 CRATE = "rust"
@@ -55,19 +57,20 @@ def _rust_record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -
     """Writes of one record's fields at `base`, every offset by its named constant."""
     lines = []
     for f in rec.fields:
-        at = f"base + {screaming(rec.name)}_{screaming(f.name)}_OFFSET"
+        at = f"base + {names.record_field_constant(rec.name, f.name)}"
         if f.onehot is not None:
             if enum_defaults.get(f.onehot):
                 lines.append(f"// a missing {f.name} counts as {f.onehot}::DEFAULT")
-                lines.append(f"let {f.name} = x.{f.name}.unwrap_or({f.onehot}::DEFAULT);")
-                lines.append(f"out[{at} + {f.name}.index()] = 1.0;")
+                local = names.field_local(f.name)
+                lines.append(f"let {local} = x.{f.name}.unwrap_or({f.onehot}::DEFAULT);")
+                lines.append(f"out[{at} + {local}.index()] = 1.0;")
             else:
                 lines.append(f"if let Some(v) = x.{f.name} {{")
                 lines.append(f"    out[{at} + v.index()] = 1.0;")
                 lines.append("}")
         elif f.type is not None:
             lines.append(f"if let Some(v) = &x.{f.name} {{")
-            lines.append(f"    write_{snake(f.type)}(out, {at}, v);")
+            lines.append(f"    {names.writer(f.type)}(out, {at}, v);")
             lines.append("}")
         else:
             lines.append(f"out[{at}] = x.{f.name};")
@@ -84,15 +87,15 @@ def _region_doc(r: RegionShape, record_name: str | None) -> str:
 
 def _rust_region(r: RegionShape, record_name: str | None) -> dict:
     view = region_view(r)
-    const = view["const"]
+    c = view["consts"]
     view["doc"] = _region_doc(r, record_name)
     if not r.is_slots:
         assert record_name is not None
         view.update(rust_type=record_name, check=None,
-                    rust_lines=[f"write_{snake(record_name)}(&mut out, {const}_OFFSET, &x.{r.name});"])
+                    rust_lines=[f"{names.writer(record_name)}(&mut out, {c['offset']}, &x.{r.name});"])
         return view
-    writer = f"write_{snake(r.item or '')}"
-    base = f"    let base = {const}_OFFSET + {const}_SLOT_WIDTH * slot;"
+    writer = names.writer(r.item or "")
+    base = f"    let base = {c['offset']} + {c['slot_width']} * slot;"
     if r.slot_enum is not None:
         view.update(rust_type=f"[Option<{r.item}>; {r.slot_enum}::COUNT]", check=None,
                     rust_lines=[f"for (slot, item) in x.{r.name}.iter().enumerate() {{", base,
@@ -102,7 +105,7 @@ def _rust_region(r: RegionShape, record_name: str | None) -> dict:
         return view
     view["check"] = rust_layout.statement("", rust_layout.Call("check_items", (
         rust_layout.Atom(rust_str(r.name)), rust_layout.Atom(f"x.{r.name}.len()"),
-        rust_layout.Atom(f"{const}_SLOTS"))), 4, "?;")
+        rust_layout.Atom(c["slots"]))), 4, "?;")
     if r.keyed == "sorted":
         view.update(rust_type=f"BTreeMap<String, {r.item}>",
                     rust_lines=[f"for (slot, item) in x.{r.name}.values().enumerate() {{", base,
@@ -126,18 +129,19 @@ def commented_lines(items: list[str], comments: list[str], indent: int) -> list[
 
 def render_features(c: Contract, layout: FeatureLayout) -> str:
     shapes, region_records = feature_records(layout)
-    records = [dict(name=rec.name, const=screaming(rec.name), snake=snake(rec.name), width=rec.width,
-                    doc=rec.doc or f"A `{rec.name}` record of `{layout.name}`.",
-                    fields=[dict(name=f.name, const=screaming(f.name), offset=f.offset,
-                                 rust_type=_rust_field_type(f), doc=_field_doc(rec, f)) for f in rec.fields],
-                    rust_lines=_rust_record_lines(rec, c.enum_defaults))
-               for rec in shapes]
+    records = []
+    for rec in shapes:
+        view = record_view(rec)
+        for f, fv in zip(rec.fields, view["fields"]):
+            fv.update(rust_type=_rust_field_type(f), doc=_field_doc(rec, f))
+        records.append(dict(view, doc=rec.doc or f"A `{rec.name}` record of `{layout.name}`.",
+                            rust_lines=_rust_record_lines(rec, c.enum_defaults)))
     regions = [_rust_region(r, region_records.get(r.name)) for r in layout.regions]
     enums = {f.onehot for rec in shapes for f in rec.fields if f.onehot}
     enums |= {r.slot_enum for r in layout.regions if r.slot_enum}
     leaves = list(layout.leaves)
     return environment().get_template("rust/features.rs.j2").render(
-        header=comment_header(c, "//"), L=layout, records=records, top=pascal_identifier(layout.name),
+        header=comment_header(c, "//"), L=layout, records=records, top=names.top_type(layout.name),
         regions=regions, check_lines=[r["check"] for r in regions if r["check"]],
         uses_btreemap=any(r.keyed == "sorted" for r in layout.regions), enum_imports=sorted(enums),
         name_lines=commented_lines([rust_str(n) for n in leaves], [str(i) for i in range(len(leaves))], 4))
@@ -145,8 +149,7 @@ def render_features(c: Contract, layout: FeatureLayout) -> str:
 
 def _rust_output_field(head: str, f: OutputFieldShape) -> dict:
     form = field_form(f.spec, f.width)
-    const = f"{screaming(head)}_{screaming(f.name)}_OFFSET"
-    decode = form.rust_decode(const)
+    decode = form.rust_decode(names.head_field_constant(head, f.name))
     return dict(name=f.name, rust_type=form.rust_type(), rust_decode=decode,
                 line=rust_layout.statement(f"{f.name}: ", rust_layout.parse_call(decode), 12, ","),
                 doc=f.spec.doc or f"The `{f.name}` output of head `{head}`.")
@@ -160,19 +163,17 @@ def render_outputs(c: Contract, layout: OutputLayout) -> str:
     heads: list[dict[str, Any]] = []
     fields: list[dict[str, Any]] = []
     for h in layout.heads:
-        heads.append(dict(name=h.name, const=screaming(h.name), cls=pascal_identifier(h.name) + "Head",
-                          offset=h.offset, width=h.width, weight=h.weight,
-                          doc=h.doc or f"Head `{h.name}` of `{layout.name}`.",
+        heads.append(dict(head_view(h), doc=h.doc or f"Head `{h.name}` of `{layout.name}`.",
                           fields=[_rust_output_field(h.name, f) for f in h.fields]))
-        fields.extend(dict(head=h.name, const=f"{screaming(h.name)}_{screaming(f.name)}", name=f.name,
-                           offset=f.offset) for f in h.fields)
+        fields.extend(dict(head=h.name, name=f.name, offset=f.offset,
+                           offset_const=names.head_field_constant(h.name, f.name)) for f in h.fields)
     leaves = list(layout.leaves)
     enums = sorted({f.spec.enum for h in layout.heads for f in h.fields if f.spec.enum})
     decodes = [f["rust_decode"] for h in heads for f in h["fields"]]
     helpers = {name for name in DECODE_HELPERS if any(f"{name}(" in d for d in decodes)}
     return environment().get_template("rust/outputs.rs.j2").render(
         header=comment_header(c, "//"), O=layout, heads=heads, fields=fields, helpers=helpers,
-        top=pascal_identifier(layout.name), enum_imports=enums,
+        top=names.top_type(layout.name), enum_imports=enums,
         head_names=[rust_str(h.name) for h in layout.heads],
         name_lines=commented_lines([rust_str(n) for n in leaves], [str(i) for i in range(len(leaves))], 4))
 
@@ -182,7 +183,7 @@ def render_rust(c: Contract, python_files: dict[str, str] | None = None) -> dict
     caller has already rendered it)."""
     env = environment()
     mlp = c.specs.one("mlp_model")
-    models = [dict(name=name, const=screaming(name), file=m.file, int8_file=m.int8_file,
+    models = [dict(name=name, consts=names.model_constants(name), file=m.file, int8_file=m.int8_file,
                    inputs=[rust_str(i) for i in m.inputs], outputs=[rust_str(o) for o in c.head_outputs(name)])
               for name, m in c.artifacts.models.items()]
     files = {
@@ -201,12 +202,12 @@ def render_rust(c: Contract, python_files: dict[str, str] | None = None) -> dict
         f"{CRATE}/src/text.rs": env.get_template("rust/text.rs.j2").render(
             header=comment_header(c, "//"), c=c, event_logit_threshold=_logit(c.event_threshold),
             labels=label_lists(c, rust_str),
-            events=[(pascal_identifier(x), x) for x in c.event_kinds],
-            events_qualified=[f"EventKind::{pascal_identifier(x)}" for x in c.event_kinds],
-            categories=[(pascal_identifier(x), x) for x in c.entity_categories],
-            categories_qualified=[f"EntityCategory::{pascal_identifier(x)}" for x in c.entity_categories],
+            events=[(names.pascal_identifier(x), x) for x in c.event_kinds],
+            events_qualified=[f"EventKind::{names.pascal_identifier(x)}" for x in c.event_kinds],
+            categories=[(names.pascal_identifier(x), x) for x in c.entity_categories],
+            categories_qualified=[f"EntityCategory::{names.pascal_identifier(x)}" for x in c.entity_categories],
             bio_begins=["true" if x.startswith("B-") and i else "false" for i, x in enumerate(c.bio_labels)],
-            bio_category=["None"] + [f"Some(EntityCategory::{pascal_identifier(x)})"
+            bio_category=["None"] + [f"Some(EntityCategory::{names.pascal_identifier(x)})"
                                      for x in c.entity_categories for _ in ("B", "I")],
             inside_of_category=[str(c.bio_labels.index("I-" + x)) for x in c.entity_categories],
             begin_before_inside=[f"Some({c.bio_labels.index('B-' + x[2:])})" if x.startswith("I-") else "None"

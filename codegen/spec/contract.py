@@ -15,6 +15,7 @@ from codegen.spec.layout import (
     compute_feature_layout,
     compute_output_layout,
 )
+from codegen.spec.names import role_constant
 from codegen.spec.specset import SpecSet
 from codegen.spec.versioning import ContractVersionFile
 
@@ -74,11 +75,7 @@ class Contract:
     def model_roles(self, mlp_output: str | None) -> list[tuple[str, str, str]]:
         """(constant, model, labels) naming each model by what it predicts: EVENT_MODEL (event_kinds),
         NER_MODEL (bio), CHARACTER_MODEL (the mlp_model's output heads), <HEADS>_MODEL otherwise."""
-        fixed = {"event_kinds": "EVENT_MODEL", "bio": "NER_MODEL"}
-        if mlp_output is not None:
-            fixed[mlp_output] = "CHARACTER_MODEL"
-        return [(fixed.get(m.labels) or m.labels.upper() + "_MODEL", name, m.labels)
-                for name, m in self.artifacts.models.items()]
+        return [(role_constant(m.labels, mlp_output), name, m.labels) for name, m in self.artifacts.models.items()]
 
     def head_outputs(self, model_name: str) -> list[str]:
         """ONNX output names of a model: its declared list, or one per head."""

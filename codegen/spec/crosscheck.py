@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from codegen.spec.errors import SpecProblem, one_of
+from codegen.spec.identifiers import check_identifiers
 from codegen.spec.kinds import EXTRA_CHECKS
 from codegen.spec.layout import (
     LayoutError,
@@ -10,7 +11,6 @@ from codegen.spec.layout import (
     compute_output_layout,
     count_mlp_parameters,
 )
-from codegen.spec.names import pascal_identifier
 from codegen.spec.specset import Entry, SpecSet
 
 
@@ -38,7 +38,7 @@ def _feature_layout(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProbl
     try:
         layout = compute_feature_layout(spec, enums)
     except LayoutError as exc:
-        return [doc.problem(("types",), str(exc))]
+        return [doc.problem(exc.loc, str(exc))]
     for ri, (r, shape) in enumerate(zip(spec.regions, layout.regions)):
         if r.offset is not None and r.offset != shape.offset:
             problems.append(doc.problem(("regions", ri, "offset"),
@@ -66,39 +66,18 @@ def _output_heads(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProblem
         for fi, f in enumerate(h.fields):
             if f.enum is not None and f.enum not in enums:
                 problems.append(doc.problem(("heads", hi, "fields", fi, "enum"), f"unknown enum {f.enum!r} {one_of(f.enum, enums)}"))
-    # Each head becomes a record type `<Head>Head` beside the whole `<Name>`: names must not collide.
-    records = {pascal_identifier(spec.name): "the output record"}
-    for hi, h in enumerate(spec.heads):
-        ident = pascal_identifier(h.name) + "Head"
-        if ident in records:
-            problems.append(doc.problem(("heads", hi, "name"), f"head {h.name!r} becomes the record type "
-                                        f"{ident!r}, as {records[ident]} does; rename one"))
-        records.setdefault(ident, f"head {h.name!r}")
     if problems:
         return problems
-    layout = compute_output_layout(spec, enums)
+    try:
+        layout = compute_output_layout(spec, enums)
+    except LayoutError as exc:
+        return [doc.problem(exc.loc, str(exc))]
     for hi, (h, shape) in enumerate(zip(spec.heads, layout.heads)):
         if h.size is not None and h.size != shape.width:
             problems.append(doc.problem(("heads", hi, "size"),
                                         f"declared {h.size}, but its fields add up to {shape.width}"))
     if spec.total != layout.total:
         problems.append(doc.problem(("total",), f"declared {spec.total}, but the heads add up to {layout.total}"))
-    return problems
-
-
-def _text_labels(entry: Entry) -> list[SpecProblem]:
-    """Free-text labels become Rust enum variants through `pascal_identifier`: it must not collide."""
-    problems = []
-    spec = entry.model
-    for loc, labels in ((("event_kinds", "labels"), spec.event_kinds.labels),
-                        (("entity_categories", "categories"), spec.entity_categories.categories)):
-        seen: dict[str, str] = {}
-        for i, label in enumerate(labels):
-            ident = pascal_identifier(label)
-            if ident in seen:
-                problems.append(entry.doc.problem(loc + (i,), f"{label!r} and {seen[ident]!r} map to the "
-                                                  f"same identifier {ident!r}; rename one"))
-            seen[ident] = label
     return problems
 
 
@@ -163,8 +142,7 @@ def cross_check(specs: SpecSet, codegen_only: bool = False) -> list[SpecProblem]
         problems += _feature_layout(e, enums)
     for e in specs.of_kind("output_heads"):
         problems += _output_heads(e, enums)
-    for e in specs.of_kind("text_labels"):
-        problems += _text_labels(e)
+    problems += check_identifiers(specs)
     for e in specs.of_kind("artifacts"):
         problems += _artifacts(e, specs)
     if codegen_only:

@@ -48,11 +48,17 @@ def display_path(path: Path) -> str:
 
 
 def key_path(loc: tuple) -> str:
-    """Render a key path like `regions[2].slots.count`."""
+    """Render a key path like `regions[2].slots.count`.
+
+    A key that would break the one-line `file:line: key: message` form (a colon, a line break or
+    another unprintable character, or nothing at all) is shown quoted and escaped: `lists['a\\x3a b']`.
+    """
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif (s := str(part)) and ":" not in s and s.isprintable():
+            out += ("." if out else "") + s
         else:
-            out += ("." if out else "") + str(part)
+            out += "[" + repr(s).replace(":", "\\x3a") + "]"
     return out

@@ -10,11 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from codegen.spec import models
+from codegen.spec.limits import MAX_VECTOR_WIDTH
 from codegen.spec.output_kinds import OUTPUT_KINDS
 
 
 class LayoutError(ValueError):
-    """A reference that does not resolve; crosscheck turns it into a located problem."""
+    """A reference that does not resolve, or a vector too wide; crosscheck turns it into a located
+    problem at `loc` (a key path in the layout's file)."""
+
+    def __init__(self, message: str, loc: tuple = ("types",)):
+        super().__init__(message)
+        self.loc = loc
+
+
+def _check_width(width: int, what: str, loc: tuple) -> None:
+    """Sizes are checked as they are summed, before any per-float list exists."""
+    if width > MAX_VECTOR_WIDTH:
+        raise LayoutError(f"{what} is {width} floats wide; a vector holds at most {MAX_VECTOR_WIDTH}", loc)
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,8 @@ class FeatureLayout:
 def compute_feature_layout(layout: models.FeatureLayoutFile, enums: dict[str, list[str]]) -> FeatureLayout:
     types: dict[str, RecordShape] = {}
 
-    def record(name: str, fields: list[models.FeatureField], doc: str, stack: tuple[str, ...]) -> RecordShape:
+    def record(name: str, fields: list[models.FeatureField], doc: str, stack: tuple[str, ...],
+               loc: tuple) -> RecordShape:
         offset, shapes = 0, []
         for f in fields:
             if f.onehot is not None:
@@ -87,26 +100,27 @@ def compute_feature_layout(layout: models.FeatureLayoutFile, enums: dict[str, li
                 width = 1
             shapes.append(FieldShape(f.name, offset, width, f.onehot, f.type, f.doc))
             offset += width
+            _check_width(offset, f"record {name!r}", loc)
         return RecordShape(name, offset, tuple(shapes), doc)
 
     def type_shape(name: str, stack: tuple[str, ...] = ()) -> RecordShape:
         if name in types:
             return types[name]
         if name in stack:
-            raise LayoutError(f"type {name!r} contains itself ({' -> '.join(stack + (name,))})")
+            raise LayoutError(f"type {name!r} contains itself ({' -> '.join(stack + (name,))})", ("types", name))
         if name not in layout.types:
             raise LayoutError(f"unknown type {name!r}")
         t = layout.types[name]
-        types[name] = shape = record(name, t.fields, t.doc, stack + (name,))
+        types[name] = shape = record(name, t.fields, t.doc, stack + (name,), ("types", name))
         return shape
 
     for name in layout.types:
         type_shape(name)
 
     regions, offset = [], 0
-    for r in layout.regions:
+    for ri, r in enumerate(layout.regions):
         if r.fields is not None:
-            rec = record(r.name, r.fields, r.doc, ())
+            rec = record(r.name, r.fields, r.doc, (), ("regions", ri))
             regions.append(RegionShape(r.name, offset, rec.width, r.doc, record=rec))
         else:
             assert r.slots is not None and r.item is not None
@@ -121,6 +135,7 @@ def compute_feature_layout(layout: models.FeatureLayoutFile, enums: dict[str, li
                                        slot_count=count, slot_enum=r.slots.per,
                                        keyed=r.slots.keyed, slot_width=item.width))
         offset += regions[-1].width
+        _check_width(offset, f"the layout up to region {r.name!r}", ("regions", ri))
 
     leaves: list[str] = []
 
@@ -191,6 +206,7 @@ def compute_output_layout(out: models.OutputHeadsFile, enums: dict[str, list[str
                 leaves.append(f"{h.name}.{f.name}")
             offset += width
         heads.append(HeadShape(h.name, start, offset - start, h.weight, tuple(fields), h.doc))
+        _check_width(offset, f"the outputs up to head {h.name!r}", ("heads", len(heads) - 1))
     return OutputLayout(out.name, offset, tuple(heads), tuple(leaves))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -11,14 +12,28 @@ from pydantic import BaseModel, ValidationError
 from codegen.spec.crosscheck import cross_check
 from codegen.spec.errors import SpecError, SpecProblem, display_path, one_of
 from codegen.spec.kinds import KINDS
+from codegen.spec.limits import RUST_INT_TYPES
 from codegen.spec.models import ITEM_MARK
 from codegen.spec.source import SourceDoc, load_yaml
 from codegen.spec.specset import Entry, SpecSet  # also re-exported: callers import them from here
 
 
-def spec_files(root: Path) -> list[Path]:
-    """Every YAML file under `root`, in a stable order."""
-    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+def spec_files(root: Path) -> tuple[list[Path], list[SpecProblem]]:
+    """Every YAML file under `root`, in a stable order, and a problem per directory that cannot be
+    listed (a spec there would otherwise be skipped without a word)."""
+    problems: list[SpecProblem] = []
+
+    def unreadable(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else root
+        problems.append(SpecProblem(display_path(where), 1, "", f"cannot list the directory: "
+                                                                f"{exc.strerror or exc}"))
+
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
+        dirnames.sort()
+        found += [Path(dirpath) / f for f in filenames if Path(f).suffix in (".yaml", ".yml")
+                  and not (Path(dirpath) / f).is_dir()]
+    return sorted(found), problems
 
 
 _ITEM = re.compile(re.escape(ITEM_MARK).replace(r"\{\}", r"(\d+)") + "$")
@@ -32,11 +47,25 @@ def _validation_problems(doc: SourceDoc, exc: ValidationError) -> list[SpecProbl
             msg = "unknown key (not allowed here)"
         elif err["type"] == "missing":
             msg = "required key is missing"
+        elif err["type"].endswith("_type") and not isinstance(err.get("input"), (dict, list)):
+            msg += f", not {_yaml_value(err.get('input'))}"  # "a valid integer, not true"
         loc = tuple(err["loc"])
+        rust = RUST_INT_TYPES.get(str(loc[-1])) if loc else None
+        if rust is not None and err["type"] in ("less_than_equal", "greater_than_equal"):
+            msg += f" (it becomes a Rust constant of type {rust.name})"
         if item := _ITEM.search(msg):
             loc, msg = loc + (int(item[1]),), msg[: item.start()].rstrip()
         problems.append(doc.problem(_path_in_file(doc.data, loc), msg))
     return problems
+
+
+def _yaml_value(value: Any) -> str:
+    """A value as the YAML file wrote it: `true`, `null`, `'twelve'`, `2.5`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null (an empty value)"
+    return repr(value)
 
 
 def _path_in_file(data: Any, loc: tuple) -> tuple:
@@ -92,9 +121,9 @@ def load_specs(root: Path | str, codegen_only: bool = False) -> SpecSet:
     if not root.is_dir():
         raise SpecError([SpecProblem(display_path(root), 1, "", "specs directory not found")])
     specs = SpecSet(root=root)
-    problems: list[SpecProblem] = []
+    paths, problems = spec_files(root)
     wanted = {name for name, kind in KINDS.items() if kind.codegen or not codegen_only}
-    for path in spec_files(root):
+    for path in paths:
         if codegen_only and _declared_kind(path) not in wanted | {None}:
             continue
         entry, found = load_file(path)

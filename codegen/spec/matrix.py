@@ -647,6 +647,8 @@ def check_matrix(specs: Any) -> list[SpecProblem]:
                        axes_entry.model.axis_names)
     if vocab.problems:
         return [matrix.doc.problem(("features",), why) for why in vocab.problems]
+    if vocab.primaries not in enums:
+        return problems  # reported where the layout names the enum; every feeling path would echo it
     problems += _duplicate_names(found, "archetypes", "archetypes")
     problems += _duplicate_names(found, "relational_dynamics", "dynamics")
     problems += _duplicate_names(found, "scene_profiles", "profiles")

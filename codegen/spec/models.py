@@ -21,11 +21,13 @@ from pydantic import (
 )
 
 from codegen.spec import output_kinds
+from codegen.spec.limits import F32_EXACT_INT, MAX_VECTOR_WIDTH, RUST_INT_TYPES
 from codegen.spec.names import check_pascal, check_snake
 
 
 class SpecModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `true` is not a count and "3" is not a number; no inf or nan anywhere.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _snake(v: str) -> str:
@@ -48,7 +50,16 @@ PascalName = Annotated[str, AfterValidator(_pascal)]
 def unique(what: str) -> AfterValidator:
     """A list validator refusing repeats, naming the repeated item."""
     return AfterValidator(lambda v: _unique(v, what))
-Label = Annotated[str, Field(min_length=1)]
+
+
+def _not_blank(v: str) -> str:
+    if not v.strip():
+        raise ValueError(f"{v!r} is blank: a label needs a visible character")
+    return v
+
+
+# Free text that names something (labels, metadata keys): any characters, but not none or only spaces.
+Label = Annotated[str, Field(min_length=1), AfterValidator(_not_blank)]
 
 
 def _unique(items: list[str], what: str) -> list[str]:
@@ -117,7 +128,7 @@ class FeatureType(SpecModel):
 class Slots(SpecModel):
     """Repeated items: `count` slots (filled in order, rest zero) or one slot `per` enum variant."""
 
-    count: int | None = Field(None, ge=1)
+    count: int | None = Field(None, ge=1, le=MAX_VECTOR_WIDTH)
     per: str | None = Field(None, description="Enum with one slot per variant, in variant order.")
     keyed: Literal["sorted"] | None = Field(
         None, description="Items arrive keyed by name; the first `count` keys in sorted order fill the slots.")
@@ -154,7 +165,8 @@ class Region(SpecModel):
 class FeatureLayoutFile(SpecModel):
     kind: Literal["feature_layout"]
     name: SnakeName
-    total: int = Field(ge=1, description="Declared vector width; checked against the computed one.")
+    total: int = Field(ge=1, le=MAX_VECTOR_WIDTH,
+                       description="Declared vector width; checked against the computed one.")
     types: dict[PascalName, FeatureType] = Field(default_factory=dict)
     regions: list[Region] = Field(min_length=1)
 
@@ -216,7 +228,8 @@ class RoundClamp(DecodeRule):
 
 class RoundOrNone(DecodeRule):
     rule: Literal["round_or_none"]
-    none_below: int = Field(description="A rounded value below this decodes as 'none'.")
+    none_below: int = Field(ge=-F32_EXACT_INT, le=F32_EXACT_INT,
+                            description="A rounded value below this decodes as 'none'.")
 
     @property
     def param(self) -> float:
@@ -280,7 +293,7 @@ class Head(SpecModel):
 class OutputHeadsFile(SpecModel):
     kind: Literal["output_heads"]
     name: SnakeName
-    total: int = Field(ge=1)
+    total: int = Field(ge=1, le=MAX_VECTOR_WIDTH)
     heads: list[Head] = Field(min_length=1)
 
     @field_validator("heads")
@@ -329,8 +342,8 @@ class TextLabelsFile(SpecModel):
     entity_roles: Annotated[list[PascalName], Field(min_length=1), unique("role")]
     registers: Annotated[list[SnakeName], Field(min_length=1, description="Voices a sentence may be written in."),
                          unique("register")]
-    max_seq_length: int = Field(ge=8)
-    ignore_index: int = Field(lt=0)
+    max_seq_length: int = Field(ge=8, le=RUST_INT_TYPES["max_seq_length"].max)
+    ignore_index: int = Field(ge=RUST_INT_TYPES["ignore_index"].min, lt=0)
 
 
 # ---------------------------------------------------------------- artifacts
@@ -370,15 +383,15 @@ class ModelArtifact(SpecModel):
 class MetadataKeys(SpecModel):
     """ONNX metadata_props keys an engine reads to refuse a model built for another contract."""
 
-    fingerprint: str = Field(min_length=1, description="Key holding the contract fingerprint.")
-    labels: str = Field(min_length=1, description="Key holding the label lists (JSON, per output).")
+    fingerprint: Label = Field(description="Key holding the contract fingerprint.")
+    labels: Label = Field(description="Key holding the label lists (JSON, per output).")
 
 
 class ArtifactsFile(SpecModel):
     kind: Literal["artifacts"]
     tokenizer: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.json$")
     models: dict[str, ModelArtifact] = Field(min_length=1)
-    opset: int = Field(ge=13)
+    opset: int = Field(ge=13, le=RUST_INT_TYPES["opset"].max)
     metadata: MetadataKeys
 
     @field_validator("models")

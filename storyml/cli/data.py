@@ -13,7 +13,7 @@ from storyml.data.characters import run_matrix, write_dataset
 from storyml.data.events import build_events, manifest_path, write_events
 from storyml.errors import UserError
 
-from .common import DEFAULT_SPECS, add_specs_option
+from .common import DEFAULT_SPECS, add_specs_option, check_output
 
 
 def add_events_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +26,7 @@ def add_events_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_events(args: argparse.Namespace) -> int:
+    check_output(args.out, directory=False)
     started = time.perf_counter()
     specs = load_specs(args.specs)
     seed = default_seed(specs) if args.seed is None else args.seed
@@ -54,6 +55,7 @@ def add_characters_arguments(parser: argparse.ArgumentParser) -> None:
 def run_characters(args: argparse.Namespace) -> int:
     if args.out.suffix != ".jsonl":
         raise UserError(f"--out must name a .jsonl file, got {args.out}")
+    check_output(args.out, directory=False)
     gen = run_matrix(args.specs, args.seed, args.variations)
     if not gen.records:
         raise UserError("every generated example was rejected as incoherent; check the coherence rules")
@@ -99,6 +101,7 @@ def run_silver(args: argparse.Namespace) -> int:
             return 0
         if args.out.suffix != ".jsonl":
             raise UserError(f"--out must name a .jsonl file, got {args.out}")
+        check_output(args.out, directory=False)
         started = time.perf_counter()
         records, summary = label_corpus(specs, args.corpus, args.limit)
     except MissingExtra as err:

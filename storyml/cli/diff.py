@@ -63,7 +63,8 @@ def export_specs(ref: str, specs_dir: Path, dest: Path) -> Path:
 
 
 def _declares_version(root: Path) -> bool:
-    for path in spec_files(root):
+    paths, _ = spec_files(root)  # a directory it cannot list is load_specs' problem to report
+    for path in paths:
         doc, _ = load_yaml(path)
         if doc is not None and isinstance(doc.data, dict) and doc.data.get("kind") == "contract_version":
             return True

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from codegen.generators.generate import render_all
 from codegen.generators.writer import compare, write_tree
+from storyml.errors import UserError
 
-from .common import DEFAULT_GENERATED, add_specs_option, load_contract
+from .common import DEFAULT_GENERATED, add_specs_option, check_output, load_contract
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +69,8 @@ def bounded(diff: str, limit: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.check:
+        check_output(args.out, directory=True)
     contract = load_contract(args.specs)
     files = render_all(contract)
     if args.check:
@@ -79,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(bounded(state.diff, MAX_DIFF_LINES))
         print(f"{args.out}/ is stale: run `storyml gen` and commit the result", file=sys.stderr)
         return 1
-    changed = write_tree(files, args.out)
+    try:
+        changed = write_tree(files, args.out)
+    except OSError as exc:
+        where = exc.filename or args.out
+        raise UserError(f"cannot write {args.out}/ ({where}: {exc.strerror or exc}); it is as it was") from None
     for rel in changed:
         print(f"wrote {args.out}/{rel}")
     print(f"{len(files)} files, {len(changed)} changed; contract fingerprint {contract.fingerprint}")
