@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -166,9 +167,8 @@ SAMPLER_BREAKAGES = [
      "range_low, range_high for the example sampler"),
     ("{name: cast_size, doc:", "{name: cast_count, doc:",
      "region 'scene_context' has no field 'cast_size'; the example sampler fills it"),
-    ("      - {name: target_count, doc: Raw count of targets.}\n",
-     "      - {name: target_count, doc: Raw count of targets.}\n      - name: urgency\n",
-     "region 'player_event': the example sampler does not fill field 'urgency'"),
+    ("{name: tension, doc:", "{name: tension, constant: true, doc:",
+     "region 'scene_context': field 'tension' is declared `constant`, but the example sampler fills it"),
     ("{name: role, onehot: TopologicalRole, doc:", "{name: role, doc:",
      "type 'RelationalEdge' (region 'relational_edges'): field 'role' must be a one-hot for the example sampler"),
 ]
@@ -182,3 +182,71 @@ def test_a_feature_field_the_sampler_fills_is_checked(tmp_path, capsys, old, new
     assert main(["check", "--specs", str(specs)]) == 2
     err = capsys.readouterr().err
     assert re.search(rf"matrix\.yaml:\d+: features: {re.escape(message)}", err), err
+
+
+# A field the character data generator never writes is an error unless the layout declares it constant.
+# HistoryTurn is the item of the last region, so growing it moves no offset: only the history size and total.
+TURN_END = "      - {name: emotional_valence, doc: \"How the turn felt to the character, on [-1, 1].\"}\n"
+
+
+def _widen_input(specs, added: int) -> None:
+    """Keep the character model's declared parameter count right for `added` more input floats."""
+    model = load_specs(SPECS).one("mlp_model")
+    edit(specs / "character" / "model.yaml", f"parameters: {model.parameters}",
+         f"parameters: {model.parameters + added * model.trunk[0].width}")
+
+
+def _grow_history(specs, new_field: str, width: int) -> Path:
+    path = specs / "character" / "features.yaml"
+    edit(path, TURN_END, TURN_END + f"      - {new_field}\n")
+    edit(path, "total: 453", f"total: {453 + 3 * width}")
+    edit(path, "offset: 405\n    size: 48", f"offset: 405\n    size: {48 + 3 * width}")
+    _widen_input(specs, 3 * width)
+    return path
+
+
+def test_a_feature_the_generator_never_writes_is_a_located_error(tmp_path, capsys):
+    specs = copy_specs(tmp_path)
+    path = _grow_history(specs, "{name: weather, doc: Never sampled.}", 1)
+    assert main(["check", "--specs", str(specs)]) == 2
+    err = capsys.readouterr().err
+    line = _problem_line(path.read_text(encoding="utf-8"), "{name: weather")
+    pattern = (rf"^{re.escape(str(path))}:{line}: types\.HistoryTurn\.fields\[4\]: field 'weather': "
+               r"the character data generator never writes it[^\n]*`constant: true`")
+    assert re.search(pattern, err, re.MULTILINE), err
+    assert err.count("\n") == 2, err  # the one problem and the count: no knock-on
+
+
+def test_a_feature_declared_constant_passes_and_the_generator_skips_it(tmp_path, capsys):
+    specs = copy_specs(tmp_path)
+    _grow_history(specs, "{name: weather, doc: Left at zero on purpose., constant: true}", 1)
+    assert main(["check", "--specs", str(specs)]) == 0, capsys.readouterr().err
+    # the generator's view of the record is the checker's: the constant field is not written
+    vocab = vocabulary_for(load_specs(specs))
+    assert "weather" not in vocab.item_fields("history") and "last_turn.weather" not in vocab.paths
+
+
+def test_a_feature_the_generator_writes_passes(tmp_path, capsys):
+    # every one-hot of a history turn is drawn by the sampler: a new one is written, not zeros
+    specs = copy_specs(tmp_path)
+    _grow_history(specs, "{name: mood, onehot: AwarenessLevel, doc: Drawn per turn.}",
+                  len(load_specs(SPECS).one("enums").enums["AwarenessLevel"].variants))
+    assert main(["check", "--specs", str(specs)]) == 0, capsys.readouterr().err
+    assert "mood" in vocabulary_for(load_specs(specs)).item_fields("history")
+
+
+def test_a_region_the_generator_never_writes_is_an_error_unless_constant(tmp_path, capsys):
+    specs = copy_specs(tmp_path)
+    path = specs / "character" / "features.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "  - name: mood\n    fields:\n      - {name: level}\n"
+                    "  - name: spare\n    slots: {count: 1}\n    item: AxisValue\n", encoding="utf-8")
+    edit(path, "total: 453", "total: 458")
+    _widen_input(specs, 5)
+    assert main(["check", "--specs", str(specs)]) == 2
+    err = capsys.readouterr().err
+    text = path.read_text(encoding="utf-8")
+    assert f"features.yaml:{_problem_line(text, '{name: level}')}: regions[7].fields[0]: field 'level'" in err, err
+    assert f"features.yaml:{_problem_line(text, '- name: spare')}: regions[8]: region 'spare'" in err, err
+    edit(path, "{name: level}", "{name: level, constant: true}")
+    edit(path, "item: AxisValue\n", "item: AxisValue\n    constant: true\n")
+    assert main(["check", "--specs", str(specs)]) == 0, capsys.readouterr().err

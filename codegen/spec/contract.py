@@ -19,11 +19,15 @@ from codegen.spec.names import role_constant
 from codegen.spec.specset import SpecSet
 from codegen.spec.versioning import ContractVersionFile
 
+# Keys that are not part of the contract. `constant` (feature layout) tells the character data
+# generator that it leaves a field at zero on purpose; the encoding is the same either way.
+_NOT_CONTRACT = frozenset({"doc", "constant"})
+
 
 def _without_docs(value: Any) -> Any:
     """Docs explain the contract but are not part of it: changing one keeps the fingerprint."""
     if isinstance(value, dict):
-        return {k: _without_docs(v) for k, v in value.items() if k != "doc"}
+        return {k: _without_docs(v) for k, v in value.items() if k not in _NOT_CONTRACT}
     if isinstance(value, list):
         return [_without_docs(v) for v in value]
     return value

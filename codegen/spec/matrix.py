@@ -366,8 +366,10 @@ HISTORY_REGION = "history"  # slots of HistoryTurn, most recent first
 
 
 # The fields the example sampler (storyml.data.characters) fills by name: names of the generator,
-# like the regions above. The check below proves each exists with the shape the sampler needs and
-# that the sampler's records hold no field it would leave unfilled.
+# like the regions above. The check below proves each exists with the shape the sampler needs, and
+# `Vocabulary.unwritten` names (at the field in the layout file) every feature it would leave at zero
+# that the layout does not declare `constant: true`. The sampler reads its fields through the same
+# `region_fields`/`item_fields`, so "what the generator writes" has one home.
 class DistributionNames(NamedTuple):
     """An axis as a distribution: a value drawn in its range, a variance, the range itself."""
 
@@ -420,6 +422,18 @@ SAMPLED_FIELDS: dict[str, dict[str, str]] = {
 }
 
 
+def written(fields: list[Any]) -> list[Any]:
+    """The fields the example sampler fills: all but those the layout declares `constant`."""
+    return [f for f in fields if not f.constant]
+
+
+def _sampled_shape(wanted: dict[str, str], name: str, shape: str) -> str | None:
+    """The shape the sampler writes a field as, or None when it leaves the field alone."""
+    if name in wanted:
+        return wanted[name]
+    return shape if wanted.get(ANY) == shape else None
+
+
 @dataclass(frozen=True)
 class PathType:
     kind: Literal["number", "enum", "bool", "flags"]
@@ -432,6 +446,7 @@ class Vocabulary:
     def __init__(self, enums: dict[str, list[str]], layout: Any, heads: Any, axes: list[str]):
         self.enums = enums
         self.axes = list(axes)
+        self.layout = layout
         self.types = {name: t for name, t in layout.types.items()}
         self.regions = {r.name: r for r in layout.regions}
         self.heads = {h.name: h for h in heads.heads}
@@ -463,9 +478,10 @@ class Vocabulary:
             return "onehot"
         if f.type is None:
             return "number"
-        fields = self.types[f.type].fields if f.type in self.types else []
+        fields = written(self.types[f.type].fields) if f.type in self.types else []
         plain = all(x.onehot is None and x.type is None for x in fields)
-        return "distribution" if plain and {x.name for x in fields} == set(DISTRIBUTION) else f"type {f.type}"
+        # extra fields are not a shape problem: `unwritten` names each one at its line
+        return "distribution" if plain and set(DISTRIBUTION) <= {x.name for x in fields} else f"type {f.type}"
 
     def _sampled_field_problems(self) -> list[str]:
         out = []
@@ -473,24 +489,66 @@ class Vocabulary:
             r = self.regions[region]
             where = f"region {region!r}" if r.fields is not None else f"type {r.item!r} (region {region!r})"
             fields = self.region_fields(region) if r.fields is not None else self.item_fields(region)
+            declared = {f.name for f in (r.fields if r.fields is not None else self.types[r.item].fields)}
             for name, shape in wanted.items():
                 if name != ANY and name not in fields:
-                    out.append(f"{where} has no field {name!r}; the example sampler fills it")
+                    out.append(f"{where}: field {name!r} is declared `constant`, but the example sampler fills it"
+                               if name in declared else f"{where} has no field {name!r}; the example sampler fills it")
             for name, f in fields.items():
-                shape = wanted.get(name, wanted.get(ANY))
-                if shape is None:
-                    out.append(f"{where}: the example sampler does not fill field {name!r}")
-                elif self._field_shape(f) != shape:
+                shape = wanted.get(name)  # a field only `*` would match is written if its shape fits
+                if shape is not None and self._field_shape(f) != shape:
                     want = {"distribution": f"a type of the floats {', '.join(DISTRIBUTION)}",
                             "onehot": "a one-hot", "number": "a float"}[shape]
                     out.append(f"{where}: field {name!r} must be {want} for the example sampler")
         return out
 
+    def unwritten(self) -> list[tuple[tuple, str]]:
+        """(key path in the layout file, message) for each feature the example sampler never writes.
+
+        What the sampler writes is SAMPLED_FIELDS applied to the layout's non-`constant` fields (the
+        same `region_fields`/`item_fields` the sampler reads); everything else in the vector would be
+        silently all zeros in the character data unless the spec declares it `constant`.
+        """
+        out: dict[tuple, str] = {}
+        why = ("the character data generator never writes it, so it is all zeros in the data; declare it "
+               "`constant: true` if that is on purpose")
+
+        def record(loc: tuple, fields: list[Any], wanted: dict[str, str] | None) -> None:
+            for j, f in enumerate(fields):
+                if f.constant:
+                    continue
+                shape = None if wanted is None else _sampled_shape(wanted, f.name, self._field_shape(f))
+                if shape is None:
+                    out[loc + ("fields", j)] = f"field {f.name!r}: {why}"
+                elif shape == "distribution" and f.type in self.types:
+                    record(("types", f.type), self.types[f.type].fields, {n: "number" for n in DISTRIBUTION})
+
+        for ri, r in enumerate(self.layout.regions):
+            if r.constant:
+                continue
+            wanted = SAMPLED_FIELDS.get(r.name)
+            if r.fields is not None:
+                record(("regions", ri), r.fields, wanted)
+            elif wanted is None:
+                out[("regions", ri)] = f"region {r.name!r}: {why}"
+            elif r.item in self.types:
+                record(("types", r.item), self.types[r.item].fields, wanted)
+        return list(out.items())
+
+    def sampled(self, region: str) -> dict[str, Any]:
+        """The fields of a SAMPLED_FIELDS region (or of its slot type) the example sampler writes: those
+        the table names, and those whose shape fits its `*` entry; never one declared `constant`."""
+        wanted = SAMPLED_FIELDS[region]
+        fields = self.region_fields(region) if self.regions[region].fields is not None else self.item_fields(region)
+        return {n: f for n, f in fields.items() if _sampled_shape(wanted, n, self._field_shape(f)) is not None}
+
     def item_fields(self, region: str) -> dict[str, Any]:
-        return {f.name: f for f in self.types[self.regions[region].item].fields}
+        """The slot type's fields the example sampler writes (every field not declared `constant`)."""
+        return {f.name: f for f in written(self.types[self.regions[region].item].fields)}
 
     def region_fields(self, region: str) -> dict[str, Any]:
-        return {f.name: f for f in self.regions[region].fields}
+        """The region's fields the example sampler writes (every field not declared `constant`)."""
+        return {f.name: f for f in written(self.regions[region].fields)}
 
     def slot_count(self, region: str) -> int:
         return self.regions[region].slots.count
@@ -505,7 +563,7 @@ class Vocabulary:
 
     def substrates(self) -> list[str]:
         """Edge fields that carry a distribution (everything but the one-hot role)."""
-        return [n for n, f in self.item_fields(EDGE_REGION).items() if f.type is not None]
+        return [n for n in self.sampled(EDGE_REGION) if n != EDGE_ROLE]
 
     @staticmethod
     def _field_type(f: Any) -> PathType:
@@ -518,11 +576,11 @@ class Vocabulary:
         for variant in self.enums.get(self.primaries, []):
             p[f"feeling.{variant}"] = PathType("number")
         for region in (SELF_REGION, SCENE_REGION, EVENT_REGION):
-            for name, f in self.region_fields(region).items():
+            for name, f in self.sampled(region).items():
                 p[f"{region}.{name}"] = self._field_type(f)
-        for name, f in self.item_fields(EDGE_REGION).items():
+        for name, f in self.sampled(EDGE_REGION).items():
             p[f"partner.{name}"] = self._field_type(f)  # a distribution reads as its central tendency
-        for name, f in self.item_fields(HISTORY_REGION).items():
+        for name, f in self.sampled(HISTORY_REGION).items():
             p[f"last_turn.{name}"] = self._field_type(f)
         for region in (EDGE_REGION, HISTORY_REGION):
             p[f"count.{region}"] = PathType("number")
@@ -645,8 +703,10 @@ def check_matrix(specs: Any) -> list[SpecProblem]:
     axes_entry = found["personality_axes"][0]
     vocab = Vocabulary(enums, layouts[matrix.model.features], heads[matrix.model.outputs],
                        axes_entry.model.axis_names)
+    layout_entry = next(e for e in specs.of_kind("feature_layout") if e.model.name == matrix.model.features)
+    problems += [layout_entry.doc.problem(loc, why) for loc, why in vocab.unwritten()]
     if vocab.problems:
-        return [matrix.doc.problem(("features",), why) for why in vocab.problems]
+        return problems + [matrix.doc.problem(("features",), why) for why in vocab.problems]
     if vocab.primaries not in enums:
         return problems  # reported where the layout names the enum; every feeling path would echo it
     problems += _duplicate_names(found, "archetypes", "archetypes")
@@ -725,7 +785,7 @@ def _check_archetypes(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
             for i, level in enumerate(trait.awareness):
                 out += _variant(entry, loc + ("emotions", primary, "awareness", i),
                                 vocab.onehot(feeling_fields, "awareness"), level, vocab)
-        out += _same_keys(entry, loc + ("self_edge",), a.self_edge, list(vocab.region_fields(SELF_REGION)),
+        out += _same_keys(entry, loc + ("self_edge",), a.self_edge, list(vocab.sampled(SELF_REGION)),
                           "self_edge field")
     return out
 

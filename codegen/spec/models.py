@@ -106,6 +106,9 @@ class FeatureField(SpecModel):
     doc: str = ""
     onehot: str | None = Field(None, description="Enum whose one-hot encodes this field.")
     type: str | None = Field(None, description="A composite type declared under `types`.")
+    constant: bool = Field(False, description=(
+        "The character data generator leaves this field at its zero/default on purpose. Without it, "
+        "a field the generator never writes is an error (it would be silently all zeros in the data)."))
 
     @model_validator(mode="after")
     def _one_shape(self) -> "FeatureField":
@@ -150,6 +153,9 @@ class Region(SpecModel):
     fields: list[FeatureField] | None = None
     slots: Slots | None = None
     item: str | None = Field(None, description="Type of each slot.")
+    constant: bool = Field(False, description=(
+        "The character data generator leaves the whole region at zeros on purpose. Without it, a region "
+        "the generator never writes is an error (it would be silently all zeros in the data)."))
 
     @model_validator(mode="after")
     def _shape(self) -> "Region":

@@ -372,18 +372,18 @@ class ExampleSampler:
         v = matrix.vocab
         self.decimals = matrix.settings.decimals
         slot_fields, feeling_fields = v.item_fields(AXIS_REGION), v.item_fields(FEELING_REGION)
-        edge_fields, turn_fields = v.item_fields(EDGE_REGION), v.item_fields(HISTORY_REGION)
+        edge_fields = v.item_fields(EDGE_REGION)
         self.layer_enum = v.onehot(slot_fields, SLOT.layer)
         self.provenance_enum = v.onehot(slot_fields, SLOT.provenance)
         self.primary_enum = v.primaries
         self.awareness_enum = v.onehot(feeling_fields, FEELING.awareness)
         self.role_enum = v.onehot(edge_fields, EDGE_ROLE)
         self.substrates = v.substrates()
-        self.self_fields = list(v.region_fields(SELF_REGION))
+        self.self_fields = list(v.sampled(SELF_REGION))
         scene, event = v.region_fields(SCENE_REGION), v.region_fields(EVENT_REGION)
         self.scene_enum = v.onehot(scene, SCENE.scene_type)
         self.event_enum, self.register_enum = v.onehot(event, EVENT.event_type), v.onehot(event, EVENT.register)
-        self.turn_enums = {name: f.onehot for name, f in turn_fields.items() if f.onehot is not None}
+        self.turn_enums = {name: f.onehot for name, f in v.sampled(HISTORY_REGION).items() if name != HISTORY_VALENCE}
         self.edge_slots = v.slot_count(EDGE_REGION)
 
         # Per-archetype draws, resolved once: (name, span, variance span, layer, provenance), ...
