@@ -72,8 +72,8 @@ def test_a_silver_profile_without_spacy_stops_with_the_install_line(tmp_path, mo
 def test_an_unknown_silver_corpus_is_a_located_check_error(tmp_path):
     specs = copy_specs(tmp_path)
     text = (specs / "build.yaml").read_text(encoding="utf-8")
-    (specs / "build.yaml").write_text(text.replace("corpus: brown_fiction\n",
-                                                   "corpus: brown_fictoin\n"), encoding="utf-8")
+    (specs / "build.yaml").write_text(text.replace("{corpus: brown_fiction,",
+                                                   "{corpus: brown_fictoin,"), encoding="utf-8")
     result = storyml("check", "--specs", str(specs))
     assert result.returncode == 2, result.stdout + result.stderr
     assert "build.yaml:" in result.stderr and "profiles.silver.silver.corpus" in result.stderr
