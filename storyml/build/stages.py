@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,8 +161,13 @@ class Build:
     def silver_labeller(self) -> dict | None:
         if self.profile.silver is None:
             return None
-        from storyml.silver.label import installed_labeller
+        from codegen.spec.corpus import labelled_path
+        from storyml.silver.label import corpus_entry, installed_labeller
 
+        entry = corpus_entry(self.specs, self.profile.silver.corpus)
+        path = labelled_path(entry)
+        if path is not None and entry.model.labelled.sentences == self.profile.silver.sentences:
+            return {"committed records": file_digest(path)}  # read as they are: no labeller runs
         return installed_labeller(self.specs, self.profile.silver.corpus)
 
     def make_silver(self, files: dict[str, Path]) -> dict:
@@ -169,12 +175,18 @@ class Build:
         if self.profile.silver is None:
             return {}
         from storyml.data.jsonl import write_jsonl
-        from storyml.silver.label import label_corpus
+        from storyml.silver.label import committed_records, label_corpus
 
-        records, summary = label_corpus(self.specs, self.profile.silver.corpus, self.profile.silver.sentences)
+        silver = self.profile.silver
+        records = committed_records(self.specs, silver.corpus, silver.sentences)
+        source = "committed"
+        if records is None:
+            records, _ = label_corpus(self.specs, silver.corpus, silver.sentences)
+            source = "labelled now"
         write_jsonl(files[SILVER_FILE], records)
-        return {"silver": len(records), "silver_sentences": summary["sentences"],
-                "silver_entities": summary["entities"]}
+        return {"silver": len(records), "silver_sentences": silver.sentences, "silver_source": source,
+                "silver_entities": dict(sorted(Counter(e["category"] for r in records
+                                                       for e in r["entities"]).items()))}
 
     # -- stages 4 and 5: training
 

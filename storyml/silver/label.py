@@ -20,7 +20,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from codegen.spec.corpus import corpus_path
+from codegen.spec.corpus import (
+    corpus_path,
+    labelled_path,
+    labelled_staleness,
+    labelling_fingerprint,
+)
 from codegen.spec.loader import SpecSet
 from storyml.data.events import _entity_problems, make_entity
 from storyml.data.resample import mention_pools
@@ -173,6 +178,21 @@ def silver_record(record_id: str, parsed: Parsed, rules: Rules, spec) -> dict[st
             "silver": True, "outside": [list(r) for r in labelled.outside]}
 
 
+def committed_records(specs: SpecSet, name: str | None, sentences: int | None) -> list[dict] | None:
+    """The corpus spec's committed silver records when they label exactly `sentences` sentences
+    (a UserError when they are stale), else None: the caller labels the corpus itself."""
+    from storyml.data.jsonl import read_jsonl
+
+    entry = corpus_entry(specs, name)
+    path = labelled_path(entry)
+    if path is None or entry.model.labelled.sentences != sentences:
+        return None
+    stale = labelled_staleness(specs, entry)
+    if stale is not None:
+        raise UserError(stale)
+    return read_jsonl(path)
+
+
 def label_corpus(specs: SpecSet, name: str | None = None, limit: int | None = None,
                  nlp=None) -> tuple[list[dict], dict[str, Any]]:
     """Silver records of the corpus (sentences with fewer than `min_spans` spans left out) and
@@ -191,6 +211,7 @@ def label_corpus(specs: SpecSet, name: str | None = None, limit: int | None = No
         if len(record["entities"]) >= spec.min_spans:
             records.append(record)
     summary = {"corpus": spec.name, "corpus_file": str(corpus_path(entry)), "corpus_sha256": spec.source.sha256,
+               "labelling_fingerprint": labelling_fingerprint(specs, spec),
                "source": {"package": spec.source.package, "version": spec.source.version,
                           "sha256": spec.source.package_sha256},
                "sentences": len(rows), "records": len(records), "pipeline": pipeline_versions(nlp),
