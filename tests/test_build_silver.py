@@ -55,8 +55,47 @@ def test_the_silver_records_join_the_text_training_set_and_its_cache_key(tmp_pat
 
 def test_a_profile_without_silver_trains_on_template_data_alone(tmp_path):
     specs = copy_specs(tmp_path)
-    build = Build(specs, "default", None, tmp_path / "a", tmp_path / "w", False)
+    build = Build(specs, "fast", None, tmp_path / "a", tmp_path / "w", False)
+    assert build.profile.silver is None
     assert [p.name for p in build.text_training_files()] == ["events.train.jsonl"]
+
+
+def test_the_committed_silver_records_match_the_labelling_rules():
+    from codegen.spec.corpus import labelled_staleness
+    from codegen.spec.loader import load_specs
+    from spec_helpers import SPECS
+
+    specs = load_specs(SPECS)
+    (entry,) = specs.of_kind("corpus")
+    assert entry.model.labelled is not None
+    assert labelled_staleness(specs, entry) is None  # else: rerun `storyml data silver` as it says
+
+
+def test_the_default_build_reads_the_committed_records_without_spacy(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "spacy", None)
+    specs = copy_specs(tmp_path)
+    build = Build(specs, "default", None, tmp_path / "a", tmp_path / "w", False)
+    (entry,) = build.specs.of_kind("corpus")
+    assert build.profile.silver.sentences == entry.model.labelled.sentences
+    build.data.mkdir(parents=True)
+    summary = build.make_silver(build.data_files())
+    assert summary["silver_source"] == "committed"
+    committed = read_jsonl(specs / "text" / entry.model.labelled.file)
+    assert read_jsonl(build.data / SILVER_FILE) == committed and summary["silver"] == len(committed)
+
+
+def test_stale_committed_records_stop_the_build_with_the_command_that_rewrites_them(tmp_path):
+    from storyml.errors import UserError
+
+    specs = copy_specs(tmp_path)
+    path = specs / "text" / "corpus.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("PERSON: {category: CHARACTER, confidence: 0.8}",
+                                                             "PERSON: {category: CHARACTER, confidence: 0.7}"),
+                    encoding="utf-8")
+    build = Build(specs, "default", None, tmp_path / "a", tmp_path / "w", False)
+    build.data.mkdir(parents=True)
+    with pytest.raises(UserError, match=r"labelling rules or the vocabulary changed.*storyml data silver"):
+        build.make_silver(build.data_files())
 
 
 def test_a_silver_profile_without_spacy_stops_with_the_install_line(tmp_path, monkeypatch):
@@ -76,7 +115,7 @@ def test_an_unknown_silver_corpus_is_a_located_check_error(tmp_path):
                                                    "{corpus: brown_fictoin,"), encoding="utf-8")
     result = storyml("check", "--specs", str(specs))
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "build.yaml:" in result.stderr and "profiles.silver.silver.corpus" in result.stderr
+    assert "build.yaml:" in result.stderr and "profiles.default.silver.corpus" in result.stderr
     assert "brown_fiction" in result.stderr and "Traceback" not in result.stderr
 
 
