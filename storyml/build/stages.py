@@ -161,12 +161,10 @@ class Build:
     def silver_labeller(self) -> dict | None:
         if self.profile.silver is None:
             return None
-        from codegen.spec.corpus import labelled_path
-        from storyml.silver.label import corpus_entry, installed_labeller
+        from storyml.silver.label import committed_path, installed_labeller
 
-        entry = corpus_entry(self.specs, self.profile.silver.corpus)
-        path = labelled_path(entry)
-        if path is not None and entry.model.labelled.sentences == self.profile.silver.sentences:
+        path = committed_path(self.specs, self.profile.silver.corpus, self.profile.silver.sentences)
+        if path is not None:
             return {"committed records": file_digest(path)}  # read as they are: no labeller runs
         return installed_labeller(self.specs, self.profile.silver.corpus)
 

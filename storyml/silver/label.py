@@ -178,16 +178,22 @@ def silver_record(record_id: str, parsed: Parsed, rules: Rules, spec) -> dict[st
             "silver": True, "outside": [list(r) for r in labelled.outside]}
 
 
-def committed_records(specs: SpecSet, name: str | None, sentences: int | None) -> list[dict] | None:
-    """The corpus spec's committed silver records when they label exactly `sentences` sentences
-    (a UserError when they are stale), else None: the caller labels the corpus itself."""
-    from storyml.data.jsonl import read_jsonl
-
+def committed_path(specs: SpecSet, name: str | None, sentences: int | None) -> Path | None:
+    """The corpus spec's committed silver records when they label exactly `sentences` sentences,
+    else None (the corpus must then be labelled with spaCy)."""
     entry = corpus_entry(specs, name)
     path = labelled_path(entry)
-    if path is None or entry.model.labelled.sentences != sentences:
+    return path if path is not None and entry.model.labelled.sentences == sentences else None
+
+
+def committed_records(specs: SpecSet, name: str | None, sentences: int | None) -> list[dict] | None:
+    """The records at `committed_path` (a UserError when they are stale), else None."""
+    from storyml.data.jsonl import read_jsonl
+
+    path = committed_path(specs, name, sentences)
+    if path is None:
         return None
-    stale = labelled_staleness(specs, entry)
+    stale = labelled_staleness(specs, corpus_entry(specs, name))
     if stale is not None:
         raise UserError(stale)
     return read_jsonl(path)
