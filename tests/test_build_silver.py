@@ -63,7 +63,7 @@ def test_a_profile_without_silver_trains_on_template_data_alone(tmp_path):
 def test_the_committed_silver_records_match_the_labelling_rules():
     from spec_helpers import SPECS
 
-    from codegen.spec.corpus import labelled_staleness
+    from storyml.silver.label import labelled_staleness
     from codegen.spec.loader import load_specs
 
     specs = load_specs(SPECS)
@@ -95,7 +95,7 @@ def test_stale_committed_records_stop_the_build_with_the_command_that_rewrites_t
                     encoding="utf-8")
     build = Build(specs, "default", None, tmp_path / "a", tmp_path / "w", False)
     build.data.mkdir(parents=True)
-    with pytest.raises(UserError, match=r"labelling rules or the vocabulary changed.*storyml data silver"):
+    with pytest.raises(UserError, match=r"labelling rules or the head words.*storyml data silver"):
         build.make_silver(build.data_files())
 
 

@@ -125,3 +125,10 @@ def test_data_into_a_directory_or_under_a_file_is_refused_before_any_work(tmp_pa
         assert main(["data", verb, "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("storyml data: --out ") and why in err, err
+
+
+def test_data_rewrites_an_existing_output_file(tmp_path, capsys):
+    out = tmp_path / "events.jsonl"
+    out.write_text("old\n")
+    assert main(["data", "events", "--per-kind", "12", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert out.read_text(encoding="utf-8") != "old\n" and out.read_text(encoding="utf-8").startswith("{")

@@ -15,7 +15,6 @@ exists beside the spec with the declared sha256) are in `check_corpus`.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -141,7 +140,7 @@ class CorpusFile(SpecModel):
     min_spans: int = Field(1, ge=0, description="Sentences with fewer silver spans are left out.")
     labelled: LabelledRecords | None = Field(
         None, description="The committed silver records a build reads instead of labelling the corpus "
-                          "itself; `storyml check` refuses them when the labelling rules have changed since.")
+                          "itself; a build refuses them when the labelling rules have changed since.")
 
     @model_validator(mode="after")
     def _categories_listed(self) -> CorpusFile:
@@ -185,15 +184,6 @@ def check_corpus(specs) -> list[SpecProblem]:
     return problems
 
 
-def labelling_fingerprint(specs, spec: CorpusFile) -> str:
-    """What silver labels depend on: the corpus spec's rules (not where its committed records are)
-    and the vocabulary, whose lists name noun-chunk heads."""
-    from codegen.spec.contract import fingerprint
-
-    return fingerprint([spec.model_copy(update={"labelled": None}),
-                        *(e.model for e in specs.of_kind("vocabulary"))])
-
-
 def labelled_path(entry) -> Path | None:
     """The committed silver records of a loaded corpus spec entry, if it declares them."""
     labelled = entry.model.labelled
@@ -202,34 +192,6 @@ def labelled_path(entry) -> Path | None:
 
 def labelled_manifest_path(path: Path) -> Path:
     return path.with_name(path.name.removesuffix(".jsonl") + ".manifest.json")
-
-
-def labelled_staleness(specs, entry) -> str | None:
-    """Why the committed silver records of a corpus spec entry no longer match its rules (None: they
-    match, or it declares none). Like `gen --check` for generated code, not a spec error: the records
-    are the output of `storyml data silver`, which must run while they are stale."""
-    spec, path = entry.model, labelled_path(entry)
-    if path is None:
-        return None
-    rerun = (f"rerun `storyml data silver --corpus {spec.name} --limit {spec.labelled.sentences} "
-             f"--out {path}` (needs the `{spec.pipeline.extra}` extra) and commit the result")
-    manifest_file = labelled_manifest_path(path)
-    if not path.is_file() or not manifest_file.is_file():
-        return f"{path} or its manifest does not exist; {rerun}"
-    try:
-        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return f"{manifest_file} cannot be read ({exc}); {rerun}"
-    stale = []
-    if manifest.get("labelling_fingerprint") != labelling_fingerprint(specs, spec):
-        stale.append("the labelling rules or the vocabulary changed since")
-    if manifest.get("sentences") != spec.labelled.sentences:
-        stale.append(f"it labels {manifest.get('sentences')} sentences, not {spec.labelled.sentences}")
-    if manifest.get("corpus_sha256") != spec.source.sha256:
-        stale.append("the corpus changed since")
-    if manifest.get("data_sha256") != hashlib.sha256(path.read_bytes()).hexdigest():
-        stale.append("the records were edited after labelling")
-    return f"{path} is stale: {'; '.join(stale)}; {rerun}" if stale else None
 
 
 def corpus_path(entry) -> Path:

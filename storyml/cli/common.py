@@ -30,7 +30,7 @@ def check_output(path: Path, directory: bool, flag: str = "--out") -> None:
     if path.exists() and path.is_dir() != directory:
         raise UserError(f"{flag} {path}: is a {'file' if directory else 'directory'}, not a "
                         f"{'directory' if directory else 'file'}")
-    parent = path.parent if not path.exists() else path
+    parent = path if path.exists() and directory else path.parent  # an existing file is rewritten in place
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():

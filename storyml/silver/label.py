@@ -23,8 +23,6 @@ from typing import Any
 from codegen.spec.corpus import (
     corpus_path,
     labelled_path,
-    labelled_staleness,
-    labelling_fingerprint,
 )
 from codegen.spec.loader import SpecSet
 from storyml.data.events import _entity_problems, make_entity
@@ -176,6 +174,51 @@ def silver_record(record_id: str, parsed: Parsed, rules: Rules, spec) -> dict[st
     return {"id": f"{spec.name}:{record_id}", "text": text, "register": spec.sentence_register,
             "event_kinds": kinds, "action_type": None, "entities": entities,
             "silver": True, "outside": [list(r) for r in labelled.outside]}
+
+
+def labelling_fingerprint(specs: SpecSet, spec) -> str:
+    """What silver labels depend on besides spaCy: the corpus spec's rules as resolved (head words
+    merged from the vocabulary), not where its committed records live. A vocabulary edit that adds
+    no head word leaves it unchanged."""
+    import dataclasses
+    import json
+
+    rules = dataclasses.asdict(resolve_rules(specs, spec))
+    data = {"spec": spec.model_copy(update={"labelled": None, "doc": ""}).model_dump(mode="json"),
+            "rules": {k: sorted(v) if isinstance(v, frozenset) else v for k, v in rules.items()}}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=True).encode()).hexdigest()[:16]
+
+
+def labelled_staleness(specs: SpecSet, entry) -> str | None:
+    """Why the committed silver records of a corpus spec entry no longer match its rules (None: they
+    match, or it declares none). Like `gen --check` for generated code: the records are the output of
+    `storyml data silver`, which must run while they are stale, so this is no spec error."""
+    from codegen.spec.corpus import labelled_manifest_path
+
+    spec, path = entry.model, labelled_path(entry)
+    if path is None:
+        return None
+    rerun = (f"rerun `storyml data silver --corpus {spec.name} --limit {spec.labelled.sentences} "
+             f"--out {path}` (needs the `{spec.pipeline.extra}` extra) and commit the result")
+    manifest_file = labelled_manifest_path(path)
+    if not path.is_file() or not manifest_file.is_file():
+        return f"{path} or its manifest does not exist; {rerun}"
+    try:
+        import json
+
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"{manifest_file} cannot be read ({exc}); {rerun}"
+    stale = []
+    if manifest.get("labelling_fingerprint") != labelling_fingerprint(specs, spec):
+        stale.append("the labelling rules or the head words from the vocabulary changed since")
+    if manifest.get("sentences") != spec.labelled.sentences:
+        stale.append(f"it labels {manifest.get('sentences')} sentences, not {spec.labelled.sentences}")
+    if manifest.get("corpus_sha256") != spec.source.sha256:
+        stale.append("the corpus changed since")
+    if manifest.get("data_sha256") != hashlib.sha256(path.read_bytes()).hexdigest():
+        stale.append("the records were edited after labelling")
+    return f"{path} is stale: {'; '.join(stale)}; {rerun}" if stale else None
 
 
 def committed_path(specs: SpecSet, name: str | None, sentences: int | None) -> Path | None:
