@@ -63,8 +63,8 @@ def test_a_profile_without_silver_trains_on_template_data_alone(tmp_path):
 def test_the_committed_silver_records_match_the_labelling_rules():
     from spec_helpers import SPECS
 
-    from storyml.silver.label import labelled_staleness
     from codegen.spec.loader import load_specs
+    from storyml.silver.label import labelled_staleness
 
     specs = load_specs(SPECS)
     (entry,) = specs.of_kind("corpus")
