@@ -124,19 +124,12 @@ def category_of(net: NounNet, synset: Synset, rules: Iterable[Rule] = RULES,
     for rule in rules:
         if rule.lexnames and synset.lexname not in rule.lexnames:
             continue
-        if rule.under and not any(_offset(net, name) in ancestors for name in rule.under):
+        if rule.under and not any(net.offset_of(name) in ancestors for name in rule.under):
             continue
-        if any(_offset(net, name) in ancestors for name in rule.not_under):
+        if any(net.offset_of(name) in ancestors for name in rule.not_under):
             continue
         return rule.category
     return None
-
-
-def _offset(net: NounNet, name: str) -> str | None:
-    try:
-        return net.synset(name).offset
-    except (KeyError, IndexError):
-        return None
 
 
 def classify_nouns(net: NounNet, zipf: Callable[[str], float], min_zipf: float = 3.0,

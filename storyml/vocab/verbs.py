@@ -95,18 +95,11 @@ def fits(net: VerbNet, synset: VerbSynset, rule: VerbRule) -> bool:
         return False
     if rule.under:
         ancestors = net.ancestors(synset)
-        if not any(_offset(net, name) in ancestors for name in rule.under):
+        if not any(net.offset_of(name) in ancestors for name in rule.under):
             return False
     if rule.frames and not synset.frames & set(rule.frames):
         return False
     return not synset.frames & set(rule.not_frames)
-
-
-def _offset(net: VerbNet, name: str) -> str | None:
-    try:
-        return net.synset(name).offset
-    except (KeyError, IndexError):
-        return None
 
 
 def classify_verbs(net: VerbNet, noun_tagged: Mapping[str, int], zipf: Callable[[str], float],

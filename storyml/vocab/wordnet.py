@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # lex_filenum -> lexname for nouns (lexnames(5WN); fixed since WordNet 1.5).
 NOUN_LEXNAMES = {
@@ -40,27 +41,30 @@ class Synset:
     hypernyms: list[str] = field(default_factory=list)
 
 
-@dataclass
-class NounNet:
-    """The noun part of a WordNet database."""
+class _Net:
+    """Lookups shared by the noun and the verb part: synsets by offset, lemma senses in WordNet order."""
 
-    synsets: dict[str, Synset]
-    senses: dict[str, list[str]]  # lemma -> synset offsets, most frequent sense first
-    tagged: dict[str, int]  # lemma -> noun senses seen in the semantic concordance (tagsense_cnt)
-    tagged_other: dict[str, int]  # lemma -> the same count for its verb, adjective and adverb senses
-    version: str
-    notice: list[str]  # the licence notice from the head of data.noun
+    POS = ""  # the letter of synset names: 'n' in 'gesture.n.02'
+    synsets: dict[str, Any]
+    senses: dict[str, list[str]]
 
-    def synset(self, name: str) -> Synset:
+    def synset(self, name: str) -> Any:
         """A synset by its usual name, 'gesture.n.02': the second noun sense of 'gesture'."""
         lemma, pos, number = name.rsplit(".", 2)
-        if pos != "n":
+        if pos != self.POS:
             raise KeyError(name)
         return self.synsets[self.senses[lemma][int(number) - 1]]
 
-    def first_sense(self, lemma: str) -> Synset | None:
+    def offset_of(self, name: str) -> str | None:
+        """The offset of a named synset ('gesture.n.02'), None when this database lacks it."""
+        try:
+            return self.synset(name).offset
+        except (KeyError, IndexError):
+            return None
+
+    def first_sense(self, lemma: str) -> Any:
         offsets = self.senses.get(lemma)
-        return self.synsets[offsets[0]] if offsets else None
+        return self.synsets.get(offsets[0]) if offsets else None
 
     def ancestors(self, synset: Synset) -> set[str]:
         """Offsets of every hypernym of `synset`, transitively, and of `synset` itself."""
@@ -73,6 +77,31 @@ class NounNet:
             seen.add(offset)
             stack += self.synsets[offset].hypernyms
         return seen
+
+
+@dataclass
+class NounNet(_Net):
+    """The noun part of a WordNet database."""
+
+    POS = "n"
+    synsets: dict[str, Synset]
+    senses: dict[str, list[str]]  # lemma -> synset offsets, most frequent sense first
+    tagged: dict[str, int]  # lemma -> noun senses seen in the semantic concordance (tagsense_cnt)
+    tagged_other: dict[str, int]  # lemma -> the same count for its verb, adjective and adverb senses
+    version: str
+    notice: list[str]  # the licence notice from the head of data.noun
+
+
+def _synset_head(line: str) -> tuple[str, int, list[str], list[str], list[str]]:
+    """(offset, lex_filenum, lemmas as spelled, hypernym offsets, the fields after the pointers) of a
+    data-file line (wndb(5WN))."""
+    fields = line.split(" | ", 1)[0].split()
+    offset, lex_filenum, w_cnt = fields[0], int(fields[1]), int(fields[3], 16)
+    lemmas = [fields[4 + 2 * i] for i in range(w_cnt)]
+    at = 4 + 2 * w_cnt
+    p_cnt = int(fields[at])
+    hypernyms = [fields[at + 1 + 4 * i + 1] for i in range(p_cnt) if fields[at + 1 + 4 * i] in HYPERNYM_POINTERS]
+    return offset, lex_filenum, lemmas, hypernyms, fields[at + 1 + 4 * p_cnt:]
 
 
 def _license_lines(path: Path) -> tuple[list[str], list[str]]:
@@ -93,13 +122,7 @@ def load_nouns(directory: Path | str) -> NounNet:
     notice, lines = _license_lines(directory / "data.noun")
     synsets: dict[str, Synset] = {}
     for line in lines:
-        fields = line.split(" | ", 1)[0].split()
-        offset, lex_filenum, w_cnt = fields[0], int(fields[1]), int(fields[3], 16)
-        lemmas = [fields[4 + 2 * i] for i in range(w_cnt)]  # as spelled: "London", "door"
-        at = 4 + 2 * w_cnt
-        p_cnt = int(fields[at])
-        hypernyms = [fields[at + 1 + 4 * i + 1] for i in range(p_cnt)
-                     if fields[at + 1 + 4 * i] in HYPERNYM_POINTERS]
+        offset, lex_filenum, lemmas, hypernyms, _ = _synset_head(line)  # lemmas as spelled: "London"
         lemmas = [re.sub(r"\(.*\)$", "", w) for w in lemmas]  # adjective markers: "(p)", "(a)"
         synsets[offset] = Synset(offset, NOUN_LEXNAMES.get(lex_filenum, f"noun.{lex_filenum}"),
                                  lemmas, hypernyms)
@@ -134,34 +157,13 @@ class VerbSynset(Synset):
 
 
 @dataclass
-class VerbNet:
+class VerbNet(_Net):
     """The verb part of a WordNet database."""
 
+    POS = "v"
     synsets: dict[str, VerbSynset]
     senses: dict[str, list[str]]  # lemma -> synset offsets, most frequent sense first
     tagged: dict[str, int]  # lemma -> verb senses seen in the semantic concordance
-
-    def synset(self, name: str) -> VerbSynset:
-        """A synset by its usual name, 'walk.v.01'."""
-        lemma, pos, number = name.rsplit(".", 2)
-        if pos != "v":
-            raise KeyError(name)
-        return self.synsets[self.senses[lemma][int(number) - 1]]
-
-    def first_sense(self, lemma: str) -> VerbSynset | None:
-        offsets = self.senses.get(lemma)
-        return self.synsets.get(offsets[0]) if offsets else None
-
-    def ancestors(self, synset: Synset) -> set[str]:
-        seen: set[str] = set()
-        stack = [synset.offset]
-        while stack:
-            offset = stack.pop()
-            if offset in seen or offset not in self.synsets:
-                continue
-            seen.add(offset)
-            stack += self.synsets[offset].hypernyms
-        return seen
 
 
 def load_verbs(directory: Path | str) -> VerbNet:
@@ -170,17 +172,10 @@ def load_verbs(directory: Path | str) -> VerbNet:
     _, lines = _license_lines(directory / "data.verb")
     synsets: dict[str, VerbSynset] = {}
     for line in lines:
-        fields = line.split(" | ", 1)[0].split()
-        offset, lex_filenum, w_cnt = fields[0], int(fields[1]), int(fields[3], 16)
-        lemmas = [fields[4 + 2 * i] for i in range(w_cnt)]
-        at = 4 + 2 * w_cnt
-        p_cnt = int(fields[at])
-        hypernyms = [fields[at + 1 + 4 * i + 1] for i in range(p_cnt)
-                     if fields[at + 1 + 4 * i] in HYPERNYM_POINTERS]
-        at += 1 + 4 * p_cnt
+        offset, lex_filenum, lemmas, hypernyms, rest = _synset_head(line)
         frames = set()
-        for i in range(int(fields[at]) if at < len(fields) else 0):
-            f_num, w_num = int(fields[at + 2 + 3 * i]), int(fields[at + 3 + 3 * i], 16)
+        for i in range(int(rest[0]) if rest else 0):  # f_cnt, then "+ f_num w_num" per frame
+            f_num, w_num = int(rest[2 + 3 * i]), int(rest[3 + 3 * i], 16)
             if w_num == 0:  # 0: the frame fits every word of the synset
                 frames.add(f_num)
         synsets[offset] = VerbSynset(offset, VERB_LEXNAMES.get(lex_filenum, f"verb.{lex_filenum}"),
