@@ -329,6 +329,8 @@ def _mutate(data, rng):
                 walk(v)
 
     walk(data)
+    if not containers:  # an earlier edit left nothing nested to edit
+        return
     target = rng.choice(containers)
     keys = list(target.keys()) if isinstance(target, dict) else list(range(len(target)))
     key = rng.choice(keys)
