@@ -234,7 +234,13 @@ def random_record(rng, layout, mod, enums_mod, enums):
 @given(files=whole_specs(), seed=st.integers(0, 2**32 - 1))
 def test_random_specs_generate_python_that_agrees_with_the_spec(tmp_path_factory, files, seed):
     root = write_specs(tmp_path_factory.mktemp("specs"), files)
-    contract = build_contract(load_specs(root, codegen_only=True))
+    try:
+        contract = build_contract(load_specs(root, codegen_only=True))
+    except SpecError as exc:
+        # The generator draws names independently: two that render to one identifier ("aa" region,
+        # "Aa" enum) are refused by the checker on purpose; such a draw is not a case for this test.
+        assume(not all("rename one" in p.message for p in exc.problems))
+        raise
     mods = load_generated_python(contract)
     text = mods["text"]
     # label order and content survive rendering
