@@ -32,7 +32,9 @@ import numpy as np
 import torch
 from storyml_contract import ARTIFACT_FILES, NUM_BIO_LABELS, NUM_EVENT_KINDS, TOTAL_INPUT_FEATURES
 
+from codegen.spec.export import ExportFile
 from codegen.spec.loader import load_specs
+from codegen.spec.models import MlpModelFile
 from storyml.export import metadata as md
 from storyml.export.onnx_export import artifact_size, export_model
 from storyml.export.quantize import (
@@ -100,7 +102,7 @@ def interleaved_ms(calls: dict, feed, runs: int, warmup: int = 5) -> dict[str, f
 
 def variants(kind: str, fp32_path: Path, specs, evals: EvalSet, out: Path) -> tuple[dict[str, Path], dict]:
     """The ONNX forms of one exported model (see the module docstring) and what was made of them."""
-    qspec = specs.one("export").quantization
+    qspec = specs.one(ExportFile).quantization
     paths = {"fp32": fp32_path}
     fused = fuse_transformer(fp32_path, out / f"{kind}.fused.onnx")
     if fused is not None:
@@ -182,7 +184,7 @@ def main(argv=None) -> int:
         notes.append(f"character_predictor: {mlp_path}")
     else:
         torch.manual_seed(0)
-        mlp = build_model(specs.one("mlp_model"))
+        mlp = build_model(specs.one(MlpModelFile))
         mlp_path = export_model("character_predictor", mlp, out, specs).path
         notes.append("character_predictor: the spec's MLP with random weights")
     evals = EvalSet([feature_feed(rng, 64) for _ in range(4)])

@@ -22,7 +22,9 @@ from storyml_contract.character_features import (
 from storyml_contract.character_outputs import OUTPUT_FIELDS, decode_outputs, encode_labels
 from storyml_contract.enums import ActionType, EmotionalPrimary
 
+from codegen.spec.build import BuildFile
 from codegen.spec.loader import load_specs
+from codegen.spec.matrix import LabellingRulesFile
 from storyml.cli import main
 from storyml.data.characters import (
     PARTNER_SLOT,
@@ -101,7 +103,7 @@ def test_manifest_accounts_for_every_example(small_specs, loaded, tmp_path, gene
     out = tmp_path / "ch.jsonl"
     assert main(["data", "characters", "--specs", str(small_specs), "--out", str(out)]) == 0
     m = json.loads(manifest_path_for(out).read_text())
-    assert m["seed"] == generation.seed == loaded.one("build").seed  # no --seed: the build spec's
+    assert m["seed"] == generation.seed == loaded.one(BuildFile).seed  # no --seed: the build spec's
     ex = m["examples"]
     assert ex["accepted"] + ex["rejected"] == ex["generated"] == SMALL_CELLS * 4
     assert ex["accepted"] == len(out.read_text().splitlines()) == len(generation.records)
@@ -115,7 +117,7 @@ def test_manifest_accounts_for_every_example(small_specs, loaded, tmp_path, gene
 
 
 def test_rejected_examples_are_the_incoherent_ones(loaded, generation):
-    threshold = loaded.one("labelling_rules").coherence.threshold
+    threshold = loaded.one(LabellingRulesFile).coherence.threshold
     assert all(r["coherence"] >= threshold for r in generation.records)
     assert generation.rejected == generation.generated - len(generation.records)
 

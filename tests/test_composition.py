@@ -18,8 +18,9 @@ from lemminflect import getLemma
 from spec_helpers import REPO
 from storyml_contract.text import EVENT_KIND_LABELS
 
+from codegen.spec.composition import CompositionFile
 from codegen.spec.loader import load_specs
-from codegen.spec.templates import INFLECTION_TAGS, Verb, vocabulary_lists
+from codegen.spec.templates import INFLECTION_TAGS, RegisterRulesFile, Verb, vocabulary_lists
 from storyml.data.events import (
     UNFRAMED_CLAUSE,
     build_events,
@@ -47,7 +48,7 @@ def derived_kinds(specs, record) -> list[str]:
     kinds_of = {t.id: t.event_kinds for e in specs.of_kind("templates") for t in e.model.templates}
     if record["frame"] is None:
         return list(kinds_of[record["clauses"][UNFRAMED_CLAUSE]])
-    frame = next(f for f in specs.one("composition").frames if f.id == record["frame"])
+    frame = next(f for f in specs.one(CompositionFile).frames if f.id == record["frame"])
     kinds = list(kinds_of[record["clauses"][frame.main_clause]])
     for name, clause in frame.clauses.items():
         if clause.labels is True:
@@ -58,7 +59,7 @@ def derived_kinds(specs, record) -> list[str]:
 
 
 def test_composed_sentences_are_a_large_share_and_use_every_frame(specs, records):
-    spec = specs.one("composition")
+    spec = specs.one(CompositionFile)
     framed = [r for r in records if r["frame"] is not None]
     assert len(framed) / len(records) >= spec.share * 0.7  # some mains fit no frame
     assert {r["frame"] for r in framed} == {f.id for f in spec.frames}
@@ -80,7 +81,7 @@ def test_event_kinds_follow_the_composition_rules(specs, records):
 
 
 def test_quoted_speech_adds_speech_act_without_the_quoted_clause_kinds(specs, records):
-    quoting = [f for f in specs.one("composition").frames if any(c.labels is False for c in f.clauses.values())]
+    quoting = [f for f in specs.one(CompositionFile).frames if any(c.labels is False for c in f.clauses.values())]
     assert quoting, "the spec has a frame whose clause is quoted, not done"
     quoted = [r for r in records if r["frame"] in {f.id for f in quoting}]
     assert quoted
@@ -93,7 +94,7 @@ def _templates(specs):
 
 
 def test_a_clause_with_its_own_verb_phrases_takes_one_of_them(specs, records):
-    frames = {f.id: f for f in specs.one("composition").frames}
+    frames = {f.id: f for f in specs.one(CompositionFile).frames}
     phrased = [(f, name, c) for f in frames.values() for name, c in f.clauses.items() if c.verb_phrases]
     assert phrased, "the composition spec has no clause with its own verb phrases"
     seen = 0
@@ -192,7 +193,7 @@ def pools(specs):
 
 def test_pools_hold_every_category_and_no_first_person_word(specs, pools, records):
     assert {e["category"] for r in records for e in r["entities"]} <= set(pools)
-    first_person = set(specs.one("register_rules").first_person_words)
+    first_person = set(specs.one(RegisterRulesFile).first_person_words)
     assert not first_person & {w for words in pools.values() for w in words}
 
 

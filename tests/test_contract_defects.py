@@ -20,6 +20,8 @@ from storyml_contract.character_features import (
 )
 from storyml_contract.character_outputs import OUTPUT_FIELDS, decode_outputs
 
+from codegen.spec.models import TextLabelsFile
+
 
 # Defect 2: prose said "axis 47 is the affection component of relational edge 2"; it is 323.
 def test_affection_of_each_edge_slot_sits_where_the_spec_puts_it():
@@ -100,7 +102,7 @@ def test_templates_are_validated_against_the_one_label_list():
     from codegen.spec.loader import load_specs
 
     specs = load_specs(SPECS)
-    labels = set(specs.one("text_labels").event_kinds.labels)
+    labels = set(specs.one(TextLabelsFile).event_kinds.labels)
     for entry in specs.of_kind("templates"):
         for template in entry.model.templates:
             assert set(template.event_kinds) <= labels

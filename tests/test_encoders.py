@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 
 from codegen.spec.errors import SpecError
 from codegen.spec.loader import load_file, load_specs
+from codegen.spec.training import EncodersFile
 from storyml.errors import UserError
 from storyml.train import encoders
 from storyml.train.encoders import build_tokenizer, engine_tokenizer_json, load_encoder
@@ -111,7 +112,7 @@ def test_tiny_needs_training_texts(specs):
 
 @pytest.mark.parametrize("task, width", [("sequence", NUM_EVENT_KINDS), ("token", NUM_BIO_LABELS)])
 def test_tiny_model_has_the_spec_shape_and_the_task_head(specs, no_network, task, width):
-    preset = specs.one("encoders").presets["tiny"]
+    preset = specs.one(EncodersFile).presets["tiny"]
     model, tokenizer = load_encoder(specs, "tiny", task, width, corpus=CORPUS)
     assert (model.config.dim, model.config.n_layers, model.config.n_heads) == (preset.dim, preset.layers, preset.heads)
     assert model.config.vocab_size == len(tokenizer)
@@ -134,7 +135,7 @@ def test_same_seed_same_initial_weights(specs):
 
 
 def _minilm_dir(specs) -> Path:
-    preset = specs.one("encoders").presets["minilm"]
+    preset = specs.one(EncodersFile).presets["minilm"]
     found = importlib.util.find_spec(preset.module)
     if found is None:
         pytest.skip(f"{preset.pip} is not installed")
@@ -143,7 +144,7 @@ def _minilm_dir(specs) -> Path:
 
 def test_minilm_loads_the_pinned_real_weights_offline(specs, no_network):
     model, tokenizer = load_encoder(specs, "minilm", "token", NUM_BIO_LABELS)
-    preset = specs.one("encoders").presets["minilm"]
+    preset = specs.one(EncodersFile).presets["minilm"]
     assert encoders.file_sha256(_minilm_dir(specs) / preset.weights) == preset.sha256
     # Pre-trained, not re-initialised: the embedding table is the file's.
     with safe_open(str(_minilm_dir(specs) / preset.weights), "pt") as f:
@@ -155,7 +156,7 @@ def test_minilm_loads_the_pinned_real_weights_offline(specs, no_network):
 
 
 def test_minilm_refuses_a_tampered_copy(specs, tmp_path: Path):
-    preset = specs.one("encoders").presets["minilm"]
+    preset = specs.one(EncodersFile).presets["minilm"]
     copy = tmp_path / "model"
     shutil.copytree(_minilm_dir(specs), copy)
     weights = copy / preset.weights

@@ -31,7 +31,9 @@ from transformers import (
     DistilBertModel,
 )
 
+from codegen.spec.export import ExportFile
 from codegen.spec.loader import load_specs
+from codegen.spec.models import MlpModelFile
 from storyml.errors import UserError
 from storyml.export import metadata as md
 from storyml.export.onnx_export import (
@@ -44,7 +46,7 @@ from storyml.export.onnx_export import (
 from storyml.train.mlp import build_model, concat_heads
 
 SPECS = load_specs(Path(__file__).resolve().parents[1] / "specs")
-PARITY = SPECS.one("export").parity
+PARITY = SPECS.one(ExportFile).parity
 # Tiny encoders: hidden 32, 2 layers. The vocabulary is larger than the position table, as in every
 # real encoder (onnxruntime's embedding fusion tells the two tables apart by size).
 TINY = dict(vocab_size=200, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128)
@@ -62,7 +64,7 @@ def tiny_ner_model() -> nn.Module:
 
 def tiny_mlp() -> nn.Module:
     torch.manual_seed(2)
-    return build_model(SPECS.one("mlp_model"))
+    return build_model(SPECS.one(MlpModelFile))
 
 
 MODELS = {"event_classifier": tiny_event_model, "ner_classifier": tiny_ner_model, "character_predictor": tiny_mlp}
@@ -197,11 +199,11 @@ class _Specs:
     """The real specs with the parity tolerance replaced."""
 
     def __init__(self, atol: float):
-        self.export = SPECS.one("export").model_copy(
-            update={"parity": SPECS.one("export").parity.model_copy(update={"atol": atol})})
+        self.export = SPECS.one(ExportFile).model_copy(
+            update={"parity": SPECS.one(ExportFile).parity.model_copy(update={"atol": atol})})
 
     def one(self, kind):
-        return self.export if kind == "export" else SPECS.one(kind)
+        return self.export if kind is ExportFile else SPECS.one(kind)
 
 
 def test_a_parity_failure_raises_and_writes_nothing(tmp_path):

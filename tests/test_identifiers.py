@@ -10,6 +10,7 @@ from spec_helpers import GENERATED, copy_specs, edit, storyml
 
 from codegen.spec.errors import SpecError
 from codegen.spec.loader import load_specs
+from codegen.spec.models import ArtifactsFile, EnumsFile, MlpModelFile
 from codegen.spec.names import GENERATED_ENUM_MEMBERS, GENERATED_NAMES, RUST_PRELUDE
 
 FEATURES, OUTPUTS, ENUMS, LABELS, ARTIFACTS = ("character/features.yaml", "character/outputs.yaml", "enums.yaml",
@@ -136,7 +137,7 @@ def test_the_reserved_lists_cover_what_the_generated_python_and_rust_define():
     from codegen.spec.loader import load_specs as load
 
     specs = load(GENERATED.parent / "specs", codegen_only=True)
-    from_specs = set(specs.one("enums").enums)
+    from_specs = set(specs.one(EnumsFile).enums)
     for e in specs.of_kind("feature_layout"):
         m = e.model
         from_specs |= {m.name, N.top_type(m.name)} | set(m.types)
@@ -155,9 +156,9 @@ def test_the_reserved_lists_cover_what_the_generated_python_and_rust_define():
         for h in m.heads:
             from_specs |= {N.head_type(h.name), *N.head_constants(h.name).values()}
             from_specs |= {N.head_field_constant(h.name, f.name) for f in h.fields}
-    mlp = specs.one("mlp_model")
-    from_specs |= {N.role_constant(m.labels, mlp.output) for m in specs.one("artifacts").models.values()}
-    for model in specs.one("artifacts").models:
+    mlp = specs.one(MlpModelFile)
+    from_specs |= {N.role_constant(m.labels, mlp.output) for m in specs.one(ArtifactsFile).models.values()}
+    for model in specs.one(ArtifactsFile).models:
         from_specs |= set(N.model_constants(model).values())
     package = GENERATED / "python" / "storyml_contract"
     defined = set().union(*(_python_module_names(p) for p in package.glob("*.py")))
@@ -167,7 +168,7 @@ def test_the_reserved_lists_cover_what_the_generated_python_and_rust_define():
     in_rust = set().union(*(_rust_module_names(p) for p in crate.glob("*.rs"))) - {"crate", "std", "self"}
     assert in_rust - from_specs <= GENERATED_NAMES, sorted(in_rust - from_specs - GENERATED_NAMES)
     enum_members = {n for n in vars(__import__("storyml_contract").enums.ENUMS["TemporalLayer"])
-                    if not n.startswith("_")} - set(specs.one("enums").enums["TemporalLayer"].variants)
+                    if not n.startswith("_")} - set(specs.one(EnumsFile).enums["TemporalLayer"].variants)
     assert enum_members <= GENERATED_ENUM_MEMBERS | set(dir(int)), sorted(enum_members - GENERATED_ENUM_MEMBERS)
     rust_members = set(_RUST_MEMBER.findall((crate / "enums.rs").read_text(encoding="utf-8")))
     assert rust_members <= GENERATED_ENUM_MEMBERS, sorted(rust_members - GENERATED_ENUM_MEMBERS)

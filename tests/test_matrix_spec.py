@@ -13,7 +13,17 @@ from pydantic import ValidationError
 from spec_helpers import SPECS, copy_specs, edit, storyml
 
 from codegen.spec.loader import load_specs
-from codegen.spec.matrix import AxisTrait, Compare, vocabulary_for
+from codegen.spec.matrix import (
+    ArchetypesFile,
+    AxisTrait,
+    Compare,
+    LabellingRulesFile,
+    PersonalityAxesFile,
+    RelationalDynamicsFile,
+    SceneProfilesFile,
+    vocabulary_for,
+)
+from codegen.spec.models import EnumsFile, MlpModelFile
 from storyml.cli import main
 
 
@@ -28,13 +38,13 @@ def test_shipped_matrix_specs_pass_check():
 
 def test_shipped_matrix_has_the_reference_catalogue():
     specs = load_specs(SPECS)
-    axes = specs.one("personality_axes")
+    axes = specs.one(PersonalityAxesFile)
     assert len(axes.axis_names) == 32 and len(axes.groups) == 6
-    archetypes = specs.one("archetypes").archetypes
+    archetypes = specs.one(ArchetypesFile).archetypes
     assert len(archetypes) == 12
     assert all(10 <= len(a.axes) <= 16 for a in archetypes.values())
-    assert len(specs.one("relational_dynamics").dynamics) == 10
-    assert len(specs.one("scene_profiles").profiles) == 10
+    assert len(specs.one(RelationalDynamicsFile).dynamics) == 10
+    assert len(specs.one(SceneProfilesFile).profiles) == 10
 
 
 def _problem_line(text: str, marker: str) -> int:
@@ -102,7 +112,7 @@ def test_archetype_with_too_many_axes_is_refused(tmp_path, capsys):
     # The feature tensor has a fixed number of axis slots; more axes would be silently dropped.
     specs = copy_specs(tmp_path)
     vocab = vocabulary_for(load_specs(SPECS))
-    extra = [a for a in vocab.axes if a not in load_specs(SPECS).one("archetypes").archetypes["wise_elder"].axes]
+    extra = [a for a in vocab.axes if a not in load_specs(SPECS).one(ArchetypesFile).archetypes["wise_elder"].axes]
     lines = "".join(f"      {a}: {{value: [0.1, 0.2], layer: Topsoil, provenance: Generated}}\n" for a in extra)
     edit(specs / "matrix" / "archetypes.yaml", "  wise_elder:\n    doc: Has seen the pattern before and chooses "
          "words with care.\n    axes:\n", "  wise_elder:\n    doc: x\n    axes:\n" + lines)
@@ -158,7 +168,7 @@ def test_every_rule_path_is_in_the_vocabulary():
     assert not vocab.problems
     assert {"scene_context.tension", "player_event.event_type", "partner.affection", "partner.role",
             "last_turn.action", "count.relational_edges", "feeling.Fear", "axis.anger"} <= set(vocab.paths)
-    assert math.isfinite(specs.one("labelling_rules").coherence.threshold)
+    assert math.isfinite(specs.one(LabellingRulesFile).coherence.threshold)
 
 
 SAMPLER_BREAKAGES = [
@@ -191,7 +201,7 @@ TURN_END = "      - {name: emotional_valence, doc: \"How the turn felt to the ch
 
 def _widen_input(specs, added: int) -> None:
     """Keep the character model's declared parameter count right for `added` more input floats."""
-    model = load_specs(SPECS).one("mlp_model")
+    model = load_specs(SPECS).one(MlpModelFile)
     edit(specs / "character" / "model.yaml", f"parameters: {model.parameters}",
          f"parameters: {model.parameters + added * model.trunk[0].width}")
 
@@ -230,7 +240,7 @@ def test_a_feature_the_generator_writes_passes(tmp_path, capsys):
     # every one-hot of a history turn is drawn by the sampler: a new one is written, not zeros
     specs = copy_specs(tmp_path)
     _grow_history(specs, "{name: mood, onehot: AwarenessLevel, doc: Drawn per turn.}",
-                  len(load_specs(SPECS).one("enums").enums["AwarenessLevel"].variants))
+                  len(load_specs(SPECS).one(EnumsFile).enums["AwarenessLevel"].variants))
     assert main(["check", "--specs", str(specs)]) == 0, capsys.readouterr().err
     assert "mood" in vocabulary_for(load_specs(specs)).item_fields("history")
 

@@ -21,6 +21,7 @@ from storyml_contract.character_outputs import HEADS, OUTPUT_FIELDS
 from torch.nn import functional as F
 
 from codegen.spec.loader import load_specs
+from codegen.spec.models import MlpModelFile
 from storyml.errors import UserError
 from storyml.train import mlp
 
@@ -49,19 +50,19 @@ def perfect_outputs(targets: np.ndarray) -> np.ndarray:
 
 
 def test_model_has_exactly_the_spec_parameter_count():
-    spec = SPECS.one("mlp_model")
+    spec = SPECS.one(MlpModelFile)
     model = mlp.build_model(spec)
     assert mlp.count_parameters(model) == spec.parameters == 407_210
 
 
 def test_a_spec_with_a_wrong_parameter_count_is_refused():
-    spec = SPECS.one("mlp_model").model_copy(update={"parameters": 407_211})
+    spec = SPECS.one(MlpModelFile).model_copy(update={"parameters": 407_211})
     with pytest.raises(UserError, match="407,210 parameters but the spec declares 407,211"):
         mlp.build_model(spec)
 
 
 def test_forward_gives_one_output_per_head_with_the_head_widths():
-    model = mlp.build_model(SPECS.one("mlp_model")).eval()
+    model = mlp.build_model(SPECS.one(MlpModelFile)).eval()
     outs = model(torch.zeros(3, TOTAL_INPUT_FEATURES))
     assert [tuple(o.shape) for o in outs] == [(3, h.width) for h in HEADS]
     assert mlp.concat_heads(outs).shape == (3, TOTAL_OUTPUT_FEATURES)
@@ -152,7 +153,7 @@ def test_training_reduces_the_loss_and_is_deterministic(tmp_path):
     model, metrics = mlp.train_mlp(SPECS, train, val, tmp_path / "a", max_epochs=4, seed=7)
     losses = [h["train_loss"] for h in metrics["history"]]
     assert len(losses) == 4 and losses[-1] < losses[0]
-    assert metrics["parameters"] == SPECS.one("mlp_model").parameters
+    assert metrics["parameters"] == SPECS.one(MlpModelFile).parameters
     assert set(metrics["fields"]) == {f"{f.head}.{f.name}" for f in OUTPUT_FIELDS}
     assert (tmp_path / "a" / mlp.MODEL_FILE).is_file() and (tmp_path / "a" / mlp.METRICS_FILE).is_file()
     again, metrics2 = mlp.train_mlp(SPECS, train, val, tmp_path / "b", max_epochs=4, seed=7)

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from storyml_contract import NUM_EVENT_KINDS, TOTAL_INPUT_FEATURES
 from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
+from codegen.spec.export import ExportFile
 from codegen.spec.loader import load_specs
+from codegen.spec.models import MlpModelFile
 from storyml.export import metadata as md
 from storyml.export import onnx_export
 from storyml.export import quantize as q
@@ -23,7 +25,7 @@ from storyml.export.onnx_export import artifact_size, export_model
 from storyml.train.mlp import build_model
 
 SPECS = load_specs(Path(__file__).resolve().parents[1] / "specs")
-GATES = SPECS.one("export").quantization.gates
+GATES = SPECS.one(ExportFile).quantization.gates
 VOCAB = 200
 LAYERS = 2
 
@@ -40,7 +42,7 @@ def fp32(tmp_path_factory):
     out = tmp_path_factory.mktemp("fp32")
     event = tiny_encoder()
     torch.manual_seed(1)
-    mlp = build_model(SPECS.one("mlp_model"))
+    mlp = build_model(SPECS.one(MlpModelFile))
     return {"event_classifier": export_model("event_classifier", event, out, SPECS, encoder="tiny").path,
             "character_predictor": export_model("character_predictor", mlp, out, SPECS).path}
 
@@ -174,7 +176,7 @@ def test_only_quality_and_size_decide_and_speed_is_reported(fp32, tmp_path, monk
 def test_speed_is_measured_on_both_models(fp32, tmp_path):
     gates = GATES.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
     report = q.quantize_model(SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx", gates=gates)
-    qspec = SPECS.one("export").quantization
+    qspec = SPECS.one(ExportFile).quantization
     assert report.latency_runs == qspec.latency_runs
     assert report.latency_fp32_ms > 0 and report.latency_int8_ms > 0 and report.speedup_batch1 > 0
     lo, hi = report.speedup_batch1_spread

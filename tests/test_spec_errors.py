@@ -9,6 +9,7 @@ import pytest
 from spec_helpers import GENERATED, copy_specs, edit, storyml, tree_bytes
 
 from codegen.spec.loader import load_specs
+from codegen.spec.models import EnumsFile
 
 LINE = re.compile(r"^(?P<file>[^:]+\.ya?ml):(?P<line>\d+): (?P<key>[^:]*): (?P<msg>.+)$")
 
@@ -107,7 +108,7 @@ def test_a_misspelled_enum_gives_one_problem_with_a_suggestion(tmp_path):
     """A typo in an enum's name is reported where the enum is used, with the name it resembles;
     the variants that hang off it do not echo it as knock-on problems."""
     specs = copy_specs(tmp_path)
-    name = next(iter(load_specs(specs).one("enums").enums))
+    name = next(iter(load_specs(specs).one(EnumsFile).enums))
     edit(specs / "enums.yaml", f"{name}:", f"{name}X:")
     result = storyml("check", "--specs", str(specs))
     assert result.returncode == 2

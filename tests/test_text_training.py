@@ -29,6 +29,7 @@ from transformers import (
 )
 
 from codegen.spec.loader import Entry, SpecSet, load_specs
+from codegen.spec.training import EncodersFile, TextTrainingFile
 from storyml.data.bio import TokenClassificationCollator
 from storyml.data.events import generate_events
 from storyml.errors import UserError
@@ -68,8 +69,8 @@ def specs():
 @pytest.fixture(scope="module")
 def quick_specs(specs):
     """The fast profile cut to two epochs, so each training run takes seconds."""
-    fast = specs.one("text_training").profiles["fast"].model_copy(update={"epochs": EPOCHS})
-    profiles = {**specs.one("text_training").profiles, "fast": fast}
+    fast = specs.one(TextTrainingFile).profiles["fast"].model_copy(update={"epochs": EPOCHS})
+    profiles = {**specs.one(TextTrainingFile).profiles, "fast": fast}
     return _with_training(specs, profiles=profiles)
 
 
@@ -89,9 +90,9 @@ def finished_run(quick_specs, records, tmp_path_factory):
 
 
 def test_fast_profile_overlays_the_base_hyperparameters(specs):
-    spec = specs.one("text_training")
+    spec = specs.one(TextTrainingFile)
     base, fast = resolve_settings(specs), resolve_settings(specs, profile="fast")
-    assert base.encoder == specs.one("encoders").default
+    assert base.encoder == specs.one(EncodersFile).default
     assert base.hyperparameters == spec.hyperparameters.model_dump()
     override = spec.profiles["fast"].model_dump(exclude_none=True)
     assert fast.encoder == override.pop("encoder")

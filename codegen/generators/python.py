@@ -28,7 +28,7 @@ from codegen.spec.layout import (
     RecordShape,
     RegionShape,
 )
-from codegen.spec.models import FP32_SUFFIX, INT8_SUFFIX
+from codegen.spec.models import FP32_SUFFIX, INT8_SUFFIX, MlpModelFile
 from codegen.spec.output_kinds import LOSSES, OUTPUT_KINDS, field_form
 
 PACKAGE = "python/storyml_contract"
@@ -206,7 +206,7 @@ def _public_names(source: str) -> list[str]:
 
 def render_init(c: Contract, modules: dict[str, str]) -> str:
     """The package: its modules, what it re-exports from them (by name), and the artifact facts."""
-    mlp = c.specs.one("mlp_model")
+    mlp = c.specs.one(MlpModelFile)
     reexports = [
         _import_line(".enums", [n for n in _public_names(modules["enums"])
                                 if n not in ("annotations", "enum")]),

@@ -31,7 +31,7 @@ from codegen.spec.layout import (
     RecordShape,
     RegionShape,
 )
-from codegen.spec.models import INT8_SUFFIX
+from codegen.spec.models import INT8_SUFFIX, MlpModelFile
 from codegen.spec.output_kinds import field_form
 
 CRATE = "rust"
@@ -182,7 +182,7 @@ def render_rust(c: Contract, python_files: dict[str, str] | None = None) -> dict
     """The Rust crate; its golden tests run the generated Python (`python_files`, when the
     caller has already rendered it)."""
     env = environment()
-    mlp = c.specs.one("mlp_model")
+    mlp = c.specs.one(MlpModelFile)
     models = [dict(name=name, consts=names.model_constants(name), file=m.file, int8_file=m.int8_file,
                    inputs=[rust_str(i) for i in m.inputs], outputs=[rust_str(o) for o in c.head_outputs(name)])
               for name, m in c.artifacts.models.items()]

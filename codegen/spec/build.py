@@ -7,8 +7,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from codegen.spec.corpus import CorpusFile
 from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.models import SpecModel
+from codegen.spec.training import EncodersFile, TextTrainingFile
 
 
 class SelfTraining(SpecModel):
@@ -72,21 +74,21 @@ class BuildFile(SpecModel):
 def default_seed(specs) -> int:
     """The seed of a command given none (data, training): the build spec's, so that running the
     steps one by one reproduces what `storyml build` makes."""
-    return specs.one("build").seed
+    return specs.one(BuildFile).seed
 
 
 def check_build(specs) -> list[SpecProblem]:
     problems = []
     presets = set()
-    for e in specs.of_kind("encoders"):
+    for e in specs.of_kind(EncodersFile):
         presets |= set(e.model.presets)
-    corpora = {e.model.name for e in specs.of_kind("corpus")}
+    corpora = {e.model.name for e in specs.of_kind(CorpusFile)}
     text_profiles = set()
     multi_task = False
-    for e in specs.of_kind("text_training"):
+    for e in specs.of_kind(TextTrainingFile):
         text_profiles |= set(e.model.profiles)
         multi_task = multi_task or e.model.multi_task
-    for e in specs.of_kind("build"):
+    for e in specs.of_kind(BuildFile):
         for name, profile in e.model.profiles.items():
             if presets and profile.encoder not in presets:
                 problems.append(e.doc.problem(("profiles", name, "encoder"), f"unknown encoder preset "

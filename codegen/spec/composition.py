@@ -37,7 +37,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from codegen.spec.errors import SpecProblem, one_of
-from codegen.spec.models import SnakeName, SpecModel
+from codegen.spec.models import SnakeName, SpecModel, TextLabelsFile
 from codegen.spec.templates import VERB_FORMS, Slot, pattern_slots, vocabulary_lists
 
 ClauseForm = Literal["finite", "participle", "coordinate", "relative", "quote"]
@@ -166,10 +166,10 @@ SLOT_OPEN = re.compile(r"^\{[^{}]*\}")
 
 def check_composition(specs) -> list[SpecProblem]:
     """Frames name known registers, kinds, lists and slots; every slot is used exactly as declared."""
-    entries = specs.of_kind("composition")
+    entries = specs.of_kind(CompositionFile)
     if not entries:
         return []
-    labels = specs.one("text_labels")
+    labels = specs.one(TextLabelsFile)
     registers, kinds = list(labels.registers), list(labels.event_kinds.labels)
     categories, roles = list(labels.entity_categories.categories), list(labels.entity_roles)
     lists = vocabulary_lists(specs)

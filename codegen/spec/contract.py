@@ -15,6 +15,13 @@ from codegen.spec.layout import (
     compute_feature_layout,
     compute_output_layout,
 )
+from codegen.spec.models import (
+    ArtifactsFile,
+    EnumsFile,
+    FeatureLayoutFile,
+    OutputHeadsFile,
+    TextLabelsFile,
+)
 from codegen.spec.names import role_constant
 from codegen.spec.specset import SpecSet
 from codegen.spec.versioning import ContractVersionFile
@@ -95,15 +102,15 @@ def contract_models(specs: SpecSet) -> list[Any]:
 
 def build_contract(specs: SpecSet) -> Contract:
     enums = enum_table(specs)
-    enums_file = specs.one("enums")
-    text = specs.one("text_labels")
+    enums_file = specs.one(EnumsFile)
+    text = specs.one(TextLabelsFile)
     return Contract(
         specs=specs,
         enums=enums,
         enum_defaults={n: e.default for n, e in enums_file.enums.items()},
         enum_docs={n: e.doc for n, e in enums_file.enums.items()},
-        features={n: compute_feature_layout(f, enums) for n, f in specs.named("feature_layout").items()},
-        outputs={n: compute_output_layout(o, enums) for n, o in specs.named("output_heads").items()},
+        features={n: compute_feature_layout(f, enums) for n, f in specs.named(FeatureLayoutFile).items()},
+        outputs={n: compute_output_layout(o, enums) for n, o in specs.named(OutputHeadsFile).items()},
         event_kinds=list(text.event_kinds.labels),
         event_threshold=text.event_kinds.threshold,
         event_multi_label=text.event_kinds.multi_label,
@@ -114,8 +121,8 @@ def build_contract(specs: SpecSet) -> Contract:
         bio_labels=bio_labels(list(text.entity_categories.categories)),
         max_seq_length=text.max_seq_length,
         ignore_index=text.ignore_index,
-        artifacts=specs.one("artifacts"),
-        version=specs.one("contract_version"),
+        artifacts=specs.one(ArtifactsFile),
+        version=specs.one(ContractVersionFile),
         fingerprint=fingerprint(contract_models(specs)),
         source_files=sorted(e.doc.path.relative_to(specs.root).as_posix() for e in specs
                             if KINDS[e.model.kind].contract or e.model.kind == "contract_version"),

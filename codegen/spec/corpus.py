@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from codegen.spec.errors import SpecProblem, one_of
-from codegen.spec.models import SpecModel
+from codegen.spec.models import SpecModel, TextLabelsFile
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Confidence = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -155,11 +155,11 @@ class CorpusFile(SpecModel):
 def check_corpus(specs) -> list[SpecProblem]:
     """Categories and event kinds exist in the text labels; the corpus file is there, unchanged."""
     problems: list[SpecProblem] = []
-    labels = specs.of_kind("text_labels")
+    labels = specs.of_kind(TextLabelsFile)
     categories = set(labels[0].model.entity_categories.categories) if labels else None
     kinds = set(labels[0].model.event_kinds.labels) if labels else None
     registers = set(labels[0].model.registers) if labels else None
-    for entry in specs.of_kind("corpus"):
+    for entry in specs.of_kind(CorpusFile):
         spec = entry.model
         if categories is not None:
             for name in spec.categories:

@@ -20,6 +20,9 @@ from collections import Counter
 from pathlib import Path
 
 from codegen.spec.errors import SpecProblem, display_path
+from codegen.spec.models import TextLabelsFile
+from codegen.spec.templates import TemplatesFile
+from codegen.spec.training import TextTrainingFile
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +31,7 @@ def template_counts(specs) -> tuple[Counter, Counter]:
     """Templates per event kind, and templates with an entity slot per category."""
     kinds: Counter = Counter()
     categories: Counter = Counter()
-    for entry in specs.of_kind("templates"):
+    for entry in specs.of_kind(TemplatesFile):
         for t in entry.model.templates:
             kinds.update(set(t.event_kinds))
             categories.update({s.entity.category for s in t.slots.values()
@@ -37,13 +40,13 @@ def template_counts(specs) -> tuple[Counter, Counter]:
 
 
 def _check_templates(specs, rules) -> list[SpecProblem]:
-    labels_entries = specs.of_kind("text_labels")
-    if not labels_entries or not specs.of_kind("templates"):
+    labels_entries = specs.of_kind(TextLabelsFile)
+    if not labels_entries or not specs.of_kind(TemplatesFile):
         return []
     labels_entry = labels_entries[0]
     labels = labels_entry.model
     kinds, categories = template_counts(specs)
-    training = specs.of_kind("text_training")
+    training = specs.of_kind(TextTrainingFile)
     where = training[0].doc.name if training else ""
     problems: list[SpecProblem] = []
     for loc, names, counts, what, setting in (
@@ -104,7 +107,7 @@ def evalset_counts(records: list[dict]) -> tuple[Counter, Counter]:
 
 
 def _check_evalsets(specs, entry) -> list[SpecProblem]:
-    labels_entries = specs.of_kind("text_labels")
+    labels_entries = specs.of_kind(TextLabelsFile)
     if not labels_entries:
         return []
     labels = labels_entries[0].model
@@ -133,7 +136,7 @@ def _check_evalsets(specs, entry) -> list[SpecProblem]:
 
 def check_coverage(specs) -> list[SpecProblem]:
     """Every label has a template; templates and evaluation sets cover each label as the spec asks."""
-    training = specs.of_kind("text_training")
+    training = specs.of_kind(TextTrainingFile)
     rules = training[0].model.coverage if training else None
     problems = _check_templates(specs, rules)
     if training:

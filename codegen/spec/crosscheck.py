@@ -11,11 +11,18 @@ from codegen.spec.layout import (
     compute_output_layout,
     count_mlp_parameters,
 )
+from codegen.spec.models import (
+    ArtifactsFile,
+    EnumsFile,
+    FeatureLayoutFile,
+    MlpModelFile,
+    OutputHeadsFile,
+)
 from codegen.spec.specset import Entry, SpecSet
 
 
 def enum_table(specs: SpecSet) -> dict[str, list[str]]:
-    return {name: e.variants for name, e in specs.one("enums").enums.items()}
+    return {name: e.variants for name, e in specs.one(EnumsFile).enums.items()}
 
 
 def _feature_layout(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProblem]:
@@ -83,7 +90,7 @@ def _output_heads(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProblem
 
 def _artifacts(entry: Entry, specs: SpecSet) -> list[SpecProblem]:
     problems = []
-    heads = specs.named("output_heads")
+    heads = specs.named(OutputHeadsFile)
     by_labels: dict[str, str] = {}
     for name, m in entry.model.models.items():
         loc = ("models", name)
@@ -106,7 +113,7 @@ def _artifacts(entry: Entry, specs: SpecSet) -> list[SpecProblem]:
 
 def _mlp_model(entry: Entry, specs: SpecSet, enums: dict[str, list[str]]) -> list[SpecProblem]:
     spec, doc = entry.model, entry.doc
-    layouts, heads = specs.named("feature_layout"), specs.named("output_heads")
+    layouts, heads = specs.named(FeatureLayoutFile), specs.named(OutputHeadsFile)
     problems = []
     if spec.input not in layouts:
         problems.append(doc.problem(("input",), f"unknown feature_layout {spec.input!r}"))
@@ -138,17 +145,17 @@ def cross_check(specs: SpecSet, codegen_only: bool = False) -> list[SpecProblem]
     problems: list[SpecProblem] = []
     for kind in ("feature_layout", "output_heads", "mlp_model"):
         problems += _unique_names(specs, kind)
-    for e in specs.of_kind("feature_layout"):
+    for e in specs.of_kind(FeatureLayoutFile):
         problems += _feature_layout(e, enums)
-    for e in specs.of_kind("output_heads"):
+    for e in specs.of_kind(OutputHeadsFile):
         problems += _output_heads(e, enums)
     problems += check_identifiers(specs)
-    for e in specs.of_kind("artifacts"):
+    for e in specs.of_kind(ArtifactsFile):
         problems += _artifacts(e, specs)
     if codegen_only:
         return problems
     if not problems:
-        for e in specs.of_kind("mlp_model"):
+        for e in specs.of_kind(MlpModelFile):
             problems += _mlp_model(e, specs, enums)
     for check in EXTRA_CHECKS:
         problems += check(specs)

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from codegen.spec.errors import SpecProblem
-from codegen.spec.models import SpecModel
+from codegen.spec.models import SpecModel, TextLabelsFile
 
 
 class Parity(SpecModel):
@@ -76,11 +76,11 @@ class ExportFile(SpecModel):
 def check_export(specs) -> list[SpecProblem]:
     """Random parity sequences must fit the contract's maximum sequence length."""
     problems: list[SpecProblem] = []
-    text = specs.of_kind("text_labels")
+    text = specs.of_kind(TextLabelsFile)
     if not text:
         return problems
     max_len = text[0].model.max_seq_length
-    for entry in specs.of_kind("export"):
+    for entry in specs.of_kind(ExportFile):
         if entry.model.parity.min_sequence > max_len:
             problems.append(entry.doc.problem(("parity", "min_sequence"),
                                               f"{entry.model.parity.min_sequence} is above max_seq_length "

@@ -18,6 +18,14 @@ from dataclasses import dataclass
 
 from codegen.spec import names as N
 from codegen.spec.errors import SpecProblem
+from codegen.spec.models import (
+    ArtifactsFile,
+    EnumsFile,
+    FeatureLayoutFile,
+    MlpModelFile,
+    OutputHeadsFile,
+    TextLabelsFile,
+)
 from codegen.spec.specset import Entry, SpecSet
 
 PACKAGE = "the generated package"  # types, modules and root constants: lib.rs and golden.rs glob them together
@@ -156,7 +164,7 @@ def _text_labels(s: _Scopes, e: Entry) -> None:
 
 
 def _artifacts(s: _Scopes, e: Entry, specs: SpecSet) -> None:
-    mlp = specs.of_kind("mlp_model")
+    mlp = specs.of_kind(MlpModelFile)
     for model, m in e.model.models.items():
         s.add(PACKAGE, N.role_constant(m.labels, mlp[0].model.output if mlp else None),
               Origin(e, ("models", model, "labels"), f"model {model!r}", "the constant"))
@@ -167,16 +175,16 @@ def _artifacts(s: _Scopes, e: Entry, specs: SpecSet) -> None:
 def check_identifiers(specs: SpecSet) -> list[SpecProblem]:
     s = _Scopes()
     s.fixed(PACKAGE, N.GENERATED_NAMES)
-    for e in specs.of_kind("enums"):
+    for e in specs.of_kind(EnumsFile):
         _enums(s, e)
-    for e in specs.of_kind("feature_layout"):
+    for e in specs.of_kind(FeatureLayoutFile):
         s.fixed(_module(e.model.name), N.GENERATED_NAMES)
         _feature_layout(s, e)
-    for e in specs.of_kind("output_heads"):
+    for e in specs.of_kind(OutputHeadsFile):
         s.fixed(_module(e.model.name), N.GENERATED_NAMES)
         _output_heads(s, e)
-    for e in specs.of_kind("text_labels"):
+    for e in specs.of_kind(TextLabelsFile):
         _text_labels(s, e)
-    for e in specs.of_kind("artifacts"):
+    for e in specs.of_kind(ArtifactsFile):
         _artifacts(s, e, specs)
     return s.collisions()

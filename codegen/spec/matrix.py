@@ -41,7 +41,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from codegen.spec.errors import SpecProblem, one_of
-from codegen.spec.models import SnakeName, SpecModel
+from codegen.spec.models import EnumsFile, FeatureLayoutFile, OutputHeadsFile, SnakeName, SpecModel
 from codegen.spec.output_kinds import OUTPUT_KINDS, field_form
 
 # ---------------------------------------------------------------- value types
@@ -663,10 +663,10 @@ def matrix_entries(specs: Any) -> dict[str, list[Any]]:
 
 def vocabulary_for(specs: Any) -> Vocabulary:
     """The vocabulary of a loaded, valid specs set (the generator's entry point)."""
-    matrix = specs.one("character_matrix")
-    enums = {name: e.variants for name, e in specs.one("enums").enums.items()}
-    return Vocabulary(enums, specs.named("feature_layout")[matrix.features],
-                      specs.named("output_heads")[matrix.outputs], specs.one("personality_axes").axis_names)
+    matrix = specs.one(CharacterMatrixFile)
+    enums = {name: e.variants for name, e in specs.one(EnumsFile).enums.items()}
+    return Vocabulary(enums, specs.named(FeatureLayoutFile)[matrix.features],
+                      specs.named(OutputHeadsFile)[matrix.outputs], specs.one(PersonalityAxesFile).axis_names)
 
 
 def check_matrix(specs: Any) -> list[SpecProblem]:
@@ -689,11 +689,11 @@ def check_matrix(specs: Any) -> list[SpecProblem]:
     if problems:
         return problems
     matrix = found["character_matrix"][0]
-    enums_files = specs.of_kind("enums")
+    enums_files = specs.of_kind(EnumsFile)
     if not enums_files:
         return problems
     enums = {name: e.variants for name, e in enums_files[0].model.enums.items()}
-    layouts, heads = specs.named("feature_layout"), specs.named("output_heads")
+    layouts, heads = specs.named(FeatureLayoutFile), specs.named(OutputHeadsFile)
     if matrix.model.features not in layouts:
         problems.append(matrix.doc.problem(("features",), f"unknown feature_layout {matrix.model.features!r}"))
     if matrix.model.outputs not in heads:
@@ -703,7 +703,7 @@ def check_matrix(specs: Any) -> list[SpecProblem]:
     axes_entry = found["personality_axes"][0]
     vocab = Vocabulary(enums, layouts[matrix.model.features], heads[matrix.model.outputs],
                        axes_entry.model.axis_names)
-    layout_entry = next(e for e in specs.of_kind("feature_layout") if e.model.name == matrix.model.features)
+    layout_entry = next(e for e in specs.of_kind(FeatureLayoutFile) if e.model.name == matrix.model.features)
     problems += [layout_entry.doc.problem(loc, why) for loc, why in vocab.unwritten()]
     if vocab.problems:
         return problems + [matrix.doc.problem(("features",), why) for why in vocab.problems]

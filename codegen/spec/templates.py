@@ -24,7 +24,7 @@ from typing import Annotated, Literal, Union, get_args
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from codegen.spec.errors import SpecProblem, one_of
-from codegen.spec.models import SpecModel, _snake, _unique
+from codegen.spec.models import EnumsFile, SpecModel, TextLabelsFile, _snake, _unique
 
 # Register names come from the text_labels spec; what each means for generated
 # text (its verb form, whether it speaks in the first person) from the
@@ -227,7 +227,7 @@ class TemplatesFile(SpecModel):
 def vocabulary_lists(specs) -> dict[str, tuple[object, WordList]]:
     """Every list by name, with the entry of the file that defines it (first one wins)."""
     out: dict[str, tuple[object, WordList]] = {}
-    for entry in specs.of_kind("vocabulary"):
+    for entry in specs.of_kind(VocabularyFile):
         for name, wl in entry.model.lists.items():
             out.setdefault(name, (entry, wl))
     return out
@@ -254,7 +254,7 @@ def _check_includes(specs) -> list[SpecProblem]:
     """Included lists exist, hold the same kind of entry, and never include themselves."""
     lists = vocabulary_lists(specs)
     problems: list[SpecProblem] = []
-    for entry in specs.of_kind("vocabulary"):
+    for entry in specs.of_kind(VocabularyFile):
         for name, wl in entry.model.lists.items():
             for i, included in enumerate(wl.include):
                 loc = ("lists", name, "include", i)
@@ -286,7 +286,7 @@ def entity_categories_of_lists(specs) -> dict[str, set[str]]:
     """The entity categories each word list is drawn under (through includes too)."""
     lists = vocabulary_lists(specs)
     drawn: dict[str, set[str]] = {}
-    for entry in specs.of_kind("templates"):
+    for entry in specs.of_kind(TemplatesFile):
         for t in entry.model.templates:
             for slot in t.slots.values():
                 if slot.entity is None or slot.entity.category is None:
@@ -304,7 +304,7 @@ def _check_one_category_per_word(specs) -> list[SpecProblem]:
     categories = entity_categories_of_lists(specs)
     first_seen: dict[str, tuple[str, str]] = {}  # word -> (list, category)
     problems: list[SpecProblem] = []
-    for entry in specs.of_kind("vocabulary"):
+    for entry in specs.of_kind(VocabularyFile):
         for name, wl in entry.model.lists.items():
             cats = categories.get(name, set())
             if len(cats) > 1:
@@ -326,7 +326,7 @@ def _check_one_category_per_word(specs) -> list[SpecProblem]:
 def _check_vocabulary(specs) -> list[SpecProblem]:
     problems: list[SpecProblem] = []
     defined: dict[str, str] = {}
-    for entry in specs.of_kind("vocabulary"):
+    for entry in specs.of_kind(VocabularyFile):
         doc = entry.doc
         for name, wl in entry.model.lists.items():
             loc = ("lists", name)
@@ -361,17 +361,17 @@ def _snake_problem(name: str) -> str | None:
 
 
 def _check_templates(specs) -> list[SpecProblem]:
-    labels = specs.one("text_labels")
+    labels = specs.one(TextLabelsFile)
     kinds = list(labels.event_kinds.labels)
     registers = list(labels.registers)
     categories = list(labels.entity_categories.categories)
     roles = list(labels.entity_roles)
-    action_types = list(specs.one("enums").enums["ActionType"].variants) \
-        if "ActionType" in specs.one("enums").enums else []
+    action_types = list(specs.one(EnumsFile).enums["ActionType"].variants) \
+        if "ActionType" in specs.one(EnumsFile).enums else []
     lists = vocabulary_lists(specs)
     problems: list[SpecProblem] = []
     seen_ids: dict[str, str] = {}
-    for entry in specs.of_kind("templates"):
+    for entry in specs.of_kind(TemplatesFile):
         doc = entry.doc
         for ti, t in enumerate(entry.model.templates):
             at = ("templates", ti)
@@ -453,13 +453,13 @@ def _check_slot(doc, loc, name, slot: Slot, t: Template, used, lists, categories
 
 def _check_register_rules(specs) -> list[SpecProblem]:
     """Exactly one rules file when there are templates, with a rule for every register and no other."""
-    entries = specs.of_kind("register_rules")
+    entries = specs.of_kind(RegisterRulesFile)
     if len(entries) != 1:
         where = ", ".join(e.doc.name for e in entries) or "none found"
         return [SpecProblem(str(specs.root), 1, "kind",
                             f"templates need exactly one `kind: register_rules` file ({where})")]
     entry = entries[0]
-    registers = list(specs.one("text_labels").registers)
+    registers = list(specs.one(TextLabelsFile).registers)
     problems = [entry.doc.problem(("registers", r), f"not a register of the text_labels spec "
                                                     f"(one of: {', '.join(registers)})")
                 for r in entry.model.registers if r not in registers]
@@ -470,7 +470,7 @@ def _check_register_rules(specs) -> list[SpecProblem]:
 
 def check_templates(specs) -> list[SpecProblem]:
     """Cross-file rules of the vocabulary, templates and register_rules kinds."""
-    if not specs.of_kind("templates") and not specs.of_kind("vocabulary"):
+    if not specs.of_kind(TemplatesFile) and not specs.of_kind(VocabularyFile):
         return []
     return (_check_vocabulary(specs) + _check_includes(specs) + _check_templates(specs)
             + _check_register_rules(specs) + _check_one_category_per_word(specs))

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from codegen.spec.errors import SpecProblem, one_of
-from codegen.spec.models import SpecModel
+from codegen.spec.models import ArtifactsFile, SpecModel
 
 PresetName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -215,17 +215,17 @@ class TextTrainingFile(SpecModel):
 def check_training_specs(specs) -> list[SpecProblem]:
     """The default and profiles name existing presets; tasks are text models the artifacts spec lists."""
     problems: list[SpecProblem] = []
-    encoders = specs.of_kind("encoders")
+    encoders = specs.of_kind(EncodersFile)
     presets = set(encoders[0].model.presets) if encoders else set()
     for entry in encoders:
         if entry.model.default not in presets:
             problems.append(entry.doc.problem(("default",), f"{entry.model.default!r} is not a preset "
                                               f"{one_of(entry.model.default, sorted(presets))}"))
-    artifacts = specs.of_kind("artifacts")
+    artifacts = specs.of_kind(ArtifactsFile)
     text_models = ({name for name, m in artifacts[0].model.models.items() if m.labels in ("event_kinds", "bio")}
                    if artifacts else set())
     task_labels = {"sequence": "event_kinds", "token": "bio"}
-    for entry in specs.of_kind("text_training"):
+    for entry in specs.of_kind(TextTrainingFile):
         spec = entry.model
         if encoders:
             for name, profile in spec.profiles.items():
@@ -247,7 +247,7 @@ def check_training_specs(specs) -> list[SpecProblem]:
                     problems.append(entry.doc.problem(
                         ("tasks", name, "head"), f"a {task.head} head, but the artifact's labels are "
                                                  f"{models[name].labels!r}"))
-    if len(specs.of_kind("text_training")) and not encoders:
-        entry = specs.of_kind("text_training")[0]
+    if len(specs.of_kind(TextTrainingFile)) and not encoders:
+        entry = specs.of_kind(TextTrainingFile)[0]
         problems.append(entry.doc.problem((), "text training needs a `kind: encoders` file"))
     return problems

@@ -27,8 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import storyml
+from codegen.spec.build import BuildFile
 from codegen.spec.contract import fingerprint
 from codegen.spec.errors import one_of
+from codegen.spec.models import MlpModelFile
+from codegen.spec.training import TextTrainingFile
 from storyml.data.splits import SPLITS, test_file
 from storyml.errors import UserError
 from storyml.evaluate.evalsets import CHARACTERS_VALIDATION_FILE
@@ -64,7 +67,7 @@ class Build:
         from storyml.train.distributed import launched_processes
 
         self.specs = load_specs(self.specs_dir)
-        spec = self.specs.one("build")
+        spec = self.specs.one(BuildFile)
         if self.profile_name not in spec.profiles:
             raise UserError(f"no build profile {self.profile_name!r} in specs/build.yaml "
                             f"{one_of(self.profile_name, sorted(spec.profiles))}")
@@ -149,7 +152,7 @@ class Build:
 
         matrix = run_matrix(self.specs, self.seed, self.profile.character_variations)
         write_dataset(matrix, files["characters.jsonl"])
-        fraction = self.specs.one("mlp_model").training.validation_fraction
+        fraction = self.specs.one(MlpModelFile).training.validation_fraction
         c_train, c_val = split_by_cell(matrix.records, fraction, self.seed)
         write_jsonl(files["characters.train.jsonl"], c_train)
         write_jsonl(files[CHARACTERS_VALIDATION_FILE], c_val)
@@ -462,7 +465,7 @@ class Build:
 
         from storyml.train.distributed import leave_process_group, process_state
 
-        state = process_state(self.specs.one("text_training").distributed.cpu_backend)
+        state = process_state(self.specs.one(TextTrainingFile).distributed.cpu_backend)
         self.process_index = state.process_index
         last = max(i for i, stage in enumerate(stages) if stage.collective)
         for i, stage in enumerate(stages):

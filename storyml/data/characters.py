@@ -70,7 +70,12 @@ from codegen.spec.matrix import (
     SCENE_REGION,
     SELF_REGION,
     SLOT,
+    ArchetypesFile,
+    CharacterMatrixFile,
     Compare,
+    LabellingRulesFile,
+    RelationalDynamicsFile,
+    SceneProfilesFile,
     Vocabulary,
     vocabulary_for,
 )
@@ -331,18 +336,18 @@ class Matrix:
         if missing:
             raise UserError(f"{specs.root}: no training-matrix spec of kind {', '.join(missing)}")
         archetypes, arch_var, dynamics, dyn_var, bystanders, profiles = {}, {}, {}, {}, {}, {}
-        for e in specs.of_kind("archetypes"):
+        for e in specs.of_kind(ArchetypesFile):
             archetypes.update(e.model.archetypes)
             arch_var.update({n: e.model.variance for n in e.model.archetypes})
-        for e in specs.of_kind("relational_dynamics"):
+        for e in specs.of_kind(RelationalDynamicsFile):
             dynamics.update(e.model.dynamics)
             dyn_var.update({n: e.model.variance for n in e.model.dynamics})
             bystanders.update({n: e.model.bystanders for n in e.model.dynamics})
-        for e in specs.of_kind("scene_profiles"):
+        for e in specs.of_kind(SceneProfilesFile):
             profiles.update(e.model.profiles)
         models = [e.model for k in MATRIX_KINDS for e in specs.of_kind(k)]
-        return cls(vocabulary_for(specs), specs.one("character_matrix"), archetypes, arch_var, dynamics, dyn_var,
-                   bystanders, profiles, specs.one("labelling_rules"), fingerprint(models))
+        return cls(vocabulary_for(specs), specs.one(CharacterMatrixFile), archetypes, arch_var, dynamics, dyn_var,
+                   bystanders, profiles, specs.one(LabellingRulesFile), fingerprint(models))
 
     def all_cells(self) -> list[Cell]:
         """The full product, in a fixed order (names sorted; role assignments in spec order)."""

@@ -27,6 +27,7 @@ from codegen.spec.templates import (
     RegisterRulesFile,
     Slot,
     Template,
+    TemplatesFile,
     Verb,
     resolved_entries,
     vocabulary_lists,
@@ -134,12 +135,12 @@ class Plan:
 
 def all_templates(specs: SpecSet) -> list[Template]:
     """Every template, sorted by id (file order must not change the data)."""
-    return sorted((t for e in specs.of_kind("templates") for t in e.model.templates), key=lambda t: t.id)
+    return sorted((t for e in specs.of_kind(TemplatesFile) for t in e.model.templates), key=lambda t: t.id)
 
 
 def compile_plans(specs: SpecSet) -> list[Plan]:
     lists = vocabulary_lists(specs)
-    rules = specs.one("register_rules")
+    rules = specs.one(RegisterRulesFile)
     plans = []
     for t in all_templates(specs):
         for register in REGISTERS:
@@ -278,9 +279,9 @@ def clause_accepts(frame: Frame, name: str, clause: ClauseSlot, plan: Plan) -> b
 
 
 def compile_frames(specs: SpecSet, plans: list[Plan]) -> list[FramePlan]:
-    spec: CompositionFile = specs.one("composition")
+    spec = specs.one(CompositionFile)
     lists = vocabulary_lists(specs)
-    rules = specs.one("register_rules")
+    rules = specs.one(RegisterRulesFile)
     out = []
     for frame in sorted(spec.frames, key=lambda f: f.id):
         for register in REGISTERS:
@@ -317,7 +318,7 @@ class Composition:
 
     @classmethod
     def from_specs(cls, specs: SpecSet, plans: list[Plan]) -> Composition | None:
-        entries = specs.of_kind("composition")
+        entries = specs.of_kind(CompositionFile)
         if not entries:
             return None
         spec: CompositionFile = entries[0].model

@@ -28,7 +28,8 @@ from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LA
 from codegen.spec.build import default_seed
 from codegen.spec.contract import fingerprint
 from codegen.spec.loader import SpecSet
-from codegen.spec.templates import RegisterRule, vocabulary_lists
+from codegen.spec.models import TextLabelsFile
+from codegen.spec.templates import RegisterRule, RegisterRulesFile, vocabulary_lists
 from storyml.errors import UserError
 from storyml.fsutil import atomic_write_text
 
@@ -109,7 +110,7 @@ class RegisterRules:
 
 
 def register_rules(specs: SpecSet) -> RegisterRules:
-    spec = specs.one("register_rules")
+    spec = specs.one(RegisterRulesFile)
     return RegisterRules(dict(spec.registers), frozenset(spec.first_person_words), order_templates(specs))
 
 
@@ -261,7 +262,7 @@ class EventsResult:
 
 def check_labels_match_contract(specs: SpecSet) -> None:
     """The specs' labels must be the ones the generated contract (and so training) uses."""
-    labels = specs.one("text_labels")
+    labels = specs.one(TextLabelsFile)
     pairs = [("event kinds", tuple(labels.event_kinds.labels), EVENT_KIND_LABELS),
              ("entity categories", tuple(labels.entity_categories.categories), ENTITY_CATEGORIES),
              ("entity roles", tuple(labels.entity_roles), ENTITY_ROLES)]

@@ -16,7 +16,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from codegen.spec.loader import SpecSet
-from codegen.spec.templates import entity_categories_of_lists, resolved_entries, vocabulary_lists
+from codegen.spec.templates import (
+    RegisterRulesFile,
+    entity_categories_of_lists,
+    resolved_entries,
+    vocabulary_lists,
+)
 
 from .events import make_entity
 
@@ -24,7 +29,7 @@ from .events import make_entity
 def mention_pools(specs: SpecSet) -> dict[str, tuple[str, ...]]:
     """Category -> every word-list entry drawn under it, first-person words left out."""
     lists = vocabulary_lists(specs)
-    first_person = set(specs.one("register_rules").first_person_words)
+    first_person = set(specs.one(RegisterRulesFile).first_person_words)
     pools: dict[str, set[str]] = {}
     for name, categories in entity_categories_of_lists(specs).items():
         if lists[name][1].is_verbs or len(categories) != 1:

@@ -42,6 +42,7 @@ from torch import nn
 
 import storyml
 from codegen.spec.errors import one_of
+from codegen.spec.export import ExportFile
 from storyml.errors import UserError
 from storyml.export import metadata as md
 
@@ -420,7 +421,7 @@ def export_model(kind: str, model: nn.Module, out_dir: Path | str, specs, *, enc
     if kind not in EXPORT_CONFIGS:
         raise UserError(f"unknown model kind {kind!r} {one_of(kind, EXPORT_CONFIGS)}")
     config = EXPORT_CONFIGS[kind]
-    parity = specs.one("export").parity
+    parity = specs.one(ExportFile).parity
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     was_training = model.training

@@ -41,6 +41,7 @@ from storyml_contract import (
 from storyml_contract.character_outputs import OUTPUT_FIELDS
 
 from codegen.spec.errors import one_of
+from codegen.spec.export import ExportFile
 from codegen.spec.output_kinds import DECODE_RULES
 from storyml.errors import UserError
 from storyml.export import metadata as md
@@ -376,7 +377,7 @@ def quantize_model(specs, fp32_path: Path | str, eval_set: EvalSet, out_path: Pa
     """
     fp32_path = Path(fp32_path)
     out_path = Path(out_path) if out_path is not None else int8_path_for(fp32_path)
-    qspec = specs.one("export").quantization
+    qspec = specs.one(ExportFile).quantization
     gates = gates or qspec.gates
     meta = md.read_metadata(fp32_path)
     kind = kind or meta.model_kind

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from codegen.spec.corpus import (
+    CorpusFile,
     corpus_path,
     labelled_path,
 )
@@ -44,7 +45,7 @@ class MissingExtra(UserError):
 
 
 def corpus_entry(specs: SpecSet, name: str | None = None):
-    entries = specs.of_kind("corpus")
+    entries = specs.of_kind(CorpusFile)
     if not entries:
         raise UserError("no `kind: corpus` spec in the specs directory")
     if name is None:

@@ -34,7 +34,7 @@ from transformers import (
 )
 
 from codegen.spec.errors import one_of
-from codegen.spec.training import HubEncoder, PackageEncoder, ScratchEncoder
+from codegen.spec.training import EncodersFile, HubEncoder, PackageEncoder, ScratchEncoder
 
 from ..data.bio import ATTENTION_MASK, INPUT_IDS
 from ..errors import UserError
@@ -55,7 +55,7 @@ SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS
 
 
 def encoder_presets(specs) -> dict:
-    return specs.one("encoders").presets
+    return specs.one(EncodersFile).presets
 
 
 def get_preset(specs, name: str):
@@ -67,7 +67,7 @@ def get_preset(specs, name: str):
 
 
 def default_preset(specs) -> str:
-    return specs.one("encoders").default
+    return specs.one(EncodersFile).default
 
 
 def hub_offline() -> bool:

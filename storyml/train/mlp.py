@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from codegen.spec.build import default_seed
+from codegen.spec.models import MlpModelFile
 from codegen.spec.output_kinds import OUTPUT_KINDS, FieldForm
 from storyml.errors import UserError
 from storyml.fsutil import atomic_output, atomic_write_text
@@ -238,7 +239,7 @@ def train_mlp(specs, train_records: Sequence[dict], val_records: Sequence[dict],
     the optimizer applies it, the last good weights are saved, and `MlpTrainingDiverged` is raised
     naming the epoch and step.
     """
-    spec = specs.one("mlp_model")
+    spec = specs.one(MlpModelFile)
     hp = spec.training
     epochs = hp.max_epochs if max_epochs is None else max_epochs
     if epochs < 1:
@@ -325,6 +326,6 @@ def load_model(specs, path: Path | str) -> CharacterPredictor:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such model file")
-    model = build_model(specs.one("mlp_model"))
+    model = build_model(specs.one(MlpModelFile))
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()

@@ -70,6 +70,7 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
+from codegen.spec.training import TextTrainingFile
 from storyml.fsutil import atomic_directory, atomic_write_text
 
 from ..data.bio import ATTENTION_MASK, INPUT_IDS, TokenClassificationCollator, align_batch
@@ -124,7 +125,7 @@ class Settings:
 
 def resolve_settings(specs, preset: str | None = None, profile: str | None = None) -> Settings:
     """Base hyper-parameters, overlaid with a named profile when asked; the preset to train."""
-    spec = specs.one("text_training")
+    spec = specs.one(TextTrainingFile)
     hyper = spec.hyperparameters.model_dump()
     encoder = default_preset(specs)
     if profile is not None:
