@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import jinja2
 import jinja2.bccache
@@ -23,7 +23,7 @@ from codegen.generators.literals import (
 )
 from codegen.spec import names
 from codegen.spec.contract import Contract
-from codegen.spec.layout import FeatureLayout, RecordShape, RegionShape
+from codegen.spec.layout import FeatureLayout, HeadShape, RecordShape, RegionShape
 from codegen.spec.limits import RUST_INT_TYPES
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -94,13 +94,19 @@ def feature_records(layout: FeatureLayout) -> tuple[list[RecordShape], dict[str,
     return shapes, region_records
 
 
-def region_view(r: RegionShape) -> dict:
+# What a template is given of one thing (a region, a record, a head, a field): Jinja looks its keys
+# up by name while rendering, so a view maps names to whatever the template shows (text, numbers,
+# nested views), and each renderer adds the keys its own templates read.
+View = dict[str, Any]
+
+
+def region_view(r: RegionShape) -> View:
     """What every renderer shows of a feature region: names, offset, width, slot geometry."""
     return dict(name=r.name, consts=names.region_constants(r.name, r.is_slots), offset=r.offset, width=r.width,
                 is_slots=r.is_slots, slot_count=r.slot_count, slot_width=r.slot_width)
 
 
-def record_view(rec: RecordShape) -> dict:
+def record_view(rec: RecordShape) -> View:
     """What every renderer shows of a record type: its names, width and fields' offset constants."""
     return dict(name=rec.name, width_const=names.record_width_constant(rec.name), writer=names.writer(rec.name),
                 width=rec.width, doc=rec.doc,
@@ -108,7 +114,7 @@ def record_view(rec: RecordShape) -> dict:
                         for f in rec.fields])
 
 
-def head_view(h) -> dict:
+def head_view(h: HeadShape) -> View:
     """What every renderer shows of an output head: its names, offset, width and weight."""
     return dict(name=h.name, cls=names.head_type(h.name), consts=names.head_constants(h.name), offset=h.offset,
                 width=h.width, weight=h.weight)

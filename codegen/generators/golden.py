@@ -43,7 +43,8 @@ KEY_WORDS = ("anger", "Zoë", "empathy", "awe", "łaska", "Ægir", "trust", "joy
 
 def f32(x: float) -> float:
     """The nearest float32, as a Python float (exact in both languages)."""
-    return struct.unpack("f", struct.pack("f", x))[0]
+    (single,) = struct.unpack("f", struct.pack("f", x))
+    return float(single)
 
 
 def load_generated_python(c: Contract, files: dict[str, str] | None = None) -> dict[str, ModuleType]:

@@ -8,7 +8,10 @@ from __future__ import annotations
 import ast
 import math
 
+import jinja2
+
 from codegen.generators.common import (
+    View,
     comment_header,
     environment,
     feature_records,
@@ -38,7 +41,7 @@ def _tuple_of(lead: str, items: list[str], indent: int = 0) -> str:
     return bracketed(lead, "(", items, ")", indent, one_tuple=True)
 
 
-def _env():
+def _env() -> jinja2.Environment:
     env = environment()
     env.filters["pyq"] = lambda v: "None" if v is None else py_str(v) if isinstance(v, str) else repr(v)
     env.globals["tuple_of"] = _tuple_of
@@ -51,7 +54,7 @@ def _import_line(module: str, idents: list[str]) -> str:
     return one if len(one) <= 100 else bracketed(f"from {module} import ", "(", idents, ")", 0)
 
 
-def _record_fields(rec: RecordShape) -> list[dict]:
+def _record_fields(rec: RecordShape) -> list[View]:
     fields = []
     for f, view in zip(rec.fields, record_view(rec)["fields"]):
         if f.onehot is not None:
@@ -90,7 +93,7 @@ def _record_lines(rec: RecordShape, enum_defaults: dict[str, str | None]) -> lis
     return lines
 
 
-def _region_view(r: RegionShape, record_name: str | None) -> dict:
+def _region_view(r: RegionShape, record_name: str | None) -> View:
     view = region_view(r)
     c = view["consts"]
     view["checks"] = []
@@ -144,7 +147,7 @@ def render_features(c: Contract, layout: FeatureLayout) -> str:
         enum_imports=used, import_line=_import_line(".enums", used))
 
 
-def _output_field_view(h: HeadShape, f: OutputFieldShape) -> dict:
+def _output_field_view(h: HeadShape, f: OutputFieldShape) -> View:
     s = f.spec
     form = field_form(s, f.width)
     param = s.decode.param

@@ -7,10 +7,10 @@ The crate is written already formatted (`rust_layout`), documented from the spec
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from codegen.generators import rust_layout
 from codegen.generators.common import (
+    View,
     comment_header,
     environment,
     feature_records,
@@ -85,7 +85,7 @@ def _region_doc(r: RegionShape, record_name: str | None) -> str:
     return f"The `{r.name}` region: one `{record_name}`."
 
 
-def _rust_region(r: RegionShape, record_name: str | None) -> dict:
+def _rust_region(r: RegionShape, record_name: str | None) -> View:
     view = region_view(r)
     c = view["consts"]
     view["doc"] = _region_doc(r, record_name)
@@ -147,7 +147,7 @@ def render_features(c: Contract, layout: FeatureLayout) -> str:
         name_lines=commented_lines([rust_str(n) for n in leaves], [str(i) for i in range(len(leaves))], 4))
 
 
-def _rust_output_field(head: str, f: OutputFieldShape) -> dict:
+def _rust_output_field(head: str, f: OutputFieldShape) -> View:
     form = field_form(f.spec, f.width)
     decode = form.rust_decode(names.head_field_constant(head, f.name))
     return dict(name=f.name, rust_type=form.rust_type(), rust_decode=decode,
@@ -160,8 +160,8 @@ DECODE_HELPERS = ("argmax", "round_clamp", "round_or_none", "cut", "flag", "each
 
 
 def render_outputs(c: Contract, layout: OutputLayout) -> str:
-    heads: list[dict[str, Any]] = []
-    fields: list[dict[str, Any]] = []
+    heads: list[View] = []
+    fields: list[View] = []
     for h in layout.heads:
         heads.append(dict(head_view(h), doc=h.doc or f"Head `{h.name}` of `{layout.name}`.",
                           fields=[_rust_output_field(h.name, f) for f in h.fields]))

@@ -55,7 +55,7 @@ class Staleness:
 
 def compare(files: dict[str, str], out: Path) -> Staleness:
     result = Staleness()
-    chunks = []
+    chunks: list[str] = []
     for rel, text in sorted(files.items()):
         path = out / rel
         if not path.is_file():

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from codegen.spec.corpus import CorpusFile
 from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.models import SpecModel
+from codegen.spec.specset import SpecSet
 from codegen.spec.training import EncodersFile, TextTrainingFile
 
 
@@ -71,23 +72,19 @@ class BuildFile(SpecModel):
         return self
 
 
-def default_seed(specs) -> int:
+def default_seed(specs: SpecSet) -> int:
     """The seed of a command given none (data, training): the build spec's, so that running the
     steps one by one reproduces what `storyml build` makes."""
     return specs.one(BuildFile).seed
 
 
-def check_build(specs) -> list[SpecProblem]:
-    problems = []
-    presets = set()
-    for e in specs.of_kind(EncodersFile):
-        presets |= set(e.model.presets)
-    corpora = {e.model.name for e in specs.of_kind(CorpusFile)}
-    text_profiles = set()
-    multi_task = False
-    for e in specs.of_kind(TextTrainingFile):
-        text_profiles |= set(e.model.profiles)
-        multi_task = multi_task or e.model.multi_task
+def check_build(specs: SpecSet) -> list[SpecProblem]:
+    problems: list[SpecProblem] = []
+    presets = {name for encoders in specs.of_kind(EncodersFile) for name in encoders.model.presets}
+    corpora = {corpus.model.name for corpus in specs.of_kind(CorpusFile)}
+    text_training = specs.of_kind(TextTrainingFile)
+    text_profiles = {name for training in text_training for name in training.model.profiles}
+    multi_task = any(training.model.multi_task for training in text_training)
     for e in specs.of_kind(BuildFile):
         for name, profile in e.model.profiles.items():
             if presets and profile.encoder not in presets:

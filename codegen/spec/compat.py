@@ -14,6 +14,7 @@ from typing import Iterator, Mapping
 
 from codegen.spec.breaking import Rule, rule
 from codegen.spec.contract import Contract
+from codegen.spec.layout import OutputLayout
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ def compare_lists(where: str, old: list[str], new: list[str], noun: str, rules: 
     if old == new:
         return []
     if new[: len(old)] == old:
-        added = ", ".join(new[len(old):])
-        return [Change(appended, where, f"appended {noun} {added} (retrain to use them)")]
+        tail = ", ".join(new[len(old):])
+        return [Change(appended, where, f"appended {noun} {tail} (retrain to use them)")]
     plain = _swaps(old, new) or _renames(old, new, noun) or _insertions(old, new, noun)
     if plain:
         return [Change(breaking, where, plain)]
@@ -121,7 +122,7 @@ def _value(where: str, old: object, new: object, rule_id: str, what: str) -> lis
     return [Change(rule(rule_id), where, f"{what} changed from {old!r} to {new!r}")]
 
 
-def _matched(noun: str, old: Mapping, new: Mapping, changes: list[Change],
+def _matched(noun: str, old: Mapping[str, object], new: Mapping[str, object], changes: list[Change],
              rules: tuple[str, str]) -> Iterator[tuple[str, str]]:
     """(name, where) for names on both sides; `rules`: the ids for a removed and an added name."""
     for name in sorted(old.keys() | new.keys()):
@@ -176,7 +177,7 @@ def compare_contracts(old: Contract, new: Contract) -> list[Change]:
     return changes
 
 
-def _compare_heads(where: str, o, n) -> list[Change]:
+def _compare_heads(where: str, o: OutputLayout, n: OutputLayout) -> list[Change]:
     """Output positions, head order, and per field its decode rule (meaning) and loss (training)."""
     changes = compare_lists(where, list(o.leaves), list(n.leaves), "output",
                             ("OUTPUTS_APPEND_ONLY", "OUTPUTS_APPENDED"))

@@ -36,8 +36,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from codegen.spec.errors import SpecProblem, one_of
+from codegen.spec.errors import Loc, SpecProblem, one_of
 from codegen.spec.models import SnakeName, SpecModel, TextLabelsFile
+from codegen.spec.specset import SpecSet
 from codegen.spec.templates import VERB_FORMS, Slot, pattern_slots, vocabulary_lists
 
 ClauseForm = Literal["finite", "participle", "coordinate", "relative", "quote"]
@@ -164,7 +165,7 @@ class CompositionFile(SpecModel):
 SLOT_OPEN = re.compile(r"^\{[^{}]*\}")
 
 
-def check_composition(specs) -> list[SpecProblem]:
+def check_composition(specs: SpecSet) -> list[SpecProblem]:
     """Frames name known registers, kinds, lists and slots; every slot is used exactly as declared."""
     entries = specs.of_kind(CompositionFile)
     if not entries:
@@ -177,7 +178,7 @@ def check_composition(specs) -> list[SpecProblem]:
     for entry in entries:
         doc, spec = entry.doc, entry.model
 
-        def known(loc, value, allowed, what):
+        def known(loc: Loc, value: object, allowed: list[str], what: str) -> None:
             if value not in allowed:
                 problems.append(doc.problem(loc, f"unknown {what} {value!r} {one_of(value, allowed)}"))
 
@@ -229,12 +230,12 @@ def check_composition(specs) -> list[SpecProblem]:
                     problems.append(doc.problem(at + (where, name), f"{name!r} is declared but not in the pattern"))
             for name, slot in frame.slots.items():
                 for r in frame.registers:
-                    list_name = slot.list_for(r) if isinstance(slot.from_, str) or r in slot.from_ else None
-                    if list_name is None:
+                    slot_list = slot.list_for(r) if isinstance(slot.from_, str) or r in slot.from_ else None
+                    if slot_list is None:
                         problems.append(doc.problem(at + ("slots", name, "from"), f"no list for register {r}"))
-                    elif list_name not in lists:
+                    elif slot_list not in lists:
                         problems.append(doc.problem(at + ("slots", name, "from"),
-                                                    f"unknown vocabulary list {list_name!r}"))
+                                                    f"unknown vocabulary list {slot_list!r}"))
                 if slot.entity is not None:
                     known(at + ("slots", name, "entity", "category"), slot.entity.category, categories,
                           "entity category")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Sequence
+
+from pydantic import BaseModel
 
 from codegen.spec.crosscheck import enum_table
 from codegen.spec.kinds import KINDS
@@ -31,7 +33,7 @@ from codegen.spec.versioning import ContractVersionFile
 _NOT_CONTRACT = frozenset({"doc", "constant"})
 
 
-def _without_docs(value: Any) -> Any:
+def _without_docs(value: object) -> object:
     """Docs explain the contract but are not part of it: changing one keeps the fingerprint."""
     if isinstance(value, dict):
         return {k: _without_docs(v) for k, v in value.items() if k not in _NOT_CONTRACT}
@@ -40,7 +42,7 @@ def _without_docs(value: Any) -> Any:
     return value
 
 
-def canonical_json(models: list[Any]) -> str:
+def canonical_json(models: Sequence[BaseModel]) -> str:
     """One canonical text for a set of spec models: sorted keys, no whitespace, no docs.
 
     Comments, key order, quoting and layout of the YAML do not reach this text,
@@ -51,7 +53,7 @@ def canonical_json(models: list[Any]) -> str:
     return json.dumps(docs, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def fingerprint(models: list[Any]) -> str:
+def fingerprint(models: Sequence[BaseModel]) -> str:
     return hashlib.sha256(canonical_json(models).encode()).hexdigest()[:16]
 
 
@@ -78,7 +80,7 @@ class Contract:
     bio_labels: list[str]
     max_seq_length: int
     ignore_index: int
-    artifacts: Any  # spec.ArtifactsFile
+    artifacts: ArtifactsFile
     version: ContractVersionFile
     fingerprint: str
     source_files: list[str]  # the contract's files and the version's
@@ -96,8 +98,8 @@ class Contract:
         return [h.name for h in self.outputs[m.labels].heads]
 
 
-def contract_models(specs: SpecSet) -> list[Any]:
-    return [e.model for e in specs if KINDS[e.model.kind].contract]
+def contract_models(specs: SpecSet) -> list[BaseModel]:
+    return [e.model for kind, e in specs.with_kinds() if KINDS[kind].contract]
 
 
 def build_contract(specs: SpecSet) -> Contract:
@@ -124,6 +126,6 @@ def build_contract(specs: SpecSet) -> Contract:
         artifacts=specs.one(ArtifactsFile),
         version=specs.one(ContractVersionFile),
         fingerprint=fingerprint(contract_models(specs)),
-        source_files=sorted(e.doc.path.relative_to(specs.root).as_posix() for e in specs
-                            if KINDS[e.model.kind].contract or e.model.kind == "contract_version"),
+        source_files=sorted(e.doc.path.relative_to(specs.root).as_posix() for kind, e in specs.with_kinds()
+                            if KINDS[kind].contract or kind == "contract_version"),
     )

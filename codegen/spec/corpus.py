@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 
 from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.models import SpecModel, TextLabelsFile
+from codegen.spec.specset import Entry, SpecSet
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Confidence = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -152,16 +153,16 @@ class CorpusFile(SpecModel):
         return self
 
 
-def check_corpus(specs) -> list[SpecProblem]:
+def check_corpus(specs: SpecSet) -> list[SpecProblem]:
     """Categories and event kinds exist in the text labels; the corpus file is there, unchanged."""
     problems: list[SpecProblem] = []
     labels = specs.of_kind(TextLabelsFile)
-    categories = set(labels[0].model.entity_categories.categories) if labels else None
-    kinds = set(labels[0].model.event_kinds.labels) if labels else None
-    registers = set(labels[0].model.registers) if labels else None
     for entry in specs.of_kind(CorpusFile):
         spec = entry.model
-        if categories is not None:
+        if labels:
+            text = labels[0].model
+            categories, kinds = set(text.entity_categories.categories), set(text.event_kinds.labels)
+            registers = set(text.registers)
             for name in spec.categories:
                 if name not in categories:
                     problems.append(entry.doc.problem(("categories", name), f"not an entity category "
@@ -184,7 +185,7 @@ def check_corpus(specs) -> list[SpecProblem]:
     return problems
 
 
-def labelled_path(entry) -> Path | None:
+def labelled_path(entry: Entry[CorpusFile]) -> Path | None:
     """The committed silver records of a loaded corpus spec entry, if it declares them."""
     labelled = entry.model.labelled
     return Path(entry.doc.path).parent / labelled.file if labelled is not None else None
@@ -194,6 +195,6 @@ def labelled_manifest_path(path: Path) -> Path:
     return path.with_name(path.name.removesuffix(".jsonl") + ".manifest.json")
 
 
-def corpus_path(entry) -> Path:
+def corpus_path(entry: Entry[CorpusFile]) -> Path:
     """The sentence file of a loaded corpus spec entry (relative to the spec file)."""
     return Path(entry.doc.path).parent / entry.model.source.file

@@ -21,16 +21,17 @@ from pathlib import Path
 
 from codegen.spec.errors import SpecProblem, display_path
 from codegen.spec.models import TextLabelsFile
+from codegen.spec.specset import Entry, SpecSet
 from codegen.spec.templates import TemplatesFile
-from codegen.spec.training import TextTrainingFile
+from codegen.spec.training import Coverage, TextTrainingFile
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-def template_counts(specs) -> tuple[Counter, Counter]:
+def template_counts(specs: SpecSet) -> tuple[Counter[str], Counter[str]]:
     """Templates per event kind, and templates with an entity slot per category."""
-    kinds: Counter = Counter()
-    categories: Counter = Counter()
+    kinds: Counter[str] = Counter()
+    categories: Counter[str] = Counter()
     for entry in specs.of_kind(TemplatesFile):
         for t in entry.model.templates:
             kinds.update(set(t.event_kinds))
@@ -39,7 +40,7 @@ def template_counts(specs) -> tuple[Counter, Counter]:
     return kinds, categories
 
 
-def _check_templates(specs, rules) -> list[SpecProblem]:
+def _check_templates(specs: SpecSet, rules: Coverage | None) -> list[SpecProblem]:
     labels_entries = specs.of_kind(TextLabelsFile)
     if not labels_entries or not specs.of_kind(TemplatesFile):
         return []
@@ -70,9 +71,9 @@ def _check_templates(specs, rules) -> list[SpecProblem]:
     return problems
 
 
-def read_evalset(path: Path) -> tuple[list[dict], list[SpecProblem]]:
+def read_evalset(path: Path) -> tuple[list[dict[str, object]], list[SpecProblem]]:
     """The JSON objects of a JSONL file, and a problem per line that is not one."""
-    records: list[dict] = []
+    records: list[dict[str, object]] = []
     problems: list[SpecProblem] = []
     try:
         text = path.read_text(encoding="utf-8")
@@ -93,20 +94,23 @@ def read_evalset(path: Path) -> tuple[list[dict], list[SpecProblem]]:
     return records, problems
 
 
-def evalset_counts(records: list[dict]) -> tuple[Counter, Counter]:
-    """Sentences per event kind, and entity mentions per category."""
-    kinds: Counter = Counter()
-    categories: Counter = Counter()
+def evalset_counts(records: list[dict[str, object]]) -> tuple[Counter[str], Counter[str]]:
+    """Sentences per event kind, and entity mentions per category (records not yet validated:
+    values of the wrong shape are not counted)."""
+    kinds: Counter[str] = Counter()
+    categories: Counter[str] = Counter()
     for r in records:
-        if isinstance(r.get("event_kinds"), list):
-            kinds.update({k for k in r["event_kinds"] if isinstance(k, str)})
-        for e in r.get("entities") or []:
-            if isinstance(e, dict) and isinstance(e.get("category"), str):
-                categories[e["category"]] += 1
+        event_kinds = r.get("event_kinds")
+        if isinstance(event_kinds, list):
+            kinds.update({k for k in event_kinds if isinstance(k, str)})
+        entities = r.get("entities") or []
+        for e in entities if isinstance(entities, list) else []:
+            if isinstance(e, dict) and isinstance(category := e.get("category"), str):
+                categories[category] += 1
     return kinds, categories
 
 
-def _check_evalsets(specs, entry) -> list[SpecProblem]:
+def _check_evalsets(specs: SpecSet, entry: Entry[TextTrainingFile]) -> list[SpecProblem]:
     labels_entries = specs.of_kind(TextLabelsFile)
     if not labels_entries:
         return []
@@ -134,7 +138,7 @@ def _check_evalsets(specs, entry) -> list[SpecProblem]:
     return problems
 
 
-def check_coverage(specs) -> list[SpecProblem]:
+def check_coverage(specs: SpecSet) -> list[SpecProblem]:
     """Every label has a template; templates and evaluation sets cover each label as the spec asks."""
     training = specs.of_kind(TextTrainingFile)
     rules = training[0].model.coverage if training else None

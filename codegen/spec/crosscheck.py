@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codegen.spec.errors import SpecProblem, one_of
+from codegen.spec.errors import Loc, SpecProblem, one_of
 from codegen.spec.identifiers import check_identifiers
 from codegen.spec.kinds import EXTRA_CHECKS
 from codegen.spec.layout import (
@@ -14,20 +14,22 @@ from codegen.spec.layout import (
 from codegen.spec.models import (
     ArtifactsFile,
     EnumsFile,
+    FeatureField,
     FeatureLayoutFile,
+    FeatureType,
     MlpModelFile,
     OutputHeadsFile,
 )
-from codegen.spec.specset import Entry, SpecSet
+from codegen.spec.specset import Entry, NamedFile, SpecSet
 
 
 def enum_table(specs: SpecSet) -> dict[str, list[str]]:
     return {name: e.variants for name, e in specs.one(EnumsFile).enums.items()}
 
 
-def _feature_layout(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProblem]:
+def _feature_layout(entry: Entry[FeatureLayoutFile], enums: dict[str, list[str]]) -> list[SpecProblem]:
     doc, spec = entry.doc, entry.model
-    problems = []
+    problems: list[SpecProblem] = []
     # Locate dangling references precisely before computing offsets.
     for tname, t in spec.types.items():
         for i, f in enumerate(t.fields):
@@ -58,7 +60,8 @@ def _feature_layout(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProbl
     return problems
 
 
-def _field_refs(entry: Entry, loc: tuple, f, enums, types) -> list[SpecProblem]:
+def _field_refs(entry: Entry[FeatureLayoutFile], loc: Loc, f: FeatureField, enums: dict[str, list[str]],
+                types: dict[str, FeatureType]) -> list[SpecProblem]:
     if f.onehot is not None and f.onehot not in enums:
         return [entry.doc.problem(loc + ("onehot",), f"unknown enum {f.onehot!r} {one_of(f.onehot, enums)}")]
     if f.type is not None and f.type not in types:
@@ -66,9 +69,9 @@ def _field_refs(entry: Entry, loc: tuple, f, enums, types) -> list[SpecProblem]:
     return []
 
 
-def _output_heads(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProblem]:
+def _output_heads(entry: Entry[OutputHeadsFile], enums: dict[str, list[str]]) -> list[SpecProblem]:
     doc, spec = entry.doc, entry.model
-    problems = []
+    problems: list[SpecProblem] = []
     for hi, h in enumerate(spec.heads):
         for fi, f in enumerate(h.fields):
             if f.enum is not None and f.enum not in enums:
@@ -88,8 +91,8 @@ def _output_heads(entry: Entry, enums: dict[str, list[str]]) -> list[SpecProblem
     return problems
 
 
-def _artifacts(entry: Entry, specs: SpecSet) -> list[SpecProblem]:
-    problems = []
+def _artifacts(entry: Entry[ArtifactsFile], specs: SpecSet) -> list[SpecProblem]:
+    problems: list[SpecProblem] = []
     heads = specs.named(OutputHeadsFile)
     by_labels: dict[str, str] = {}
     for name, m in entry.model.models.items():
@@ -111,10 +114,10 @@ def _artifacts(entry: Entry, specs: SpecSet) -> list[SpecProblem]:
     return problems
 
 
-def _mlp_model(entry: Entry, specs: SpecSet, enums: dict[str, list[str]]) -> list[SpecProblem]:
+def _mlp_model(entry: Entry[MlpModelFile], specs: SpecSet, enums: dict[str, list[str]]) -> list[SpecProblem]:
     spec, doc = entry.model, entry.doc
     layouts, heads = specs.named(FeatureLayoutFile), specs.named(OutputHeadsFile)
-    problems = []
+    problems: list[SpecProblem] = []
     if spec.input not in layouts:
         problems.append(doc.problem(("input",), f"unknown feature_layout {spec.input!r}"))
     if spec.output not in heads:
@@ -129,10 +132,10 @@ def _mlp_model(entry: Entry, specs: SpecSet, enums: dict[str, list[str]]) -> lis
     return problems
 
 
-def _unique_names(specs: SpecSet, kind: str) -> list[SpecProblem]:
-    seen: dict[str, Entry] = {}
-    problems = []
-    for e in specs.of_kind(kind):
+def _unique_names(specs: SpecSet, kind: str, model: type[NamedFile]) -> list[SpecProblem]:
+    seen: dict[str, Entry[NamedFile]] = {}
+    problems: list[SpecProblem] = []
+    for e in specs.of_kind(model):
         if e.model.name in seen:
             problems.append(e.doc.problem(("name",), f"{kind} {e.model.name!r} is also defined in "
                                           f"{seen[e.model.name].doc.name}"))
@@ -143,20 +146,22 @@ def _unique_names(specs: SpecSet, kind: str) -> list[SpecProblem]:
 def cross_check(specs: SpecSet, codegen_only: bool = False) -> list[SpecProblem]:
     enums = enum_table(specs)
     problems: list[SpecProblem] = []
-    for kind in ("feature_layout", "output_heads", "mlp_model"):
-        problems += _unique_names(specs, kind)
-    for e in specs.of_kind(FeatureLayoutFile):
-        problems += _feature_layout(e, enums)
-    for e in specs.of_kind(OutputHeadsFile):
-        problems += _output_heads(e, enums)
+    named_kinds: list[tuple[str, type[NamedFile]]] = [
+        ("feature_layout", FeatureLayoutFile), ("output_heads", OutputHeadsFile), ("mlp_model", MlpModelFile)]
+    for kind, model in named_kinds:
+        problems += _unique_names(specs, kind, model)
+    for layout in specs.of_kind(FeatureLayoutFile):
+        problems += _feature_layout(layout, enums)
+    for heads in specs.of_kind(OutputHeadsFile):
+        problems += _output_heads(heads, enums)
     problems += check_identifiers(specs)
-    for e in specs.of_kind(ArtifactsFile):
-        problems += _artifacts(e, specs)
+    for artifacts in specs.of_kind(ArtifactsFile):
+        problems += _artifacts(artifacts, specs)
     if codegen_only:
         return problems
     if not problems:
-        for e in specs.of_kind(MlpModelFile):
-            problems += _mlp_model(e, specs, enums)
+        for mlp in specs.of_kind(MlpModelFile):
+            problems += _mlp_model(mlp, specs, enums)
     for check in EXTRA_CHECKS:
         problems += check(specs)
     return problems

@@ -47,7 +47,11 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def key_path(loc: tuple) -> str:
+# A key path in a spec file: mapping keys (YAML allows numbers as keys) and list indexes.
+Loc = tuple[str | int | float, ...]
+
+
+def key_path(loc: tuple[object, ...]) -> str:
     """Render a key path like `regions[2].slots.count`.
 
     A key that would break the one-line `file:line: key: message` form (a colon, a line break or

@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 
 from codegen.spec.errors import SpecProblem
 from codegen.spec.models import SpecModel, TextLabelsFile
+from codegen.spec.specset import SpecSet
 
 
 class Parity(SpecModel):
@@ -38,7 +39,7 @@ class QuantizationGates(SpecModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_speed_gate(cls, data):
+    def _no_speed_gate(cls, data: object) -> object:
         if isinstance(data, dict) and "min_speedup_batch1" in data:
             raise ValueError("min_speedup_batch1 is no longer a gate: speed is measured and reported, but "
                              "whether an INT8 model ships is decided by quality and size only (a timing "
@@ -73,7 +74,7 @@ class ExportFile(SpecModel):
         return self
 
 
-def check_export(specs) -> list[SpecProblem]:
+def check_export(specs: SpecSet) -> list[SpecProblem]:
     """Random parity sequences must fit the contract's maximum sequence length."""
     problems: list[SpecProblem] = []
     text = specs.of_kind(TextLabelsFile)

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Iterable
+
+from pydantic import BaseModel
 
 from codegen.spec import names as N
-from codegen.spec.errors import SpecProblem
+from codegen.spec.errors import Loc, SpecProblem
 from codegen.spec.models import (
     ArtifactsFile,
     EnumsFile,
+    FeatureField,
     FeatureLayoutFile,
     MlpModelFile,
     OutputHeadsFile,
@@ -35,8 +39,8 @@ PACKAGE = "the generated package"  # types, modules and root constants: lib.rs a
 class Origin:
     """Where a rendered identifier comes from; `entry` None means the generated code itself."""
 
-    entry: Entry | None
-    loc: tuple
+    entry: Entry[BaseModel] | None
+    loc: Loc
     what: str
     role: str = "the identifier"
 
@@ -58,7 +62,7 @@ class _Scopes:
             named = origin.what if repr(ident) in origin.what else f"{origin.what} becomes {origin.role} {ident!r}, which"
             self._report(origin, f"{named} is {why}; rename it")
 
-    def fixed(self, scope: str, idents) -> None:
+    def fixed(self, scope: str, idents: Iterable[str]) -> None:
         for ident in idents:
             self.idents[scope][ident].append(Origin(None, (), "the generated code"))
 
@@ -91,31 +95,31 @@ def _module(name: str) -> str:
     return f"module {name}"
 
 
-def _feature_layout(s: _Scopes, e: Entry) -> None:
+def _feature_layout(s: _Scopes, e: Entry[FeatureLayoutFile]) -> None:
     spec, mod = e.model, _module(e.model.name)
     s.add(PACKAGE, spec.name, Origin(e, ("name",), f"feature_layout {spec.name!r}", "the module"), language=True)
     s.add(PACKAGE, N.top_type(spec.name),
           Origin(e, ("name",), f"feature_layout {spec.name!r}", "the record type"), language=True)
-    records: list[tuple[str, tuple, list]] = [(t, ("types", t), list(spec.types[t].fields)) for t in spec.types]
+    # (record type, its key path, the key path of its name, what it is, its fields)
+    records: list[tuple[str, Loc, Loc, str, list[FeatureField]]] = [
+        (t, ("types", t), ("types", t), f"type {t!r}", list(spec.types[t].fields)) for t in spec.types]
     for ri, r in enumerate(spec.regions):
-        loc = ("regions", ri, "name")
+        name_loc: Loc = ("regions", ri, "name")
         what = f"region {r.name!r}"
         for key, ident in N.region_constants(r.name, r.slots is not None).items():
-            s.add(mod, ident, Origin(e, loc, what, "the constant"))
+            s.add(mod, ident, Origin(e, name_loc, what, "the constant"))
         if r.name in N.GENERATED_RECORD_FIELDS:
-            s._report(Origin(e, loc, what), f"{what} is a name the generated record class uses in its own "
-                                            f"body; rename it")
+            s._report(Origin(e, name_loc, what), f"{what} is a name the generated record class uses in its "
+                                                 f"own body; rename it")
         if r.fields is not None:
-            records.append((N.record_type(r.name), ("regions", ri), list(r.fields)))
+            records.append((N.record_type(r.name), ("regions", ri), name_loc, what, list(r.fields)))
         elif r.item is not None and r.slots is not None and not r.slots.keyed:
             var = N.item_variable(r.item)
             if var in N.GENERATED_LOCALS:
                 s._report(Origin(e, ("regions", ri, "item"), f"item {r.item!r} of {what}"),
                           f"item {r.item!r} of {what} becomes the loop variable {var!r}, which the generated "
                           f"encode_features uses itself; rename the type")
-    for rec, loc, fields in records:
-        what = f"type {rec!r}" if loc[0] == "types" else f"region {spec.regions[loc[1]].name!r}"
-        name_loc = loc if loc[0] == "types" else loc + ("name",)
+    for rec, loc, name_loc, what, fields in records:
         s.add(PACKAGE, rec, Origin(e, name_loc, what, "the record type"), language=True)
         s.add(mod, N.record_width_constant(rec), Origin(e, name_loc, what, "the constant"))
         s.add(mod, N.writer(rec), Origin(e, name_loc, what, "the function"))
@@ -128,7 +132,7 @@ def _feature_layout(s: _Scopes, e: Entry) -> None:
                           f"{rec} (when its enum has a default), where {local!r} is taken; rename it")
 
 
-def _output_heads(s: _Scopes, e: Entry) -> None:
+def _output_heads(s: _Scopes, e: Entry[OutputHeadsFile]) -> None:
     spec, mod = e.model, _module(e.model.name)
     s.add(PACKAGE, spec.name, Origin(e, ("name",), f"output_heads {spec.name!r}", "the module"), language=True)
     s.add(PACKAGE, N.top_type(spec.name),
@@ -143,7 +147,7 @@ def _output_heads(s: _Scopes, e: Entry) -> None:
                   Origin(e, ("heads", hi, "fields", fi, "name"), f"field {f.name!r} of {what}", "the constant"))
 
 
-def _enums(s: _Scopes, e: Entry) -> None:
+def _enums(s: _Scopes, e: Entry[EnumsFile]) -> None:
     for name, spec in e.model.enums.items():
         s.add(PACKAGE, name, Origin(e, ("enums", name), f"enum {name!r}", "the type"), language=True)
         scope = f"enum {name}"
@@ -152,7 +156,7 @@ def _enums(s: _Scopes, e: Entry) -> None:
             s.add(scope, v, Origin(e, ("enums", name, "variants", i), f"variant {v!r} of {name}", "the member"))
 
 
-def _text_labels(s: _Scopes, e: Entry) -> None:
+def _text_labels(s: _Scopes, e: Entry[TextLabelsFile]) -> None:
     spec = e.model
     for loc, enum, labels in ((("event_kinds", "labels"), "EventKind", spec.event_kinds.labels),
                               (("entity_categories", "categories"), "EntityCategory",
@@ -163,7 +167,7 @@ def _text_labels(s: _Scopes, e: Entry) -> None:
             s.add(scope, N.pascal_identifier(label), Origin(e, loc + (i,), f"{label!r}", f"the {enum} variant"))
 
 
-def _artifacts(s: _Scopes, e: Entry, specs: SpecSet) -> None:
+def _artifacts(s: _Scopes, e: Entry[ArtifactsFile], specs: SpecSet) -> None:
     mlp = specs.of_kind(MlpModelFile)
     for model, m in e.model.models.items():
         s.add(PACKAGE, N.role_constant(m.labels, mlp[0].model.output if mlp else None),
@@ -175,16 +179,16 @@ def _artifacts(s: _Scopes, e: Entry, specs: SpecSet) -> None:
 def check_identifiers(specs: SpecSet) -> list[SpecProblem]:
     s = _Scopes()
     s.fixed(PACKAGE, N.GENERATED_NAMES)
-    for e in specs.of_kind(EnumsFile):
-        _enums(s, e)
-    for e in specs.of_kind(FeatureLayoutFile):
-        s.fixed(_module(e.model.name), N.GENERATED_NAMES)
-        _feature_layout(s, e)
-    for e in specs.of_kind(OutputHeadsFile):
-        s.fixed(_module(e.model.name), N.GENERATED_NAMES)
-        _output_heads(s, e)
-    for e in specs.of_kind(TextLabelsFile):
-        _text_labels(s, e)
-    for e in specs.of_kind(ArtifactsFile):
-        _artifacts(s, e, specs)
+    for enums in specs.of_kind(EnumsFile):
+        _enums(s, enums)
+    for layout in specs.of_kind(FeatureLayoutFile):
+        s.fixed(_module(layout.model.name), N.GENERATED_NAMES)
+        _feature_layout(s, layout)
+    for heads in specs.of_kind(OutputHeadsFile):
+        s.fixed(_module(heads.model.name), N.GENERATED_NAMES)
+        _output_heads(s, heads)
+    for labels in specs.of_kind(TextLabelsFile):
+        _text_labels(s, labels)
+    for artifacts in specs.of_kind(ArtifactsFile):
+        _artifacts(s, artifacts, specs)
     return s.collisions()

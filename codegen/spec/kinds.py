@@ -23,6 +23,8 @@ from codegen.spec import (
     training,
     versioning,
 )
+from codegen.spec.errors import SpecProblem
+from codegen.spec.specset import SpecSet
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ KINDS: dict[str, Kind] = {
 
 # Cross-file checks of kinds added after the contract (templates, vocabulary, ...):
 # each takes the loaded SpecSet and returns a list of SpecProblem.
-EXTRA_CHECKS: list[Callable] = [matrix.check_matrix,
+EXTRA_CHECKS: list[Callable[[SpecSet], list[SpecProblem]]] = [matrix.check_matrix,
                                 templates.check_templates, composition.check_composition,
                                 training.check_training_specs, coverage.check_coverage,
                                 export.check_export, build.check_build, corpus.check_corpus]

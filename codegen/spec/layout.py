@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from codegen.spec import models
+from codegen.spec.errors import Loc
 from codegen.spec.limits import MAX_VECTOR_WIDTH
 from codegen.spec.output_kinds import OUTPUT_KINDS
 
@@ -18,12 +19,12 @@ class LayoutError(ValueError):
     """A reference that does not resolve, or a vector too wide; crosscheck turns it into a located
     problem at `loc` (a key path in the layout's file)."""
 
-    def __init__(self, message: str, loc: tuple = ("types",)):
+    def __init__(self, message: str, loc: Loc = ("types",)):
         super().__init__(message)
         self.loc = loc
 
 
-def _check_width(width: int, what: str, loc: tuple) -> None:
+def _check_width(width: int, what: str, loc: Loc) -> None:
     """Sizes are checked as they are summed, before any per-float list exists."""
     if width > MAX_VECTOR_WIDTH:
         raise LayoutError(f"{what} is {width} floats wide; a vector holds at most {MAX_VECTOR_WIDTH}", loc)
@@ -87,7 +88,7 @@ def compute_feature_layout(layout: models.FeatureLayoutFile, enums: dict[str, li
     types: dict[str, RecordShape] = {}
 
     def record(name: str, fields: list[models.FeatureField], doc: str, stack: tuple[str, ...],
-               loc: tuple) -> RecordShape:
+               loc: Loc) -> RecordShape:
         offset, shapes = 0, []
         for f in fields:
             if f.onehot is not None:
@@ -194,14 +195,17 @@ def output_width(f: models.OutputField, enums: dict[str, list[str]]) -> int:
 
 
 def compute_output_layout(out: models.OutputHeadsFile, enums: dict[str, list[str]]) -> OutputLayout:
-    heads, leaves, offset = [], [], 0
+    heads: list[HeadShape] = []
+    leaves: list[str] = []
+    offset = 0
     for h in out.heads:
         fields, start = [], offset
         for f in h.fields:
             width = output_width(f, enums)
             fields.append(OutputFieldShape(f.name, offset, width, f))
             if OUTPUT_KINDS[f.kind].per_variant:
-                leaves.extend(f"{h.name}.{f.name}={v}" for v in enums[f.enum])  # type: ignore[index]
+                assert f.enum is not None  # output_width refused a per-variant field without one
+                leaves.extend(f"{h.name}.{f.name}={v}" for v in enums[f.enum])
             else:
                 leaves.append(f"{h.name}.{f.name}")
             offset += width

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from codegen.spec.crosscheck import cross_check
-from codegen.spec.errors import SpecError, SpecProblem, display_path, one_of
+from codegen.spec.errors import Loc, SpecError, SpecProblem, display_path, one_of
 from codegen.spec.kinds import KINDS
 from codegen.spec.limits import RUST_INT_TYPES
 from codegen.spec.models import ITEM_MARK
@@ -59,7 +59,7 @@ def _validation_problems(doc: SourceDoc, exc: ValidationError) -> list[SpecProbl
     return problems
 
 
-def _yaml_value(value: Any) -> str:
+def _yaml_value(value: object) -> str:
     """A value as the YAML file wrote it: `true`, `null`, `'twelve'`, `2.5`."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -68,14 +68,14 @@ def _yaml_value(value: Any) -> str:
     return repr(value)
 
 
-def _path_in_file(data: Any, loc: tuple) -> tuple:
+def _path_in_file(data: Any, loc: Loc) -> Loc:
     """Pydantic's error path, reduced to keys that name something in the file.
 
     Tagged unions insert their tag (`decode.abs_cutoff.cutoff`): a part that is
     not a key but is a value of the mapping is such a tag and is skipped. A
     missing key is kept, since it names what to add, and ends the path.
     """
-    out: list = []
+    out: list[str | int | float] = []
     for part in loc:
         if isinstance(data, dict) and part in data:
             data = data[part]
@@ -92,7 +92,7 @@ def _path_in_file(data: Any, loc: tuple) -> tuple:
     return tuple(out)
 
 
-def load_file(path: Path, text: str | None = None) -> tuple[Entry | None, list[SpecProblem]]:
+def load_file(path: Path, text: str | None = None) -> tuple[Entry[BaseModel] | None, list[SpecProblem]]:
     doc, problems = load_yaml(path, text)
     if doc is None:
         return None, problems
@@ -128,8 +128,8 @@ def load_specs(root: Path | str, codegen_only: bool = False) -> SpecSet:
             continue
         entry, found = load_file(path)
         problems.extend(found)
-        if entry is not None:
-            specs.entries[entry.model.kind].append(entry)
+        if entry is not None:  # filed under the `kind:` whose row of KINDS load_file validated it with
+            specs.entries[entry.doc.data["kind"]].append(entry)
     if problems:  # a file that failed to load may be the missing singleton: report only its problems
         raise SpecError(problems)
     for name in sorted(wanted):

@@ -36,13 +36,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Callable, Iterable, Literal, NamedTuple, TypeVar
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from codegen.spec.errors import SpecProblem, one_of
-from codegen.spec.models import EnumsFile, FeatureLayoutFile, OutputHeadsFile, SnakeName, SpecModel
-from codegen.spec.output_kinds import OUTPUT_KINDS, field_form
+from codegen.spec.errors import Loc, SpecProblem, one_of
+from codegen.spec.models import (
+    EnumsFile,
+    FeatureField,
+    FeatureLayoutFile,
+    FeatureType,
+    Head,
+    OutputField,
+    OutputHeadsFile,
+    Region,
+    Slots,
+    SnakeName,
+    SpecModel,
+)
+from codegen.spec.output_kinds import OUTPUT_KINDS, PathKind, field_form
+from codegen.spec.specset import Entry, SpecSet
+
+T = TypeVar("T")
 
 # ---------------------------------------------------------------- value types
 
@@ -58,7 +73,7 @@ def _span(v: list[float]) -> list[float]:
     return v
 
 
-def _within(lo: float, hi: float):
+def _within(lo: float, hi: float) -> Callable[[list[float]], list[float]]:
     def check(v: list[float]) -> list[float]:
         if v[0] < lo or v[1] > hi:
             raise ValueError(f"range {v} leaves the scale [{lo}, {hi}]")
@@ -422,7 +437,7 @@ SAMPLED_FIELDS: dict[str, dict[str, str]] = {
 }
 
 
-def written(fields: list[Any]) -> list[Any]:
+def written(fields: list[FeatureField]) -> list[FeatureField]:
     """The fields the example sampler fills: all but those the layout declares `constant`."""
     return [f for f in fields if not f.constant]
 
@@ -436,20 +451,28 @@ def _sampled_shape(wanted: dict[str, str], name: str, shape: str) -> str | None:
 
 @dataclass(frozen=True)
 class PathType:
-    kind: Literal["number", "enum", "bool", "flags"]
+    kind: PathKind
     enum: str | None = None
+
+
+def _laid_out(part: T | None, what: str) -> T:
+    """A part of the feature layout the shape check (`Vocabulary._shape_problems`) requires."""
+    if part is None:
+        raise KeyError(f"the feature layout has no {what} (`storyml check` reports it)")
+    return part
 
 
 class Vocabulary:
     """Every path, effect key and enum the matrix specs may name, derived from the other specs."""
 
-    def __init__(self, enums: dict[str, list[str]], layout: Any, heads: Any, axes: list[str]):
+    def __init__(self, enums: dict[str, list[str]], layout: FeatureLayoutFile, heads: OutputHeadsFile,
+                 axes: list[str]) -> None:
         self.enums = enums
         self.axes = list(axes)
         self.layout = layout
-        self.types = {name: t for name, t in layout.types.items()}
-        self.regions = {r.name: r for r in layout.regions}
-        self.heads = {h.name: h for h in heads.heads}
+        self.types: dict[str, FeatureType] = {name: t for name, t in layout.types.items()}
+        self.regions: dict[str, Region] = {r.name: r for r in layout.regions}
+        self.heads: dict[str, Head] = {h.name: h for h in heads.heads}
         self.problems: list[str] = self._shape_problems()
         self.paths: dict[str, PathType] = {}
         if not self.problems:
@@ -473,7 +496,7 @@ class Vocabulary:
                 out.append(f"region {name!r} must have one slot per enum variant")
         return out or self._sampled_field_problems()
 
-    def _field_shape(self, f: Any) -> str:
+    def _field_shape(self, f: FeatureField) -> str:
         if f.onehot is not None:
             return "onehot"
         if f.type is None:
@@ -489,38 +512,38 @@ class Vocabulary:
             r = self.regions[region]
             where = f"region {region!r}" if r.fields is not None else f"type {r.item!r} (region {region!r})"
             fields = self.region_fields(region) if r.fields is not None else self.item_fields(region)
-            declared = {f.name for f in (r.fields if r.fields is not None else self.types[r.item].fields)}
+            declared = {f.name for f in (r.fields if r.fields is not None else self._item_type(region).fields)}
             for name, shape in wanted.items():
                 if name != ANY and name not in fields:
                     out.append(f"{where}: field {name!r} is declared `constant`, but the example sampler fills it"
                                if name in declared else f"{where} has no field {name!r}; the example sampler fills it")
             for name, f in fields.items():
-                shape = wanted.get(name)  # a field only `*` would match is written if its shape fits
-                if shape is not None and self._field_shape(f) != shape:
+                named_shape = wanted.get(name)  # a field only `*` would match is written if its shape fits
+                if named_shape is not None and self._field_shape(f) != named_shape:
                     want = {"distribution": f"a type of the floats {', '.join(DISTRIBUTION)}",
-                            "onehot": "a one-hot", "number": "a float"}[shape]
+                            "onehot": "a one-hot", "number": "a float"}[named_shape]
                     out.append(f"{where}: field {name!r} must be {want} for the example sampler")
         return out
 
-    def unwritten(self) -> list[tuple[tuple, str]]:
+    def unwritten(self) -> list[tuple[Loc, str]]:
         """(key path in the layout file, message) for each feature the example sampler never writes.
 
         What the sampler writes is SAMPLED_FIELDS applied to the layout's non-`constant` fields (the
         same `region_fields`/`item_fields` the sampler reads); everything else in the vector would be
         silently all zeros in the character data unless the spec declares it `constant`.
         """
-        out: dict[tuple, str] = {}
+        out: dict[Loc, str] = {}
         why = ("the character data generator never writes it, so it is all zeros in the data; declare it "
                "`constant: true` if that is on purpose")
 
-        def record(loc: tuple, fields: list[Any], wanted: dict[str, str] | None) -> None:
+        def record(loc: Loc, fields: list[FeatureField], wanted: dict[str, str] | None) -> None:
             for j, f in enumerate(fields):
                 if f.constant:
                     continue
                 shape = None if wanted is None else _sampled_shape(wanted, f.name, self._field_shape(f))
                 if shape is None:
                     out[loc + ("fields", j)] = f"field {f.name!r}: {why}"
-                elif shape == "distribution" and f.type in self.types:
+                elif shape == "distribution" and f.type is not None and f.type in self.types:
                     record(("types", f.type), self.types[f.type].fields, {n: "number" for n in DISTRIBUTION})
 
         for ri, r in enumerate(self.layout.regions):
@@ -531,33 +554,39 @@ class Vocabulary:
                 record(("regions", ri), r.fields, wanted)
             elif wanted is None:
                 out[("regions", ri)] = f"region {r.name!r}: {why}"
-            elif r.item in self.types:
+            elif r.item is not None and r.item in self.types:
                 record(("types", r.item), self.types[r.item].fields, wanted)
         return list(out.items())
 
-    def sampled(self, region: str) -> dict[str, Any]:
+    def sampled(self, region: str) -> dict[str, FeatureField]:
         """The fields of a SAMPLED_FIELDS region (or of its slot type) the example sampler writes: those
         the table names, and those whose shape fits its `*` entry; never one declared `constant`."""
         wanted = SAMPLED_FIELDS[region]
         fields = self.region_fields(region) if self.regions[region].fields is not None else self.item_fields(region)
         return {n: f for n, f in fields.items() if _sampled_shape(wanted, n, self._field_shape(f)) is not None}
 
-    def item_fields(self, region: str) -> dict[str, Any]:
-        """The slot type's fields the example sampler writes (every field not declared `constant`)."""
-        return {f.name: f for f in written(self.types[self.regions[region].item].fields)}
+    def _item_type(self, region: str) -> FeatureType:
+        return self.types[_laid_out(self.regions[region].item, f"slot type of region {region!r}")]
 
-    def region_fields(self, region: str) -> dict[str, Any]:
+    def _slots(self, region: str) -> Slots:
+        return _laid_out(self.regions[region].slots, f"slots in region {region!r}")
+
+    def item_fields(self, region: str) -> dict[str, FeatureField]:
+        """The slot type's fields the example sampler writes (every field not declared `constant`)."""
+        return {f.name: f for f in written(self._item_type(region).fields)}
+
+    def region_fields(self, region: str) -> dict[str, FeatureField]:
         """The region's fields the example sampler writes (every field not declared `constant`)."""
-        return {f.name: f for f in written(self.regions[region].fields)}
+        return {f.name: f for f in written(_laid_out(self.regions[region].fields, f"fields in region {region!r}"))}
 
     def slot_count(self, region: str) -> int:
-        return self.regions[region].slots.count
+        return _laid_out(self._slots(region).count, f"slot count of region {region!r}")
 
     @property
     def primaries(self) -> str:
-        return self.regions[FEELING_REGION].slots.per
+        return _laid_out(self._slots(FEELING_REGION).per, f"enum of region {FEELING_REGION!r}")
 
-    def onehot(self, fields: dict[str, Any], name: str) -> str | None:
+    def onehot(self, fields: dict[str, FeatureField], name: str) -> str | None:
         f = fields.get(name)
         return f.onehot if f is not None else None
 
@@ -566,7 +595,7 @@ class Vocabulary:
         return [n for n in self.sampled(EDGE_REGION) if n != EDGE_ROLE]
 
     @staticmethod
-    def _field_type(f: Any) -> PathType:
+    def _field_type(f: FeatureField) -> PathType:
         return PathType("enum", f.onehot) if f.onehot is not None else PathType("number")
 
     def _feature_paths(self) -> None:
@@ -592,7 +621,7 @@ class Vocabulary:
                 for path, (kind, enum) in field_form(f).label_paths(f"{hname}.{f.name}", variants).items():
                     self.paths[path] = PathType(kind, enum)
 
-    def output_field(self, name: str) -> Any | None:
+    def output_field(self, name: str) -> OutputField | None:
         head, _, field = name.partition(".")
         h = self.heads.get(head)
         return next((f for f in h.fields if f.name == field), None) if h else None
@@ -617,7 +646,7 @@ class Vocabulary:
     def output_field_names(self) -> list[str]:
         return [f"{h}.{f.name}" for h, head in self.heads.items() for f in head.fields]
 
-    def matcher_problem(self, path: str, matcher: Any) -> str | None:
+    def matcher_problem(self, path: str, matcher: Matcher) -> str | None:
         """Why `path: matcher` is not a valid condition entry, or None."""
         t = self.paths.get(path)
         if t is None:
@@ -635,8 +664,8 @@ class Vocabulary:
             return self._variant_problem(t.enum, list(matcher.in_ or []) + list(matcher.not_in or []))
         return None
 
-    def _variant_problem(self, enum: str, names: list[str]) -> str | None:
-        if enum not in self.enums:
+    def _variant_problem(self, enum: str | None, names: list[str]) -> str | None:
+        if enum is None or enum not in self.enums:
             return None  # the unknown enum is reported where it is named; its variants would only echo it
         bad = [n for n in names if n not in self.enums[enum]]
         if bad:
@@ -657,11 +686,11 @@ def _hint(path: str, paths: dict[str, PathType]) -> str:
 # ---------------------------------------------------------------- the cross-file check
 
 
-def matrix_entries(specs: Any) -> dict[str, list[Any]]:
+def matrix_entries(specs: SpecSet) -> dict[str, list[Entry[BaseModel]]]:
     return {kind: specs.of_kind(kind) for kind in MATRIX_KINDS}
 
 
-def vocabulary_for(specs: Any) -> Vocabulary:
+def vocabulary_for(specs: SpecSet) -> Vocabulary:
     """The vocabulary of a loaded, valid specs set (the generator's entry point)."""
     matrix = specs.one(CharacterMatrixFile)
     enums = {name: e.variants for name, e in specs.one(EnumsFile).enums.items()}
@@ -669,7 +698,7 @@ def vocabulary_for(specs: Any) -> Vocabulary:
                       specs.named(OutputHeadsFile)[matrix.outputs], specs.one(PersonalityAxesFile).axis_names)
 
 
-def check_matrix(specs: Any) -> list[SpecProblem]:
+def check_matrix(specs: SpecSet) -> list[SpecProblem]:
     """Every reference in the matrix specs resolves; every range and table is usable."""
     found = matrix_entries(specs)
     if not any(found.values()):
@@ -688,7 +717,7 @@ def check_matrix(specs: Any) -> list[SpecProblem]:
                                                f"`kind: {kind}` file under {root}"))
     if problems:
         return problems
-    matrix = found["character_matrix"][0]
+    matrix = specs.of_kind(CharacterMatrixFile)[0]
     enums_files = specs.of_kind(EnumsFile)
     if not enums_files:
         return problems
@@ -700,7 +729,7 @@ def check_matrix(specs: Any) -> list[SpecProblem]:
         problems.append(matrix.doc.problem(("outputs",), f"unknown output_heads {matrix.model.outputs!r}"))
     if problems:
         return problems
-    axes_entry = found["personality_axes"][0]
+    axes_entry = specs.of_kind(PersonalityAxesFile)[0]
     vocab = Vocabulary(enums, layouts[matrix.model.features], heads[matrix.model.outputs],
                        axes_entry.model.axis_names)
     layout_entry = next(e for e in specs.of_kind(FeatureLayoutFile) if e.model.name == matrix.model.features)
@@ -709,39 +738,45 @@ def check_matrix(specs: Any) -> list[SpecProblem]:
         return problems + [matrix.doc.problem(("features",), why) for why in vocab.problems]
     if vocab.primaries not in enums:
         return problems  # reported where the layout names the enum; every feeling path would echo it
-    problems += _duplicate_names(found, "archetypes", "archetypes")
-    problems += _duplicate_names(found, "relational_dynamics", "dynamics")
-    problems += _duplicate_names(found, "scene_profiles", "profiles")
+    archetypes = specs.of_kind(ArchetypesFile)
+    dynamics = specs.of_kind(RelationalDynamicsFile)
+    profiles = specs.of_kind(SceneProfilesFile)
+    problems += _duplicate_names([(e, e.model.archetypes) for e in archetypes], "archetypes")
+    problems += _duplicate_names([(e, e.model.dynamics) for e in dynamics], "dynamics")
+    problems += _duplicate_names([(e, e.model.profiles) for e in profiles], "profiles")
     problems += _check_matrix_file(matrix, vocab)
-    for e in found["archetypes"]:
-        problems += _check_archetypes(e, vocab)
-    for e in found["relational_dynamics"]:
-        problems += _check_dynamics(e, vocab)
-    for e in found["scene_profiles"]:
-        problems += _check_profiles(e, vocab)
-    problems += _check_labelling(found["labelling_rules"][0], vocab)
+    for archetypes_entry in archetypes:
+        problems += _check_archetypes(archetypes_entry, vocab)
+    for dynamics_entry in dynamics:
+        problems += _check_dynamics(dynamics_entry, vocab)
+    for profiles_entry in profiles:
+        problems += _check_profiles(profiles_entry, vocab)
+    problems += _check_labelling(specs.of_kind(LabellingRulesFile)[0], vocab)
     return problems
 
 
-def _duplicate_names(found: dict[str, list[Any]], kind: str, key: str) -> list[SpecProblem]:
-    seen: dict[str, Any] = {}
+def _duplicate_names(named: list[tuple[Entry[BaseModel], Iterable[str]]], key: str) -> list[SpecProblem]:
+    """Names under `key` defined in more than one file of a kind: (file, its names) per file."""
+    seen: dict[str, Entry[BaseModel]] = {}
     out = []
-    for e in found[kind]:
-        for name in getattr(e.model, key):
+    for e, names in named:
+        for name in names:
             if name in seen:
                 out.append(e.doc.problem((key, name), f"also defined in {seen[name].doc.name}"))
             seen[name] = e
     return out
 
 
-def _variant(entry: Any, loc: tuple, enum: str | None, value: str, vocab: Vocabulary) -> list[SpecProblem]:
+def _variant(entry: Entry[BaseModel], loc: Loc, enum: str | None, value: str, vocab: Vocabulary
+             ) -> list[SpecProblem]:
     if enum is None:
         return [entry.doc.problem(loc, "the feature layout gives this field no enum")]
     why = vocab._variant_problem(enum, [value])
     return [entry.doc.problem(loc, why)] if why else []
 
 
-def _same_keys(entry: Any, loc: tuple, given: dict, wanted: list[str], what: str) -> list[SpecProblem]:
+def _same_keys(entry: Entry[BaseModel], loc: Loc, given: Iterable[str], wanted: list[str], what: str
+               ) -> list[SpecProblem]:
     out = [entry.doc.problem(loc + (k,), f"unknown {what} {k!r} {one_of(k, wanted)}")
            for k in given if k not in wanted]
     missing = [k for k in wanted if k not in given]
@@ -750,18 +785,19 @@ def _same_keys(entry: Any, loc: tuple, given: dict, wanted: list[str], what: str
     return out
 
 
-def _check_matrix_file(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
+def _check_matrix_file(entry: Entry[CharacterMatrixFile], vocab: Vocabulary) -> list[SpecProblem]:
     m, out = entry.model, []
-    for key, region in (("edge_count_weights", EDGE_REGION), ("history_length_weights", HISTORY_REGION)):
+    for key, weights, region in (("edge_count_weights", m.edge_count_weights, EDGE_REGION),
+                                 ("history_length_weights", m.history_length_weights, HISTORY_REGION)):
         most = vocab.slot_count(region)
-        if len(getattr(m, key)) > most + 1:
-            out.append(entry.doc.problem((key,), f"{len(getattr(m, key))} weights, but {region} has only "
+        if len(weights) > most + 1:
+            out.append(entry.doc.problem((key,), f"{len(weights)} weights, but {region} has only "
                                          f"{most} slots (weights for 0..{most})"))
     return out
 
 
-def _check_archetypes(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
-    out = []
+def _check_archetypes(entry: Entry[ArchetypesFile], vocab: Vocabulary) -> list[SpecProblem]:
+    out: list[SpecProblem] = []
     slot_fields = vocab.item_fields(AXIS_REGION)
     feeling_fields = vocab.item_fields(FEELING_REGION)
     most = vocab.slot_count(AXIS_REGION)
@@ -781,8 +817,8 @@ def _check_archetypes(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
                             trait.provenance, vocab)
         out += _same_keys(entry, loc + ("emotions",), a.emotions, vocab.enums[vocab.primaries],
                           f"{vocab.primaries} variant")
-        for primary, trait in a.emotions.items():
-            for i, level in enumerate(trait.awareness):
+        for primary, emotion in a.emotions.items():
+            for i, level in enumerate(emotion.awareness):
                 out += _variant(entry, loc + ("emotions", primary, "awareness", i),
                                 vocab.onehot(feeling_fields, "awareness"), level, vocab)
         out += _same_keys(entry, loc + ("self_edge",), a.self_edge, list(vocab.sampled(SELF_REGION)),
@@ -790,8 +826,8 @@ def _check_archetypes(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
     return out
 
 
-def _check_dynamics(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
-    out = []
+def _check_dynamics(entry: Entry[RelationalDynamicsFile], vocab: Vocabulary) -> list[SpecProblem]:
+    out: list[SpecProblem] = []
     substrates = vocab.substrates()
     role_enum = vocab.onehot(vocab.item_fields(EDGE_REGION), "role")
     m = entry.model
@@ -800,11 +836,11 @@ def _check_dynamics(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
         out += _variant(entry, ("bystanders", "roles", i), role_enum, role, vocab)
     for name, d in m.dynamics.items():
         loc = ("dynamics", name)
-        for side in ("a_to_b", "b_to_a"):
-            out += _same_keys(entry, loc + (side,), getattr(d, side), substrates, "edge substrate")
+        for side, substrate in (("a_to_b", d.a_to_b), ("b_to_a", d.b_to_a)):
+            out += _same_keys(entry, loc + (side,), substrate, substrates, "edge substrate")
         for i, ra in enumerate(d.roles):
-            for who in ("a", "b"):
-                out += _variant(entry, loc + ("roles", i, who), role_enum, getattr(ra, who), vocab)
+            for who, role in (("a", ra.a), ("b", ra.b)):
+                out += _variant(entry, loc + ("roles", i, who), role_enum, role, vocab)
         pairs = [(r.a, r.b) for r in d.roles]
         for i, pair in enumerate(pairs):
             if pair in pairs[:i]:
@@ -812,8 +848,8 @@ def _check_dynamics(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
     return out
 
 
-def _check_profiles(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
-    out = []
+def _check_profiles(entry: Entry[SceneProfilesFile], vocab: Vocabulary) -> list[SpecProblem]:
+    out: list[SpecProblem] = []
     scene, event = vocab.region_fields(SCENE_REGION), vocab.region_fields(EVENT_REGION)
     for name, p in entry.model.profiles.items():
         loc = ("profiles", name)
@@ -826,8 +862,8 @@ def _check_profiles(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
     return out
 
 
-def _check_condition(entry: Any, loc: tuple, cond: dict, vocab: Vocabulary, labels_allowed: bool
-                     ) -> list[SpecProblem]:
+def _check_condition(entry: Entry[LabellingRulesFile], loc: Loc, cond: Condition, vocab: Vocabulary,
+                     labels_allowed: bool) -> list[SpecProblem]:
     out = []
     for path, matcher in cond.items():
         if not labels_allowed and path.split(".")[0] in vocab.heads:
@@ -838,7 +874,7 @@ def _check_condition(entry: Any, loc: tuple, cond: dict, vocab: Vocabulary, labe
     return out
 
 
-def _check_labelling(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
+def _check_labelling(entry: Entry[LabellingRulesFile], vocab: Vocabulary) -> list[SpecProblem]:
     m, out = entry.model, []
     feature_roots = {p.split(".")[0] for p in vocab.paths if p.split(".")[0] not in vocab.heads}
     for head in vocab.heads:
@@ -861,14 +897,14 @@ def _check_labelling(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
         out += _check_condition(entry, ("rules", i, "when"), rule.when, vocab, labels_allowed=False)
         for key_name, effects in (("raise", rule.raise_), ("lower", rule.lower)):
             for key in effects:
-                loc = ("rules", i, key_name, key)
+                effect_loc = ("rules", i, key_name, key)
                 resolved = vocab.effect_field(key)
                 if isinstance(resolved, str):
-                    out.append(entry.doc.problem(loc, resolved))
+                    out.append(entry.doc.problem(effect_loc, resolved))
                     continue
                 target = m.targets.get(resolved[0])
                 if target is not None and not RESOLVE_RULES[target.resolve][1]:
-                    out.append(entry.doc.problem(loc, f"{resolved[0]} is derived (`{target.resolve}`); "
+                    out.append(entry.doc.problem(effect_loc, f"{resolved[0]} is derived (`{target.resolve}`); "
                                                  "rules cannot add to it"))
     # coherence: conditions over features and labels
     for cname, check in m.coherence.checks.items():
@@ -879,7 +915,8 @@ def _check_labelling(entry: Any, vocab: Vocabulary) -> list[SpecProblem]:
     return out
 
 
-def _check_target_source(entry: Any, name: str, f: Any, t: Target, vocab: Vocabulary) -> list[SpecProblem]:
+def _check_target_source(entry: Entry[LabellingRulesFile], name: str, f: OutputField, t: Target, vocab: Vocabulary
+                         ) -> list[SpecProblem]:
     if t.of is None:
         return []
     loc = ("targets", name, "of")

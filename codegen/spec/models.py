@@ -8,7 +8,7 @@ computed layouts) live in `crosscheck.py`. Extra keys are refused everywhere.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Literal, Union, get_args
 
 from pydantic import (
     AfterValidator,
@@ -186,8 +186,13 @@ class FeatureLayoutFile(SpecModel):
 # ---------------------------------------------------------------- output heads
 
 # Kinds and losses come from the output-kind table, in its order (the JSON Schema lists them so).
-OutputKind = Literal[tuple(output_kinds.OUTPUT_KINDS)]  # type: ignore[valid-type]
-Loss = Literal[output_kinds.LOSSES]  # type: ignore[valid-type]
+# A Literal built from a table is beyond a static checker: to mypy they are the strings they hold.
+if TYPE_CHECKING:
+    OutputKind = str
+    Loss = str
+else:
+    OutputKind = Literal[tuple(output_kinds.OUTPUT_KINDS)]
+    Loss = Literal[output_kinds.LOSSES]
 
 
 class DecodeRule(SpecModel):
@@ -242,11 +247,16 @@ class RoundOrNone(DecodeRule):
         return float(self.none_below)
 
 
-DECODE_RULES = (Argmax, SigmoidThreshold, Identity, AbsCutoff, RoundClamp, RoundOrNone)
-Decode = Annotated[Union[DECODE_RULES], Field(discriminator="rule")]
+AnyDecodeRule = Union[Argmax, SigmoidThreshold, Identity, AbsCutoff, RoundClamp, RoundOrNone]
+DECODE_RULES: tuple[type[DecodeRule], ...] = get_args(AnyDecodeRule)
+Decode = Annotated[AnyDecodeRule, Field(discriminator="rule")]
 # Rules without parameters may be written bare: `decode: argmax` means `decode: {rule: argmax}`.
-BareRule = Literal[tuple(get_args(m.model_fields["rule"].annotation)[0] for m in DECODE_RULES
-                         if set(m.model_fields) == {"rule"})]
+# Built from the rule models, so only the schema (and pydantic) read it: to mypy it is a string.
+if TYPE_CHECKING:
+    BareRule = str
+else:
+    BareRule = Literal[tuple(get_args(m.model_fields["rule"].annotation)[0] for m in DECODE_RULES
+                             if set(m.model_fields) == {"rule"})]
 
 
 def _bare_rule(v: object) -> object:

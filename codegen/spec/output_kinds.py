@@ -30,12 +30,15 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
 
 if TYPE_CHECKING:
     import numpy as np
 
 # ---------------------------------------------------------------- values
+
+# The type of a path in the labelling rule language (codegen.spec.matrix): what matchers compare.
+PathKind = Literal["number", "enum", "bool", "flags"]
 
 
 @dataclass(frozen=True)
@@ -82,16 +85,20 @@ VALUES: dict[str, ValueType] = {
 # ---------------------------------------------------------------- decode rules
 
 
-def _no_numbers(param: float | None) -> dict[str, Any]:
+# The numbers a rule's snippets use, by name: `{p}` a float parameter, `{n}`/`{none}` integers.
+Numbers = dict[str, float]
+
+
+def _no_numbers(param: float | None) -> Numbers:
     return {}
 
 
-def _float_param(param: float | None) -> dict[str, Any]:
+def _float_param(param: float | None) -> Numbers:
     assert param is not None
     return {"p": float(param)}
 
 
-def _none_below(param: float | None) -> dict[str, Any]:
+def _none_below(param: float | None) -> Numbers:
     """`n`: the smallest value that is not None; `none`: what None encodes as (one below `n`)."""
     assert param is not None
     n = int(param)
@@ -102,10 +109,11 @@ def _round_half_away(x: np.ndarray) -> np.ndarray:
     import numpy as np
 
     # The contract rounds half away from zero (Rust's f64::round); numpy rounds half to even.
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    rounded: np.ndarray = np.sign(x) * np.floor(np.abs(x) + 0.5)
+    return rounded
 
 
-def _np_argmax(x: np.ndarray, k: dict, variants: int) -> np.ndarray:
+def _np_argmax(x: np.ndarray, k: Numbers, variants: int) -> np.ndarray:
     import numpy as np
 
     out = np.zeros_like(x)
@@ -113,55 +121,64 @@ def _np_argmax(x: np.ndarray, k: dict, variants: int) -> np.ndarray:
     return out
 
 
-def _np_threshold(x: np.ndarray, k: dict, variants: int) -> np.ndarray:
-    return (x > k["p"]).astype(x.dtype)  # p is the logit of the threshold
+def _np_threshold(x: np.ndarray, k: Numbers, variants: int) -> np.ndarray:
+    decided: np.ndarray = (x > k["p"]).astype(x.dtype)  # p is the logit of the threshold
+    return decided
 
 
-def _np_cut(x: np.ndarray, k: dict, variants: int) -> np.ndarray:
+def _np_cut(x: np.ndarray, k: Numbers, variants: int) -> np.ndarray:
     import numpy as np
 
-    return np.where(np.abs(x) > k["p"], x, 0.0)
+    kept: np.ndarray = np.where(np.abs(x) > k["p"], x, 0.0)
+    return kept
 
 
-def _np_round_clamp(x: np.ndarray, k: dict, variants: int) -> np.ndarray:
+def _np_round_clamp(x: np.ndarray, k: Numbers, variants: int) -> np.ndarray:
     import numpy as np
 
-    return np.clip(_round_half_away(x), 0, variants - 1)
+    clamped: np.ndarray = np.clip(_round_half_away(x), 0, variants - 1)
+    return clamped
 
 
-def _np_round_or_none(x: np.ndarray, k: dict, variants: int) -> np.ndarray:
+def _np_round_or_none(x: np.ndarray, k: Numbers, variants: int) -> np.ndarray:
     import numpy as np
 
     r = _round_half_away(x)
-    return np.where(r < k["n"], k["none"], r)
+    decoded: np.ndarray = np.where(r < k["n"], k["none"], r)
+    return decoded
 
 
 def _f32(x: float) -> float:
-    import struct
+    (single,) = struct.unpack("f", struct.pack("f", x))
+    return float(single)
 
-    return struct.unpack("f", struct.pack("f", x))[0]
+
+def _f32_bits(x: float) -> int:
+    (bits,) = struct.unpack("I", struct.pack("f", x))
+    return int(bits)
+
+
+def _f32_from_bits(bits: int) -> float:
+    (single,) = struct.unpack("f", struct.pack("I", bits))
+    return float(single)
 
 
 def _toward_zero(x: float) -> float:
     """The float32 next to a nonzero float32 x, on the side of zero."""
-    import struct
-
-    return struct.unpack("f", struct.pack("I", struct.unpack("I", struct.pack("f", x))[0] - 1))[0]
+    return _f32_from_bits(_f32_bits(x) - 1)
 
 
 def _away_from_zero(x: float) -> float:
-    import struct
-
-    return struct.unpack("f", struct.pack("I", struct.unpack("I", struct.pack("f", x))[0] + 1))[0]
+    return _f32_from_bits(_f32_bits(x) + 1)
 
 
-def _threshold_edges(k: dict) -> list[float]:
+def _threshold_edges(k: Numbers) -> list[float]:
     p = k["p"]
     # logit == threshold is false; raw logits between 0 and 0.5 are true at threshold 0.5 (defect 3).
     return [p, _f32(p + 2**-20), _f32(p - 2**-20), 0.3, 0.6, -0.3]
 
 
-def _cut_edges(k: dict) -> list[float]:
+def _cut_edges(k: Numbers) -> list[float]:
     p = _f32(k["p"])
     return [p, _away_from_zero(p), -p, -_away_from_zero(p), 0.02, 0.0]
 
@@ -169,7 +186,7 @@ def _cut_edges(k: dict) -> list[float]:
 _ROUNDING_EDGES = [2.5, -0.5, 7.5, 100.0, _toward_zero(0.5), -1.5, 0.5, _toward_zero(-0.5)]
 
 
-def _none_below_edges(k: dict) -> list[float]:
+def _none_below_edges(k: Numbers) -> list[float]:
     # The rounding edges moved to none_below: each x.5 and its neighbour toward zero round to
     # different integers, so both sides of "below none_below" are reached.
     n = k["n"]
@@ -183,12 +200,12 @@ class RuleRow:
     value: str  # key of VALUES
     reduces: bool  # reads the whole field at once (argmax); otherwise each float alone
     decides: bool  # a class decision (scored by F1 when quantization is checked)
-    numbers: Callable[[float | None], dict[str, Any]]  # the numbers its snippets use, from `param`
+    numbers: Callable[[float | None], Numbers]  # the numbers its snippets use, from `param`
     py_decode: str  # expression: over {x}; reducing rules over {o}, {w}
     py_encode: str  # label-space float of a decoded {x}; reducing rules: a statement over {ref}, {o}
     rust_decode: str  # expression: over {x}; reducing rules over {o}, {w}
-    numpy: Callable[[np.ndarray, dict, int], np.ndarray]  # (field columns, numbers, enum size) -> labels
-    edges: Callable[[dict], list[float]]  # raw values at and beside the rule's edges (golden vectors)
+    numpy: Callable[[np.ndarray, Numbers, int], np.ndarray]  # (field columns, numbers, enum size) -> labels
+    edges: Callable[[Numbers], list[float]]  # raw values at and beside the rule's edges (golden vectors)
     doc: str = ""
 
     @property
@@ -249,7 +266,7 @@ class KindRow:
     enum: bool  # names an enum
     per_variant: bool  # one float per variant of the enum (else one float)
     values: Literal["one", "per_variant"]  # one value, or a tuple with one per variant
-    label_path: str | None  # labelling-language type of `head.field`, None: no such path
+    label_path: PathKind | None  # labelling-language type of `head.field`, None: no such path
     variant_path: bool  # `head.field.Variant` paths exist (typed by the rule's value)
     train_metric: Literal["class_accuracy", "accuracy", "mae"]  # storyml.train.mlp field metrics
     measures: tuple[str, ...]  # storyml.evaluate character metrics
@@ -305,7 +322,7 @@ class FieldForm:
         return cls(k, r, enum, param, width)
 
     @classmethod
-    def of_info(cls, f: Any) -> FieldForm:
+    def of_info(cls, f: FieldInfoLike) -> FieldForm:
         """From the generated contract's FieldInfo (kind, decode, enum, width, param)."""
         return cls.of(f.kind, f.decode, f.enum, f.param, f.width)
 
@@ -375,9 +392,9 @@ class FieldForm:
         return self.rule.numpy(x, self.rule.numbers(self.param), variants)
 
     # -- labelling language
-    def label_paths(self, base: str, variants: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    def label_paths(self, base: str, variants: Sequence[str]) -> dict[str, tuple[PathKind, str | None]]:
         """Path -> (type, enum) of every label path this field offers the rule language."""
-        paths: dict[str, tuple[str, str | None]] = {}
+        paths: dict[str, tuple[PathKind, str | None]] = {}
         if self.kind.label_path is not None:
             paths[base] = (self.kind.label_path, self.enum if self.kind.label_path in ("enum", "flags") else None)
         if self.kind.variant_path:
@@ -395,7 +412,48 @@ class FieldForm:
         return out
 
 
-def field_form(spec: Any, width: int = 0) -> FieldForm:
+class _DecodeSpec(Protocol):
+    @property
+    def rule(self) -> str: ...
+
+    @property
+    def param(self) -> float | None: ...
+
+
+class OutputFieldSpec(Protocol):
+    """What `field_form` reads of an output field spec (codegen.spec.models.OutputField, which
+    imports this module)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def enum(self) -> str | None: ...
+
+    @property
+    def decode(self) -> _DecodeSpec: ...
+
+
+class FieldInfoLike(Protocol):
+    """What `FieldForm.of_info` reads of the generated contract's FieldInfo."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def decode(self) -> str: ...
+
+    @property
+    def enum(self) -> str | None: ...
+
+    @property
+    def param(self) -> float | None: ...
+
+    @property
+    def width(self) -> int: ...
+
+
+def field_form(spec: OutputFieldSpec, width: int = 0) -> FieldForm:
     """The form of an `OutputField` spec model (laid out `width` floats wide, when that matters)."""
     return FieldForm.of(spec.kind, spec.decode.rule, spec.enum, spec.decode.param, width)
 

@@ -21,10 +21,8 @@ from typing import Any
 
 import yaml
 
-from codegen.spec.errors import SpecProblem, display_path, key_path
+from codegen.spec.errors import Loc, SpecProblem, display_path, key_path
 from codegen.spec.limits import MAX_ALIAS_EXPANSION, MAX_SPEC_BYTES, MAX_YAML_DEPTH
-
-Loc = tuple[str | int, ...]
 
 # libyaml's parser when PyYAML was built with it (it keeps node marks): much faster on big specs.
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -41,9 +39,10 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
 
     _resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
 
-    def resolve(self, kind, value, implicit):
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
         if kind is not yaml.ScalarNode:
-            return super().resolve(kind, value, implicit)
+            node_tag: str = super().resolve(kind, value, implicit)
+            return node_tag
         key = (value, implicit)
         tag = self._resolved.get(key)
         if tag is None:
@@ -253,7 +252,8 @@ class _EventCheck:
         return self.last or _TOP
 
     def event(self, event: yaml.Event) -> None:
-        line = event.start_mark.line + 1
+        # The parser marks every event it emits; the stubs allow None for hand-made events.
+        line = event.start_mark.line + 1 if event.start_mark is not None else 1
         if isinstance(event, yaml.DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
@@ -279,14 +279,20 @@ class _EventCheck:
             if event.anchor:
                 self.anchors[event.anchor] = (line, 1, 1)
             self.after_node(1, 1)
-        elif isinstance(event, yaml.AliasEvent):
+        elif isinstance(event, yaml.AliasEvent) and event.anchor is not None:  # an alias names its anchor
             self.before_node()
             self.alias(event.anchor, line)
 
     def anchor(self, event: yaml.NodeEvent, line: int) -> None:
-        first = self.open_anchors.get(event.anchor) or self.anchors.get(event.anchor, (None,))[0]
-        if event.anchor and first is not None:
-            self.fail(line, f"anchor &{event.anchor} is defined twice (first on line {first})")
+        if not event.anchor:
+            return
+        if event.anchor in self.open_anchors:
+            first = self.open_anchors[event.anchor]
+        elif event.anchor in self.anchors:
+            first = self.anchors[event.anchor][0]
+        else:
+            return
+        self.fail(line, f"anchor &{event.anchor} is defined twice (first on line {first})")
 
     def alias(self, anchor: str, line: int) -> None:
         if anchor in self.open_anchors:

@@ -22,6 +22,8 @@ from pydantic import BaseModel
 from codegen.spec.source import SourceDoc
 
 ModelT = TypeVar("ModelT")
+# An entry is read, never re-pointed (frozen): an Entry[TextLabelsFile] serves where any entry does.
+EntryModelT = TypeVar("EntryModelT", covariant=True)
 SpecModelT = TypeVar("SpecModelT", bound=BaseModel)
 
 
@@ -36,11 +38,11 @@ NamedT = TypeVar("NamedT", bound=NamedFile)
 
 
 @dataclass(frozen=True)
-class Entry(Generic[ModelT]):
+class Entry(Generic[EntryModelT]):
     """A validated spec file with its source, for errors that point into it."""
 
     doc: SourceDoc
-    model: ModelT
+    model: EntryModelT
 
 
 def _all_hold(entries: list[Entry[BaseModel]], model: type[ModelT]) -> TypeGuard[list[Entry[ModelT]]]:
@@ -80,9 +82,15 @@ class SpecSet:
     def named(self, kind: type[NamedT]) -> dict[str, NamedT]:
         return {e.model.name: e.model for e in self.of_kind(kind)}
 
-    def __iter__(self) -> Iterator[Entry[BaseModel]]:
+    def with_kinds(self) -> Iterator[tuple[str, Entry[BaseModel]]]:
+        """Every entry with the `kind:` it is filed under, kinds in name order."""
         for kind in sorted(self.entries):
-            yield from self.entries[kind]
+            for entry in self.entries[kind]:
+                yield kind, entry
+
+    def __iter__(self) -> Iterator[Entry[BaseModel]]:
+        for _kind, entry in self.with_kinds():
+            yield entry
 
     @property
     def files(self) -> list[Path]:

@@ -19,12 +19,14 @@ Each file checks its own shape here; `check_templates` checks what spans files
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union, get_args
+from typing import Annotated, Literal, Sequence, Union, get_args
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from codegen.spec.errors import SpecProblem, one_of
+from codegen.spec.errors import Loc, SpecProblem, one_of
 from codegen.spec.models import EnumsFile, SpecModel, TextLabelsFile, _snake, _unique
+from codegen.spec.source import SourceDoc
+from codegen.spec.specset import Entry, SpecSet
 
 # Register names come from the text_labels spec; what each means for generated
 # text (its verb form, whether it speaks in the first person) from the
@@ -101,7 +103,7 @@ class Verb(SpecModel):
         return override if override is not None else inflect(self.lemma, name)
 
 
-def _bare_lemma(data):
+def _bare_lemma(data: object) -> object:
     return {"lemma": data} if isinstance(data, str) else data
 
 
@@ -224,16 +226,20 @@ class TemplatesFile(SpecModel):
 # ---------------------------------------------------------------- cross-file checks
 
 
-def vocabulary_lists(specs) -> dict[str, tuple[object, WordList]]:
+# Every word list by name, with the entry of the vocabulary file that defines it.
+VocabularyLists = dict[str, tuple[Entry[VocabularyFile], WordList]]
+
+
+def vocabulary_lists(specs: SpecSet) -> VocabularyLists:
     """Every list by name, with the entry of the file that defines it (first one wins)."""
-    out: dict[str, tuple[object, WordList]] = {}
+    out: VocabularyLists = {}
     for entry in specs.of_kind(VocabularyFile):
         for name, wl in entry.model.lists.items():
             out.setdefault(name, (entry, wl))
     return out
 
 
-def resolved_entries(name: str, lists: dict[str, tuple[object, WordList]]) -> list[tuple[str, str | Verb]]:
+def resolved_entries(name: str, lists: VocabularyLists) -> list[tuple[str, str | Verb]]:
     """(defining list, entry) for every entry a list offers: its own, then its includes' in order.
 
     An entry reached twice (through two includes) is offered once, from the first list that has it.
@@ -241,7 +247,7 @@ def resolved_entries(name: str, lists: dict[str, tuple[object, WordList]]) -> li
     """
     out: dict[str, tuple[str, str | Verb]] = {}
     wl = lists[name][1]
-    own = wl.words if wl.words is not None else wl.verbs or []
+    own: Sequence[str | Verb] = wl.words if wl.words is not None else wl.verbs or []
     for entry_id, entry in zip(wl.entry_ids, own):
         out.setdefault(entry_id, (name, entry))
     for included in wl.include:
@@ -250,7 +256,7 @@ def resolved_entries(name: str, lists: dict[str, tuple[object, WordList]]) -> li
     return list(out.values())
 
 
-def _check_includes(specs) -> list[SpecProblem]:
+def _check_includes(specs: SpecSet) -> list[SpecProblem]:
     """Included lists exist, hold the same kind of entry, and never include themselves."""
     lists = vocabulary_lists(specs)
     problems: list[SpecProblem] = []
@@ -270,7 +276,7 @@ def _check_includes(specs) -> list[SpecProblem]:
     return problems
 
 
-def _reachable(name: str, lists: dict[str, tuple[object, WordList]]) -> set[str]:
+def _reachable(name: str, lists: VocabularyLists) -> set[str]:
     seen: set[str] = set()
     stack = [name]
     while stack:
@@ -282,7 +288,7 @@ def _reachable(name: str, lists: dict[str, tuple[object, WordList]]) -> set[str]
     return seen
 
 
-def entity_categories_of_lists(specs) -> dict[str, set[str]]:
+def entity_categories_of_lists(specs: SpecSet) -> dict[str, set[str]]:
     """The entity categories each word list is drawn under (through includes too)."""
     lists = vocabulary_lists(specs)
     drawn: dict[str, set[str]] = {}
@@ -298,7 +304,7 @@ def entity_categories_of_lists(specs) -> dict[str, set[str]]:
     return drawn
 
 
-def _check_one_category_per_word(specs) -> list[SpecProblem]:
+def _check_one_category_per_word(specs: SpecSet) -> list[SpecProblem]:
     """A word sits in the lists of one entity category only: two would give one mention two labels
     and let the held-out-vocabulary split see the same word on both sides."""
     categories = entity_categories_of_lists(specs)
@@ -323,7 +329,7 @@ def _check_one_category_per_word(specs) -> list[SpecProblem]:
     return problems
 
 
-def _check_vocabulary(specs) -> list[SpecProblem]:
+def _check_vocabulary(specs: SpecSet) -> list[SpecProblem]:
     problems: list[SpecProblem] = []
     defined: dict[str, str] = {}
     for entry in specs.of_kind(VocabularyFile):
@@ -360,7 +366,7 @@ def _snake_problem(name: str) -> str | None:
     return None
 
 
-def _check_templates(specs) -> list[SpecProblem]:
+def _check_templates(specs: SpecSet) -> list[SpecProblem]:
     labels = specs.one(TextLabelsFile)
     kinds = list(labels.event_kinds.labels)
     registers = list(labels.registers)
@@ -413,8 +419,9 @@ def _check_templates(specs) -> list[SpecProblem]:
     return problems
 
 
-def _check_slot(doc, loc, name, slot: Slot, t: Template, used, lists, categories, roles) -> list[SpecProblem]:
-    problems = []
+def _check_slot(doc: SourceDoc, loc: Loc, name: str, slot: Slot, t: Template, used: list[str],
+                lists: VocabularyLists, categories: list[str], roles: list[str]) -> list[SpecProblem]:
+    problems: list[SpecProblem] = []
     if name not in used:
         problems.append(doc.problem(loc, f"slot {name!r} is declared but not used in the pattern"))
     if isinstance(slot.from_, dict):
@@ -451,7 +458,7 @@ def _check_slot(doc, loc, name, slot: Slot, t: Template, used, lists, categories
     return problems
 
 
-def _check_register_rules(specs) -> list[SpecProblem]:
+def _check_register_rules(specs: SpecSet) -> list[SpecProblem]:
     """Exactly one rules file when there are templates, with a rule for every register and no other."""
     entries = specs.of_kind(RegisterRulesFile)
     if len(entries) != 1:
@@ -468,7 +475,7 @@ def _check_register_rules(specs) -> list[SpecProblem]:
     return problems
 
 
-def check_templates(specs) -> list[SpecProblem]:
+def check_templates(specs: SpecSet) -> list[SpecProblem]:
     """Cross-file rules of the vocabulary, templates and register_rules kinds."""
     if not specs.of_kind(TemplatesFile) and not specs.of_kind(VocabularyFile):
         return []

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.models import ArtifactsFile, SpecModel
+from codegen.spec.specset import SpecSet
 
 PresetName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -212,15 +213,16 @@ class TextTrainingFile(SpecModel):
 # ---------------------------------------------------------------- cross-file checks
 
 
-def check_training_specs(specs) -> list[SpecProblem]:
+def check_training_specs(specs: SpecSet) -> list[SpecProblem]:
     """The default and profiles name existing presets; tasks are text models the artifacts spec lists."""
     problems: list[SpecProblem] = []
     encoders = specs.of_kind(EncodersFile)
     presets = set(encoders[0].model.presets) if encoders else set()
-    for entry in encoders:
-        if entry.model.default not in presets:
-            problems.append(entry.doc.problem(("default",), f"{entry.model.default!r} is not a preset "
-                                              f"{one_of(entry.model.default, sorted(presets))}"))
+    for encoders_entry in encoders:
+        default = encoders_entry.model.default
+        if default not in presets:
+            problems.append(encoders_entry.doc.problem(("default",), f"{default!r} is not a preset "
+                                                       f"{one_of(default, sorted(presets))}"))
     artifacts = specs.of_kind(ArtifactsFile)
     text_models = ({name for name, m in artifacts[0].model.models.items() if m.labels in ("event_kinds", "bio")}
                    if artifacts else set())
@@ -248,6 +250,6 @@ def check_training_specs(specs) -> list[SpecProblem]:
                         ("tasks", name, "head"), f"a {task.head} head, but the artifact's labels are "
                                                  f"{models[name].labels!r}"))
     if len(specs.of_kind(TextTrainingFile)) and not encoders:
-        entry = specs.of_kind(TextTrainingFile)[0]
-        problems.append(entry.doc.problem((), "text training needs a `kind: encoders` file"))
+        first = specs.of_kind(TextTrainingFile)[0]
+        problems.append(first.doc.problem((), "text training needs a `kind: encoders` file"))
     return problems
