@@ -40,7 +40,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from storyml_contract import (
@@ -316,7 +316,11 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _chunks(items: Sequence, size: int) -> Iterator[tuple[int, Sequence]]:
+# What _chunks slices: a list of texts or pieces, or the rows of an array.
+_Rows = TypeVar("_Rows", Sequence[Any], np.ndarray)
+
+
+def _chunks(items: _Rows, size: int) -> Iterator[tuple[int, _Rows]]:
     for start in range(0, len(items), size):
         yield start, items[start : start + size]
 
@@ -330,7 +334,7 @@ def event_kinds_from_logits(logits: Any, labels: Sequence[str] = EVENT_KIND_LABE
     else:
         chosen = np.zeros(logits.shape, dtype=bool)
         chosen[np.arange(len(logits)), logits.argmax(axis=1)] = True
-    return [[labels[j] for j in np.flatnonzero(row)] for row in chosen]
+    return [[labels[int(j)] for j in np.flatnonzero(row)] for row in chosen]
 
 
 def event_kinds_result(logits: np.ndarray) -> list[dict[str, Any]]:
@@ -398,7 +402,7 @@ class Predictor:
         """Character ranges [start, end) of the windows `text` is run in (one: the whole text)."""
         return self._plan([text])[0][0]
 
-    def _plan(self, texts: list[str]) -> list[tuple[list[tuple[int, int]], list[int]]]:
+    def _plan(self, texts: list[str]) -> list[tuple[list[tuple[int, int]], list[float]]]:
         """Per text: the character ranges of its windows and the character offsets where each
         window's share of the tokens ends (a token belongs to the window where it is furthest
         from an edge: the cut lies in the middle of the overlap)."""
@@ -429,17 +433,17 @@ class Predictor:
     def _run_windows(self, pieces: list[tuple[str, int]]) -> list[_WindowOutput]:
         texts = [piece for piece, _ in pieces]
         aligned = align_batch(self.tokenizer, texts, [[] for _ in texts], MAX_SEQ_LENGTH)
-        ids = pad_batch(aligned[INPUT_IDS], self.tokenizer.pad_token_id)
-        mask = pad_batch(aligned[ATTENTION_MASK], 0)
+        ids = pad_batch(aligned.input_ids, self.tokenizer.pad_token_id)
+        mask = pad_batch(aligned.attention_mask, 0)
         event_logits = self._run(EVENT_MODEL, text_feeds(EVENT_MODEL, ids, mask))
         ner_logits = self._run(NER_MODEL, text_feeds(NER_MODEL, ids, mask))
         outputs = []
         for row, (_, base) in enumerate(pieces):
-            length = len(aligned[INPUT_IDS][row])
+            length = len(aligned.input_ids[row])
             # With no entities given, align_batch labels exactly the special tokens IGNORE_INDEX.
-            special = [label == IGNORE_INDEX for label in aligned["labels"][row]]
-            offsets = [(0, 0) if s else (a + base, b + base) for (a, b), s in zip(aligned["offsets"][row], special)]
-            word_ids = aligned["word_ids"][row] if aligned["word_ids"] is not None else [None] * length
+            special = [label == IGNORE_INDEX for label in aligned.labels[row]]
+            offsets = [(0, 0) if s else (a + base, b + base) for (a, b), s in zip(aligned.offsets[row], special)]
+            word_ids = aligned.word_ids[row] if aligned.word_ids is not None else [None] * length
             outputs.append(_WindowOutput(base, event_logits[row], ner_logits[row, :length], offsets, special,
                                          continues_word_flags(word_ids)))
         return outputs
@@ -640,15 +644,15 @@ def output_record(record: Mapping[str, Any] | None, added: Mapping[str, Any]) ->
 def predict_lines(predictor: Predictor, lines: Sequence[InputLine]) -> list[dict[str, Any]]:
     """One output record per input line, in order: the record with the predictions, or the
     record (what parsed of it) with an `error`."""
-    runnable = [line for line in lines if line.error is None]
-    results = iter(predictor.predict([line.record["text"] for line in runnable]))
+    runnable = [line.record for line in lines if line.error is None and line.record is not None]
+    results = iter(predictor.predict([record["text"] for record in runnable]))
     out = []
     for line in lines:
-        if line.error is not None:
-            out.append(output_record(line.record if isinstance(line.record, dict) else None, {"error": line.error}))
-        else:
+        if line.error is None and line.record is not None:
             result = next(results)
             out.append(output_record(line.record, {k: result[k] for k in ("text", *PREDICTION_FIELDS)}))
+        else:
+            out.append(output_record(line.record if isinstance(line.record, dict) else None, {"error": line.error}))
     return out
 
 

@@ -15,7 +15,10 @@ from codegen.spec.kinds import KINDS
 from codegen.spec.limits import RUST_INT_TYPES
 from codegen.spec.models import ITEM_MARK
 from codegen.spec.source import SourceDoc, load_yaml
-from codegen.spec.specset import Entry, SpecSet  # also re-exported: callers import them from here
+from codegen.spec.specset import Entry, SpecSet
+
+# Entry and SpecSet are re-exported: callers load specs and name what they get from one module.
+__all__ = ["Entry", "SpecSet", "load_file", "load_specs", "spec_files"]
 
 
 def spec_files(root: Path) -> tuple[list[Path], list[SpecProblem]]:

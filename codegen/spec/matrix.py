@@ -590,6 +590,10 @@ class Vocabulary:
         f = fields.get(name)
         return f.onehot if f is not None else None
 
+    def enum_of(self, fields: dict[str, FeatureField], name: str) -> str:
+        """The enum of a one-hot field the shape check requires (a slot's layer, an edge's role, ...)."""
+        return _laid_out(self.onehot(fields, name), f"one-hot field {name!r}")
+
     def substrates(self) -> list[str]:
         """Edge fields that carry a distribution (everything but the one-hot role)."""
         return [n for n in self.sampled(EDGE_REGION) if n != EDGE_ROLE]

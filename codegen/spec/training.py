@@ -72,7 +72,8 @@ class HubEncoder(SpecModel):
     revision: str | None = Field(None, description="Branch, tag or commit to pin.")
 
 
-EncoderPreset = Annotated[ScratchEncoder | PackageEncoder | HubEncoder, Field(discriminator="source")]
+AnyEncoderPreset = ScratchEncoder | PackageEncoder | HubEncoder
+EncoderPreset = Annotated[AnyEncoderPreset, Field(discriminator="source")]
 
 
 class EncodersFile(SpecModel):

@@ -45,7 +45,7 @@ class StageRunner:
     stamps: Path
     force: bool = False
     summaries: dict[str, dict] = field(default_factory=dict)
-    digests: dict[str, str] = field(default_factory=dict)
+    digests: dict[str, str | None] = field(default_factory=dict)  # None: a stage that always runs
     timings: dict[str, float | None] = field(default_factory=dict)  # None: skipped
     count: int = 0
 

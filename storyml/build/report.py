@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 def render_build_summary(summary: dict) -> str:
     lines = [f"# storyml build: {summary['profile']} profile", "",
@@ -80,6 +82,6 @@ def render_console_summary(summary: dict) -> str:
     return "\n".join(lines + [f"stages: {times}"])
 
 
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
+def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]

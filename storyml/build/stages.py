@@ -381,7 +381,7 @@ class Build:
         text_sets.append((REAL_PROSE_SET, load_event_records(REAL_PROSE_FILE), "evalsets/real_prose.jsonl"))
         characters = load_character_records(data_dir / CHARACTERS_VALIDATION_FILE, TOTAL_INPUT_FEATURES,
                                             TOTAL_OUTPUT_FEATURES)
-        summary = {}
+        summary: dict[str, Any] = {}
         for variant, int8 in (("fp32", False), ("int8", True)):
             missing = [f for f in int8_files() if not (self.staging / f).exists()]
             if int8 and missing:
@@ -552,7 +552,7 @@ def quantization_eval_sets(staging: Path, files: dict[str, Path], batch_size: in
     )
     from transformers import PreTrainedTokenizerFast
 
-    from storyml.data.bio import ATTENTION_MASK, INPUT_IDS, align_batch
+    from storyml.data.bio import align_batch
     from storyml.data.jsonl import read_jsonl
     from storyml.export.quantize import EvalSet
     from storyml.predict import text_feeds
@@ -565,11 +565,11 @@ def quantization_eval_sets(staging: Path, files: dict[str, Path], batch_size: in
     for start in range(0, len(records), batch_size):
         chunk = records[start:start + batch_size]
         aligned = align_batch(tokenizer, [r["text"] for r in chunk], [r["entities"] for r in chunk])
-        width = max(len(ids) for ids in aligned[INPUT_IDS])
+        width = max(len(ids) for ids in aligned.input_ids)
         pad = tokenizer.pad_token_id or 0
-        ids = np.array([row + [pad] * (width - len(row)) for row in aligned[INPUT_IDS]], dtype=np.int64)
-        mask = np.array([row + [0] * (width - len(row)) for row in aligned[ATTENTION_MASK]], dtype=np.int64)
-        labels = np.array([row + [IGNORE_INDEX] * (width - len(row)) for row in aligned["labels"]], dtype=np.int64)
+        ids = np.array([row + [pad] * (width - len(row)) for row in aligned.input_ids], dtype=np.int64)
+        mask = np.array([row + [0] * (width - len(row)) for row in aligned.attention_mask], dtype=np.int64)
+        labels = np.array([row + [IGNORE_INDEX] * (width - len(row)) for row in aligned.labels], dtype=np.int64)
         event_feeds.append(text_feeds(EVENT_MODEL, ids, mask))  # the NER model takes the same inputs
         ner_labels.append(labels)
         event_labels.append(np.array([event_vector(r["event_kinds"]) for r in chunk], dtype=np.float32))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES
 
@@ -21,6 +22,7 @@ from storyml.evaluate.evalsets import (
     REAL_PROSE_FILE,
     REAL_PROSE_SET,
     TEMPLATE_SETS,
+    TextEvalSet,
     load_character_records,
     load_event_records,
 )
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.out if args.out is not None else DEFAULT_REPORT_DIR
     predictor = Predictor(artifacts_dir, int8=args.int8, batch_size=args.batch_size)
 
-    text_sets = []
+    text_sets: list[tuple[TextEvalSet, list[dict[str, Any]] | None, str]] = []  # (set, records, where)
     for spec in TEMPLATE_SETS:
         path = data_dir / spec.file
         if path.is_file():
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         text_sets.append((spec, load_event_records(path), str(path)))
 
     characters_path = data_dir / CHARACTERS_VALIDATION_FILE
+    characters: tuple[list[dict[str, Any]] | None, str]  # (records, where, or why there are none)
     if not characters_path.is_file():
         characters = (None, f"{characters_path} not found (written by `storyml build`)")
     elif not predictor.has_character_model():

@@ -132,11 +132,12 @@ def align_batch(
     return AlignedBatch(tokens, labels, starts - text_base[token_text], ends - text_base[token_text])
 
 
-class AlignedBatch(Mapping[str, list]):
+class AlignedBatch(Mapping[str, list[Any] | None]):
     """`align_batch`'s result: columns of per-text lists, built from the flat batch on first read.
 
     Training reads input_ids, attention_mask and labels only; offsets and word_ids (a tuple or
-    an int per token) cost as much again to build, so they are built when someone asks.
+    an int per token) cost as much again to build, so they are built when someone asks. The
+    properties name each column with its type; only word_ids may be missing (None).
     """
 
     _COLUMNS = (INPUT_IDS, ATTENTION_MASK, "labels", "offsets", "word_ids")
@@ -144,9 +145,36 @@ class AlignedBatch(Mapping[str, list]):
     def __init__(self, tokens: _Tokens, labels: np.ndarray, starts: np.ndarray, ends: np.ndarray):
         self._tokens, self._labels, self._starts, self._ends = tokens, labels, starts, ends
         self._cuts = list(pairwise(np.concatenate(([0], np.cumsum(tokens.lengths))).tolist()))
-        self._built: dict[str, list | None] = {}
+        self._built: dict[str, list[Any] | None] = {}
 
-    def __getitem__(self, key: str) -> list | None:
+    @property
+    def input_ids(self) -> list[list[int]]:
+        return self._column(INPUT_IDS)
+
+    @property
+    def attention_mask(self) -> list[list[int]]:
+        return self._column(ATTENTION_MASK)
+
+    @property
+    def labels(self) -> list[list[int]]:
+        """Per token: a BIO label index, or IGNORE_INDEX."""
+        return self._column("labels")
+
+    @property
+    def offsets(self) -> list[list[tuple[int, int]]]:
+        return self._column("offsets")
+
+    @property
+    def word_ids(self) -> list[list[int | None]] | None:
+        return self["word_ids"]
+
+    def _column(self, key: str) -> list[Any]:
+        column = self[key]
+        if column is None:  # only word_ids is ever missing
+            raise KeyError(f"the {key} column was not built")
+        return column
+
+    def __getitem__(self, key: str) -> list[Any] | None:
         if key not in self._built:
             if key not in self._COLUMNS:
                 raise KeyError(key)

@@ -32,6 +32,7 @@ import typing
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -70,15 +71,20 @@ from codegen.spec.matrix import (
     SCENE_REGION,
     SELF_REGION,
     SLOT,
+    Archetype,
     ArchetypesFile,
+    Bystanders,
     CharacterMatrixFile,
     Compare,
+    Dynamic,
     LabellingRulesFile,
     RelationalDynamicsFile,
+    SceneProfile,
     SceneProfilesFile,
     Vocabulary,
     vocabulary_for,
 )
+from codegen.spec.models import OutputField
 from codegen.spec.output_kinds import field_form
 from storyml.data.jsonl import write_jsonl
 from storyml.errors import UserError
@@ -150,6 +156,16 @@ class CompiledRule:
 # ---------------------------------------------------------------- labelling
 
 
+def _label_enum(f: OutputField) -> type[Enum] | None:
+    """The contract enum whose members an enum-valued output field's labels are, else None."""
+    if field_form(f).rule.value != "variant":
+        return None
+    if f.enum is None:
+        raise ValueError(f"output field {f.name!r} decodes to a variant but names no enum")
+    enum_class: type[Enum] = getattr(contract_enums, f.enum)
+    return enum_class
+
+
 class Labeller:
     """Turns an example's feature context into `CharacterOutputs` by the spec's rule table."""
 
@@ -164,15 +180,17 @@ class Labeller:
         self.resolvers = [(f"{h}.{f.name}", f, self._resolver(f"{h}.{f.name}", f)) for h, f in order]
         self.head_types = typing.get_type_hints(CharacterOutputs)
         # (head, [(field, head.field, enum class for enum-valued fields)]): how labels fill the records
-        self.head_plans = [(h, [(f.name, f"{h}.{f.name}", getattr(contract_enums, f.enum)
-                                 if field_form(f).rule.value == "variant" else None) for f in head.fields])
+        self.head_plans = [(h, [(f.name, f"{h}.{f.name}", _label_enum(f)) for f in head.fields])
                            for h, head in vocab.heads.items()]
 
     def _compile_rule(self, rule: Any) -> CompiledRule:
         effects = []
         for sign, table in ((1.0, rule.raise_), (-1.0, rule.lower)):
             for key, amount in table.items():
-                name, variant = self.vocab.effect_field(key)  # validated by `storyml check`
+                resolved = self.vocab.effect_field(key)
+                if isinstance(resolved, str):  # why the key names no output field; `storyml check` says it
+                    raise ValueError(resolved)
+                name, variant = resolved
                 effects.append((name, variant, sign * amount))
         return CompiledRule(Condition.compile(rule.when), tuple(effects))
 
@@ -320,14 +338,14 @@ class Matrix:
     """The matrix specs merged across files, with the vocabulary they were checked against."""
 
     vocab: Vocabulary
-    settings: Any  # CharacterMatrixFile
-    archetypes: dict[str, Any]
+    settings: CharacterMatrixFile
+    archetypes: dict[str, Archetype]
     archetype_variance: dict[str, list[float]]  # each archetype's file-level default variance
-    dynamics: dict[str, Any]
+    dynamics: dict[str, Dynamic]
     dynamics_variance: dict[str, list[float]]
-    bystanders: dict[str, Any]
-    profiles: dict[str, Any]
-    labelling: Any
+    bystanders: dict[str, Bystanders]
+    profiles: dict[str, SceneProfile]
+    labelling: LabellingRulesFile
     fingerprint: str
 
     @classmethod
@@ -335,16 +353,21 @@ class Matrix:
         missing = [k for k in MATRIX_KINDS if not specs.of_kind(k)]
         if missing:
             raise UserError(f"{specs.root}: no training-matrix spec of kind {', '.join(missing)}")
-        archetypes, arch_var, dynamics, dyn_var, bystanders, profiles = {}, {}, {}, {}, {}, {}
-        for e in specs.of_kind(ArchetypesFile):
-            archetypes.update(e.model.archetypes)
-            arch_var.update({n: e.model.variance for n in e.model.archetypes})
-        for e in specs.of_kind(RelationalDynamicsFile):
-            dynamics.update(e.model.dynamics)
-            dyn_var.update({n: e.model.variance for n in e.model.dynamics})
-            bystanders.update({n: e.model.bystanders for n in e.model.dynamics})
-        for e in specs.of_kind(SceneProfilesFile):
-            profiles.update(e.model.profiles)
+        archetypes: dict[str, Archetype] = {}
+        arch_var: dict[str, list[float]] = {}
+        dynamics: dict[str, Dynamic] = {}
+        dyn_var: dict[str, list[float]] = {}
+        bystanders: dict[str, Bystanders] = {}
+        profiles: dict[str, SceneProfile] = {}
+        for archetypes_file in specs.of_kind(ArchetypesFile):
+            archetypes.update(archetypes_file.model.archetypes)
+            arch_var.update({n: archetypes_file.model.variance for n in archetypes_file.model.archetypes})
+        for dynamics_file in specs.of_kind(RelationalDynamicsFile):
+            dynamics.update(dynamics_file.model.dynamics)
+            dyn_var.update({n: dynamics_file.model.variance for n in dynamics_file.model.dynamics})
+            bystanders.update({n: dynamics_file.model.bystanders for n in dynamics_file.model.dynamics})
+        for profiles_file in specs.of_kind(SceneProfilesFile):
+            profiles.update(profiles_file.model.profiles)
         models = [e.model for k in MATRIX_KINDS for e in specs.of_kind(k)]
         return cls(vocabulary_for(specs), specs.one(CharacterMatrixFile), archetypes, arch_var, dynamics, dyn_var,
                    bystanders, profiles, specs.one(LabellingRulesFile), fingerprint(models))
@@ -378,17 +401,18 @@ class ExampleSampler:
         self.decimals = matrix.settings.decimals
         slot_fields, feeling_fields = v.item_fields(AXIS_REGION), v.item_fields(FEELING_REGION)
         edge_fields = v.item_fields(EDGE_REGION)
-        self.layer_enum = v.onehot(slot_fields, SLOT.layer)
-        self.provenance_enum = v.onehot(slot_fields, SLOT.provenance)
+        self.layer_enum = v.enum_of(slot_fields, SLOT.layer)
+        self.provenance_enum = v.enum_of(slot_fields, SLOT.provenance)
         self.primary_enum = v.primaries
-        self.awareness_enum = v.onehot(feeling_fields, FEELING.awareness)
-        self.role_enum = v.onehot(edge_fields, EDGE_ROLE)
+        self.awareness_enum = v.enum_of(feeling_fields, FEELING.awareness)
+        self.role_enum = v.enum_of(edge_fields, EDGE_ROLE)
         self.substrates = v.substrates()
         self.self_fields = list(v.sampled(SELF_REGION))
         scene, event = v.region_fields(SCENE_REGION), v.region_fields(EVENT_REGION)
-        self.scene_enum = v.onehot(scene, SCENE.scene_type)
-        self.event_enum, self.register_enum = v.onehot(event, EVENT.event_type), v.onehot(event, EVENT.register)
-        self.turn_enums = {name: f.onehot for name, f in v.sampled(HISTORY_REGION).items() if name != HISTORY_VALENCE}
+        self.scene_enum = v.enum_of(scene, SCENE.scene_type)
+        self.event_enum, self.register_enum = v.enum_of(event, EVENT.event_type), v.enum_of(event, EVENT.register)
+        turn_fields = v.sampled(HISTORY_REGION)
+        self.turn_enums = {name: v.enum_of(turn_fields, name) for name in turn_fields if name != HISTORY_VALENCE}
         self.edge_slots = v.slot_count(EDGE_REGION)
 
         # Per-archetype draws, resolved once: (name, span, variance span, layer, provenance), ...
@@ -449,7 +473,9 @@ class ExampleSampler:
             else:
                 ranges, role = bystanders.substrate, rng.choice(bystanders.roles)
             values = {k: self._axis_value(rng, ranges[k], variance) for k in self.substrates}
-            edges.append(RelationalEdge(**values, **{EDGE_ROLE: _enum(self.role_enum, role)}))
+            # Field names come from the layout, so the record is built from one mapping of its fields.
+            edge_fields: dict[str, Any] = {**values, EDGE_ROLE: _enum(self.role_enum, role)}
+            edges.append(RelationalEdge(**edge_fields))
             if slot == partner_slot:
                 ctx.update({f"partner.{k}": getattr(x, DISTRIBUTION.central) for k, x in values.items()})
                 ctx[f"partner.{EDGE_ROLE}"] = role
@@ -473,8 +499,8 @@ class ExampleSampler:
         for turn in range(n_turns):
             picks = {name: rng.choice(m.vocab.enums[enum]) for name, enum in self.turn_enums.items()}
             valence = self._u(rng, s.history_valence)
-            history.append(HistoryTurn(**{k: _enum(self.turn_enums[k], x) for k, x in picks.items()},
-                                       **{HISTORY_VALENCE: valence}))
+            turn_values: dict[str, Any] = {k: _enum(self.turn_enums[k], x) for k, x in picks.items()}
+            history.append(HistoryTurn(**{**turn_values, HISTORY_VALENCE: valence}))
             if turn == 0:  # most recent first
                 ctx.update({f"last_turn.{k}": x for k, x in picks.items()})
                 ctx[f"last_turn.{HISTORY_VALENCE}"] = valence
@@ -531,7 +557,7 @@ def run_matrix(specs: SpecSet | str | Path, seed: int | None = None, variations:
     labeller = Labeller(matrix.labelling, matrix.vocab, matrix.settings.decimals)
     scorer = CoherenceScorer(matrix.labelling.coherence)
     cells = matrix.sampled_cells(seed)
-    records, facts, rejected_by = [], [], Counter()
+    records, facts, rejected_by = [], [], Counter[str]()
     generated = rejected = 0
     for cell in cells:
         for variation in range(variations):

@@ -29,6 +29,7 @@ from codegen.spec.templates import (
     Template,
     TemplatesFile,
     Verb,
+    VocabularyLists,
     resolved_entries,
     vocabulary_lists,
 )
@@ -61,11 +62,20 @@ class SlotChoices:
     fixed_form: bool = False
 
 
-def slot_choices(slot: Slot, register: str, lists, rules: RegisterRulesFile) -> SlotChoices:
+def slot_entity(slot: Slot) -> tuple[str, str] | None:
+    """(category, role) of an entity slot, None for a plain one."""
+    if slot.entity is None:
+        return None
+    if slot.entity.category is None or slot.entity.role is None:  # `storyml check` refuses this
+        raise ValueError("an entity slot names no category or no role")
+    return slot.entity.category, slot.entity.role
+
+
+def slot_choices(slot: Slot, register: str, lists: VocabularyLists, rules: RegisterRulesFile) -> SlotChoices:
     list_name = slot.list_for(register)
     wl = lists[list_name][1]
     entries = resolved_entries(list_name, lists)
-    entity = (slot.entity.category, slot.entity.role) if slot.entity else None
+    entity = slot_entity(slot)
     if wl.is_verbs:
         verbs = tuple(e for _, e in entries if isinstance(e, Verb))
         form = slot.form_for(register, rules)
@@ -339,10 +349,11 @@ class Composition:
             phrases = []  # a quote or question keeps its speech verb as said: not "did not snap, '...'"
         phrase = rng.choices([p.pattern for p in phrases], [p.weight for p in phrases])[0] if phrases else None
         subject = plan.slots[plan.subject_slot]
-        share = self.spec.pronoun_subjects.share if self.spec.pronoun_subjects else 0.0
+        subjects = self.spec.pronoun_subjects
+        share = subjects.share if subjects else 0.0
         pronoun = None
-        if (plan.register in self.pronouns and subject.entity
-                and subject.entity[0] == self.spec.pronoun_subjects.category
+        if (subjects is not None and plan.register in self.pronouns and subject.entity
+                and subject.entity[0] == subjects.category
                 and rng.random() < share):
             pronoun = rng.choice(self.pronouns[plan.register])
         return Variation(phrase, pronoun)

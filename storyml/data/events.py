@@ -236,7 +236,7 @@ def generate_one(plan: Plan, composition: Composition | None, rng: random.Random
     """One record around `plan`: framed with other clauses (as often as the spec says) or alone."""
     t = plan.template
     frame = composition.frame_for(plan, rng) if composition is not None else None
-    if frame is not None:
+    if composition is not None and frame is not None:
         composed = compose(frame, plan, composition, rng)
         text, entities = assemble(composed.pieces)
         return {"text": text, "register": plan.register, "event_kinds": composed.event_kinds,

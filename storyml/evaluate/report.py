@@ -59,9 +59,9 @@ def gold_token_tags(
         chunk = texts[start : start + ALIGN_CHUNK]
         longest = max(len(e.ids) for e in predictor.tokenizer.plain(chunk)) + MAX_SEQ_LENGTH
         aligned = align_batch(predictor.tokenizer, chunk, entities[start : start + ALIGN_CHUNK], longest)
-        for labels, row_offsets in zip(aligned["labels"], aligned["offsets"]):
+        for labels, row_offsets in zip(aligned.labels, aligned.offsets):
             tags.append([BIO_LABELS[t] for t in labels if t != IGNORE_INDEX])
-            offsets.append([tuple(o) for t, o in zip(labels, row_offsets) if t != IGNORE_INDEX])
+            offsets.append([(start, end) for t, (start, end) in zip(labels, row_offsets) if t != IGNORE_INDEX])
     return tags, offsets
 
 

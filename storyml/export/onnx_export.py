@@ -187,18 +187,21 @@ def eager_attention(model: nn.Module) -> Iterator[None]:
     SDPA attention exports too, but as a graph onnxruntime's transformer optimizer does not
     recognise; eager attention becomes fused `Attention` nodes there (and quantizes as QAttention).
     """
-    changed = []
+    # (a transformers model's set_attn_implementation, the implementation it had): found by name,
+    # as any module that has one may hold a config of its own
+    changed: list[tuple[Callable[[str | None], None], str | None]] = []
     for module in model.modules():
-        config = getattr(module, "config", None)
-        if hasattr(module, "set_attn_implementation") and getattr(config, "_attn_implementation", None) != "eager":
-            changed.append((module, config._attn_implementation))
-    for module, _ in changed:
-        module.set_attn_implementation("eager")
+        set_attention = getattr(module, "set_attn_implementation", None)
+        previous = getattr(getattr(module, "config", None), "_attn_implementation", None)
+        if set_attention is not None and previous != "eager":
+            changed.append((set_attention, previous))
+    for set_attention, _ in changed:
+        set_attention("eager")
     try:
         yield
     finally:
-        for module, previous in reversed(changed):
-            module.set_attn_implementation(previous)
+        for set_attention, previous in reversed(changed):
+            set_attention(previous)
 
 
 # ---------------------------------------------------------------- inputs for tracing and parity
@@ -216,8 +219,9 @@ def _vocab_size(model: nn.Module) -> int:
     if config is not None:
         return int(config.vocab_size)
     for module in model.modules():
-        if hasattr(module, "get_input_embeddings"):
-            return int(module.get_input_embeddings().num_embeddings)
+        input_embeddings = getattr(module, "get_input_embeddings", None)
+        if input_embeddings is not None:
+            return int(input_embeddings().num_embeddings)
     raise ExportError("cannot tell the model's vocabulary size (no transformers config, no input embeddings)")
 
 
@@ -276,7 +280,7 @@ def external_data_files(path: Path | str) -> list[Path]:
     """The external-data files an .onnx file refers to (none when all weights are inside)."""
     path = Path(path)
     model = onnx.load(str(path), load_external_data=False)
-    locations = set()
+    locations: set[str] = set()
     for tensor in _tensors(model.graph):
         if tensor.data_location == onnx.TensorProto.EXTERNAL:
             locations.update(e.value for e in tensor.external_data if e.key == "location")
@@ -323,7 +327,7 @@ def check_parity(wrapper: OnnxWrapper, session, feeds: Sequence[dict[str, np.nda
                 raise ExportError(f"{config.kind}: output {name!r} is not finite in onnxruntime "
                                   f"for input shape {shapes[-1]}")
             per_output[name] = max(per_output[name], float(np.max(np.abs(e - g))) if e.size else 0.0)
-    worst = max(per_output, key=per_output.get)
+    worst = max(per_output, key=lambda name: per_output[name])
     if per_output[worst] > atol:
         raise ExportError(f"{config.kind}: ONNX parity failed: output {worst!r} differs from PyTorch by up to "
                           f"{per_output[worst]:.3g} (atol {atol:g}); the file was not written")

@@ -123,8 +123,8 @@ def _event_labels(labels: np.ndarray, feed) -> Decisions:
 def _event_f1(true: Decisions, pred: Decisions) -> float:
     """Macro F1 over event kinds (kinds absent from both sides are skipped)."""
     scores = [_binary_f1(true.values[:, k] == 1, pred.values[:, k] == 1) for k in range(true.values.shape[1])]
-    scores = [s for s in scores if s is not None]
-    return float(np.mean(scores)) if scores else 1.0
+    present = [s for s in scores if s is not None]
+    return float(np.mean(present)) if present else 1.0
 
 
 def _ner_decide(outputs: list[np.ndarray], feed) -> Decisions:

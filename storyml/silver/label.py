@@ -286,15 +286,15 @@ def score(gold: Sequence[dict], predicted: Sequence[dict], categories: Sequence[
             counts["tp" if span in gold_spans and span in pred_spans else
                    "fn" if span in gold_spans else "fp"] += 1
     out: dict[str, Any] = {"per_category": {}}
-    total = Counter()
+    total: Counter[str] = Counter()
     for category, counts in table.items():
         out["per_category"][category] = _prf(counts)
         total.update(counts)
     out["all"] = _prf(total)
     o_chars = o_wrong = 0
-    kinds = Counter()
+    kinds: Counter[str] = Counter()
     for g, p in zip(gold, predicted):
-        inside = set()
+        inside: set[int] = set()
         for e in g["entities"]:
             inside.update(range(e["start"], e["end"]))
         for a, b in p.get("outside", []):

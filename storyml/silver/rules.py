@@ -125,8 +125,8 @@ def label_sentence(parsed: Parsed, rules: Rules) -> Labelled:
         if rules.possessive_names_split:
             split = _possessive_name(tokens, first, end, root, ent_of, rules)
             if split is not None:
-                name_end, category, confidence = split
-                candidates.append((first, name_end, category, confidence, name_end - 1))
+                name_end, name_category, name_confidence = split
+                candidates.append((first, name_end, name_category, name_confidence, name_end - 1))
                 first = name_end + 1  # past the 's
                 if first >= end:
                     continue

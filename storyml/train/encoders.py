@@ -19,6 +19,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from storyml_contract.text import MAX_SEQ_LENGTH
@@ -34,7 +35,14 @@ from transformers import (
 )
 
 from codegen.spec.errors import one_of
-from codegen.spec.training import EncodersFile, HubEncoder, PackageEncoder, ScratchEncoder
+from codegen.spec.specset import SpecSet
+from codegen.spec.training import (
+    AnyEncoderPreset,
+    EncodersFile,
+    HubEncoder,
+    PackageEncoder,
+    ScratchEncoder,
+)
 
 from ..data.bio import ATTENTION_MASK, INPUT_IDS
 from ..errors import UserError
@@ -54,11 +62,11 @@ SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS
 # ---------------------------------------------------------------- presets
 
 
-def encoder_presets(specs) -> dict:
+def encoder_presets(specs: SpecSet) -> dict[str, AnyEncoderPreset]:
     return specs.one(EncodersFile).presets
 
 
-def get_preset(specs, name: str):
+def get_preset(specs: SpecSet, name: str) -> AnyEncoderPreset:
     presets = encoder_presets(specs)
     if name not in presets:
         raise UserError(f"unknown encoder preset {name!r}; specs/encoders.yaml defines: "
@@ -200,8 +208,7 @@ def build_tokenizer(specs, preset_name: str, corpus: Sequence[str] | None = None
     preset's source: a tokenizer.json for `scratch`, a model directory for the others.
     """
     preset = get_preset(specs, preset_name)
-    tokenizer = _TOKENIZERS[preset.source](preset_name, preset, corpus,
-                                           Path(local_path) if local_path else None)
+    tokenizer = _preset_tokenizer(preset_name, preset, corpus, Path(local_path) if local_path else None)
     if not isinstance(tokenizer, PreTrainedTokenizerFast):
         raise UserError(f"encoder preset {preset_name!r}: no fast (tokenizer.json) tokenizer; "
                         "the engine loads tokenizer.json")
@@ -248,6 +255,7 @@ def _hub_model(name, preset: HubEncoder, task, head, tokenizer, local_path):
 
 def _from_hub(name: str, preset: HubEncoder, local_path: Path | None, load):
     """Load from `local_path`, the hub cache, or (online only) the hub, with one clear error."""
+    kwargs: dict[str, bool | str | None]
     if local_path is not None:
         source, kwargs = str(local_path), {"local_files_only": True}
     else:
@@ -284,12 +292,33 @@ def load_encoder(specs, preset_name: str, task: str, num_labels: int = 0, *,
     head = _head_config(task, num_labels, labels, problem_type)
     torch.manual_seed(seed)
     model_path = None if preset.source == "scratch" else path  # a scratch local_path is its tokenizer
-    model = _MODELS[preset.source](preset_name, preset, task, head, tokenizer, model_path)
-    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+    model = _preset_model(preset_name, preset, task, head, tokenizer, model_path)
+    embeddings = model.get_input_embeddings()
+    if not isinstance(embeddings, torch.nn.Embedding):  # a text encoder looks its tokens up in one
+        raise UserError(f"encoder preset {preset_name!r}: the model's input embeddings are a "
+                        f"{type(embeddings).__name__}, not a token embedding table")
+    if embeddings.num_embeddings < len(tokenizer):
         raise UserError(f"encoder preset {preset_name!r}: the tokenizer has {len(tokenizer)} tokens, "
-                        f"more than the model's {model.get_input_embeddings().num_embeddings} embeddings")
+                        f"more than the model's {embeddings.num_embeddings} embeddings")
     return model, tokenizer
 
 
-_TOKENIZERS = {"scratch": _scratch_tokenizer, "package": _package_tokenizer, "hub": _hub_tokenizer}
-_MODELS = {"scratch": _scratch_model, "package": _package_model, "hub": _hub_model}
+def _preset_tokenizer(name: str, preset: AnyEncoderPreset, corpus: Sequence[str] | None,
+                      local_path: Path | None) -> object:
+    """The preset's tokenizer, made as its `source` says (the preset's class is its source); the
+    caller checks it is a fast one."""
+    if isinstance(preset, ScratchEncoder):
+        return _scratch_tokenizer(name, preset, corpus, local_path)
+    if isinstance(preset, PackageEncoder):
+        return _package_tokenizer(name, preset, corpus, local_path)
+    return _hub_tokenizer(name, preset, corpus, local_path)
+
+
+def _preset_model(name: str, preset: AnyEncoderPreset, task: str, head: dict[str, Any],
+                  tokenizer: PreTrainedTokenizerFast, local_path: Path | None) -> PreTrainedModel:
+    """The preset's encoder with a `task` head, made as its `source` says."""
+    if isinstance(preset, ScratchEncoder):
+        return _scratch_model(name, preset, task, head, tokenizer, local_path)
+    if isinstance(preset, PackageEncoder):
+        return _package_model(name, preset, task, head, tokenizer, local_path)
+    return _hub_model(name, preset, task, head, tokenizer, local_path)

@@ -8,6 +8,7 @@ there are or where a field sits in the 42-wide output vector.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import math
@@ -118,7 +119,8 @@ def character_loss(outputs: torch.Tensor, targets: torch.Tensor, heads: Sequence
         s = field_slice(f)
         term = LOSSES[f.loss](outputs[:, s], targets[:, s])
         per_head[f.head] = per_head[f.head] + term if f.head in per_head else term
-    total = sum(h.weight * per_head[h.name] for h in heads if h.name in per_head)
+    # Added left to right, as builtin sum would (without its int 0 start, which is not a tensor).
+    total = functools.reduce(lambda a, b: a + b, [h.weight * per_head[h.name] for h in heads if h.name in per_head])
     return total, per_head
 
 
@@ -254,7 +256,8 @@ def train_mlp(specs, train_records: Sequence[dict], val_records: Sequence[dict],
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=hp.plateau.factor,
                                                            patience=hp.plateau.patience)
-    best_loss, best_state, best_epoch, stale, global_step = math.inf, None, 0, 0, 0
+    best_state: dict[str, torch.Tensor] | None = None
+    best_loss, best_epoch, stale, global_step = math.inf, 0, 0, 0
     history: list[dict] = []
     for epoch in range(1, epochs + 1):
         model.train()
@@ -293,6 +296,8 @@ def train_mlp(specs, train_records: Sequence[dict], val_records: Sequence[dict],
             stale += 1
             if stale >= hp.early_stopping_patience:
                 break
+    if best_state is None:  # no validation loss was finite, so none was ever the best
+        raise NonFiniteTrainingError(global_step, "validation loss", val_loss)
     model.load_state_dict(best_state)
     model.eval()
     metrics = _metrics(model, x_val, y_val, hp.batch_size, history, best_epoch, seed)

@@ -47,6 +47,8 @@ def head_dropout(config) -> float:
 
 
 class MultiTaskTextModel(nn.Module):
+    ner_class_weights: torch.Tensor  # a buffer (register_buffer below): moves with the model
+
     def __init__(self, encoder: PreTrainedModel, num_event_labels: int, num_bio_labels: int,
                  ner_class_weights: torch.Tensor | None = None):
         super().__init__()

@@ -62,6 +62,7 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     EarlyStoppingCallback,
+    PreTrainedModel,
     PreTrainedTokenizerFast,
     Trainer,
     TrainerCallback,
@@ -179,7 +180,7 @@ def encode_records(tokenizer, records: Sequence[Mapping[str, Any]]) -> list[dict
                           MAX_SEQ_LENGTH, outside)
     return [{INPUT_IDS: ids, ATTENTION_MASK: mask, "ner_labels": tags,
              "event_labels": UNKNOWN_EVENTS if is_silver(r) else event_vector(r["event_kinds"])}
-            for ids, mask, tags, r in zip(aligned[INPUT_IDS], aligned[ATTENTION_MASK], aligned["labels"], records)]
+            for ids, mask, tags, r in zip(aligned.input_ids, aligned.attention_mask, aligned.labels, records)]
 
 
 UNKNOWN_EVENTS = [-1.0] * NUM_EVENT_KINDS  # a silver record's event vector: not trained on
@@ -466,14 +467,16 @@ def train_task(plan: TaskPlan, settings: Settings, train: list[dict] | EpochFeat
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     trainer.train(resume_from_checkpoint=resume)
     metrics = quality_metrics(trainer.evaluate())
-    model = trainer.model
+    best = trainer.model  # the best epoch's weights: load_best_model_at_end
+    if not isinstance(best, (PreTrainedModel, MultiTaskTextModel)):  # what a TaskPlan builds
+        raise TypeError(f"the trainer holds a {type(best).__name__}, not a model a task plan builds")
     if trainer.is_world_process_zero():  # under torchrun/accelerate every process gets here; one writes
         with atomic_directory(final_dir) as tmp:
-            model.save_pretrained(tmp)
+            best.save_pretrained(tmp)
             atomic_write_text(tmp / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         shutil.rmtree(checkpoints, ignore_errors=True)  # the finished model supersedes its checkpoints
     trainer.accelerator.wait_for_everyone()
-    return model, metrics, final_dir, f"resumed from {resume}" if resume else "trained"
+    return best, metrics, final_dir, f"resumed from {resume}" if resume else "trained"
 
 
 # ---------------------------------------------------------------- runs
@@ -537,9 +540,10 @@ def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records
         save_tokenizer(tokenizer, tokenizer_path)
 
     main_process_writes(settings.cpu_backend, claim_and_save)
-    train, evaluation = encode_records(tokenizer, records_train), encode_records(tokenizer, records_eval)
+    encoded_train, evaluation = encode_records(tokenizer, records_train), encode_records(tokenizer, records_eval)
     _, ner_task = settings.task_named("token")
-    weights = ner_class_weights([f["ner_labels"] for f in train], ner_task.class_weights.cap)
+    weights = ner_class_weights([f["ner_labels"] for f in encoded_train], ner_task.class_weights.cap)
+    train: list[dict[str, list[Any]]] | EpochFeatures = encoded_train
     if settings.mention_resampling > 0:
         train = EpochFeatures(records_train, tokenizer, mention_pools(specs), settings.mention_resampling,
                               settings.seed)

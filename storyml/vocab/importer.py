@@ -11,7 +11,7 @@ import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import AbstractSet, Callable
 
 import yaml
 
@@ -106,13 +106,13 @@ def hand_words(specs_dir: Path, skip: Path, key: str = "words") -> set[str]:
 
 
 def build_lists(sources: Sources, exclude: set[str], per_category: int,
-                n_names: int, exclude_verbs: set[str] = frozenset()) -> dict[str, list[str]]:
+                n_names: int, exclude_verbs: AbstractSet[str] = frozenset()) -> dict[str, list[str]]:
     by_category = classify_nouns(sources.net, sources.zipf)
     lists: dict[str, list[str]] = {}
     for category in CATEGORIES:
         chosen = select(by_category[category], per_category,
-                        {w for w in by_category[category]
-                         for w in [w[0]] if w in exclude or article(category, w) in exclude})
+                        {lemma for lemma, _zipf in by_category[category]
+                         if lemma in exclude or article(category, lemma) in exclude})
         lists[LIST_OF_CATEGORY[category]] = sorted(article(category, w) for w in chosen)
     lists[NAMES_LIST] = select_names(sources.names_by_locale, n_names, sources.zipf, exclude)
     if sources.verbs is not None:

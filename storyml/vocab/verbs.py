@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import AbstractSet, Callable, Mapping
 
 from .wordnet import VerbNet, VerbSynset
 
@@ -103,7 +103,7 @@ def fits(net: VerbNet, synset: VerbSynset, rule: VerbRule) -> bool:
 
 
 def classify_verbs(net: VerbNet, noun_tagged: Mapping[str, int], zipf: Callable[[str], float],
-                   exclude: set[str], rules: tuple[VerbRule, ...] = VERB_RULES,
+                   exclude: AbstractSet[str], rules: tuple[VerbRule, ...] = VERB_RULES,
                    stopwords: frozenset[str] = STOPWORDS) -> dict[str, list[str]]:
     """List name -> entries (lemma + suffix), the most frequent first-sense fits of each rule, sorted.
 
