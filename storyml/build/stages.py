@@ -32,6 +32,7 @@ from codegen.spec.contract import fingerprint
 from codegen.spec.errors import one_of
 from codegen.spec.models import MlpModelFile
 from codegen.spec.training import TextTrainingFile
+from storyml.data.records import TextRecord
 from storyml.data.splits import SPLITS, test_file
 from storyml.errors import UserError
 from storyml.evaluate.evalsets import CHARACTERS_VALIDATION_FILE
@@ -224,12 +225,12 @@ class Build:
 
     def text_models(self) -> dict:
         """Train, resume, or (when finished earlier) load the text models."""
-        from storyml.data.jsonl import read_jsonl
+        from storyml.data.jsonl import read_text_records
         from storyml.train.text import train_text_models
 
         files = self.data_files()
-        train = [record for path in self.text_training_files() for record in read_jsonl(path)]
-        validation = read_jsonl(files["events.val.jsonl"])
+        train = [record for path in self.text_training_files() for record in read_text_records(path)]
+        validation = read_text_records(files["events.val.jsonl"])
         result = train_text_models(self.specs, train, validation, self.encoder,
                                    self.text_run_dir(), profile=self.profile.text_profile,
                                    local_path=self.encoder_path, verbose=self.verbose)
@@ -241,11 +242,11 @@ class Build:
     def self_training(self) -> Any:
         return self.profile.silver.self_training if self.profile.silver is not None else None
 
-    def train_student(self, teacher: dict, validation: list[dict]) -> dict:
+    def train_student(self, teacher: dict, validation: list[TextRecord]) -> dict:
         """Self-training: the teacher's NER tagger relabels the silver corpus (storyml/silver/
         self_training.py) and a student tagger, trained on the template data and those labels,
         replaces it. The event classifier stays the teacher's."""
-        from storyml.data.jsonl import read_jsonl, write_jsonl
+        from storyml.data.jsonl import read_text_records, write_jsonl
         from storyml.silver.self_training import relabel
         from storyml.train.text import train_text_models
 
@@ -253,10 +254,10 @@ class Build:
         ner, _ = teacher["settings"].task_named("token")
         student_file = self.text_run_dir() / STUDENT_SILVER_FILE
         if not student_file.is_file():
-            relabelled = relabel(teacher["models"][ner], teacher["tokenizer"], read_jsonl(files[SILVER_FILE]),
+            relabelled = relabel(teacher["models"][ner], teacher["tokenizer"], read_text_records(files[SILVER_FILE]),
                                  self.self_training.min_confidence)
             write_jsonl(student_file, relabelled)
-        train = read_jsonl(files["events.train.jsonl"]) + read_jsonl(student_file)
+        train = read_text_records(files["events.train.jsonl"]) + read_text_records(student_file)
         student = train_text_models(self.specs, train, validation, self.encoder, self.text_run_dir() / "student",
                                     profile=self.profile.text_profile, local_path=self.encoder_path,
                                     verbose=self.verbose, tasks=(ner,), tokenizer=teacher["tokenizer"])

@@ -14,6 +14,7 @@ from typing import Any
 
 from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES
 
+from storyml.data.records import TextRecord
 from storyml.errors import UserError
 from storyml.evaluate.evalsets import (
     CHARACTERS_VALIDATION_FILE,
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.out if args.out is not None else DEFAULT_REPORT_DIR
     predictor = Predictor(artifacts_dir, int8=args.int8, batch_size=args.batch_size)
 
-    text_sets: list[tuple[TextEvalSet, list[dict[str, Any]] | None, str]] = []  # (set, records, where)
+    text_sets: list[tuple[TextEvalSet, list[TextRecord] | None, str]] = []  # (set, records, where)
     for spec in TEMPLATE_SETS:
         path = data_dir / spec.file
         if path.is_file():

@@ -87,6 +87,7 @@ from codegen.spec.matrix import (
 from codegen.spec.models import OutputField
 from codegen.spec.output_kinds import field_form
 from storyml.data.jsonl import write_jsonl
+from storyml.data.records import CharacterRecord
 from storyml.errors import UserError
 from storyml.fsutil import atomic_write_text
 
@@ -523,7 +524,7 @@ class ExampleSampler:
 
 @dataclass
 class Generation:
-    records: list[dict]
+    records: list[CharacterRecord]
     facts: list[dict]  # per accepted record: archetype, edges, history, ...
     cells_possible: int
     cells_sampled: int
@@ -557,7 +558,9 @@ def run_matrix(specs: SpecSet | str | Path, seed: int | None = None, variations:
     labeller = Labeller(matrix.labelling, matrix.vocab, matrix.settings.decimals)
     scorer = CoherenceScorer(matrix.labelling.coherence)
     cells = matrix.sampled_cells(seed)
-    records, facts, rejected_by = [], [], Counter[str]()
+    records: list[CharacterRecord] = []
+    facts: list[dict[str, Any]] = []
+    rejected_by = Counter[str]()
     generated = rejected = 0
     for cell in cells:
         for variation in range(variations):
@@ -580,12 +583,13 @@ def run_matrix(specs: SpecSet | str | Path, seed: int | None = None, variations:
 
 
 def generate_characters(specs: SpecSet | str | Path, seed: int | None = None,
-                        variations: int | None = None) -> list[dict]:
-    """The accepted examples: {"id", "features", "labels", "cell", "coherence", "hash"}."""
+                        variations: int | None = None) -> list[CharacterRecord]:
+    """The accepted examples."""
     return run_matrix(specs, seed, variations).records
 
 
-def split_by_cell(records: Sequence[dict], validation_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+def split_by_cell(records: Sequence[CharacterRecord], validation_fraction: float, seed: int
+                  ) -> tuple[list[CharacterRecord], list[CharacterRecord]]:
     """(train, validation) with every matrix cell entirely on one side.
 
     Cells are shuffled with the seed and the first ones go to validation until

@@ -18,8 +18,10 @@ import json
 import random
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import storyml_contract
 from storyml_contract.enums import ActionType
@@ -47,6 +49,7 @@ from .compose import (
 )
 from .jsonl import read_jsonl, write_jsonl
 from .profile import profile
+from .records import EntitySpan, TextRecord
 
 __all__ = ["generate_events", "build_events", "validate_record", "read_jsonl", "write_events",
            "make_entity", "byte_offset", "register_rules", "specs_fingerprint"]
@@ -66,7 +69,7 @@ def byte_offset(text: str, index: int) -> int:
     return len(text[:index].encode("utf-8"))
 
 
-def make_entity(text: str, start: int, end: int, category: str, role: str) -> dict:
+def make_entity(text: str, start: int, end: int, category: str, role: str) -> EntitySpan:
     """An entity record for text[start:end], with character and byte offsets."""
     return {"start": start, "end": end, "byte_start": byte_offset(text, start),
             "byte_end": byte_offset(text, end), "text": text[start:end],
@@ -132,7 +135,7 @@ def outside_quotes(text: str) -> str:
     return QUOTED.sub(" ", text)
 
 
-def validate_record(record: dict, rules: RegisterRules) -> list[str]:
+def validate_record(record: Mapping[str, Any], rules: RegisterRules) -> list[str]:
     """Every problem of one events record (an empty list means it is valid).
 
     Checks labels against the generated contract, spans (bounds, order,
@@ -182,7 +185,7 @@ def _register_problems(text: str, register: str, rules: RegisterRules, is_order:
     return []
 
 
-def _entity_problems(text: str, entities) -> list[str]:
+def _entity_problems(text: str, entities: object) -> list[str]:
     if not isinstance(entities, list):
         return ["entities is not a list"]
     problems = []
@@ -220,7 +223,7 @@ def _entity_problems(text: str, entities) -> list[str]:
 UNFRAMED_CLAUSE = "sentence"
 
 
-def assemble(pieces: list[Piece]) -> tuple[str, list[dict]]:
+def assemble(pieces: list[Piece]) -> tuple[str, list[EntitySpan]]:
     """The finished sentence and its entities: each span is where its piece was appended."""
     spans: list[tuple[int, int, str, str]] = []
     length = 0
@@ -232,7 +235,7 @@ def assemble(pieces: list[Piece]) -> tuple[str, list[dict]]:
     return text, [make_entity(text, s, e, cat, role) for s, e, cat, role in spans]
 
 
-def generate_one(plan: Plan, composition: Composition | None, rng: random.Random) -> dict:
+def generate_one(plan: Plan, composition: Composition | None, rng: random.Random) -> TextRecord:
     """One record around `plan`: framed with other clauses (as often as the spec says) or alone."""
     t = plan.template
     frame = composition.frame_for(plan, rng) if composition is not None else None
@@ -256,7 +259,7 @@ def generate_one(plan: Plan, composition: Composition | None, rng: random.Random
 
 @dataclass
 class EventsResult:
-    records: list[dict]
+    records: list[TextRecord]
     rejected: Counter = field(default_factory=Counter)
 
 
@@ -306,8 +309,8 @@ def build_events(specs: SpecSet, seed: int | None = None, per_kind: int = 1000) 
     labelled = Counter({k: 0 for k in EVENT_KIND_LABELS})
     registers = Counter({r: 0 for r in REGISTERS})
     seen: set[str] = set()
-    records: list[dict] = []
-    rejected: Counter = Counter()
+    records: list[TextRecord] = []
+    rejected: Counter[str] = Counter()
     target = len(EVENT_KIND_LABELS) * per_kind
     _fail_if_stuck(labelled, per_kind, plans)
     while len(records) < target or min(labelled.values()) < per_kind:
@@ -317,7 +320,7 @@ def build_events(specs: SpecSet, seed: int | None = None, per_kind: int = 1000) 
             raise UserError(f"templates ran out of new sentences before reaching {per_kind} "
                             f"per kind (short: {', '.join(short) or 'total'}): add templates or vocabulary")
         plan = _pick_plan(by_primary[kind], registers, rng)
-        record = {"id": "", **generate_one(plan, composition, rng)}
+        record: TextRecord = {"id": "", **generate_one(plan, composition, rng)}
         text = record["text"]
         problems = ["duplicate text"] if text in seen else validate_record(record, rules)
         if problems:
@@ -406,7 +409,7 @@ def _pick_plan(templates: list[list[Plan]], registers: Counter, rng: random.Rand
     return rng.choice([p for p in t_plans if registers[p.register] == least])
 
 
-def generate_events(specs: SpecSet, seed: int | None = None, per_kind: int = 1000) -> list[dict]:
+def generate_events(specs: SpecSet, seed: int | None = None, per_kind: int = 1000) -> list[TextRecord]:
     """The events records (see `build_events` for the balancing)."""
     return build_events(specs, seed, per_kind).records
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from codegen.spec.loader import SpecSet
 from codegen.spec.templates import (
@@ -24,6 +23,7 @@ from codegen.spec.templates import (
 )
 
 from .events import make_entity
+from .records import EntitySpan, TextRecord
 
 
 def mention_pools(specs: SpecSet) -> dict[str, tuple[str, ...]]:
@@ -40,8 +40,8 @@ def mention_pools(specs: SpecSet) -> dict[str, tuple[str, ...]]:
     return {category: tuple(sorted(words)) for category, words in sorted(pools.items())}
 
 
-def resample_mentions(record: Mapping[str, Any], pools: Mapping[str, Sequence[str]], share: float,
-                      rng: random.Random) -> dict[str, Any]:
+def resample_mentions(record: TextRecord, pools: Mapping[str, Sequence[str]], share: float,
+                      rng: random.Random) -> TextRecord:
     """A copy of `record` with each entity redrawn from its category's pool with chance `share`.
 
     A mention whose category has no pool (or only itself) stays. A mention that opened with a
@@ -50,7 +50,7 @@ def resample_mentions(record: Mapping[str, Any], pools: Mapping[str, Sequence[st
     text = record["text"]
     entities = sorted(record["entities"], key=lambda e: e["start"])
     pieces: list[str] = []
-    spans: list[tuple[int, int, dict]] = []
+    spans: list[tuple[int, int, EntitySpan]] = []
     cursor = length = 0
     for e in entities:
         pieces.append(text[cursor:e["start"]])

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Callable
+
+from .records import TextRecord
 
 
-def make_splits(records: list[dict], seed: int, test_fraction: float = 0.2) -> dict[str, dict[str, list[dict]]]:
+def make_splits(records: list[TextRecord], seed: int, test_fraction: float = 0.2) -> dict[str, dict[str, list[TextRecord]]]:
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     return {name: split(records, seed, test_fraction) for name, split in SPLIT_FUNCTIONS.items()}
@@ -30,11 +33,11 @@ def test_file(split: str) -> str:
     return f"events.test.{split}.jsonl"
 
 
-def _sides(records: list[dict], is_test) -> dict[str, list[dict]]:
+def _sides(records: list[TextRecord], is_test: Callable[[TextRecord], bool]) -> dict[str, list[TextRecord]]:
     return {"train": [r for r in records if not is_test(r)], "test": [r for r in records if is_test(r)]}
 
 
-def random_split(records: list[dict], seed: int, test_fraction: float) -> dict[str, list[dict]]:
+def random_split(records: list[TextRecord], seed: int, test_fraction: float) -> dict[str, list[TextRecord]]:
     """Each primary kind contributes its share of test examples."""
     rng = random.Random(f"{seed}:random")
     by_kind: dict[str, list[int]] = defaultdict(list)
@@ -49,7 +52,7 @@ def random_split(records: list[dict], seed: int, test_fraction: float) -> dict[s
             "test": [r for i, r in enumerate(records) if i in test]}
 
 
-def held_out_template_split(records: list[dict], seed: int, test_fraction: float) -> dict[str, list[dict]]:
+def held_out_template_split(records: list[TextRecord], seed: int, test_fraction: float) -> dict[str, list[TextRecord]]:
     """Whole templates go to test, chosen so that every kind keeps training examples.
 
     A record goes to test when any of its clauses comes from a test template. First one
@@ -69,7 +72,7 @@ def held_out_template_split(records: list[dict], seed: int, test_fraction: float
     test: set[str] = set()
     goal = test_fraction * len(records)
 
-    def is_test(r: dict, held: set[str]) -> bool:
+    def is_test(r: TextRecord, held: set[str]) -> bool:
         return any(t in held for t in r["clauses"].values())
 
     def movable(t: str) -> bool:
@@ -92,7 +95,7 @@ def held_out_template_split(records: list[dict], seed: int, test_fraction: float
     return _sides(records, lambda r: is_test(r, test))
 
 
-def held_out_vocabulary_split(records: list[dict], seed: int, test_fraction: float) -> dict[str, list[dict]]:
+def held_out_vocabulary_split(records: list[TextRecord], seed: int, test_fraction: float) -> dict[str, list[TextRecord]]:
     """Hold out a share of each list's entries, sized so about `test_fraction` of records hold one.
 
     A record goes to test when any of its fillers is held out. The share of

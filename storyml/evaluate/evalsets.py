@@ -14,6 +14,7 @@ from typing import Any
 from storyml_contract.text import ENTITY_CATEGORIES, ENTITY_ROLES, EVENT_KIND_LABELS, REGISTERS
 
 from storyml.data.jsonl import read_jsonl_lines
+from storyml.data.records import TextRecord, is_text_record
 from storyml.data.splits import SPLITS, test_file
 from storyml.errors import UserError
 
@@ -50,7 +51,7 @@ def _problem(path: Path, line: int, message: str) -> UserError:
     return UserError(f"{path}:{line}: {message}")
 
 
-def check_event_record(record: Any, path: Path, line: int) -> dict[str, Any]:
+def check_event_record(record: Any, path: Path, line: int) -> TextRecord:
     """One events-format record, checked: known labels, entities whose offsets index the text."""
     if not isinstance(record, dict):
         raise _problem(path, line, "a record must be a JSON object")
@@ -74,6 +75,8 @@ def check_event_record(record: Any, path: Path, line: int) -> dict[str, Any]:
         if entity["start"] < previous_end:
             raise _problem(path, line, f"entity {entity['text']!r} overlaps the one before it")
         previous_end = entity["end"]
+    if not is_text_record(record):  # the checks above cover every key a TextRecord requires
+        raise _problem(path, line, "not an events record")
     return record
 
 
@@ -100,7 +103,7 @@ def _check_entity(entity: Any, text: str, path: Path, line: int, n: int) -> None
             )
 
 
-def load_event_records(path: Path) -> list[dict[str, Any]]:
+def load_event_records(path: Path) -> list[TextRecord]:
     """Every record of an events-format JSONL file, each checked (error names file and line)."""
     path = Path(path)
     return [check_event_record(record, path, line) for line, record in read_jsonl_lines(path)]

@@ -28,6 +28,7 @@ from storyml_contract.text import (
 )
 
 from storyml.data.bio import align_batch
+from storyml.data.records import TextRecord
 from storyml.errors import UserError
 from storyml.evaluate.evalsets import GENERALIZATION_LABEL, TEMPLATE_LABEL, TextEvalSet
 from storyml.evaluate.metrics import (
@@ -71,7 +72,7 @@ def predicted_token_tags(analysis: Any, offsets: Sequence[tuple[int, int]]) -> l
     return [by_offset.get(tuple(o), "O") for o in offsets]
 
 
-def evaluate_text_set(predictor: Predictor, records: Sequence[Mapping[str, Any]], keep_misses: bool) -> dict[str, Any]:
+def evaluate_text_set(predictor: Predictor, records: Sequence[TextRecord], keep_misses: bool) -> dict[str, Any]:
     """Event-kind and entity scores of the text models on one set of events-format records."""
     texts = [r["text"] for r in records]
     gold_entities = [[{k: e[k] for k in ("start", "end", "category")} for e in r["entities"]] for r in records]
@@ -146,7 +147,7 @@ def artifact_summary(predictor: Predictor, label: str | None = None) -> dict[str
 
 def build_report(
     predictor: Predictor,
-    text_sets: Sequence[tuple[TextEvalSet, Sequence[Mapping[str, Any]] | None, str]],
+    text_sets: Sequence[tuple[TextEvalSet, Sequence[TextRecord] | None, str]],
     characters: tuple[Sequence[Mapping[str, Any]] | None, str],
     artifacts_label: str | None = None,
 ) -> dict[str, Any]:

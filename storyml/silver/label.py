@@ -27,6 +27,7 @@ from codegen.spec.corpus import (
 )
 from codegen.spec.loader import SpecSet
 from storyml.data.events import _entity_problems, make_entity
+from storyml.data.records import TextRecord
 from storyml.data.resample import mention_pools
 from storyml.errors import UserError
 
@@ -162,7 +163,7 @@ def parse(nlp, texts: Iterable[str]) -> list[Parsed]:
     return [to_parsed(doc) for doc in nlp.pipe(texts, batch_size=256)]
 
 
-def silver_record(record_id: str, parsed: Parsed, rules: Rules, spec) -> dict[str, Any]:
+def silver_record(record_id: str, parsed: Parsed, rules: Rules, spec: CorpusFile) -> TextRecord:
     labelled = label_sentence(parsed, rules)
     text = parsed.text
     entities = [make_entity(text, start, end, category, _ROLES.get(parsed.tokens[root].dep, "Subject"))
@@ -230,9 +231,9 @@ def committed_path(specs: SpecSet, name: str | None, sentences: int | None) -> P
     return path if path is not None and entry.model.labelled.sentences == sentences else None
 
 
-def committed_records(specs: SpecSet, name: str | None, sentences: int | None) -> list[dict] | None:
+def committed_records(specs: SpecSet, name: str | None, sentences: int | None) -> list[TextRecord] | None:
     """The records at `committed_path` (a UserError when they are stale), else None."""
-    from storyml.data.jsonl import read_jsonl
+    from storyml.data.jsonl import read_text_records
 
     path = committed_path(specs, name, sentences)
     if path is None:
@@ -240,11 +241,11 @@ def committed_records(specs: SpecSet, name: str | None, sentences: int | None) -
     stale = labelled_staleness(specs, corpus_entry(specs, name))
     if stale is not None:
         raise UserError(stale)
-    return read_jsonl(path)
+    return read_text_records(path)
 
 
 def label_corpus(specs: SpecSet, name: str | None = None, limit: int | None = None,
-                 nlp=None) -> tuple[list[dict], dict[str, Any]]:
+                 nlp=None) -> tuple[list[TextRecord], dict[str, Any]]:
     """Silver records of the corpus (sentences with fewer than `min_spans` spans left out) and
     a summary for the manifest."""
     entry = corpus_entry(specs, name)
@@ -252,7 +253,7 @@ def label_corpus(specs: SpecSet, name: str | None = None, limit: int | None = No
     rows = read_corpus(entry)[:limit]
     nlp = nlp or load_pipeline(spec)
     rules = resolve_rules(specs, spec)
-    records = []
+    records: list[TextRecord] = []
     for (sid, _), parsed in zip(rows, parse(nlp, (text for _, text in rows))):
         record = silver_record(sid, parsed, rules, spec)
         problems = _entity_problems(record["text"], record["entities"])
@@ -274,7 +275,7 @@ def label_corpus(specs: SpecSet, name: str | None = None, limit: int | None = No
 # ---------------------------------------------------------------- scoring on a gold set
 
 
-def score(gold: Sequence[dict], predicted: Sequence[dict], categories: Sequence[str]) -> dict[str, Any]:
+def score(gold: Sequence[TextRecord], predicted: Sequence[TextRecord], categories: Sequence[str]) -> dict[str, Any]:
     """Exact-span precision/recall/F1 per category and overall; plus the O decisions' precision
     (share of tokens marked outside that lie outside every gold span) and event-rule precision."""
     table: dict[str, Counter] = {c: Counter() for c in categories}
@@ -318,14 +319,14 @@ def _prf(counts: Counter) -> dict[str, float | int]:
 
 def score_gold_file(specs: SpecSet, gold_path: Path, name: str | None = None, nlp=None) -> dict[str, Any]:
     """Label the sentences of a hand-annotated set with the corpus rules and score them."""
-    from storyml.data.jsonl import read_jsonl
+    from storyml.data.jsonl import read_text_records
 
     if gold_path.name == "real_prose.jsonl":
         raise UserError("real_prose.jsonl is the TEST set: the silver labeller is tuned and scored on "
                         "evalsets/dev_prose.jsonl only")
     entry = corpus_entry(specs, name)
     spec = entry.model
-    gold = read_jsonl(gold_path)
+    gold = read_text_records(gold_path)
     nlp = nlp or load_pipeline(spec)
     rules = resolve_rules(specs, spec)
     predicted = [silver_record(g.get("id", str(i)), parsed, rules, spec)

@@ -9,25 +9,26 @@ decoded as the engine decodes them (the contract's `decode_tags`), offsets are e
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from storyml_contract.text import BIO_LABEL_INDEX, MAX_SEQ_LENGTH, OUTSIDE_LABEL
 
 from storyml.data.bio import ATTENTION_MASK, INPUT_IDS, continues_word_flags, logits_to_spans
 from storyml.data.events import make_entity
+from storyml.data.records import TextRecord
 
 STUDENT_ROLE = "Subject"  # the NER tagger never reads roles; a relabelled span keeps its rule role if it had one
 
 
-def relabel(model: Any, tokenizer: Any, records: Sequence[Mapping[str, Any]], min_confidence: float,
-            batch_size: int = 32) -> list[dict[str, Any]]:
+def relabel(model: Any, tokenizer: Any, records: Sequence[TextRecord], min_confidence: float,
+            batch_size: int = 32) -> list[TextRecord]:
     """Silver records relabelled by `model` (a token-classification model) in order: the teacher's
     confident spans as entities, its confident O tokens as `outside`; records it is sure of
     nothing in are left out."""
     import torch
 
-    out: list[dict[str, Any]] = []
+    out: list[TextRecord] = []
     outside_index = BIO_LABEL_INDEX[OUTSIDE_LABEL]
     model.eval()
     for start in range(0, len(records), batch_size):
@@ -48,8 +49,8 @@ def relabel(model: Any, tokenizer: Any, records: Sequence[Mapping[str, Any]], mi
     return out
 
 
-def _student_record(record: Mapping[str, Any], logits: np.ndarray, offsets: list, special: list[bool],
-                    words: list[bool], min_confidence: float, outside_index: int) -> dict[str, Any] | None:
+def _student_record(record: TextRecord, logits: np.ndarray, offsets: list[list[int]], special: list[bool],
+                    words: list[bool], min_confidence: float, outside_index: int) -> TextRecord | None:
     text = record["text"]
     spans = [s for s in logits_to_spans(logits, offsets, special, words) if s["confidence"] >= min_confidence]
     rule_roles = {(e["start"], e["end"]): e["role"] for e in record["entities"]}

@@ -75,6 +75,7 @@ from codegen.spec.training import TextTrainingFile
 from storyml.fsutil import atomic_directory, atomic_write_text
 
 from ..data.bio import ATTENTION_MASK, INPUT_IDS, TokenClassificationCollator, align_batch
+from ..data.records import TextRecord
 from ..data.resample import mention_pools, resample_mentions
 from ..errors import UserError
 from .distributed import CheckpointBarrier, main_process_writes, trainer_device_arguments
@@ -159,12 +160,12 @@ def event_vector(kinds: Sequence[str]) -> list[float]:
     return vector
 
 
-def is_silver(record: Mapping[str, Any]) -> bool:
+def is_silver(record: TextRecord) -> bool:
     """A silver record (storyml/silver): partial token labels, event kinds not all decided."""
     return bool(record.get("silver"))
 
 
-def encode_records(tokenizer, records: Sequence[Mapping[str, Any]]) -> list[dict[str, list]]:
+def encode_records(tokenizer, records: Sequence[TextRecord]) -> list[dict[str, list]]:
     """Token ids, BIO labels and the event vector of each events-dataset record.
 
     A silver record labels only tokens in its entities (B-/I-) and in its `outside` ranges (O);
@@ -209,7 +210,7 @@ class EpochFeatures(torch.utils.data.Dataset):
     (seed, e, i)); `EpochSetter` moves the epoch forward as the Trainer starts each one.
     """
 
-    def __init__(self, records: Sequence[Mapping[str, Any]], tokenizer, pools: Mapping[str, Sequence[str]],
+    def __init__(self, records: Sequence[TextRecord], tokenizer, pools: Mapping[str, Sequence[str]],
                  share: float, seed: int, keys: Mapping[str, str] | None = None,
                  indices: Sequence[int] | None = None):
         self.records, self.tokenizer, self.pools = records, tokenizer, pools
@@ -503,7 +504,7 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerFast, path: Path) -> None:
     atomic_write_text(path, engine_tokenizer_json(tokenizer))
 
 
-def train_text_models(specs, records_train: Sequence[Mapping[str, Any]], records_eval: Sequence[Mapping[str, Any]],
+def train_text_models(specs, records_train: Sequence[TextRecord], records_eval: Sequence[TextRecord],
                       preset: str | None, run_dir: Path | str, profile: str | None = None, *,
                       local_path: Path | str | None = None, callbacks: Sequence = (),
                       verbose: bool = False, tasks: Sequence[str] | None = None,
