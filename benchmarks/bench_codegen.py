@@ -49,7 +49,9 @@ def child() -> None:
     python = timed("render Python", lambda: render_python(contract))
     rust = timed("render Rust + golden vectors", lambda: render_rust(contract, python))
     schemas = timed("render JSON Schemas", render_schemas)
-    timed("compare tree (--check)", lambda: compare({**python, **rust, **schemas}, ROOT / "generated"))
+    timed(
+        "compare tree (--check)", lambda: compare({**python, **rust, **schemas}, ROOT / "generated")
+    )
     print(json.dumps(times))
 
 
@@ -61,16 +63,31 @@ def main() -> None:
     if args.child:
         child()
         return
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT), str(ROOT / "generated" / "python"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT), str(ROOT / "generated" / "python"), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
     runs, cli = [], []
     for _ in range(args.repeat):  # interleaved, so load from other processes hits both
-        out = subprocess.run([sys.executable, __file__, "--child"], env=env, cwd=ROOT,
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--child"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         runs.append(json.loads(out))
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "storyml", "gen", "--check"], env=env, cwd=ROOT,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "storyml", "gen", "--check"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         cli.append(time.perf_counter() - start)
     phases = list(runs[0])
 
@@ -78,19 +95,26 @@ def main() -> None:
         """Median over runs of one phase, or (None) of every phase after the imports."""
         return statistics.median(
             r[name][column] if name else sum(v[column] for k, v in r.items() if k != phases[0])
-            for r in runs)
+            for r in runs
+        )
 
     spacy = importlib.util.find_spec("spacy") is not None
-    print(f"storyml gen --check over {ROOT / 'specs'}; median of {args.repeat} fresh processes; "
-          f"{os.cpu_count()} CPUs; spaCy {'installed' if spacy else 'not installed'}; "
-          f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', 'unset')}")
+    print(
+        f"storyml gen --check over {ROOT / 'specs'}; median of {args.repeat} fresh processes; "
+        f"{os.cpu_count()} CPUs; spaCy {'installed' if spacy else 'not installed'}; "
+        f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', 'unset')}"
+    )
     print(f"{'phase (one cold run each)':<36}{'wall s':>10}{'CPU s':>10}")
     for name in phases:
         print(f"{name:<36}{median(name, 0):>10.4f}{median(name, 1):>10.4f}")
-    print(f"{'gen --check after imports':<36}{median(None, 0):>10.4f}{median(None, 1):>10.4f}"
-          "   (target < 0.3 s)")
-    print(f"{'python -m storyml gen --check':<36}{statistics.median(cli):>10.4f}{'':>10}"
-          "   (wall: interpreter, every import, the CLI)")
+    print(
+        f"{'gen --check after imports':<36}{median(None, 0):>10.4f}{median(None, 1):>10.4f}"
+        "   (target < 0.3 s)"
+    )
+    print(
+        f"{'python -m storyml gen --check':<36}{statistics.median(cli):>10.4f}{'':>10}"
+        "   (wall: interpreter, every import, the CLI)"
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per method; best kept")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N examples")
     parser.add_argument(
-        "--threads", type=int, default=None,
+        "--threads",
+        type=int,
+        default=None,
         help="1 disables the tokenizers library's thread pool (default: library default)",
     )
     return parser.parse_args()
@@ -86,11 +88,13 @@ def synthetic_corpus(n: int, seed: int = 2026) -> tuple[list[str], list[list[dic
         a, b = len(head), len(head) + len(what)
         c = b + len(mid)
         texts.append(text)
-        entities.append([
-            {"start": 0, "end": len(who), "category": "CHARACTER"},
-            {"start": a, "end": b, "category": "OBJECT"},
-            {"start": c, "end": c + len(where), "category": "LOCATION"},
-        ])
+        entities.append(
+            [
+                {"start": 0, "end": len(who), "category": "CHARACTER"},
+                {"start": a, "end": b, "category": "OBJECT"},
+                {"start": c, "end": c + len(where), "category": "LOCATION"},
+            ]
+        )
     return texts, entities
 
 
@@ -101,7 +105,10 @@ def align_per_example(tokenizer, texts, entities_per_text, max_length):
     out = {"input_ids": [], "attention_mask": [], "labels": []}
     for text, entities in zip(texts, entities_per_text):
         enc = tokenizer(
-            text, truncation=True, max_length=max_length, padding="max_length",
+            text,
+            truncation=True,
+            max_length=max_length,
+            padding="max_length",
             return_offsets_mapping=True,
         )
         labels = []
@@ -165,24 +172,30 @@ def main() -> int:
     tokens_batched = sum(map(len, batched["input_ids"]))
     tokens_single = sum(map(len, single["input_ids"]))
 
-    print(f"corpus: {n} examples from {source}; tokenizer: MiniLM tokenizer.json; "
-          f"max_length {MAX_SEQ_LENGTH}; best of {args.repeats}; "
-          f"TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', 'default')}; "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"corpus: {n} examples from {source}; tokenizer: MiniLM tokenizer.json; "
+        f"max_length {MAX_SEQ_LENGTH}; best of {args.repeats}; "
+        f"TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', 'default')}; "
+        f"{os.cpu_count()} CPUs"
+    )
     if generation_rate is not None:
         print(f"generation (generate_events):        {generation_rate:12,.0f} examples/s")
     print(f"{'method':38}{'examples/s':>12}{'tokens kept':>14}")
     print(f"{'per example (padded to 128, loops)':38}{n / t_single:12,.0f}{tokens_single:14,}")
     print(f"{'batched align_batch (no padding)':38}{n / t_batched:12,.0f}{tokens_batched:14,}")
     print(f"{'  + offsets and word_ids columns':38}{n / t_all:12,.0f}{tokens_batched:14,}")
-    print(f"speed-up (batched / per example):    {t_single / t_batched:12.1f}x "
-          f"({t_single / t_all:.1f}x with every column)")
+    print(
+        f"speed-up (batched / per example):    {t_single / t_batched:12.1f}x "
+        f"({t_single / t_all:.1f}x with every column)"
+    )
     if generation_rate is not None:
         end_to_end_single = 1 / (1 / generation_rate + t_single / n)
         end_to_end_batched = 1 / (1 / generation_rate + t_batched / n)
-        print(f"generation + alignment: per example {end_to_end_single:,.0f}/s, "
-              f"batched {end_to_end_batched:,.0f}/s "
-              f"({end_to_end_batched / end_to_end_single:.1f}x)")
+        print(
+            f"generation + alignment: per example {end_to_end_single:,.0f}/s, "
+            f"batched {end_to_end_batched:,.0f}/s "
+            f"({end_to_end_batched / end_to_end_single:.1f}x)"
+        )
     return 0
 
 

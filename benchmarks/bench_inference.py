@@ -49,7 +49,10 @@ from storyml.train.mlp import build_model
 SPEEDUP_TARGET = 2.5
 BATCH_SPEEDUP_TARGET = 2.0
 SIZE_TARGET = 0.30
-TEXT_TASKS = {"event_classifier": ("sequence", NUM_EVENT_KINDS), "ner_classifier": ("token", NUM_BIO_LABELS)}
+TEXT_TASKS = {
+    "event_classifier": ("sequence", NUM_EVENT_KINDS),
+    "ner_classifier": ("token", NUM_BIO_LABELS),
+}
 
 
 def text_model(specs, encoder: str, task: str, num_labels: int):
@@ -70,14 +73,22 @@ def text_model(specs, encoder: str, task: str, num_labels: int):
         )
 
         torch.manual_seed(0)
-        config = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-                            intermediate_size=1536, num_labels=num_labels)
+        config = BertConfig(
+            vocab_size=30522,
+            hidden_size=384,
+            num_hidden_layers=6,
+            num_attention_heads=12,
+            intermediate_size=1536,
+            num_labels=num_labels,
+        )
         cls = BertForSequenceClassification if task == "sequence" else BertForTokenClassification
         return cls(config), f"random-weight BERT of MiniLM-L6 shape ({type(exc).__name__}: {exc})"
 
 
 def text_feed(rng, batch: int, length: int, vocab: int) -> dict[str, np.ndarray]:
-    ids = rng.integers(min(1000, vocab // 2), min(vocab, 30000), (batch, length)).astype(np.int64)  # past the specials
+    ids = rng.integers(min(1000, vocab // 2), min(vocab, 30000), (batch, length)).astype(
+        np.int64
+    )  # past the specials
     return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
 
 
@@ -93,14 +104,18 @@ def interleaved_ms(calls: dict, feed, runs: int, warmup: int = 5) -> dict[str, f
     times = {name: [] for name in calls}
     order = list(calls)
     for r in range(runs):
-        for name in order[r % len(order):] + order[:r % len(order)]:  # each form goes first in turn
+        for name in (
+            order[r % len(order) :] + order[: r % len(order)]
+        ):  # each form goes first in turn
             start = time.perf_counter()
             calls[name](feed)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) * 1000.0 for name, t in times.items()}
 
 
-def variants(kind: str, fp32_path: Path, specs, evals: EvalSet, out: Path) -> tuple[dict[str, Path], dict]:
+def variants(
+    kind: str, fp32_path: Path, specs, evals: EvalSet, out: Path
+) -> tuple[dict[str, Path], dict]:
     """The ONNX forms of one exported model (see the module docstring) and what was made of them."""
     qspec = specs.one(ExportFile).quantization
     paths = {"fp32": fp32_path}
@@ -108,13 +123,22 @@ def variants(kind: str, fp32_path: Path, specs, evals: EvalSet, out: Path) -> tu
     if fused is not None:
         paths["fp32_fused"] = out / f"{kind}.fused.onnx"
         work = Path(tempfile.mkdtemp(dir=out))
-        build_int8(fp32_path, out / f"{kind}.int8_unfused.onnx", qspec.model_copy(update={"optimize_transformers": False}),
-                   work)
+        build_int8(
+            fp32_path,
+            out / f"{kind}.int8_unfused.onnx",
+            qspec.model_copy(update={"optimize_transformers": False}),
+            work,
+        )
         paths["int8_unfused"] = out / f"{kind}.int8_unfused.onnx"
-    report = quantize_model(specs, fp32_path, evals, out / int8_path_for(fp32_path).name, kind=kind, report_only=True)
+    report = quantize_model(
+        specs, fp32_path, evals, out / int8_path_for(fp32_path).name, kind=kind, report_only=True
+    )
     paths["int8"] = report.int8_path
-    return paths, {"fused_operators": report.fused_operators, "agreement": report.agreement,
-                   "gates": {g.name: g.passed for g in report.gates}}
+    return paths, {
+        "fused_operators": report.fused_operators,
+        "agreement": report.agreement,
+        "gates": {g.name: g.passed for g in report.gates},
+    }
 
 
 def timing_session(path: Path, threads: int):
@@ -143,21 +167,39 @@ def measure(paths: dict[str, Path], model, feed1, feed32, runs: int, threads: in
     sizes = {name: artifact_size(path) for name, path in paths.items()}
     if model is not None:
         sizes["pytorch"] = sum(p.numel() * p.element_size() for p in model.parameters())
-    return {name: {"latency_ms": latency[name], "throughput_rows_s": 32 / (batch_ms[name] / 1000.0),
-                   "size_bytes": sizes[name]} for name in calls}
+    return {
+        name: {
+            "latency_ms": latency[name],
+            "throughput_rows_s": 32 / (batch_ms[name] / 1000.0),
+            "size_bytes": sizes[name],
+        }
+        for name in calls
+    }
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--specs", default="specs")
     parser.add_argument("--encoder", default="tiny", help="preset to export from (random heads)")
-    parser.add_argument("--onnx-dir", type=Path, default=None,
-                        help="measure a build's exported FP32 models instead of exporting a preset")
+    parser.add_argument(
+        "--onnx-dir",
+        type=Path,
+        default=None,
+        help="measure a build's exported FP32 models instead of exporting a preset",
+    )
     parser.add_argument("--seq-len", type=int, default=32)
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=0,
-                        help="intra-op threads per onnxruntime session and for PyTorch (0: all cores)")
-    parser.add_argument("--out", type=Path, default=None, help="keep the models here (default: a temp dir)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="intra-op threads per onnxruntime session and for PyTorch (0: all cores)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="keep the models here (default: a temp dir)"
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
@@ -170,15 +212,22 @@ def main(argv=None) -> int:
         if args.onnx_dir is not None:
             fp32_path, model = args.onnx_dir / ARTIFACT_FILES[kind], None
             vocab = int(md.read_metadata(fp32_path).architecture["vocab_size"])
-            notes.append(f"{kind}: {fp32_path} ({md.read_metadata(fp32_path).encoder or 'unknown'} encoder)")
+            notes.append(
+                f"{kind}: {fp32_path} ({md.read_metadata(fp32_path).encoder or 'unknown'} encoder)"
+            )
         else:
             model, source = text_model(specs, args.encoder, task, n)
             notes.append(f"{kind}: {source}")
             vocab = model.config.vocab_size
             fp32_path = export_model(kind, model, out, specs, encoder=args.encoder).path
-        feed1, feed32 = text_feed(rng, 1, args.seq_len, vocab), text_feed(rng, 32, args.seq_len, vocab)
+        feed1, feed32 = (
+            text_feed(rng, 1, args.seq_len, vocab),
+            text_feed(rng, 32, args.seq_len, vocab),
+        )
         evals = EvalSet([text_feed(rng, 16, args.seq_len, vocab) for _ in range(4)])
-        results[kind] = run_one(kind, fp32_path, model, specs, out, feed1, feed32, evals, args.runs, args.threads)
+        results[kind] = run_one(
+            kind, fp32_path, model, specs, out, feed1, feed32, evals, args.runs, args.threads
+        )
     if args.onnx_dir is not None:
         mlp, mlp_path = None, args.onnx_dir / ARTIFACT_FILES["character_predictor"]
         notes.append(f"character_predictor: {mlp_path}")
@@ -188,8 +237,18 @@ def main(argv=None) -> int:
         mlp_path = export_model("character_predictor", mlp, out, specs).path
         notes.append("character_predictor: the spec's MLP with random weights")
     evals = EvalSet([feature_feed(rng, 64) for _ in range(4)])
-    results["character_predictor"] = run_one("character_predictor", mlp_path, mlp, specs, out, feature_feed(rng, 1),
-                                             feature_feed(rng, 32), evals, args.runs, args.threads)
+    results["character_predictor"] = run_one(
+        "character_predictor",
+        mlp_path,
+        mlp,
+        specs,
+        out,
+        feature_feed(rng, 1),
+        feature_feed(rng, 32),
+        evals,
+        args.runs,
+        args.threads,
+    )
     print_table(results, notes, args)
     (out / "bench_inference.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"\nmodels and JSON in {out}")
@@ -204,35 +263,48 @@ def run_one(kind, fp32_path, model, specs, out, feed1, feed32, evals, runs, thre
 def print_table(results: dict, notes: list[str], args) -> None:
     import onnxruntime
 
-    print(f"\nCPU: {os.cpu_count()} cores, {args.threads or 'all'} thread(s) per session; onnxruntime "
-          f"{onnxruntime.__version__}; text inputs {args.seq_len} "
-          f"tokens; median of {args.runs} interleaved runs (batch 32: {max(5, args.runs // 5)})")
+    print(
+        f"\nCPU: {os.cpu_count()} cores, {args.threads or 'all'} thread(s) per session; onnxruntime "
+        f"{onnxruntime.__version__}; text inputs {args.seq_len} "
+        f"tokens; median of {args.runs} interleaved runs (batch 32: {max(5, args.runs // 5)})"
+    )
     for note in notes:
         print(f"  {note}")
-    head = f"{'model':<20} {'runtime':<13} {'b1 ms':>8} {'b32 rows/s':>11} {'size MB':>9} {'b1 vs fp32':>10} " \
-           f"{'b32 vs fp32':>11} {'size vs fp32':>12}"
+    head = (
+        f"{'model':<20} {'runtime':<13} {'b1 ms':>8} {'b32 rows/s':>11} {'size MB':>9} {'b1 vs fp32':>10} "
+        f"{'b32 vs fp32':>11} {'size vs fp32':>12}"
+    )
     print("\n" + head + "\n" + "-" * len(head))
     for kind, r in results.items():
         rows = r["rows"]
         base = rows["fp32"]
         for label, row in rows.items():
-            print(f"{kind:<20} {label:<13} {row['latency_ms']:>8.3f} {row['throughput_rows_s']:>11.0f} "
-                  f"{row['size_bytes'] / 1e6:>9.2f} {base['latency_ms'] / row['latency_ms']:>9.2f}x "
-                  f"{row['throughput_rows_s'] / base['throughput_rows_s']:>10.2f}x "
-                  f"{row['size_bytes'] / base['size_bytes']:>11.1%}")
+            print(
+                f"{kind:<20} {label:<13} {row['latency_ms']:>8.3f} {row['throughput_rows_s']:>11.0f} "
+                f"{row['size_bytes'] / 1e6:>9.2f} {base['latency_ms'] / row['latency_ms']:>9.2f}x "
+                f"{row['throughput_rows_s'] / base['throughput_rows_s']:>10.2f}x "
+                f"{row['size_bytes'] / base['size_bytes']:>11.1%}"
+            )
         i8 = rows["int8"]
-        b1, b32 = base["latency_ms"] / i8["latency_ms"], i8["throughput_rows_s"] / base["throughput_rows_s"]
+        b1, b32 = (
+            base["latency_ms"] / i8["latency_ms"],
+            i8["throughput_rows_s"] / base["throughput_rows_s"],
+        )
         size = i8["size_bytes"] / base["size_bytes"]
         verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
-        print(f"{'':<20} INT8 vs FP32: batch 1 {b1:.2f}x (target >= {SPEEDUP_TARGET}x: {verdict(b1 >= SPEEDUP_TARGET)}), "
-              f"batch 32 {b32:.2f}x (target >= {BATCH_SPEEDUP_TARGET}x: {verdict(b32 >= BATCH_SPEEDUP_TARGET)}); "
-              f"size {size:.1%} (target <= {SIZE_TARGET:.0%}: {verdict(size <= SIZE_TARGET)}); "
-              f"agreement {r['agreement']:.4f}")
+        print(
+            f"{'':<20} INT8 vs FP32: batch 1 {b1:.2f}x (target >= {SPEEDUP_TARGET}x: {verdict(b1 >= SPEEDUP_TARGET)}), "
+            f"batch 32 {b32:.2f}x (target >= {BATCH_SPEEDUP_TARGET}x: {verdict(b32 >= BATCH_SPEEDUP_TARGET)}); "
+            f"size {size:.1%} (target <= {SIZE_TARGET:.0%}: {verdict(size <= SIZE_TARGET)}); "
+            f"agreement {r['agreement']:.4f}"
+        )
         if "fp32_fused" in rows:
             fused = rows["fp32_fused"]
-            print(f"{'':<20} fused vs unfused FP32: batch 1 {base['latency_ms'] / fused['latency_ms']:.2f}x, batch 32 "
-                  f"{fused['throughput_rows_s'] / base['throughput_rows_s']:.2f}x; fused kernels "
-                  + ", ".join(f"{op} {n}" for op, n in r["fused_operators"].items()))
+            print(
+                f"{'':<20} fused vs unfused FP32: batch 1 {base['latency_ms'] / fused['latency_ms']:.2f}x, batch 32 "
+                f"{fused['throughput_rows_s'] / base['throughput_rows_s']:.2f}x; fused kernels "
+                + ", ".join(f"{op} {n}" for op, n in r["fused_operators"].items())
+            )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # Row name -> the levers it switches on, cumulatively in this order.
 LEVERS = ("composition", "lexicon", "resampling", "silver")
-ROWS = {"templates": (), "composition": LEVERS[:1], "lexicon": LEVERS[:2], "resampling": LEVERS[:3],
-        "silver": LEVERS[:4]}
+ROWS = {
+    "templates": (),
+    "composition": LEVERS[:1],
+    "lexicon": LEVERS[:2],
+    "resampling": LEVERS[:3],
+    "silver": LEVERS[:4],
+}
 
 
 def switch_off(specs: Path, lever: str) -> None:
@@ -48,18 +53,28 @@ def switch_off(specs: Path, lever: str) -> None:
         path.write_text(text, encoding="utf-8")
     elif lever == "lexicon":
         for path in (specs / "vocabulary").glob("*.yaml"):
-            path.write_text(re.sub(r"(?m)^(\s+include: \[)(.*)\]\n", _without_lexicon,
-                                   path.read_text(encoding="utf-8")), encoding="utf-8")
+            path.write_text(
+                re.sub(
+                    r"(?m)^(\s+include: \[)(.*)\]\n",
+                    _without_lexicon,
+                    path.read_text(encoding="utf-8"),
+                ),
+                encoding="utf-8",
+            )
     elif lever == "silver":
         path = specs / "build.yaml"
-        text, n = re.subn(r"(?m)^    silver: \{.*\}\n", "", path.read_text(encoding="utf-8"), count=1)
+        text, n = re.subn(
+            r"(?m)^    silver: \{.*\}\n", "", path.read_text(encoding="utf-8"), count=1
+        )
         assert n == 1, "build.yaml's default profile has no one-line silver setting"
         path.write_text(text, encoding="utf-8")
     elif lever == "resampling":
         path = specs / "text" / "training.yaml"
         text = path.read_text(encoding="utf-8")
-        path.write_text(re.sub(r"(?m)^(\s+share: ).*(# mention resampling.*)$", r"\g<1>0  \2", text),
-                        encoding="utf-8")
+        path.write_text(
+            re.sub(r"(?m)^(\s+share: ).*(# mention resampling.*)$", r"\g<1>0  \2", text),
+            encoding="utf-8",
+        )
 
 
 def _without_lexicon(m: re.Match) -> str:
@@ -74,21 +89,46 @@ def run_row(name: str, work: Path, fast: bool) -> dict:
         if lever not in ROWS[name]:
             switch_off(specs, lever)
     artifacts = work / name / "artifacts"
-    cmd = [sys.executable, "-m", "storyml", "build", "--specs", str(specs), "--generated", str(REPO / "generated"),
-           "--work", str(work / "runs"), "--artifacts", str(artifacts), *(["--fast"] if fast else [])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "storyml",
+        "build",
+        "--specs",
+        str(specs),
+        "--generated",
+        str(REPO / "generated"),
+        "--work",
+        str(work / "runs"),
+        "--artifacts",
+        str(artifacts),
+        *(["--fast"] if fast else []),
+    ]
     start = time.perf_counter()
     subprocess.run(cmd, cwd=REPO, check=True)
     seconds = time.perf_counter() - start
-    stages = json.loads((artifacts / "build.json").read_text(encoding="utf-8"))["stages"]["evaluate"]
-    return {"seconds": seconds, "dev": stages["fp32_dev"], "test": stages["fp32"],
-            "template": stages["fp32_template"]}
+    stages = json.loads((artifacts / "build.json").read_text(encoding="utf-8"))["stages"][
+        "evaluate"
+    ]
+    return {
+        "seconds": seconds,
+        "dev": stages["fp32_dev"],
+        "test": stages["fp32"],
+        "template": stages["fp32_template"],
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows (default: all)")
-    parser.add_argument("--fast", action="store_true", help="the fast profile (a smoke run of this script)")
-    parser.add_argument("--work", type=Path, help="keep the builds here (default: a temporary directory)")
+    parser.add_argument(
+        "--rows", default=",".join(ROWS), help="comma-separated rows (default: all)"
+    )
+    parser.add_argument(
+        "--fast", action="store_true", help="the fast profile (a smoke run of this script)"
+    )
+    parser.add_argument(
+        "--work", type=Path, help="keep the builds here (default: a temporary directory)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     rows = [r for r in args.rows.split(",") if r]
@@ -97,14 +137,18 @@ def main() -> int:
         parser.error(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
     work = args.work or Path(tempfile.mkdtemp(prefix="storyml-levers-"))
     results = {name: run_row(name, work, args.fast) for name in rows}
-    print("\n| levers | dev event macro-F1 | dev entity F1 | test event macro-F1 | test entity F1 "
-          "| random split event / entity (template data) | build s |")
+    print(
+        "\n| levers | dev event macro-F1 | dev entity F1 | test event macro-F1 | test entity F1 "
+        "| random split event / entity (template data) | build s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         t = r["template"].get("random", {})
-        print(f"| {name} | {r['dev']['event_macro_f1']:.3f} | {r['dev']['entity_strict_f1']:.3f} "
-              f"| {r['test']['event_macro_f1']:.3f} | {r['test']['entity_strict_f1']:.3f} "
-              f"| {t.get('event_macro_f1', 0):.3f} / {t.get('entity_f1', 0):.3f} | {r['seconds']:.0f} |")
+        print(
+            f"| {name} | {r['dev']['event_macro_f1']:.3f} | {r['dev']['entity_strict_f1']:.3f} "
+            f"| {r['test']['event_macro_f1']:.3f} | {r['test']['entity_strict_f1']:.3f} "
+            f"| {t.get('event_macro_f1', 0):.3f} / {t.get('entity_f1', 0):.3f} | {r['seconds']:.0f} |"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return 0

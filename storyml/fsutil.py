@@ -53,7 +53,9 @@ def atomic_output(path: Path | str, mode: str = "w") -> Iterator:
     try:
         os.fchmod(fd, FILE_MODE)
         text = "b" not in mode
-        with os.fdopen(fd, mode, encoding="utf-8" if text else None, newline="\n" if text else None) as f:
+        with os.fdopen(
+            fd, mode, encoding="utf-8" if text else None, newline="\n" if text else None
+        ) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -106,8 +108,17 @@ def exchange_paths(a: Path | str, b: Path | str) -> bool:
         renameat2 = libc.renameat2
     except (OSError, AttributeError):
         return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if renameat2(_AT_FDCWD, os.fsencode(str(a)), _AT_FDCWD, os.fsencode(str(b)), _RENAME_EXCHANGE) == 0:
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    if (
+        renameat2(_AT_FDCWD, os.fsencode(str(a)), _AT_FDCWD, os.fsencode(str(b)), _RENAME_EXCHANGE)
+        == 0
+    ):
         return True
     err = ctypes.get_errno()
     if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):

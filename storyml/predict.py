@@ -152,15 +152,19 @@ def open_session(path: Path, model: str) -> Any:
     meta = verify_fingerprint(session, name=str(path))
     fix = "the artifacts directory is mixed up; rebuild it with `storyml build`"
     if meta.model_kind and meta.model_kind != model:
-        raise UserError(f"{path}: this file holds the {meta.model_kind} model (metadata {KEY_MODEL_KIND!r}), "
-                        f"not the {model}; {fix}")
+        raise UserError(
+            f"{path}: this file holds the {meta.model_kind} model (metadata {KEY_MODEL_KIND!r}), "
+            f"not the {model}; {fix}"
+        )
     if model in TEXT_MODEL_LABELS:
         output = ONNX_OUTPUTS[model][0]
         labels = meta.labels.get(output) if isinstance(meta.labels, dict) else None
         if labels is not None and tuple(labels) != TEXT_MODEL_LABELS[model]:
-            raise UserError(f"{path}: the {model} must label its {output!r} with the contract's "
-                            f"{len(TEXT_MODEL_LABELS[model])} labels, but its metadata {KEY_LABELS!r} lists "
-                            f"{len(labels)} others ({', '.join(map(str, labels[:3]))}, ...); {fix}")
+            raise UserError(
+                f"{path}: the {model} must label its {output!r} with the contract's "
+                f"{len(TEXT_MODEL_LABELS[model])} labels, but its metadata {KEY_LABELS!r} lists "
+                f"{len(labels)} others ({', '.join(map(str, labels[:3]))}, ...); {fix}"
+            )
     inputs = tuple(i.name for i in session.get_inputs())
     outputs = tuple(o.name for o in session.get_outputs())
     if set(inputs) != set(ONNX_INPUTS[model]) or set(outputs) != set(ONNX_OUTPUTS[model]):
@@ -278,7 +282,9 @@ class _WindowOutput:
     continues_word: list[bool]
 
 
-def plan_windows(word_ids: Sequence[int | None], budget: int, overlap: int = WINDOW_OVERLAP) -> list[tuple[int, int]]:
+def plan_windows(
+    word_ids: Sequence[int | None], budget: int, overlap: int = WINDOW_OVERLAP
+) -> list[tuple[int, int]]:
     """Token ranges [start, end) of the windows covering a text of `len(word_ids)` tokens.
 
     One window when the text fits in `budget` tokens. Otherwise each window holds at most
@@ -293,7 +299,9 @@ def plan_windows(word_ids: Sequence[int | None], budget: int, overlap: int = WIN
         raise ValueError(f"window budget must be at least 1 token, got {budget}")
     if n <= budget:
         return [(0, n)]
-    starts = [t for t in range(n) if t == 0 or word_ids[t] is None or word_ids[t] != word_ids[t - 1]]
+    starts = [
+        t for t in range(n) if t == 0 or word_ids[t] is None or word_ids[t] != word_ids[t - 1]
+    ]
     windows = []
     s = 0
     while True:
@@ -325,7 +333,9 @@ def _chunks(items: _Rows, size: int) -> Iterator[tuple[int, _Rows]]:
         yield start, items[start : start + size]
 
 
-def event_kinds_from_logits(logits: Any, labels: Sequence[str] = EVENT_KIND_LABELS) -> list[list[str]]:
+def event_kinds_from_logits(
+    logits: Any, labels: Sequence[str] = EVENT_KIND_LABELS
+) -> list[list[str]]:
     """Decode [n, kinds] logits as the contract says: multi-label -> logit > EVENT_LOGIT_THRESHOLD
     (the same as sigmoid > EVENT_THRESHOLD); single-label -> argmax."""
     logits = np.asarray(logits, dtype=np.float64).reshape(-1, len(labels))
@@ -342,7 +352,10 @@ def event_kinds_result(logits: np.ndarray) -> list[dict[str, Any]]:
     probabilities = _sigmoid(np.asarray(logits, dtype=np.float64))
     chosen = event_kinds_from_logits(np.asarray(logits)[None, :])[0]
     return [
-        {"label": label, "confidence": round(float(probabilities[EVENT_KIND_INDEX[label]]), CONFIDENCE_DIGITS)}
+        {
+            "label": label,
+            "confidence": round(float(probabilities[EVENT_KIND_INDEX[label]]), CONFIDENCE_DIGITS),
+        }
         for label in chosen
     ]
 
@@ -361,12 +374,16 @@ class Predictor:
     is run.
     """
 
-    def __init__(self, artifacts_dir: str | Path, *, int8: bool = False, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(
+        self, artifacts_dir: str | Path, *, int8: bool = False, batch_size: int = DEFAULT_BATCH_SIZE
+    ):
         if batch_size < 1:
             raise UserError(f"batch size must be at least 1, got {batch_size}")
         self.artifacts_dir = Path(artifacts_dir)
         if not self.artifacts_dir.is_dir():
-            raise UserError(f"{self.artifacts_dir}: no artifacts directory; run `storyml build` to make the models")
+            raise UserError(
+                f"{self.artifacts_dir}: no artifacts directory; run `storyml build` to make the models"
+            )
         self.int8 = int8
         self.batch_size = batch_size
         self.tokenizer = EngineTokenizer(
@@ -374,7 +391,10 @@ class Predictor:
         )
         self.window_tokens = MAX_SEQ_LENGTH - self.tokenizer.special_count  # text tokens per window
         self.sessions = {
-            model: open_session(_require_file(model_file(self.artifacts_dir, model, int8), f"the {model} model"), model)
+            model: open_session(
+                _require_file(model_file(self.artifacts_dir, model, int8), f"the {model} model"),
+                model,
+            )
             for model in TEXT_MODELS
         }
         self._character_session: Any = None
@@ -414,7 +434,9 @@ class Predictor:
                 continue
             offsets = encoding.offsets
             chars = [(offsets[s][0], offsets[e - 1][1]) for s, e in ranges]
-            cuts = [offsets[(ranges[w + 1][0] + ranges[w][1]) // 2][0] for w in range(len(ranges) - 1)]
+            cuts = [
+                offsets[(ranges[w + 1][0] + ranges[w][1]) // 2][0] for w in range(len(ranges) - 1)
+            ]
             plans.append((chars, [*cuts, math.inf]))
         return plans
 
@@ -442,10 +464,21 @@ class Predictor:
             length = len(aligned.input_ids[row])
             # With no entities given, align_batch labels exactly the special tokens IGNORE_INDEX.
             special = [label == IGNORE_INDEX for label in aligned.labels[row]]
-            offsets = [(0, 0) if s else (a + base, b + base) for (a, b), s in zip(aligned.offsets[row], special)]
+            offsets = [
+                (0, 0) if s else (a + base, b + base)
+                for (a, b), s in zip(aligned.offsets[row], special)
+            ]
             word_ids = aligned.word_ids[row] if aligned.word_ids is not None else [None] * length
-            outputs.append(_WindowOutput(base, event_logits[row], ner_logits[row, :length], offsets, special,
-                                         continues_word_flags(word_ids)))
+            outputs.append(
+                _WindowOutput(
+                    base,
+                    event_logits[row],
+                    ner_logits[row, :length],
+                    offsets,
+                    special,
+                    continues_word_flags(word_ids),
+                )
+            )
         return outputs
 
     def _merge(self, text: str, windows: list[_WindowOutput], cuts: list[float]) -> TextAnalysis:
@@ -456,8 +489,11 @@ class Predictor:
         owned_from: float = 0
         for w, out in enumerate(windows):
             spans = logits_to_spans(out.ner_logits, out.offsets, out.special, out.continues_word)
-            tags = word_tags(decode_tags(out.ner_logits.tolist(), out.special, out.continues_word),
-                             out.special, out.continues_word)
+            tags = word_tags(
+                decode_tags(out.ner_logits.tolist(), out.special, out.continues_word),
+                out.special,
+                out.continues_word,
+            )
             starts = [o[0] for o, s in zip(out.offsets, out.special) if not s]
             for span in spans:
                 first = bisect_left(starts, span["start"])
@@ -474,7 +510,9 @@ class Predictor:
         entities = []
         for _, _, span in sorted(candidates, key=lambda c: (-c[0], c[1], c[2]["start"])):
             i = bisect_left(taken, (span["start"], span["end"]))
-            if (i > 0 and taken[i - 1][1] > span["start"]) or (i < len(taken) and taken[i][0] < span["end"]):
+            if (i > 0 and taken[i - 1][1] > span["start"]) or (
+                i < len(taken) and taken[i][0] < span["end"]
+            ):
                 continue
             insort(taken, (span["start"], span["end"]))
             entities.append(span)
@@ -505,14 +543,18 @@ class Predictor:
     def _run(self, model: str, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
         """The model's logits, checked to be as wide as the contract says."""
         session = self.sessions[model]
-        [logits] = session.run(list(ONNX_OUTPUTS[model]), {name: feeds[name] for name in ONNX_INPUTS[model]})
+        [logits] = session.run(
+            list(ONNX_OUTPUTS[model]), {name: feeds[name] for name in ONNX_INPUTS[model]}
+        )
         logits = np.asarray(logits)
         width = TEXT_MODEL_WIDTH[model]
         expected_rank = 2 if model == EVENT_MODEL else 3
         if logits.ndim != expected_rank or logits.shape[-1] != width:
-            raise UserError(f"{model_file(self.artifacts_dir, model, self.int8)}: the {model} returned logits of "
-                            f"shape {list(logits.shape)}, the contract says [..., {width}]; rebuild the "
-                            "artifacts with `storyml build`")
+            raise UserError(
+                f"{model_file(self.artifacts_dir, model, self.int8)}: the {model} returned logits of "
+                f"shape {list(logits.shape)}, the contract says [..., {width}]; rebuild the "
+                "artifacts with `storyml build`"
+            )
         return logits
 
     # Character predictor -----------------------------------------------------------------
@@ -523,8 +565,10 @@ class Predictor:
     def predict_characters(self, features: Sequence[Sequence[float]]) -> np.ndarray:
         """Raw outputs [n, 42] (heads concatenated in contract order) for feature rows [n, 453]."""
         if self._character_session is None:
-            path = _require_file(model_file(self.artifacts_dir, CHARACTER_MODEL, self.int8),
-                                 f"the {CHARACTER_MODEL} model")
+            path = _require_file(
+                model_file(self.artifacts_dir, CHARACTER_MODEL, self.int8),
+                f"the {CHARACTER_MODEL} model",
+            )
             self._character_session = open_session(path, CHARACTER_MODEL)
         rows = np.asarray(features, dtype=np.float32)
         # Output names are listed in head order, so concatenating them gives the contract vector.
@@ -579,7 +623,9 @@ def decode_input(data: bytes, source: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise UserError(f"{source}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+        raise UserError(
+            f"{source}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
 
 
 def unencodable(value: str) -> str | None:
@@ -606,19 +652,32 @@ def parse_input_lines(text: str) -> list[InputLine]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            parsed.append(InputLine(number, error=f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})"))
+            parsed.append(
+                InputLine(
+                    number, error=f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})"
+                )
+            )
             continue
         except RecursionError:
             parsed.append(InputLine(number, error=f"line {number}: JSON nested too deeply"))
             continue
         if not isinstance(record, dict):
-            parsed.append(InputLine(number, error=f"line {number}: expected a JSON object, got {type(record).__name__}"))
+            parsed.append(
+                InputLine(
+                    number,
+                    error=f"line {number}: expected a JSON object, got {type(record).__name__}",
+                )
+            )
             continue
         bad = unencodable(json.dumps(record, ensure_ascii=False))
         if bad is not None:
-            parsed.append(InputLine(number, error=f"line {number}: not valid Unicode ({bad} of the record)"))
+            parsed.append(
+                InputLine(number, error=f"line {number}: not valid Unicode ({bad} of the record)")
+            )
         elif not isinstance(record.get("text"), str):
-            parsed.append(InputLine(number, record, f"line {number}: a record needs a string field 'text'"))
+            parsed.append(
+                InputLine(number, record, f"line {number}: a record needs a string field 'text'")
+            )
         else:
             parsed.append(InputLine(number, record))
     return parsed
@@ -650,9 +709,15 @@ def predict_lines(predictor: Predictor, lines: Sequence[InputLine]) -> list[dict
     for line in lines:
         if line.error is None and line.record is not None:
             result = next(results)
-            out.append(output_record(line.record, {k: result[k] for k in ("text", *PREDICTION_FIELDS)}))
+            out.append(
+                output_record(line.record, {k: result[k] for k in ("text", *PREDICTION_FIELDS)})
+            )
         else:
-            out.append(output_record(line.record if isinstance(line.record, dict) else None, {"error": line.error}))
+            out.append(
+                output_record(
+                    line.record if isinstance(line.record, dict) else None, {"error": line.error}
+                )
+            )
     return out
 
 
@@ -683,7 +748,9 @@ def check_output_path(output: Path | str, input_path: Path | str | None) -> None
             except OSError:
                 same = False
         if same:
-            raise UserError(f"{output}: --output is the --input file; it would be overwritten. Give another name")
+            raise UserError(
+                f"{output}: --output is the --input file; it would be overwritten. Give another name"
+            )
     parent = output.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -695,7 +762,9 @@ def check_output_path(output: Path | str, input_path: Path | str | None) -> None
 
 def format_result(result: Mapping[str, Any]) -> str:
     """A few readable lines for one result."""
-    kinds = ", ".join(f"{k['label']} ({k['confidence']:.2f})" for k in result["event_kinds"]) or "none"
+    kinds = (
+        ", ".join(f"{k['label']} ({k['confidence']:.2f})" for k in result["event_kinds"]) or "none"
+    )
     lines = [json.dumps(result["text"], ensure_ascii=False), f"  event kinds: {kinds}"]
     if result.get("windows", 1) > 1:
         lines.append(f"  windows:     {result['windows']} (overlapping, merged)")
@@ -703,7 +772,9 @@ def format_result(result: Mapping[str, Any]) -> str:
         lines.append("  entities:    none")
     for n, e in enumerate(result["entities"]):
         lead = "  entities:    " if n == 0 else " " * 15
-        lines.append(f"{lead}[{e['start']}:{e['end']}] {e['text']!r} {e['category']} ({e['confidence']:.2f})")
+        lines.append(
+            f"{lead}[{e['start']}:{e['end']}] {e['text']!r} {e['category']} ({e['confidence']:.2f})"
+        )
     return "\n".join(lines)
 
 

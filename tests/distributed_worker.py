@@ -19,8 +19,17 @@ import os
 import sys
 from pathlib import Path
 
-WRITE_EVENTS = {"os.mkdir", "os.rename", "os.remove", "os.rmdir", "shutil.rmtree", "shutil.copyfile",
-                "os.truncate", "os.link", "os.symlink"}
+WRITE_EVENTS = {
+    "os.mkdir",
+    "os.rename",
+    "os.remove",
+    "os.rmdir",
+    "shutil.rmtree",
+    "shutil.copyfile",
+    "os.truncate",
+    "os.link",
+    "os.symlink",
+}
 
 
 def main() -> None:
@@ -37,12 +46,19 @@ def main() -> None:
     def audit(event: str, args: tuple) -> None:
         if event == "open":
             path, mode, flags = args
-            writing = (any(c in mode for c in "wax+") if isinstance(mode, str)
-                       else bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)))
+            writing = (
+                any(c in mode for c in "wax+")
+                if isinstance(mode, str)
+                else bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
+            )
             if writing:
                 note(path)
         elif event in WRITE_EVENTS:
-            for path in args[:2] if event in ("os.rename", "shutil.copyfile", "os.link", "os.symlink") else args[:1]:
+            for path in (
+                args[:2]
+                if event in ("os.rename", "shutil.copyfile", "os.link", "os.symlink")
+                else args[:1]
+            ):
                 note(path)
 
     sys.addaudithook(audit)
@@ -69,8 +85,11 @@ def main() -> None:
 
     def logged_step(self, model, inputs, *args, **kwargs):
         task = Path(self.args.output_dir).name
-        seen.update(world_size=self.args.world_size, parallel_mode=str(self.args.parallel_mode),
-                    model=type(self.model_wrapped).__name__)
+        seen.update(
+            world_size=self.args.world_size,
+            parallel_mode=str(self.args.parallel_mode),
+            model=type(self.model_wrapped).__name__,
+        )
         for ids, mask in zip(inputs["input_ids"].tolist(), inputs["attention_mask"].tolist()):
             trained.setdefault(task, []).append([t for t, m in zip(ids, mask) if m])
         return training_step(self, model, inputs, *args, **kwargs)
@@ -81,15 +100,21 @@ def main() -> None:
     from storyml.train.text import train_text_models
 
     records = json.loads((work / "records.json").read_text(encoding="utf-8"))
-    result = train_text_models(load_specs(work / "specs"), records["train"], records["eval"], None,
-                               run_dir, profile="fast")
-    (work / f"rank{rank}.json").write_text(json.dumps({
-        "rank": rank,
-        **seen,
-        "trained": trained,
-        "writes": writes,
-        "metrics": result["metrics"],
-    }), encoding="utf-8")
+    result = train_text_models(
+        load_specs(work / "specs"), records["train"], records["eval"], None, run_dir, profile="fast"
+    )
+    (work / f"rank{rank}.json").write_text(
+        json.dumps(
+            {
+                "rank": rank,
+                **seen,
+                "trained": trained,
+                "writes": writes,
+                "metrics": result["metrics"],
+            }
+        ),
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,10 @@ def assert_entity_offsets_exact(records: list[dict]) -> None:
             assert e["text"] == e["text"].strip(), (r["id"], e)
             assert e["byte_start"] == len(text[: e["start"]].encode("utf-8")), (r["id"], e)
             assert e["byte_end"] == len(text[: e["end"]].encode("utf-8")), (r["id"], e)
-            assert encoded[e["byte_start"] : e["byte_end"]].decode("utf-8") == e["text"], (r["id"], e)
+            assert encoded[e["byte_start"] : e["byte_end"]].decode("utf-8") == e["text"], (
+                r["id"],
+                e,
+            )
             assert e["category"] in ENTITY_CATEGORIES and e["role"] in ENTITY_ROLES, (r["id"], e)
             assert e["start"] >= end, f"{r['id']}: overlapping entities"
             end = e["end"]
@@ -39,7 +42,9 @@ def assert_coverage(records: list[dict], rule) -> None:
     kinds = Counter(k for r in records for k in r["event_kinds"])
     categories = Counter(e["category"] for r in records for e in r["entities"])
     assert {k: kinds[k] for k in EVENT_KIND_LABELS if kinds[k] < rule.per_event_kind} == {}
-    assert {c: categories[c] for c in ENTITY_CATEGORIES if categories[c] < rule.per_entity_category} == {}
+    assert {
+        c: categories[c] for c in ENTITY_CATEGORIES if categories[c] < rule.per_entity_category
+    } == {}
 
 
 def assert_unique_texts_and_ids(records: list[dict], min_records: int) -> None:

@@ -20,8 +20,13 @@ def copy_specs(tmp: Path) -> Path:
 
 def storyml(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the CLI as a user would, in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "storyml", *args], cwd=cwd or REPO,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "storyml", *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -44,9 +49,11 @@ def set_key(path: Path, keys: tuple, value) -> None:
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file() and "target" not in p.parts
-            and "__pycache__" not in p.parts}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "target" not in p.parts and "__pycache__" not in p.parts
+    }
 
 
 def coverage_rules():

@@ -42,9 +42,34 @@ from storyml.data.bio import (
 from storyml.errors import UserError
 
 WORDS = (
-    "Zoë", "Łucja", "Þórr", "café", "naïve", "Søren", "Sarah", "Tom", "the", "stone", "key",
-    "riverbed", "clearing", "picked", "up", "whispered", "trembling", "hands", "villagers",
-    "smoke", "fjord", "東京", "🙂", "Ωmega", "façade", "über", "x", "old",
+    "Zoë",
+    "Łucja",
+    "Þórr",
+    "café",
+    "naïve",
+    "Søren",
+    "Sarah",
+    "Tom",
+    "the",
+    "stone",
+    "key",
+    "riverbed",
+    "clearing",
+    "picked",
+    "up",
+    "whispered",
+    "trembling",
+    "hands",
+    "villagers",
+    "smoke",
+    "fjord",
+    "東京",
+    "🙂",
+    "Ωmega",
+    "façade",
+    "über",
+    "x",
+    "old",
 )
 # Punctuation is its own pre-token for BERT and byte-level tokenizers: it may touch a word.
 PUNCTUATION = ("!", "?", "—", ";")
@@ -67,7 +92,9 @@ def _train_bpe(pre_tokenizer, post_processor_template: str | None, specials: lis
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizer
     alphabet = pre_tokenizers.ByteLevel.alphabet() if "ByteLevel" in repr(pre_tokenizer) else []
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=specials, initial_alphabet=alphabet)
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=specials, initial_alphabet=alphabet
+    )
     tok.train_from_iterator(TINY_TOKENIZER_CORPUS, trainer=trainer)
     if post_processor_template:
         tok.post_processor = processors.TemplateProcessing(
@@ -169,7 +196,9 @@ def test_round_trip_returns_the_entities_exactly(tokenizer_case, data):
     for i, (text, entities) in enumerate(batch):
         assert _found(aligned, i) == _spans(entities), text
         # Character offsets, not bytes: the span slices back to the very same characters.
-        for span, entity in zip(tags_to_spans(aligned["labels"][i], aligned["offsets"][i]), entities):
+        for span, entity in zip(
+            tags_to_spans(aligned["labels"][i], aligned["offsets"][i]), entities
+        ):
             assert text[span["start"] : span["end"]] == text[entity["start"] : entity["end"]]
 
 
@@ -193,7 +222,9 @@ def test_special_tokens_and_only_they_are_ignored(tokenizer_case, data):
     batch = data.draw(st.lists(annotated_texts(punctuation_splits), min_size=1, max_size=4))
     texts = [t for t, _ in batch]
     aligned = align_batch(tokenizer, texts, [e for _, e in batch])
-    own = tokenizer(texts, return_special_tokens_mask=True, truncation=True, max_length=MAX_SEQ_LENGTH)
+    own = tokenizer(
+        texts, return_special_tokens_mask=True, truncation=True, max_length=MAX_SEQ_LENGTH
+    )
     assert aligned["input_ids"] == own["input_ids"]
     for labels, mask in zip(aligned["labels"], own["special_tokens_mask"]):
         assert [label == IGNORE_INDEX for label in labels] == [bool(m) for m in mask]
@@ -224,17 +255,23 @@ def test_adjacent_entities_of_one_category_stay_separate(tokenizer_case, data, c
 
 @given(data=st.data(), max_length=st.integers(min_value=3, max_value=24))
 @FAST
-def test_truncation_keeps_the_closing_special_token_and_kept_text_only(tokenizer_case, data, max_length):
+def test_truncation_keeps_the_closing_special_token_and_kept_text_only(
+    tokenizer_case, data, max_length
+):
     tokenizer, punctuation_splits = tokenizer_case
     text, entities = data.draw(annotated_texts(punctuation_splits))
     aligned = align_batch(tokenizer, [text], [entities], max_length=max_length)
     ids, labels, offsets = aligned["input_ids"][0], aligned["labels"][0], aligned["offsets"][0]
     assert len(ids) <= max_length
     closing = tokenizer(["a"], return_special_tokens_mask=True)
-    trailing = [t for t, m in zip(closing["input_ids"][0], closing["special_tokens_mask"][0]) if m][-1:]
+    trailing = [t for t, m in zip(closing["input_ids"][0], closing["special_tokens_mask"][0]) if m][
+        -1:
+    ]
     if closing["special_tokens_mask"][0][-1]:
         assert ids[-1:] == trailing  # [SEP] / </s> survives the cut (defect 7)
-    kept_end = max((end for (start, end), label in zip(offsets, labels) if label != IGNORE_INDEX), default=0)
+    kept_end = max(
+        (end for (start, end), label in zip(offsets, labels) if label != IGNORE_INDEX), default=0
+    )
     full = align_batch(tokenizer, [text], [entities], max_length=512)
     truncated = len(full["input_ids"][0]) > len(ids)
     expected = {(e["start"], e["category"]): e["end"] for e in entities}
@@ -242,7 +279,9 @@ def test_truncation_keeps_the_closing_special_token_and_kept_text_only(tokenizer
         assert end <= kept_end
         # A span is an entity, or the kept front part of one cut by truncation.
         assert (start, category) in expected
-        assert end == expected[(start, category)] or (truncated and end < expected[(start, category)])
+        assert end == expected[(start, category)] or (
+            truncated and end < expected[(start, category)]
+        )
     # Entities wholly inside the kept text come back exactly.
     assert [s for s in _spans(entities) if s[1] <= kept_end] == [
         s for s in _found(aligned, 0) if s[1] <= kept_end and s in _spans(entities)
@@ -253,9 +292,29 @@ def test_truncation_keeps_the_closing_special_token_and_kept_text_only(tokenizer
 
 # Pieces that stress the chunk split: every separator, other whitespace, characters the BERT
 # normalizer drops or splits off, an added token in the text, a word longer than WordPiece takes.
-TRICKY_PIECES = WORDS + PUNCTUATION + (
-    " ", "\t", "\n", "\r", "\r\n", "\u00a0", "\u3000", "\x00", "\x0b", "\u0301", "\u200b",
-    "[MASK]", "[SEP]", "東京", "x" * 120, "İ", "ß", "...",
+TRICKY_PIECES = (
+    WORDS
+    + PUNCTUATION
+    + (
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "\r\n",
+        "\u00a0",
+        "\u3000",
+        "\x00",
+        "\x0b",
+        "\u0301",
+        "\u200b",
+        "[MASK]",
+        "[SEP]",
+        "東京",
+        "x" * 120,
+        "İ",
+        "ß",
+        "...",
+    )
 )
 
 
@@ -270,7 +329,9 @@ def _whole_and_chunked(tokenizer, texts, max_length):
 
 @pytest.mark.parametrize("name", ["tiny_tokenizer", "minilm_tokenizer"])
 @given(
-    texts=st.lists(st.lists(st.sampled_from(TRICKY_PIECES), max_size=12).map("".join), min_size=1, max_size=5),
+    texts=st.lists(
+        st.lists(st.sampled_from(TRICKY_PIECES), max_size=12).map("".join), min_size=1, max_size=5
+    ),
     max_length=st.sampled_from([3, 5, 9, 40, MAX_SEQ_LENGTH]),
 )
 @FAST
@@ -282,7 +343,9 @@ def test_chunked_encoding_equals_the_whole_text_encoding(request, name, texts, m
         assert getattr(chunked, column).tolist() == getattr(whole, column).tolist(), column
 
 
-def test_tokenizers_that_keep_whitespace_in_tokens_are_not_chunked(metaspace_tokenizer, bytelevel_tokenizer):
+def test_tokenizers_that_keep_whitespace_in_tokens_are_not_chunked(
+    metaspace_tokenizer, bytelevel_tokenizer
+):
     for tokenizer in (metaspace_tokenizer, bytelevel_tokenizer):
         assert bio._chunkable_backend(tokenizer, bio._special_layout(tokenizer)) is None
 
@@ -304,9 +367,13 @@ def test_batched_alignment_equals_the_per_example_path_on_generated_data(request
     from storyml.data.events import generate_events
 
     tokenizer = request.getfixturevalue(name)
-    records = generate_events(load_specs(Path(__file__).resolve().parents[1] / "specs"), seed=5, per_kind=12)
+    records = generate_events(
+        load_specs(Path(__file__).resolve().parents[1] / "specs"), seed=5, per_kind=12
+    )
     # One long text so that truncation is part of the comparison.
-    records.append({"text": " ".join(r["text"] for r in records[:40]), "entities": records[0]["entities"]})
+    records.append(
+        {"text": " ".join(r["text"] for r in records[:40]), "entities": records[0]["entities"]}
+    )
     texts, entities = [r["text"] for r in records], [r["entities"] for r in records]
     assert sum(not t.isascii() for t in texts) > 0  # non-ASCII names are part of the data
     batched = align_batch(tokenizer, texts, entities, MAX_SEQ_LENGTH)
@@ -316,7 +383,7 @@ def test_batched_alignment_equals_the_per_example_path_on_generated_data(request
         # The per-example path pads to MAX_SEQ_LENGTH: the batched row is its unpadded prefix.
         assert single["input_ids"][i][: len(labels)] == batched["input_ids"][i], texts[i]
         assert single["labels"][i][: len(labels)] == labels, texts[i]
-        assert set(single["labels"][i][len(labels):]) <= {IGNORE_INDEX}
+        assert set(single["labels"][i][len(labels) :]) <= {IGNORE_INDEX}
 
 
 def test_defect_7_tokenizer_that_cuts_sep_is_rejected(minilm_tokenizer):
@@ -344,7 +411,9 @@ def test_minilm_subwords_of_non_ascii_names_are_inside_tags(minilm_tokenizer):
     ]
     aligned = align_batch(minilm_tokenizer, [text], [entities])
     tokens = minilm_tokenizer.convert_ids_to_tokens(aligned["input_ids"][0])
-    tagged = [(tok, BIO_LABELS[label]) for tok, label in zip(tokens, aligned["labels"][0]) if label >= 0]
+    tagged = [
+        (tok, BIO_LABELS[label]) for tok, label in zip(tokens, aligned["labels"][0]) if label >= 0
+    ]
     assert tagged[:3] == [("ł", "B-CHARACTER"), ("##uc", "I-CHARACTER"), ("##ja", "I-CHARACTER")]
     assert ("þ", "B-CHARACTER") in tagged and ("##or", "I-CHARACTER") in tagged
     assert [text[s:e] for s, e, _ in _found(aligned, 0)] == ["Łucja", "Þórr", "the café"]
@@ -374,7 +443,11 @@ def test_straddling_tokens_follow_the_documented_rule():
     assert labels.tolist() == [b["CHARACTER"], i["CHARACTER"], b["OBJECT"], o]
     # An entity starting inside a token snaps outward: that token carries its B-.
     labels = _label_tokens(
-        np.array([0, 5]), np.array([5, 9]), np.zeros(2, bool), np.array([2]), np.array([9]),
+        np.array([0, 5]),
+        np.array([5, 9]),
+        np.zeros(2, bool),
+        np.array([2]),
+        np.array([9]),
         np.array([2]),
     )
     assert labels.tolist() == [b["LOCATION"], i["LOCATION"]]
@@ -383,7 +456,13 @@ def test_straddling_tokens_follow_the_documented_rule():
 @pytest.mark.parametrize(
     "entities, problem",
     [
-        ([{"start": 0, "end": 5, "category": "CHARACTER"}, {"start": 4, "end": 9, "category": "OBJECT"}], "overlap"),
+        (
+            [
+                {"start": 0, "end": 5, "category": "CHARACTER"},
+                {"start": 4, "end": 9, "category": "OBJECT"},
+            ],
+            "overlap",
+        ),
         ([{"start": 3, "end": 3, "category": "OBJECT"}], "does not fit"),
         ([{"start": 0, "end": 99, "category": "OBJECT"}], "does not fit"),
         ([{"start": 0, "end": 5, "category": "PERSON"}], "not one of"),
@@ -421,7 +500,10 @@ def _tags(*labels):
         # A mismatched I closes the open span, is dropped, and later I's are orphans.
         (("B-OBJECT", "I-LOCATION", "I-OBJECT", "O", "O"), [(0, 3, "OBJECT")]),
         # A B right after a span closes it and opens the next, even of the same category.
-        (("B-OBJECT", "B-OBJECT", "I-OBJECT", "O", "B-CHARACTER"), [(0, 3, "OBJECT"), (4, 11, "OBJECT"), (16, 19, "CHARACTER")]),
+        (
+            ("B-OBJECT", "B-OBJECT", "I-OBJECT", "O", "B-CHARACTER"),
+            [(0, 3, "OBJECT"), (4, 11, "OBJECT"), (16, 19, "CHARACTER")],
+        ),
         # A span may run to the last text token; the closing special token ends it.
         (("O", "O", "B-ABSTRACT", "I-ABSTRACT", "I-ABSTRACT"), [(8, 19, "ABSTRACT")]),
     ],
@@ -487,15 +569,22 @@ def test_spans_snap_to_whole_words_the_first_subword_labels_the_word():
     assert continues == [False, False, False, True, True, False, True, False]
 
     def spans(*labels):
-        return [text[a:b] for a, b, _ in _spans(tags_to_spans(_tags(*labels), offsets, None, None, continues))]
+        return [
+            text[a:b]
+            for a, b, _ in _spans(tags_to_spans(_tags(*labels), offsets, None, None, continues))
+        ]
 
     assert spans("B-COLLECTIVE", "I-COLLECTIVE", "O", "O", "O", "O") == ["the council"]
     assert spans("O", "O", "B-COLLECTIVE", "I-COLLECTIVE", "O", "O") == []  # starts inside a word
     assert spans("O", "O", "O", "O", "B-CHARACTER", "O") == ["elders"]
     assert spans("O", "B-OBJECT", "B-LOCATION", "I-LOCATION", "O", "O") == ["council"]
     # Without word information every token is its own word (the old behaviour).
-    assert [text[a:b] for a, b, _ in _spans(tags_to_spans(_tags("B-COLLECTIVE", "I-COLLECTIVE", "O", "O", "O", "O"),
-                                                          offsets))] == ["the c"]
+    assert [
+        text[a:b]
+        for a, b, _ in _spans(
+            tags_to_spans(_tags("B-COLLECTIVE", "I-COLLECTIVE", "O", "O", "O", "O"), offsets)
+        )
+    ] == ["the c"]
 
 
 def test_span_confidence_uses_the_word_snapped_labels():
@@ -566,8 +655,13 @@ def _scores(*rows: dict[str, float]) -> list[list[float]]:
 def test_a_span_the_argmax_would_split_is_decoded_whole():
     # "[CLS] the kitchen door [SEP]": token by token B-LOCATION I-OBJECT I-OBJECT, which the strict
     # rules read as a lone "the"; the best whole sequence is one OBJECT span.
-    scores = _scores({"O": 5}, {"B-LOCATION": 3, "B-OBJECT": 2.5}, {"I-OBJECT": 4, "I-LOCATION": 1},
-                     {"I-OBJECT": 4}, {"O": 5})
+    scores = _scores(
+        {"O": 5},
+        {"B-LOCATION": 3, "B-OBJECT": 2.5},
+        {"I-OBJECT": 4, "I-LOCATION": 1},
+        {"I-OBJECT": 4},
+        {"O": 5},
+    )
     special, words = [True, False, False, False, True], [False] * 5
     argmax = [int(np.argmax(row)) for row in scores]
     assert assemble_spans(argmax, special, words) == [(1, 2, ENTITY_CATEGORIES.index("LOCATION"))]
@@ -585,8 +679,13 @@ def _valid(path: list[int]) -> bool:
     return True
 
 
-@given(rows=st.lists(st.lists(st.integers(-3, 3), min_size=NUM_BIO_LABELS, max_size=NUM_BIO_LABELS),
-                     min_size=1, max_size=3))
+@given(
+    rows=st.lists(
+        st.lists(st.integers(-3, 3), min_size=NUM_BIO_LABELS, max_size=NUM_BIO_LABELS),
+        min_size=1,
+        max_size=3,
+    )
+)
 @FAST
 def test_decoding_finds_the_best_sequence_the_strict_rules_read_whole(rows):
     import itertools
@@ -594,8 +693,11 @@ def test_decoding_finds_the_best_sequence_the_strict_rules_read_whole(rows):
     n = len(rows)
     tags = decode_tags(rows, [False] * n, [False] * n)
     assert _valid(tags)
-    best = max(sum(rows[t][k] for t, k in enumerate(path))
-               for path in itertools.product(range(NUM_BIO_LABELS), repeat=n) if _valid(list(path)))
+    best = max(
+        sum(rows[t][k] for t, k in enumerate(path))
+        for path in itertools.product(range(NUM_BIO_LABELS), repeat=n)
+        if _valid(list(path))
+    )
     assert sum(rows[t][k] for t, k in enumerate(tags)) == best
     argmax = [int(np.argmax(row)) for row in rows]
     if _valid(argmax):  # nothing to repair: decoding agrees with the per-token argmax
@@ -605,11 +707,20 @@ def test_decoding_finds_the_best_sequence_the_strict_rules_read_whole(rows):
 @given(data=st.data(), n=st.integers(0, 20))
 @FAST
 def test_decoded_tags_lose_no_labelled_word(data, n):
-    rows = data.draw(st.lists(st.lists(st.integers(-3, 3), min_size=NUM_BIO_LABELS, max_size=NUM_BIO_LABELS),
-                              min_size=n, max_size=n))
+    rows = data.draw(
+        st.lists(
+            st.lists(st.integers(-3, 3), min_size=NUM_BIO_LABELS, max_size=NUM_BIO_LABELS),
+            min_size=n,
+            max_size=n,
+        )
+    )
     special = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
     words = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
     tags = word_tags(decode_tags(rows, special, words), special, words)
-    covered = {t for first, end, _ in assemble_spans(tags, special, words) for t in range(first, end)}
+    covered = {
+        t for first, end, _ in assemble_spans(tags, special, words) for t in range(first, end)
+    }
     labelled = {t for t, tag in enumerate(tags) if not special[t] and BIO_LABELS[tag] != "O"}
-    assert covered == labelled  # every non-O word is in a span: no orphan or mismatched I- is dropped
+    assert (
+        covered == labelled
+    )  # every non-O word is in a span: no orphan or mismatched I- is dropped

@@ -21,21 +21,40 @@ def built(tmp_path_factory):
     set_key(specs / "matrix/matrix.yaml", ("max_cells",), 120)
     set_key(specs / "text/training.yaml", ("profiles", "fast", "epochs"), 1)
     artifacts, work = tmp / "artifacts" / "fast", tmp / "runs"
-    args = ("build", "--fast", "--specs", str(specs), "--artifacts", str(artifacts), "--work", str(work),
-            "--generated", str(GENERATED))
+    args = (
+        "build",
+        "--fast",
+        "--specs",
+        str(specs),
+        "--artifacts",
+        str(artifacts),
+        "--work",
+        str(work),
+        "--generated",
+        str(GENERATED),
+    )
     first = storyml(*args, cwd=tmp)
     second = storyml(*args, cwd=tmp)
     return {"tmp": tmp, "specs": specs, "artifacts": artifacts, "first": first, "second": second}
 
 
 def test_build_publishes_the_engine_layout(built):
-    assert built["first"].returncode == 0, built["first"].stdout[-3000:] + built["first"].stderr[-3000:]
+    assert built["first"].returncode == 0, (
+        built["first"].stdout[-3000:] + built["first"].stderr[-3000:]
+    )
     names = {p.name for p in built["artifacts"].iterdir()}
-    engine = {"event_classifier.onnx", "ner_classifier.onnx", "character_predictor.onnx", "tokenizer.json"}
+    engine = {
+        "event_classifier.onnx",
+        "ner_classifier.onnx",
+        "character_predictor.onnx",
+        "tokenizer.json",
+    }
     assert engine <= names
     assert {"build.json", "BUILD.md", "evaluation"} <= names
     tokenizer = json.loads((built["artifacts"] / "tokenizer.json").read_text())
-    assert tokenizer["padding"] is None  # the engine pads per batch, never to the maximum (defect 7)
+    assert (
+        tokenizer["padding"] is None
+    )  # the engine pads per batch, never to the maximum (defect 7)
     assert tokenizer["truncation"]["max_length"] == MAX_SEQ_LENGTH
     summary = json.loads((built["artifacts"] / "build.json").read_text())
     for kind, report in summary["stages"]["export"].items():
@@ -66,16 +85,37 @@ def test_an_unchanged_second_build_skips_every_training_stage(built):
 
 
 def test_predict_reads_the_published_models(built):
-    result = storyml("predict", "--artifacts", str(built["artifacts"]), "Zoë picked up the key.", cwd=built["tmp"])
+    result = storyml(
+        "predict",
+        "--artifacts",
+        str(built["artifacts"]),
+        "Zoë picked up the key.",
+        cwd=built["tmp"],
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_a_stale_generated_tree_stops_the_build_before_training(tmp_path):
     specs = copy_specs(tmp_path)
     # A valid spec change (a kind with no template would stop at the check instead): two labels swapped.
-    edit(specs / "text/labels.yaml", "    - SpeechAct\n    - RelationalShift\n", "    - RelationalShift\n    - SpeechAct\n")
-    result = storyml("build", "--fast", "--specs", str(specs), "--work", str(tmp_path / "w"),
-                     "--artifacts", str(tmp_path / "a"), "--generated", str(GENERATED), cwd=tmp_path)
+    edit(
+        specs / "text/labels.yaml",
+        "    - SpeechAct\n    - RelationalShift\n",
+        "    - RelationalShift\n    - SpeechAct\n",
+    )
+    result = storyml(
+        "build",
+        "--fast",
+        "--specs",
+        str(specs),
+        "--work",
+        str(tmp_path / "w"),
+        "--artifacts",
+        str(tmp_path / "a"),
+        "--generated",
+        str(GENERATED),
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert "storyml gen" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "a").exists()

@@ -25,10 +25,26 @@ def silver_build(tmp_path, sentences: int = 3) -> Build:
 
 
 def fake_silver(text: str = "The scout crossed the bridge.") -> dict:
-    return {"id": "brown_fiction:x", "text": text, "register": "narrator", "silver": True,
-            "event_kinds": [], "action_type": None, "outside": [[10, 18]],
-            "entities": [{"start": 0, "end": 9, "byte_start": 0, "byte_end": 9, "text": "The scout",
-                          "category": "CHARACTER", "role": "Actor"}]}
+    return {
+        "id": "brown_fiction:x",
+        "text": text,
+        "register": "narrator",
+        "silver": True,
+        "event_kinds": [],
+        "action_type": None,
+        "outside": [[10, 18]],
+        "entities": [
+            {
+                "start": 0,
+                "end": 9,
+                "byte_start": 0,
+                "byte_end": 9,
+                "text": "The scout",
+                "category": "CHARACTER",
+                "role": "Actor",
+            }
+        ],
+    }
 
 
 def test_the_silver_records_join_the_text_training_set_and_its_cache_key(tmp_path, monkeypatch):
@@ -90,9 +106,13 @@ def test_stale_committed_records_stop_the_build_with_the_command_that_rewrites_t
 
     specs = copy_specs(tmp_path)
     path = specs / "text" / "corpus.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("PERSON: {category: CHARACTER, confidence: 0.8}",
-                                                             "PERSON: {category: CHARACTER, confidence: 0.7}"),
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "PERSON: {category: CHARACTER, confidence: 0.8}",
+            "PERSON: {category: CHARACTER, confidence: 0.7}",
+        ),
+        encoding="utf-8",
+    )
     build = Build(specs, "default", None, tmp_path / "a", tmp_path / "w", False)
     build.data.mkdir(parents=True)
     with pytest.raises(UserError, match=r"labelling rules or the head words.*storyml data silver"):
@@ -112,8 +132,9 @@ def test_a_silver_profile_without_spacy_stops_with_the_install_line(tmp_path, mo
 def test_an_unknown_silver_corpus_is_a_located_check_error(tmp_path):
     specs = copy_specs(tmp_path)
     text = (specs / "build.yaml").read_text(encoding="utf-8")
-    (specs / "build.yaml").write_text(text.replace("{corpus: brown_fiction,",
-                                                   "{corpus: brown_fictoin,"), encoding="utf-8")
+    (specs / "build.yaml").write_text(
+        text.replace("{corpus: brown_fiction,", "{corpus: brown_fictoin,"), encoding="utf-8"
+    )
     result = storyml("check", "--specs", str(specs))
     assert result.returncode == 2, result.stdout + result.stderr
     assert "build.yaml:" in result.stderr and "profiles.default.silver.corpus" in result.stderr
@@ -130,8 +151,15 @@ def _tagger(vocab_size: int, favoured: str, margin: float):
     from transformers import BertConfig, BertForTokenClassification
 
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=20, max_position_embeddings=MAX_SEQ_LENGTH, num_labels=NUM_BIO_LABELS)
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=20,
+        max_position_embeddings=MAX_SEQ_LENGTH,
+        num_labels=NUM_BIO_LABELS,
+    )
     model = BertForTokenClassification(config).eval()
     with torch.no_grad():
         model.classifier.weight.zero_()
@@ -144,36 +172,57 @@ def test_a_sure_teacher_marks_outside_and_an_unsure_one_marks_nothing(tiny_token
     from storyml.silver.self_training import relabel
 
     record = fake_silver("Old Tamsin carried the lantern into the kitchen.")
-    sure = relabel(_tagger(len(tiny_tokenizer), "O", 12.0), tiny_tokenizer, [record], min_confidence=0.9)
+    sure = relabel(
+        _tagger(len(tiny_tokenizer), "O", 12.0), tiny_tokenizer, [record], min_confidence=0.9
+    )
     (student,) = sure
     assert student["entities"] == [] and student["silver"] is True
     covered = "".join(record["text"][a:b] for a, b in student["outside"])
     assert covered.replace(" ", "") == record["text"].replace(" ", "")  # every token confidently O
-    assert relabel(_tagger(len(tiny_tokenizer), "O", 0.5), tiny_tokenizer, [record], min_confidence=0.9) == []
+    assert (
+        relabel(
+            _tagger(len(tiny_tokenizer), "O", 0.5), tiny_tokenizer, [record], min_confidence=0.9
+        )
+        == []
+    )
 
 
 def test_teacher_spans_are_exact_decoded_and_keep_rule_roles(tiny_tokenizer):
     from storyml.silver.self_training import relabel
 
     record = fake_silver()
-    (student,) = relabel(_tagger(len(tiny_tokenizer), "B-CHARACTER", 12.0), tiny_tokenizer, [record], 0.9)
+    (student,) = relabel(
+        _tagger(len(tiny_tokenizer), "B-CHARACTER", 12.0), tiny_tokenizer, [record], 0.9
+    )
     assert student["outside"] == []
     assert student["entities"] and all(e["category"] == "CHARACTER" for e in student["entities"])
     for e in student["entities"]:
-        assert record["text"][e["start"]:e["end"]] == e["text"] and " " not in e["text"]  # a span per word
-        assert record["text"].encode()[e["byte_start"]:e["byte_end"]].decode() == e["text"]
-    again = relabel(_tagger(len(tiny_tokenizer), "B-CHARACTER", 12.0), tiny_tokenizer, [record], 0.9)
+        assert (
+            record["text"][e["start"] : e["end"]] == e["text"] and " " not in e["text"]
+        )  # a span per word
+        assert record["text"].encode()[e["byte_start"] : e["byte_end"]].decode() == e["text"]
+    again = relabel(
+        _tagger(len(tiny_tokenizer), "B-CHARACTER", 12.0), tiny_tokenizer, [record], 0.9
+    )
     assert again == [student]
 
 
-def test_the_student_trains_on_the_teachers_labels_with_the_teachers_tokenizer(tmp_path, monkeypatch):
+def test_the_student_trains_on_the_teachers_labels_with_the_teachers_tokenizer(
+    tmp_path, monkeypatch
+):
     import storyml.silver.label as label
     import storyml.silver.self_training as self_training
     import storyml.train.text as text
     from storyml.train.text import resolve_settings
 
-    monkeypatch.setattr(label, "label_corpus", lambda specs, name=None, limit=None, nlp=None: (
-        [fake_silver()], {"sentences": 1, "entities": {"CHARACTER": 1}}))
+    monkeypatch.setattr(
+        label,
+        "label_corpus",
+        lambda specs, name=None, limit=None, nlp=None: (
+            [fake_silver()],
+            {"sentences": 1, "entities": {"CHARACTER": 1}},
+        ),
+    )
     build = silver_build(tmp_path)
     import yaml
 
@@ -191,17 +240,29 @@ def test_the_student_trains_on_the_teachers_labels_with_the_teachers_tokenizer(t
     def fake_train(specs, train, validation, encoder, run_dir, **kw):
         calls.append({"train": train, "run_dir": run_dir, **kw})
         names = kw.get("tasks") or (events, ner)
-        return {"models": {n: f"{n}@{len(calls)}" for n in names}, "metrics": {n: {} for n in names},
-                "history": {n: "trained" for n in names}, "paths": {n: run_dir / n for n in names},
-                "tokenizer": kw.get("tokenizer") or "teacher-tokenizer", "settings": settings}
+        return {
+            "models": {n: f"{n}@{len(calls)}" for n in names},
+            "metrics": {n: {} for n in names},
+            "history": {n: "trained" for n in names},
+            "paths": {n: run_dir / n for n in names},
+            "tokenizer": kw.get("tokenizer") or "teacher-tokenizer",
+            "settings": settings,
+        }
 
     relabelled = {**fake_silver(), "outside": [[0, 3]]}
     monkeypatch.setattr(text, "train_text_models", fake_train)
-    monkeypatch.setattr(self_training, "relabel", lambda model, tokenizer, records, min_confidence: (
-        [relabelled] if (model, tokenizer, min_confidence) == (f"{ner}@1", "teacher-tokenizer", 0.9) else []))
+    monkeypatch.setattr(
+        self_training,
+        "relabel",
+        lambda model, tokenizer, records, min_confidence: (
+            [relabelled]
+            if (model, tokenizer, min_confidence) == (f"{ner}@1", "teacher-tokenizer", 0.9)
+            else []
+        ),
+    )
     result = build.text_models()
     teacher, student = calls
-    assert fake_silver() in teacher["train"]                       # the rule labels teach the teacher
+    assert fake_silver() in teacher["train"]  # the rule labels teach the teacher
     assert student["tasks"] == (ner,) and student["tokenizer"] == "teacher-tokenizer"
     assert relabelled in student["train"] and fake_silver() not in student["train"]
     assert result["models"] == {events: f"{events}@1", ner: f"{ner}@2"}  # events stay the teacher's

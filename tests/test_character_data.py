@@ -85,7 +85,7 @@ def test_labels_decode_and_each_categorical_group_is_one_hot(records):
         decode_outputs(r["labels"])
         for f in OUTPUT_FIELDS:
             if f.kind == "categorical":
-                group = r["labels"][f.offset:f.offset + f.width]
+                group = r["labels"][f.offset : f.offset + f.width]
                 assert sorted(group) == [0.0] * (f.width - 1) + [1.0], (r["id"], f.name)
 
 
@@ -109,9 +109,12 @@ def test_manifest_accounts_for_every_example(small_specs, loaded, tmp_path, gene
     assert ex["accepted"] == len(out.read_text().splitlines()) == len(generation.records)
     assert sum(m["per_archetype"].values()) == sum(m["per_profile"].values()) == ex["accepted"]
     assert sum(m["rejections_by_check"].values()) >= ex["rejected"]
-    assert m["cells"] == {"possible": len(generation.matrix.all_cells()), "sampled": SMALL_CELLS,
-                          "with_examples": len({r["cell"] for r in generation.records}),
-                          "sampling": "uniform without replacement from the full product, seeded"}
+    assert m["cells"] == {
+        "possible": len(generation.matrix.all_cells()),
+        "sampled": SMALL_CELLS,
+        "with_examples": len({r["cell"] for r in generation.records}),
+        "sampling": "uniform without replacement from the full product, seeded",
+    }
     assert m["spec_fingerprint"] == generation.matrix.fingerprint
     assert m["train_serve_skew"]["serving_like"] > 0
 
@@ -126,7 +129,9 @@ def test_the_default_seed_is_the_build_specs(small_specs, tmp_path):
     specs = tmp_path / "specs"
     shutil.copytree(small_specs, specs)
     edit(specs / "build.yaml", "seed: 2026", "seed: 7")
-    assert run_matrix(load_specs(specs)).records == run_matrix(load_specs(small_specs), seed=7).records
+    assert (
+        run_matrix(load_specs(specs)).records == run_matrix(load_specs(small_specs), seed=7).records
+    )
 
 
 def test_a_different_seed_gives_different_examples(loaded, records):
@@ -139,8 +144,14 @@ def test_a_different_seed_gives_different_examples(loaded, records):
 
 def _context(**values):
     """A feature context as the rule language names it (see codegen/spec/matrix.py)."""
-    base = {"count.relational_edges": 0, "count.history": 0, "scene_context.scene_type": "Connective",
-            "scene_context.cast_size": 2, "player_event.confidence": 0.9, "player_event.target_count": 1}
+    base = {
+        "count.relational_edges": 0,
+        "count.history": 0,
+        "scene_context.scene_type": "Connective",
+        "scene_context.cast_size": 2,
+        "player_event.confidence": 0.9,
+        "player_event.target_count": 1,
+    }
     return {**base, **{k.replace("__", "."): v for k, v in values.items()}}
 
 
@@ -151,17 +162,30 @@ def _label(matrix, ctx):
 
 
 def test_speech_in_a_calm_scene_makes_speak_the_action(matrix):
-    out = _label(matrix, _context(player_event__event_type="Speech", player_event__register="Neutral",
-                                  scene_context__tension=0.15))
+    out = _label(
+        matrix,
+        _context(
+            player_event__event_type="Speech",
+            player_event__register="Neutral",
+            scene_context__tension=0.15,
+        ),
+    )
     assert out.action.action_type == ActionType.Speak
     assert out.speech.speech_occurs
     assert out.action.target_index is None  # no partner edge, nobody to target
 
 
 def test_aggression_in_a_tense_scene_makes_resist_against_the_partner(matrix):
-    ctx = _context(player_event__event_type="Action", player_event__register="Aggressive",
-                   scene_context__tension=0.9, scene_context__scene_type="Gate", partner__affection=0.0,
-                   partner__trust_benevolence=0.5, partner__role="Periphery", count__relational_edges=3)
+    ctx = _context(
+        player_event__event_type="Action",
+        player_event__register="Aggressive",
+        scene_context__tension=0.9,
+        scene_context__scene_type="Gate",
+        partner__affection=0.0,
+        partner__trust_benevolence=0.5,
+        partner__role="Periphery",
+        count__relational_edges=3,
+    )
     ctx[PARTNER_SLOT] = 2
     out = _label(matrix, ctx)
     assert out.action.action_type == ActionType.Resist
@@ -173,21 +197,37 @@ def test_aggression_in_a_tense_scene_makes_resist_against_the_partner(matrix):
 
 
 def test_an_observation_is_examined_in_silence(matrix):
-    out = _label(matrix, _context(player_event__event_type="Observation", player_event__register="Neutral",
-                                  scene_context__tension=0.5))
+    out = _label(
+        matrix,
+        _context(
+            player_event__event_type="Observation",
+            player_event__register="Neutral",
+            scene_context__tension=0.5,
+        ),
+    )
     assert out.action.action_type == ActionType.Examine
     assert not out.speech.speech_occurs
 
 
 def test_tenderness_warms_and_raises_trust(matrix):
-    out = _label(matrix, _context(player_event__event_type="Speech", player_event__register="Tender",
-                                  scene_context__tension=0.4))
+    out = _label(
+        matrix,
+        _context(
+            player_event__event_type="Speech",
+            player_event__register="Tender",
+            scene_context__tension=0.4,
+        ),
+    )
     assert out.action.emotional_valence > 0
     assert out.emotion.intensity_delta[int(EmotionalPrimary.Trust)] > 0
 
 
 def test_coherence_rejects_speaking_without_speech(matrix):
-    ctx = _context(player_event__event_type="Speech", player_event__register="Neutral", scene_context__tension=0.5)
+    ctx = _context(
+        player_event__event_type="Speech",
+        player_event__register="Neutral",
+        scene_context__tension=0.5,
+    )
     _, labels = Labeller(matrix.labelling, matrix.vocab, matrix.settings.decimals).label(ctx)
     scorer = CoherenceScorer(matrix.labelling.coherence)
     assert labels["action.action_type"] == "Speak" and labels["speech.speech_occurs"] is True
@@ -198,10 +238,18 @@ def test_coherence_rejects_speaking_without_speech(matrix):
 
 def test_generated_calm_speech_is_always_answered_by_speaking(records):
     # The same rule, checked on the encoded vectors of every generated example it covers.
-    speech, tension = FEATURE_INDEX["player_event.event_type=Speech"], FEATURE_INDEX["scene_context.tension"]
+    speech, tension = (
+        FEATURE_INDEX["player_event.event_type=Speech"],
+        FEATURE_INDEX["scene_context.tension"],
+    )
     calm_registers = [FEATURE_INDEX[f"player_event.register={r}"] for r in ("Neutral", "Tender")]
-    covered = [r for r in records if r["features"][speech] == 1.0 and r["features"][tension] < 0.3
-               and any(r["features"][i] == 1.0 for i in calm_registers)]
+    covered = [
+        r
+        for r in records
+        if r["features"][speech] == 1.0
+        and r["features"][tension] < 0.3
+        and any(r["features"][i] == 1.0 for i in calm_registers)
+    ]
     assert covered
     assert all(decode_outputs(r["labels"]).action.action_type == ActionType.Speak for r in covered)
 
@@ -210,16 +258,30 @@ def test_generated_calm_speech_is_always_answered_by_speaking(records):
 
 
 def _filled_edge_slots(features):
-    return [k for k in range(RELATIONAL_EDGES_SLOTS)
-            if any(features[RELATIONAL_EDGES_OFFSET + k * RELATIONAL_EDGES_SLOT_WIDTH:
-                            RELATIONAL_EDGES_OFFSET + (k + 1) * RELATIONAL_EDGES_SLOT_WIDTH])]
+    return [
+        k
+        for k in range(RELATIONAL_EDGES_SLOTS)
+        if any(
+            features[
+                RELATIONAL_EDGES_OFFSET + k * RELATIONAL_EDGES_SLOT_WIDTH : RELATIONAL_EDGES_OFFSET
+                + (k + 1) * RELATIONAL_EDGES_SLOT_WIDTH
+            ]
+        )
+    ]
 
 
 def test_engine_shaped_inputs_are_in_the_distribution(records, matrix):
     tension = FEATURE_INDEX["scene_context.tension"]
     serving_tension = matrix.settings.serving.tension
-    edges = [r["features"][RELATIONAL_EDGES_OFFSET:RELATIONAL_EDGES_OFFSET + RELATIONAL_EDGES_SIZE] for r in records]
-    engine_like = [r for r, e in zip(records, edges) if not any(e) and r["features"][tension] == serving_tension]
+    edges = [
+        r["features"][RELATIONAL_EDGES_OFFSET : RELATIONAL_EDGES_OFFSET + RELATIONAL_EDGES_SIZE]
+        for r in records
+    ]
+    engine_like = [
+        r
+        for r, e in zip(records, edges)
+        if not any(e) and r["features"][tension] == serving_tension
+    ]
     assert len(engine_like) >= 0.05 * len(records)
     # ... and the rest varies: every edge count, edges beyond slot 0, and tension across its range.
     counts = Counter(len(_filled_edge_slots(r["features"])) for r in records)
@@ -242,9 +304,14 @@ def _fake_records(cells: list[str]) -> list[dict]:
     return [{"id": f"{c}#{i}", "cell": c} for i, c in enumerate(cells)]
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.sampled_from([f"cell{i}" for i in range(12)]), max_size=60),
-       st.floats(0.0, 0.95), st.integers(0, 2**32))
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.sampled_from([f"cell{i}" for i in range(12)]), max_size=60),
+    st.floats(0.0, 0.95),
+    st.integers(0, 2**32),
+)
 def test_split_never_puts_a_cell_on_both_sides(cells, fraction, seed):
     records = _fake_records(cells)
     train, val = split_by_cell(records, fraction, seed)
@@ -282,15 +349,30 @@ def test_specs_without_a_matrix_are_a_clear_error(tmp_path):
     specs = copy_specs(tmp_path)
     for p in (specs / "matrix").iterdir():
         p.unlink()
-    result = storyml("data", "characters", "--specs", str(specs), "--out", str(tmp_path / "ch.jsonl"))
+    result = storyml(
+        "data", "characters", "--specs", str(specs), "--out", str(tmp_path / "ch.jsonl")
+    )
     assert result.returncode == 2
     assert "no training-matrix spec" in result.stderr
     assert not (tmp_path / "ch.jsonl").exists()
 
 
 def test_zero_variations_is_refused(small_specs, tmp_path, capsys):
-    assert main(["data", "characters", "--specs", str(small_specs), "--variations", "0",
-                 "--out", str(tmp_path / "ch.jsonl")]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "characters",
+                "--specs",
+                str(small_specs),
+                "--variations",
+                "0",
+                "--out",
+                str(tmp_path / "ch.jsonl"),
+            ]
+        )
+        == 2
+    )
     assert "--variations" in capsys.readouterr().err
 
 
@@ -311,28 +393,51 @@ def test_reordered_feature_fields_keep_their_values(small_specs, records, tmp_pa
     shutil.copytree(small_specs, specs)
     features = specs / "character" / "features.yaml"
     central = "      - {name: central_tendency, doc: The axis value the character usually shows.}\n"
-    variance = "      - {name: variance, doc: How far the shown value strays from the central tendency.}\n"
+    variance = (
+        "      - {name: variance, doc: How far the shown value strays from the central tendency.}\n"
+    )
     edit(features, central + variance, variance + central)
     cast = "      - {name: cast_size, doc: Raw count of characters in the scene.}\n"
     tension = '      - {name: tension, doc: "Scene tension in [0, 1]."}\n'
     edit(features, cast + tension, tension + cast)
-    names = build_contract(load_specs(specs, codegen_only=True)).features["character_features"].leaves
+    names = (
+        build_contract(load_specs(specs, codegen_only=True)).features["character_features"].leaves
+    )
     assert names != FEATURE_NAMES and sorted(names) == sorted(FEATURE_NAMES)
 
     generated = tmp_path / "generated"
     assert storyml("gen", "--specs", str(specs), "--out", str(generated)).returncode == 0
     out = tmp_path / "reordered.jsonl"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(generated / "python"), str(REPO)])}
-    result = subprocess.run([sys.executable, "-c", "import storyml_contract, sys; from storyml.cli import main; "
-                             "print(storyml_contract.__file__); sys.exit(main(sys.argv[1:]))",
-                             "data", "characters", "--specs", str(specs), "--out", str(out)],
-                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import storyml_contract, sys; from storyml.cli import main; "
+            "print(storyml_contract.__file__); sys.exit(main(sys.argv[1:]))",
+            "data",
+            "characters",
+            "--specs",
+            str(specs),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith(str(generated / "python")), result.stdout  # the reordered package ran
+    assert result.stdout.startswith(str(generated / "python")), (
+        result.stdout
+    )  # the reordered package ran
 
     reordered = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in reordered] == [r["id"] for r in records]
-    assert any(a["features"] != b["features"] for a, b in zip(reordered, records))  # positions did move
+    assert any(
+        a["features"] != b["features"] for a, b in zip(reordered, records)
+    )  # positions did move
     for a, b in zip(reordered, records):
         assert dict(zip(names, a["features"])) == dict(zip(FEATURE_NAMES, b["features"])), a["id"]
         assert a["labels"] == b["labels"], a["id"]

@@ -80,14 +80,18 @@ def test_check_of_a_label_change_leads_with_the_summary_and_bounds_the_diff(tmp_
     from storyml.cli.gen import MAX_DIFF_LINES
 
     specs = copy_specs(tmp_path)
-    edit(specs / "text/labels.yaml", "    - SpeechAct\n    - RelationalShift\n", "    - RelationalShift\n    - SpeechAct\n")
+    edit(
+        specs / "text/labels.yaml",
+        "    - SpeechAct\n    - RelationalShift\n",
+        "    - RelationalShift\n    - SpeechAct\n",
+    )
     out = tmp_path / "generated"
     shutil.copytree(GENERATED, out, ignore=shutil.ignore_patterns("target", "__pycache__"))
     result = storyml("gen", "--check", "--specs", str(specs), "--out", str(out))
     assert result.returncode == 1
     first = result.stdout.splitlines()[:3]
     assert "is stale" in first[0] and "contract fingerprint" in first[1] and "->" in first[1]
-    diff = result.stdout[result.stdout.index("--- a/"):].splitlines()
+    diff = result.stdout[result.stdout.index("--- a/") :].splitlines()
     assert len(diff) <= MAX_DIFF_LINES + 1  # the diff, then one line saying how much was left out
     assert "more diff lines" in diff[-1] or len(diff) < MAX_DIFF_LINES
 
@@ -111,15 +115,20 @@ def _shuffle_keys(node, rng):
 
 def _codegen_files():
     kinds = [name for name, kind in KINDS.items() if kind.codegen]
-    return [p for p in sorted(SPECS.rglob("*.yaml"))
-            if any(f"kind: {k}\n" in p.read_text(encoding="utf-8") for k in kinds)]
+    return [
+        p
+        for p in sorted(SPECS.rglob("*.yaml"))
+        if any(f"kind: {k}\n" in p.read_text(encoding="utf-8") for k in kinds)
+    ]
 
 
 CODEGEN_FILES = _codegen_files()
 BASE_FINGERPRINT = build_contract(load_specs(SPECS)).fingerprint
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(seed=st.integers(0, 2**32 - 1), flow=st.booleans(), indent=st.sampled_from([2, 4]))
 def test_fingerprint_ignores_comments_key_order_and_layout(tmp_path_factory, seed, flow, indent):
     rng = random.Random(seed)
@@ -127,12 +136,22 @@ def test_fingerprint_ignores_comments_key_order_and_layout(tmp_path_factory, see
     for p in CODEGEN_FILES:
         data = _shuffle_keys(yaml.safe_load(p.read_text(encoding="utf-8")), rng)
         # a huge width keeps every scalar on one line, so a comment line can go between any two lines
-        text = yaml.safe_dump(data, sort_keys=False, default_flow_style=flow, indent=indent, allow_unicode=True,
-                              width=10**6)
+        text = yaml.safe_dump(
+            data,
+            sort_keys=False,
+            default_flow_style=flow,
+            indent=indent,
+            allow_unicode=True,
+            width=10**6,
+        )
         lines = text.splitlines()
         for _ in range(3):  # comments anywhere a whole line may go
-            lines.insert(rng.randrange(len(lines) + 1), "#" + " " * rng.randrange(3) + "a comment: [x]")
-        (root / p.name.replace(".yaml", f"_{p.parent.name}.yaml")).write_text("\n".join(lines) + "\n")
+            lines.insert(
+                rng.randrange(len(lines) + 1), "#" + " " * rng.randrange(3) + "a comment: [x]"
+            )
+        (root / p.name.replace(".yaml", f"_{p.parent.name}.yaml")).write_text(
+            "\n".join(lines) + "\n"
+        )
     assert _fingerprint(root) == BASE_FINGERPRINT
 
 
@@ -140,9 +159,19 @@ def test_fingerprint_ignores_comments_key_order_and_layout(tmp_path_factory, see
 EDITS = [
     ("text/labels.yaml", "    - SpeechAct", "    - SpeechAct\n    - Dream", True),
     ("text/labels.yaml", "threshold: 0.5", "threshold: 0.6", True),
-    ("enums.yaml", "[Whisper, Conversational, Declamatory, Internal]", "[Whisper, Declamatory, Conversational, Internal]", True),
+    (
+        "enums.yaml",
+        "[Whisper, Conversational, Declamatory, Internal]",
+        "[Whisper, Declamatory, Conversational, Internal]",
+        True,
+    ),
     ("character/outputs.yaml", "weight: 0.35", "weight: 0.30", True),
-    ("enums.yaml", "doc: Plutchik's eight primary emotions.", "doc: Eight primaries, after Plutchik.", False),
+    (
+        "enums.yaml",
+        "doc: Plutchik's eight primary emotions.",
+        "doc: Eight primaries, after Plutchik.",
+        False,
+    ),
     ("character/model.yaml", "learning_rate: 1.0e-3", "learning_rate: 2.0e-3", False),
 ]
 
@@ -159,9 +188,15 @@ def test_fingerprint_changes_exactly_when_the_contract_changes(tmp_path, rel, ol
 
 # Docs are not part of the contract: hostile ones change comments only, so the crate rendered
 # from them runs the same golden tests as the committed one.
-HOSTILE_DOCS = ['ends with """ and \\', "line\nbreak */ /* {{ x }} {% y %}", "nul \0, cr \r, \\N{BULLET}",
-                "\u202e bidi \u2066 and \u2028 separators", "émoji 😀 \"quoted\"",
-                "  spaces a formatter would strip  ", '"quoted" at both ends"']
+HOSTILE_DOCS = [
+    'ends with """ and \\',
+    "line\nbreak */ /* {{ x }} {% y %}",
+    "nul \0, cr \r, \\N{BULLET}",
+    "\u202e bidi \u2066 and \u2028 separators",
+    'émoji 😀 "quoted"',
+    "  spaces a formatter would strip  ",
+    '"quoted" at both ends"',
+]
 
 
 def _hostile_doc_specs(tmp_path):
@@ -171,12 +206,17 @@ def _hostile_doc_specs(tmp_path):
     docs = iter(HOSTILE_DOCS * 10)
     for entry in [*loaded.of_kind("enums"), *loaded.of_kind("feature_layout")]:
         data = yaml.safe_load(entry.doc.path.read_text(encoding="utf-8"))
-        for node in [*data.get("enums", {}).values(), *data.get("types", {}).values(),
-                     *(r for r in data.get("regions", []) if "fields" in r)]:
+        for node in [
+            *data.get("enums", {}).values(),
+            *data.get("types", {}).values(),
+            *(r for r in data.get("regions", []) if "fields" in r),
+        ]:
             node["doc"] = next(docs)
             for f in node.get("fields", []) if isinstance(node.get("fields"), list) else []:
                 f["doc"] = next(docs)
-        entry.doc.path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        entry.doc.path.write_text(
+            yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8"
+        )
     return specs
 
 
@@ -197,40 +237,90 @@ def test_rust_crate_tests_pass_offline_with_hostile_docs(tmp_path):
             committed = (GENERATED / rel).read_text(encoding="utf-8").splitlines()
             changed = [(a, b) for a, b in zip(committed, text.splitlines()) if a != b]
             assert len(committed) == len(text.splitlines()) and all(
-                b.lstrip().startswith("///") for _, b in changed), rel
+                b.lstrip().startswith("///") for _, b in changed
+            ), rel
     assert any(b"\\u{202e}" in (out / rel).read_bytes() for rel in files if rel.endswith(".rs"))
     # the docs still leave the code as its formatters would write it
-    fmt = subprocess.run(["cargo", "fmt", "--check"], cwd=out / "rust", capture_output=True, text=True,
-                         timeout=300)
-    assert fmt.returncode == 0 or "no such command" in fmt.stderr, fmt.stdout[-4000:] + fmt.stderr[-2000:]
+    fmt = subprocess.run(
+        ["cargo", "fmt", "--check"], cwd=out / "rust", capture_output=True, text=True, timeout=300
+    )
+    assert fmt.returncode == 0 or "no such command" in fmt.stderr, (
+        fmt.stdout[-4000:] + fmt.stderr[-2000:]
+    )
     if importlib.util.find_spec("ruff") is not None:
-        ruff = subprocess.run([sys.executable, "-m", "ruff", "format", "--check", "--diff", "--line-length",
-                               "100", str(out / "python" / "storyml_contract")], cwd=out, capture_output=True,
-                              text=True, timeout=120)
+        ruff = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ruff",
+                "format",
+                "--check",
+                "--diff",
+                "--line-length",
+                "100",
+                str(out / "python" / "storyml_contract"),
+            ],
+            cwd=out,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert ruff.returncode == 0, ruff.stdout[-4000:] + ruff.stderr[-2000:]
-    result = subprocess.run(["cargo", "test", "--offline", "--quiet"], cwd=out / "rust",
-                            capture_output=True, text=True, env={**__import__("os").environ,
-                                                                 "CARGO_TARGET_DIR": str(tmp_path / "target")},
-                            timeout=600)
+    result = subprocess.run(
+        ["cargo", "test", "--offline", "--quiet"],
+        cwd=out / "rust",
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "CARGO_TARGET_DIR": str(tmp_path / "target")},
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test result: ok" in result.stdout
 
 
 @pytest.mark.skipif(shutil.which("rustc") is None, reason="rustc not installed")
-@settings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(labels=st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=20), min_size=50,
-                       max_size=50))
+@settings(
+    max_examples=1, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    labels=st.lists(
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=20), min_size=50, max_size=50
+    )
+)
 def test_any_label_text_survives_a_rust_string_literal(tmp_path_factory, labels):
     """One compiled program checks 50 arbitrary strings byte for byte."""
-    labels += ['"', "\\", "\n", "\r\n", "\t", "\0", "\u2028", "'", "{}", "é😀", "\\u{41}", "*/", "/*",
-               "\u202e", "\u2066x\u2069", '"""', "trailing \\"] + HOSTILE_DOCS
+    labels += [
+        '"',
+        "\\",
+        "\n",
+        "\r\n",
+        "\t",
+        "\0",
+        "\u2028",
+        "'",
+        "{}",
+        "é😀",
+        "\\u{41}",
+        "*/",
+        "/*",
+        "\u202e",
+        "\u2066x\u2069",
+        '"""',
+        "trailing \\",
+    ] + HOSTILE_DOCS
     # each string also as a doc comment and a line comment on its own check
-    checks = "\n".join(f"    /// {rust_comment(s)}\n    // {rust_comment(s)}\n"
-                       f"    assert_eq!({rust_str(s)}.as_bytes(), &{list(s.encode())}[..], \"label {i}\");"
-                       for i, s in enumerate(labels))
+    checks = "\n".join(
+        f"    /// {rust_comment(s)}\n    // {rust_comment(s)}\n"
+        f'    assert_eq!({rust_str(s)}.as_bytes(), &{list(s.encode())}[..], "label {i}");'
+        for i, s in enumerate(labels)
+    )
     src = tmp_path_factory.mktemp("rs") / "labels.rs"
-    src.write_text(f"#![allow(unused_doc_comments)]\nfn main() {{\n{checks}\n}}\n", encoding="utf-8")
+    src.write_text(
+        f"#![allow(unused_doc_comments)]\nfn main() {{\n{checks}\n}}\n", encoding="utf-8"
+    )
     exe = src.with_suffix("")
-    build = subprocess.run(["rustc", "-o", str(exe), str(src)], capture_output=True, text=True, timeout=300)
+    build = subprocess.run(
+        ["rustc", "-o", str(exe), str(src)], capture_output=True, text=True, timeout=300
+    )
     assert build.returncode == 0, build.stderr
     assert subprocess.run([str(exe)], capture_output=True, text=True).returncode == 0

@@ -70,9 +70,11 @@ def test_every_composed_sentence_keeps_exact_spans_and_passes_the_record_validat
     for r in records:
         assert validate_record(r, rules) == [], r
         for e in r["entities"]:
-            assert r["text"][e["start"]:e["end"]] == e["text"]
-            assert (e["byte_start"], e["byte_end"]) == (byte_offset(r["text"], e["start"]),
-                                                        byte_offset(r["text"], e["end"]))
+            assert r["text"][e["start"] : e["end"]] == e["text"]
+            assert (e["byte_start"], e["byte_end"]) == (
+                byte_offset(r["text"], e["start"]),
+                byte_offset(r["text"], e["end"]),
+            )
 
 
 def test_event_kinds_follow_the_composition_rules(specs, records):
@@ -81,7 +83,11 @@ def test_event_kinds_follow_the_composition_rules(specs, records):
 
 
 def test_quoted_speech_adds_speech_act_without_the_quoted_clause_kinds(specs, records):
-    quoting = [f for f in specs.one(CompositionFile).frames if any(c.labels is False for c in f.clauses.values())]
+    quoting = [
+        f
+        for f in specs.one(CompositionFile).frames
+        if any(c.labels is False for c in f.clauses.values())
+    ]
     assert quoting, "the spec has a frame whose clause is quoted, not done"
     quoted = [r for r in records if r["frame"] in {f.id for f in quoting}]
     assert quoted
@@ -95,7 +101,9 @@ def _templates(specs):
 
 def test_a_clause_with_its_own_verb_phrases_takes_one_of_them(specs, records):
     frames = {f.id: f for f in specs.one(CompositionFile).frames}
-    phrased = [(f, name, c) for f in frames.values() for name, c in f.clauses.items() if c.verb_phrases]
+    phrased = [
+        (f, name, c) for f in frames.values() for name, c in f.clauses.items() if c.verb_phrases
+    ]
     assert phrased, "the composition spec has no clause with its own verb phrases"
     seen = 0
     for frame, name, clause in phrased:
@@ -119,7 +127,10 @@ def test_a_frame_that_shares_the_main_subject_has_a_subject_led_main_clause(spec
     for fp in compile_frames(specs, plans):
         if fp.frame.needs_subject(fp.frame.main_clause):
             for template_id in fp.main_templates:
-                assert by_id[(template_id, fp.register)].subject_slot is not None, (fp.frame.id, template_id)
+                assert by_id[(template_id, fp.register)].subject_slot is not None, (
+                    fp.frame.id,
+                    template_id,
+                )
                 checked += 1
     assert checked  # "the wind howled, muttering about the debt" never comes out
 
@@ -138,7 +149,9 @@ def test_same_kind_one_draws_every_clause_of_the_main_kind(tmp_path):
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     specs = load_specs(specs_dir)
     templates = _templates(specs)
-    records = [r for r in build_events(specs, seed=3, per_kind=40).records if r["frame"] == "coordinated"]
+    records = [
+        r for r in build_events(specs, seed=3, per_kind=40).records if r["frame"] == "coordinated"
+    ]
     assert records
     for r in records:
         main, second = templates[r["clauses"]["main"]], templates[r["clauses"]["second"]]
@@ -152,7 +165,10 @@ def test_every_event_kind_is_still_balanced(records):
 
 
 def test_composition_is_deterministic_for_a_seed(specs):
-    assert build_events(specs, seed=3, per_kind=20).records == build_events(specs, seed=3, per_kind=20).records
+    assert (
+        build_events(specs, seed=3, per_kind=20).records
+        == build_events(specs, seed=3, per_kind=20).records
+    )
 
 
 # ---------------------------------------------------------------- inflection
@@ -178,8 +194,12 @@ def test_every_inflected_verb_form_comes_back_to_its_lemma(specs):
 def test_a_multi_word_lemma_inflects_its_first_word_only():
     verb = Verb(lemma="run a finger along")
     assert [verb.form(f) for f in ("present", "past", "third", "gerund", "participle")] == [
-        "run a finger along", "ran a finger along", "runs a finger along", "running a finger along",
-        "run a finger along"]
+        "run a finger along",
+        "ran a finger along",
+        "runs a finger along",
+        "running a finger along",
+        "run a finger along",
+    ]
     assert Verb(lemma="lie", participle="lain").form("participle") == "lain"
 
 
@@ -199,7 +219,9 @@ def test_pools_hold_every_category_and_no_first_person_word(specs, pools, record
 
 @settings(max_examples=40, deadline=None)
 @given(index=st.integers(0, 10_000), epoch=st.integers(0, 50), share=st.floats(0, 1))
-def test_resampling_keeps_spans_exact_and_is_repeatable_per_seed_and_epoch(records, pools, index, epoch, share):
+def test_resampling_keeps_spans_exact_and_is_repeatable_per_seed_and_epoch(
+    records, pools, index, epoch, share
+):
     record = records[index % len(records)]
 
     def draw(e: int) -> dict:
@@ -209,14 +231,18 @@ def test_resampling_keeps_spans_exact_and_is_repeatable_per_seed_and_epoch(recor
     assert first == draw(epoch)
     assert [e["category"] for e in first["entities"]] == [e["category"] for e in record["entities"]]
     for e in first["entities"]:
-        assert first["text"][e["start"]:e["end"]] == e["text"]
+        assert first["text"][e["start"] : e["end"]] == e["text"]
         assert e["byte_start"] == byte_offset(first["text"], e["start"])
 
 
 def test_resampling_changes_mentions_across_epochs(records, pools):
-    changed = sum(resample_mentions(r, pools, 0.5, random.Random(f"1:0:{i}"))["text"]
-                  != resample_mentions(r, pools, 0.5, random.Random(f"1:1:{i}"))["text"]
-                  for i, r in enumerate(records[:200]))
+    changed = sum(
+        resample_mentions(r, pools, 0.5, random.Random(f"1:0:{i}"))["text"]
+        != resample_mentions(r, pools, 0.5, random.Random(f"1:1:{i}"))["text"]
+        for i, r in enumerate(records[:200])
+    )
     assert changed > 100
-    unchanged = all(resample_mentions(r, pools, 0.0, random.Random(0)) == {**r} for r in records[:50])
+    unchanged = all(
+        resample_mentions(r, pools, 0.0, random.Random(0)) == {**r} for r in records[:50]
+    )
     assert unchanged

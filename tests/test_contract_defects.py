@@ -40,8 +40,12 @@ def test_encoding_puts_edge_two_affection_at_323():
 def test_rust_constants_give_the_same_offset():
     rust = (GENERATED / "rust/src/character_features.rs").read_text(encoding="utf-8")
     const = dict(re.findall(r"pub const (\w+): usize = (\d+);", rust))
-    offset = (int(const["RELATIONAL_EDGES_OFFSET"]) + 2 * int(const["RELATIONAL_EDGES_SLOT_WIDTH"])
-              + int(const["RELATIONAL_EDGE_AFFECTION_OFFSET"]) + int(const["AXIS_VALUE_CENTRAL_TENDENCY_OFFSET"]))
+    offset = (
+        int(const["RELATIONAL_EDGES_OFFSET"])
+        + 2 * int(const["RELATIONAL_EDGES_SLOT_WIDTH"])
+        + int(const["RELATIONAL_EDGE_AFFECTION_OFFSET"])
+        + int(const["AXIS_VALUE_CENTRAL_TENDENCY_OFFSET"])
+    )
     assert offset == 323
 
 
@@ -62,7 +66,7 @@ def test_flags_decode_as_sigmoid_over_threshold(logit):
     threshold = 0.5  # the spec's value for every flag today, checked below
     for f in flags:
         value = getattr(getattr(decoded, f.head), f.name)
-        for v in (value if isinstance(value, tuple) else (value,)):
+        for v in value if isinstance(value, tuple) else (value,):
             assert v == (_sigmoid(logit) > threshold) or abs(_sigmoid(logit) - threshold) < 1e-12
 
 
@@ -71,7 +75,9 @@ def test_flag_thresholds_come_from_the_spec():
     for head in outputs["heads"]:
         for field in head["fields"]:
             if isinstance(field["decode"], dict) and field["decode"]["rule"] == "sigmoid_threshold":
-                info = next(f for f in OUTPUT_FIELDS if (f.head, f.name) == (head["name"], field["name"]))
+                info = next(
+                    f for f in OUTPUT_FIELDS if (f.head, f.name) == (head["name"], field["name"])
+                )
                 t = field["decode"]["threshold"]
                 assert info.param == math.log(t / (1 - t))
 
@@ -84,14 +90,20 @@ def test_a_raw_logit_of_0_3_is_a_true_flag():
 
 # Defect 4: the label file and the template validator listed labels in different orders.
 def _rust_str_array(path, name):
-    body = re.search(rf"pub const {name}: \[&str; \d+\] = \[(.*?)\];", path.read_text(encoding="utf-8"), re.S)[1]
+    body = re.search(
+        rf"pub const {name}: \[&str; \d+\] = \[(.*?)\];", path.read_text(encoding="utf-8"), re.S
+    )[1]
     return re.findall(r'"((?:[^"\\]|\\.)*)"', body)
 
 
 def test_label_orders_agree_between_spec_python_and_rust():
     spec = yaml.safe_load((SPECS / "text/labels.yaml").read_text(encoding="utf-8"))
     rust_text = GENERATED / "rust/src/text.rs"
-    assert list(text.EVENT_KIND_LABELS) == spec["event_kinds"]["labels"] == _rust_str_array(rust_text, "EVENT_KIND_LABELS")
+    assert (
+        list(text.EVENT_KIND_LABELS)
+        == spec["event_kinds"]["labels"]
+        == _rust_str_array(rust_text, "EVENT_KIND_LABELS")
+    )
     cats = spec["entity_categories"]["categories"]
     assert list(text.ENTITY_CATEGORIES) == cats == _rust_str_array(rust_text, "ENTITY_CATEGORIES")
     assert list(text.BIO_LABELS) == _rust_str_array(rust_text, "BIO_LABELS")

@@ -28,14 +28,20 @@ from codegen.spec.loader import load_specs
 from codegen.spec.models import FeatureLayoutFile, MlpModelFile, OutputHeadsFile
 from codegen.spec.names import RESERVED, pascal_identifier
 
-SETTINGS = settings(max_examples=20, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 pascal = st.from_regex(r"[A-Z][a-z]{1,6}[0-9]?", fullmatch=True).filter(lambda s: s not in RESERVED)
 snake = st.from_regex(r"[a-z][a-z_]{1,8}[0-9]?", fullmatch=True).filter(
-    lambda s: s not in RESERVED and not keyword.iskeyword(s))
+    lambda s: s not in RESERVED and not keyword.iskeyword(s)
+)
 # Any text a label may hold, quotes, backslashes, newlines and non-ASCII included.
-label_text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12).filter(str.strip)
+label_text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12).filter(
+    str.strip
+)
 
 
 def _f32(x: float) -> float:
@@ -45,7 +51,9 @@ def _f32(x: float) -> float:
 @st.composite
 def enum_specs(draw):
     names = draw(st.lists(pascal, min_size=1, max_size=3, unique=True))
-    return {n: {"variants": draw(st.lists(pascal, min_size=1, max_size=5, unique=True))} for n in names}
+    return {
+        n: {"variants": draw(st.lists(pascal, min_size=1, max_size=5, unique=True))} for n in names
+    }
 
 
 @st.composite
@@ -55,7 +63,9 @@ def feature_specs(draw, enums):
     for tname in draw(st.lists(pascal, max_size=3, unique=True)):
         fields = []
         for fname in draw(st.lists(snake, min_size=1, max_size=4, unique=True)):
-            shape = draw(st.sampled_from(["scalar", "onehot", "type"] if types else ["scalar", "onehot"]))
+            shape = draw(
+                st.sampled_from(["scalar", "onehot", "type"] if types else ["scalar", "onehot"])
+            )
             if shape == "onehot":
                 fields.append({"name": fname, "onehot": draw(st.sampled_from(enum_names))})
             elif shape == "type":  # only earlier types: no cycles
@@ -66,18 +76,45 @@ def feature_specs(draw, enums):
     regions = []
     for rname in draw(st.lists(snake, min_size=1, max_size=4, unique=True)):
         if types and draw(st.booleans()):
-            slots = draw(st.sampled_from([{"count": draw(st.integers(1, 4))},
-                                          {"count": draw(st.integers(1, 4)), "keyed": "sorted"},
-                                          {"per": draw(st.sampled_from(enum_names))}]))
-            regions.append({"name": rname, "slots": slots, "item": draw(st.sampled_from(sorted(types)))})
+            slots = draw(
+                st.sampled_from(
+                    [
+                        {"count": draw(st.integers(1, 4))},
+                        {"count": draw(st.integers(1, 4)), "keyed": "sorted"},
+                        {"per": draw(st.sampled_from(enum_names))},
+                    ]
+                )
+            )
+            regions.append(
+                {"name": rname, "slots": slots, "item": draw(st.sampled_from(sorted(types)))}
+            )
         else:
             fnames = draw(st.lists(snake, min_size=1, max_size=4, unique=True))
-            regions.append({"name": rname, "fields": [
-                {"name": f, **({"onehot": draw(st.sampled_from(enum_names))} if draw(st.booleans()) else {})}
-                for f in fnames]})
+            regions.append(
+                {
+                    "name": rname,
+                    "fields": [
+                        {
+                            "name": f,
+                            **(
+                                {"onehot": draw(st.sampled_from(enum_names))}
+                                if draw(st.booleans())
+                                else {}
+                            ),
+                        }
+                        for f in fnames
+                    ],
+                }
+            )
     # Region records are named after their region; keep them apart from type names.
     assume(not {pascal_identifier(r["name"]) for r in regions} & set(types))
-    return {"kind": "feature_layout", "name": "features_x", "total": 1, "types": types, "regions": regions}
+    return {
+        "kind": "feature_layout",
+        "name": "features_x",
+        "total": 1,
+        "types": types,
+        "regions": regions,
+    }
 
 
 OUTPUT_SHAPES = [
@@ -108,7 +145,9 @@ def output_specs(draw, enums):
             if needs_enum:
                 field["enum"] = draw(st.sampled_from(sorted(enums)))
             fields.append(field)
-        heads.append({"name": hname, "weight": draw(st.sampled_from([0.1, 0.25, 1.0])), "fields": fields})
+        heads.append(
+            {"name": hname, "weight": draw(st.sampled_from([0.1, 0.25, 1.0])), "fields": fields}
+        )
     return {"kind": "output_heads", "name": "outputs_x", "total": 1, "heads": heads}
 
 
@@ -125,28 +164,64 @@ def whole_specs(draw):
     flayout = compute_feature_layout(FeatureLayoutFile.model_validate(features), enum_table)
     olayout = compute_output_layout(OutputHeadsFile.model_validate(outputs), enum_table)
     features["total"], outputs["total"] = flayout.total, olayout.total
-    mlp = {"kind": "mlp_model", "name": "mlp_x", "input": "features_x", "output": "outputs_x",
-           "trunk": [{"width": 8, "dropout": 0.1}], "head_hidden": 4, "activation": "relu", "parameters": 1,
-           "training": {"optimizer": "adamw", "learning_rate": 0.001, "weight_decay": 0.0, "max_epochs": 1,
-                        "batch_size": 4, "plateau": {"factor": 0.5, "patience": 1},
-                        "early_stopping_patience": 1, "validation_fraction": 0.2, "split": "by_cell"}}
-    mlp["parameters"] = count_mlp_parameters(MlpModelFile.model_validate(mlp), flayout.total,
-                                             [h.width for h in olayout.heads])
+    mlp = {
+        "kind": "mlp_model",
+        "name": "mlp_x",
+        "input": "features_x",
+        "output": "outputs_x",
+        "trunk": [{"width": 8, "dropout": 0.1}],
+        "head_hidden": 4,
+        "activation": "relu",
+        "parameters": 1,
+        "training": {
+            "optimizer": "adamw",
+            "learning_rate": 0.001,
+            "weight_decay": 0.0,
+            "max_epochs": 1,
+            "batch_size": 4,
+            "plateau": {"factor": 0.5, "patience": 1},
+            "early_stopping_patience": 1,
+            "validation_fraction": 0.2,
+            "split": "by_cell",
+        },
+    }
+    mlp["parameters"] = count_mlp_parameters(
+        MlpModelFile.model_validate(mlp), flayout.total, [h.width for h in olayout.heads]
+    )
     return {
         "enums.yaml": {"kind": "enums", "enums": enums},
         "features.yaml": features,
         "outputs.yaml": outputs,
         "mlp.yaml": mlp,
-        "labels.yaml": {"kind": "text_labels",
-                        "event_kinds": {"multi_label": True, "threshold": 0.5, "labels": events},
-                        "entity_categories": {"scheme": "BIO", "categories": categories},
-                        "entity_roles": ["Actor"], "registers": ["player"], "max_seq_length": 16,
-                        "ignore_index": -100},
-        "artifacts.yaml": {"kind": "artifacts", "tokenizer": "tokenizer.json", "opset": 18,
-                           "metadata": {"fingerprint": "x.fingerprint", "labels": "x.labels"}, "models": {
-            "events": {"file": "e.onnx", "inputs": ["input_ids"], "outputs": ["logits"], "labels": "event_kinds"},
-            "mlp": {"file": "m.onnx", "inputs": ["features"], "labels": "outputs_x"}}},
-        "contract.yaml": {"kind": "contract_version", "version": "1.0.0", "metadata_key": "x.version"},
+        "labels.yaml": {
+            "kind": "text_labels",
+            "event_kinds": {"multi_label": True, "threshold": 0.5, "labels": events},
+            "entity_categories": {"scheme": "BIO", "categories": categories},
+            "entity_roles": ["Actor"],
+            "registers": ["player"],
+            "max_seq_length": 16,
+            "ignore_index": -100,
+        },
+        "artifacts.yaml": {
+            "kind": "artifacts",
+            "tokenizer": "tokenizer.json",
+            "opset": 18,
+            "metadata": {"fingerprint": "x.fingerprint", "labels": "x.labels"},
+            "models": {
+                "events": {
+                    "file": "e.onnx",
+                    "inputs": ["input_ids"],
+                    "outputs": ["logits"],
+                    "labels": "event_kinds",
+                },
+                "mlp": {"file": "m.onnx", "inputs": ["features"], "labels": "outputs_x"},
+            },
+        },
+        "contract.yaml": {
+            "kind": "contract_version",
+            "version": "1.0.0",
+            "metadata_key": "x.version",
+        },
     }
 
 
@@ -206,8 +281,11 @@ def random_record(rng, layout, mod, enums_mod, enums):
         kwargs = {}
         for f in shape.fields:
             if f.onehot is not None:
-                kwargs[f.name] = None if rng.random() < 0.3 else getattr(enums_mod, f.onehot)(
-                    rng.randrange(len(enums[f.onehot])))
+                kwargs[f.name] = (
+                    None
+                    if rng.random() < 0.3
+                    else getattr(enums_mod, f.onehot)(rng.randrange(len(enums[f.onehot])))
+                )
             elif f.type is not None:
                 kwargs[f.name] = None if rng.random() < 0.3 else rec(f.type, layout.types[f.type])
             else:
@@ -219,14 +297,21 @@ def random_record(rng, layout, mod, enums_mod, enums):
         if r.record is not None:
             kwargs[r.name] = rec(pascal_identifier(r.name), r.record)
         elif r.slot_enum is not None:
-            kwargs[r.name] = {getattr(enums_mod, r.slot_enum)(i): rec(r.item, layout.types[r.item])
-                              for i in range(len(enums[r.slot_enum])) if rng.random() < 0.6}
+            kwargs[r.name] = {
+                getattr(enums_mod, r.slot_enum)(i): rec(r.item, layout.types[r.item])
+                for i in range(len(enums[r.slot_enum]))
+                if rng.random() < 0.6
+            }
         elif r.keyed:
-            kwargs[r.name] = {f"k{rng.randrange(1000)}": rec(r.item, layout.types[r.item])
-                              for _ in range(rng.randrange(r.slot_count + 3))}
+            kwargs[r.name] = {
+                f"k{rng.randrange(1000)}": rec(r.item, layout.types[r.item])
+                for _ in range(rng.randrange(r.slot_count + 3))
+            }
         else:
-            kwargs[r.name] = [None if rng.random() < 0.3 else rec(r.item, layout.types[r.item])
-                              for _ in range(rng.randrange(r.slot_count + 3))]
+            kwargs[r.name] = [
+                None if rng.random() < 0.3 else rec(r.item, layout.types[r.item])
+                for _ in range(rng.randrange(r.slot_count + 3))
+            ]
     return getattr(mod, pascal_identifier(layout.name))(**kwargs)
 
 
@@ -300,8 +385,11 @@ def _random_targets(rng, contract, omod, enums_mod):
                 cutoff = getattr(s.decode, "cutoff", 0.0)
 
                 def draw(cutoff: float = cutoff) -> float:
-                    return 0.0 if rng.random() < 0.2 else _f32(math.copysign(rng.uniform(cutoff + 0.01, 5),
-                                                                              rng.random() - 0.5))
+                    return (
+                        0.0
+                        if rng.random() < 0.2
+                        else _f32(math.copysign(rng.uniform(cutoff + 0.01, 5), rng.random() - 0.5))
+                    )
 
                 kwargs[f.name] = tuple(draw() for _ in range(n)) if s.kind == "scalars" else draw()
         heads[h.name] = getattr(omod, pascal_identifier(h.name) + "Head")(**kwargs)
@@ -331,7 +419,7 @@ def _mutate(data, rng):
     def walk(node):
         if isinstance(node, (dict, list)) and node:
             containers.append(node)
-            for v in (node.values() if isinstance(node, dict) else node):
+            for v in node.values() if isinstance(node, dict) else node:
                 walk(v)
 
     walk(data)
@@ -372,7 +460,9 @@ def _codegen_spec_data() -> dict[str, dict]:
 SPEC_DATA = _codegen_spec_data()
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(seed=st.integers(0, 2**32 - 1), edits=st.integers(1, 3))
 def test_random_mutations_give_a_clean_error_never_a_crash(tmp_path_factory, seed, edits):
     rng = random.Random(seed)

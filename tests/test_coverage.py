@@ -31,7 +31,11 @@ def problems(root: Path, capsys) -> list[re.Match]:
 
 
 def line_of(path: Path, needle: str) -> int:
-    (line,) = [i for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in text]
+    (line,) = [
+        i
+        for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if needle in text
+    ]
     return line
 
 
@@ -44,7 +48,9 @@ def test_an_event_kind_no_template_generates_is_an_error_at_its_label(tmp_path, 
     specs = copy_specs(tmp_path)
     edit(specs / LABELS, "    - EnvironmentalChange\n", "    - EnvironmentalChange\n    - Gossip\n")
     found = [m for m in problems(specs, capsys) if m["file"].endswith(LABELS)]
-    assert [(m["key"], int(m["line"])) for m in found] == [("event_kinds.labels[8]", line_of(specs / LABELS, "Gossip"))]
+    assert [(m["key"], int(m["line"])) for m in found] == [
+        ("event_kinds.labels[8]", line_of(specs / LABELS, "Gossip"))
+    ]
     assert "no template generates event kind 'Gossip'" in found[0]["message"]
 
 
@@ -61,7 +67,8 @@ def test_too_few_templates_for_a_kind_names_the_setting_and_the_kind(tmp_path, c
     edit(specs / TRAINING, "per_event_kind: 6 ", "per_event_kind: 14")  # StateAssertion has 13
     found = problems(specs, capsys)
     assert {(m["key"], int(m["line"])) for m in found} == {
-        ("coverage.templates.per_event_kind", line_of(specs / TRAINING, "per_event_kind: 14"))}
+        ("coverage.templates.per_event_kind", line_of(specs / TRAINING, "per_event_kind: 14"))
+    }
     assert any("'StateAssertion' is in 13 template(s)" in m["message"] for m in found)
 
 
@@ -69,11 +76,18 @@ def test_too_few_evaluation_sentences_names_the_file_and_the_label(tmp_path, cap
     specs = copy_specs(tmp_path)
     dev = coverage_rules().evalsets[1]
     assert dev.file == "evalsets/dev_prose.jsonl"
-    edit(specs / TRAINING, f"per_entity_category: {dev.per_entity_category}\n", "per_entity_category: 100000\n")
+    edit(
+        specs / TRAINING,
+        f"per_entity_category: {dev.per_entity_category}\n",
+        "per_entity_category: 100000\n",
+    )
     found = problems(specs, capsys)
     assert {m["key"] for m in found} == {"coverage.evalsets[1].per_entity_category"}
     messages = [m["message"] for m in found]
-    assert any(m.startswith("evalsets/dev_prose.jsonl has ") and "'GESTURE'; needs 100000" in m for m in messages)
+    assert any(
+        m.startswith("evalsets/dev_prose.jsonl has ") and "'GESTURE'; needs 100000" in m
+        for m in messages
+    )
 
 
 def test_a_missing_evaluation_set_is_located_at_its_file_key(tmp_path, capsys):

@@ -30,7 +30,9 @@ KEYS = {"id", "text", "register", "event_kinds", "action_type", "entities"}
 
 
 def _read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 RECORDS = _read(DEV_FILE)
@@ -56,13 +58,11 @@ def test_every_record_has_the_events_format_and_known_labels():
         assert len(set(r["event_kinds"])) == len(r["event_kinds"]), r["id"]
         assert r["action_type"] is None or r["action_type"] in ACTION_TYPES, r["id"]
         text = r["text"]
-        assert isinstance(text, str) and text == text.strip() and text[-1] in ".!?\"”", r["id"]
+        assert isinstance(text, str) and text == text.strip() and text[-1] in '.!?"”', r["id"]
 
 
 def test_entity_offsets_are_exact_in_characters_and_bytes_and_never_overlap():
     assert_entity_offsets_exact(RECORDS)
-
-
 
 
 def test_every_event_kind_and_category_occurs_often():
@@ -78,7 +78,9 @@ def test_registers_are_balanced():
 
 def test_enough_long_sentences():
     long = sum(len(r["text"].split()) > LONG_TOKENS for r in RECORDS)
-    assert long / len(RECORDS) >= MIN_LONG_SHARE, f"{long} of {len(RECORDS)} texts over {LONG_TOKENS} tokens"
+    assert long / len(RECORDS) >= MIN_LONG_SHARE, (
+        f"{long} of {len(RECORDS)} texts over {LONG_TOKENS} tokens"
+    )
 
 
 def test_the_set_has_what_templates_lack():

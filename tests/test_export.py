@@ -49,7 +49,9 @@ SPECS = load_specs(Path(__file__).resolve().parents[1] / "specs")
 PARITY = SPECS.one(ExportFile).parity
 # Tiny encoders: hidden 32, 2 layers. The vocabulary is larger than the position table, as in every
 # real encoder (onnxruntime's embedding fusion tells the two tables apart by size).
-TINY = dict(vocab_size=200, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128)
+TINY = dict(
+    vocab_size=200, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=128
+)
 
 
 def tiny_event_model() -> nn.Module:
@@ -67,7 +69,11 @@ def tiny_mlp() -> nn.Module:
     return build_model(SPECS.one(MlpModelFile))
 
 
-MODELS = {"event_classifier": tiny_event_model, "ner_classifier": tiny_ner_model, "character_predictor": tiny_mlp}
+MODELS = {
+    "event_classifier": tiny_event_model,
+    "ner_classifier": tiny_ner_model,
+    "character_predictor": tiny_mlp,
+}
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +90,11 @@ def exported(tmp_path_factory):
 def text_feed(batch: int, length: int, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     mask = np.ones((batch, length), dtype=np.int64)
-    mask[0, length // 2:] = 0
-    return {"input_ids": rng.integers(0, TINY["vocab_size"], (batch, length)).astype(np.int64), "attention_mask": mask}
+    mask[0, length // 2 :] = 0
+    return {
+        "input_ids": rng.integers(0, TINY["vocab_size"], (batch, length)).astype(np.int64),
+        "attention_mask": mask,
+    }
 
 
 @pytest.mark.parametrize("kind", list(MODELS))
@@ -116,8 +125,14 @@ def test_size_counts_external_data_when_there_is_some(exported, tmp_path):
     _, report = exported["character_predictor"]
     model = onnx.load(str(report.path))
     split = tmp_path / "split.onnx"
-    onnx.save_model(model, str(split), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location="split.onnx.data", size_threshold=0)
+    onnx.save_model(
+        model,
+        str(split),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="split.onnx.data",
+        size_threshold=0,
+    )
     side = tmp_path / "split.onnx.data"
     assert split.stat().st_size < 100_000 < side.stat().st_size
     assert external_data_files(split) == [side]
@@ -134,7 +149,10 @@ def test_text_models_have_dynamic_batch_and_sequence_axes(exported, kind):
         assert [d.dim_param for d in dims] == ["batch", "sequence"], inp.name
     session = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
     width = NUM_EVENT_KINDS if kind == "event_classifier" else NUM_BIO_LABELS
-    for batch, length in ((1, 7), (3, 41)):  # neither is the tracing shape, neither is padded to 128
+    for batch, length in (
+        (1, 7),
+        (3, 41),
+    ):  # neither is the tracing shape, neither is padded to 128
         feed = text_feed(batch, length)
         (logits,) = session.run(None, feed)
         expected = (batch, width) if kind == "event_classifier" else (batch, length, width)
@@ -161,9 +179,13 @@ def test_metadata_names_labels_fingerprint_version_kind_and_encoder(exported, ki
     meta = md.read_metadata(report.path)
     assert meta.fingerprint == CONTRACT_FINGERPRINT
     assert meta.model_kind == kind and meta.encoder == "tiny" and meta.version
-    expected = {"event_classifier": {"logits": list(EVENT_KIND_LABELS)},
-                "ner_classifier": {"logits": list(BIO_LABELS)},
-                "character_predictor": {h.name: list(OUTPUT_NAMES[h.offset:h.offset + h.width]) for h in HEADS}}
+    expected = {
+        "event_classifier": {"logits": list(EVENT_KIND_LABELS)},
+        "ner_classifier": {"logits": list(BIO_LABELS)},
+        "character_predictor": {
+            h.name: list(OUTPUT_NAMES[h.offset : h.offset + h.width]) for h in HEADS
+        },
+    }
     assert meta.labels == expected[kind]
     session = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
     assert md.read_metadata(session) == meta  # the prediction side reads it from a session
@@ -183,7 +205,9 @@ def test_one_head_of_a_multi_task_model_exports_per_file(tmp_path):
             self.tags = nn.Linear(TINY["dim"], NUM_BIO_LABELS)
 
         def forward(self, input_ids, attention_mask):
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            hidden = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask
+            ).last_hidden_state
             return {"event_logits": self.events(hidden[:, 0]), "ner_logits": self.tags(hidden)}
 
     model = TwoHeads()
@@ -200,14 +224,17 @@ class _Specs:
 
     def __init__(self, atol: float):
         self.export = SPECS.one(ExportFile).model_copy(
-            update={"parity": SPECS.one(ExportFile).parity.model_copy(update={"atol": atol})})
+            update={"parity": SPECS.one(ExportFile).parity.model_copy(update={"atol": atol})}
+        )
 
     def one(self, kind):
         return self.export if kind is ExportFile else SPECS.one(kind)
 
 
 def test_a_parity_failure_raises_and_writes_nothing(tmp_path):
-    with pytest.raises(ExportError, match=r"parity failed: output '\w+' differs from PyTorch by up to .*atol 1e-15"):
+    with pytest.raises(
+        ExportError, match=r"parity failed: output '\w+' differs from PyTorch by up to .*atol 1e-15"
+    ):
         export_model("character_predictor", tiny_mlp(), tmp_path, _Specs(1e-15))
     assert list(tmp_path.iterdir()) == []  # no model, no temporary directory
 
@@ -251,15 +278,22 @@ def test_the_major_version_is_checked_before_the_fingerprint(exported):
     major = int(CONTRACT_VERSION.split(".")[0])
     with pytest.raises(UserError, match=f"major versions {major} and {major + 1} differ"):
         md.verify_fingerprint(path, expected_version=f"{major + 1}.0.0")
-    assert md.verify_fingerprint(path, expected_version=f"{major}.7.1").fingerprint == CONTRACT_FINGERPRINT
+    assert (
+        md.verify_fingerprint(path, expected_version=f"{major}.7.1").fingerprint
+        == CONTRACT_FINGERPRINT
+    )
 
 
 def test_a_model_built_against_another_contract_is_refused(exported, tmp_path):
-    stale = _with_fingerprint(exported["event_classifier"][1].path, tmp_path / "old.onnx", "0123456789abcdef")
+    stale = _with_fingerprint(
+        exported["event_classifier"][1].path, tmp_path / "old.onnx", "0123456789abcdef"
+    )
     with pytest.raises(UserError) as info:
         md.verify_fingerprint(stale)
     message = str(info.value)
-    assert "old.onnx" in message and "0123456789abcdef" in message and CONTRACT_FINGERPRINT in message
+    assert (
+        "old.onnx" in message and "0123456789abcdef" in message and CONTRACT_FINGERPRINT in message
+    )
     assert "storyml build" in message and "storyml gen" in message
     session = ort.InferenceSession(str(stale), providers=["CPUExecutionProvider"])
     with pytest.raises(UserError, match="0123456789abcdef"):
@@ -284,4 +318,6 @@ def test_unreadable_files_are_user_errors(tmp_path):
 def test_every_artifact_has_an_export_config():
     assert set(EXPORT_CONFIGS) == set(ARTIFACT_FILES)
     assert json.loads(json.dumps(EXPORT_CONFIGS["ner_classifier"].dynamic_axes()))["logits"] == {
-        "0": "batch", "1": "sequence"}
+        "0": "batch",
+        "1": "sequence",
+    }

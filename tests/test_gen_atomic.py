@@ -12,10 +12,20 @@ from spec_helpers import tree_bytes
 from codegen.generators import writer
 from storyml.cli import main
 
-OLD = {"rust/Cargo.toml": "old toml", "rust/src/lib.rs": "old lib", "rust/src/gone.rs": "removed later",
-       "python/storyml_contract/__init__.py": "old init", "schema/a.json": "same"}
-NEW = {"rust/Cargo.toml": "new toml", "rust/src/lib.rs": "new lib", "rust/src/added.rs": "new module",
-       "python/storyml_contract/__init__.py": "new init", "schema/a.json": "same"}
+OLD = {
+    "rust/Cargo.toml": "old toml",
+    "rust/src/lib.rs": "old lib",
+    "rust/src/gone.rs": "removed later",
+    "python/storyml_contract/__init__.py": "old init",
+    "schema/a.json": "same",
+}
+NEW = {
+    "rust/Cargo.toml": "new toml",
+    "rust/src/lib.rs": "new lib",
+    "rust/src/added.rs": "new module",
+    "python/storyml_contract/__init__.py": "new init",
+    "schema/a.json": "same",
+}
 UNOWNED = {"rust/target/debug/cache.bin": b"build cache", "README.txt": b"mine"}
 
 
@@ -29,7 +39,11 @@ def _tree(tmp_path):
 
 
 def _owned(out) -> dict[str, str]:
-    return {rel: data.decode() for rel, data in tree_bytes(out).items() if rel not in UNOWNED} if out.exists() else {}
+    return (
+        {rel: data.decode() for rel, data in tree_bytes(out).items() if rel not in UNOWNED}
+        if out.exists()
+        else {}
+    )
 
 
 def _killed_at(out, step: int, exchange: bool) -> bool:
@@ -45,6 +59,7 @@ def _killed_at(out, step: int, exchange: bool) -> bool:
                 if count[0] == step:
                     os.kill(os.getpid(), signal.SIGKILL)
                 return fn(*args, **kwargs)
+
             return step_then
 
         writer._write_synced = dying(writer._write_synced)
@@ -80,8 +95,13 @@ def test_a_kill_at_any_step_leaves_the_old_tree_or_the_new_one(tmp_path, exchang
 def test_unchanged_files_keep_their_time_and_nothing_is_left_beside(tmp_path):
     out = _tree(tmp_path)
     os.utime(out / "schema/a.json", (1_000_000, 1_000_000))
-    assert writer.write_tree(NEW, out) == ["python/storyml_contract/__init__.py", "rust/Cargo.toml",
-                                           "rust/src/added.rs", "rust/src/gone.rs", "rust/src/lib.rs"]
+    assert writer.write_tree(NEW, out) == [
+        "python/storyml_contract/__init__.py",
+        "rust/Cargo.toml",
+        "rust/src/added.rs",
+        "rust/src/gone.rs",
+        "rust/src/lib.rs",
+    ]
     assert _owned(out) == NEW and (out / "schema/a.json").stat().st_mtime == 1_000_000
     assert {rel: (out / rel).read_bytes() for rel in UNOWNED} == UNOWNED
     assert sorted(p.name for p in tmp_path.iterdir()) == ["generated"]
@@ -94,7 +114,11 @@ def test_gen_onto_a_file_or_under_one_is_one_line_and_exit_2(tmp_path, capsys):
     for out in (a_file, a_file / "generated"):
         assert main(["gen", "--out", str(out)]) == 2
         err = capsys.readouterr().err
-        assert err.startswith("storyml gen: --out ") and "is a file, not a directory" in err and err.count("\n") == 1
+        assert (
+            err.startswith("storyml gen: --out ")
+            and "is a file, not a directory" in err
+            and err.count("\n") == 1
+        )
     assert a_file.read_text() == "not a directory"
 
 
@@ -121,7 +145,10 @@ def test_data_into_a_directory_or_under_a_file_is_refused_before_any_work(tmp_pa
     a_file, a_dir = tmp_path / "plain.txt", tmp_path / "dir.jsonl"
     a_file.write_text("x")
     a_dir.mkdir()
-    for out, why in ((a_dir, "is a directory, not a file"), (a_file / "d.jsonl", "is a file, not a directory")):
+    for out, why in (
+        (a_dir, "is a directory, not a file"),
+        (a_file / "d.jsonl", "is a file, not a directory"),
+    ):
         assert main(["data", verb, "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("storyml data: --out ") and why in err, err
@@ -130,5 +157,9 @@ def test_data_into_a_directory_or_under_a_file_is_refused_before_any_work(tmp_pa
 def test_data_rewrites_an_existing_output_file(tmp_path, capsys):
     out = tmp_path / "events.jsonl"
     out.write_text("old\n")
-    assert main(["data", "events", "--per-kind", "12", "--out", str(out)]) == 0, capsys.readouterr().err
-    assert out.read_text(encoding="utf-8") != "old\n" and out.read_text(encoding="utf-8").startswith("{")
+    assert main(["data", "events", "--per-kind", "12", "--out", str(out)]) == 0, (
+        capsys.readouterr().err
+    )
+    assert out.read_text(encoding="utf-8") != "old\n" and out.read_text(
+        encoding="utf-8"
+    ).startswith("{")

@@ -21,15 +21,25 @@ def _installed(module: str) -> bool:
 
 @pytest.mark.skipif(not _installed("ruff"), reason="ruff not installed")
 def test_the_package_is_ruff_formatted():
-    result = subprocess.run([sys.executable, "-m", "ruff", "format", "--check", "--diff", str(PACKAGE)],
-                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--diff", str(PACKAGE)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
 @pytest.mark.skipif(not _installed("mypy"), reason="mypy not installed")
 def test_the_package_is_clean_under_mypy_strict():
-    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "-p", "storyml_contract"],
-                            cwd=PACKAGE.parent, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "-p", "storyml_contract"],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
@@ -53,7 +63,9 @@ def test_more_items_than_slots_is_an_error_not_a_silent_cut():
 
 def test_a_key_that_names_no_slot_is_an_error():
     state = features.PrimaryState(intensity=0.5)
-    good = features.encode_features(features.CharacterFeatures(emotional_state={EmotionalPrimary.Fear: state}))
+    good = features.encode_features(
+        features.CharacterFeatures(emotional_state={EmotionalPrimary.Fear: state})
+    )
     assert good[features.EMOTIONAL_STATE_OFFSET + features.EMOTIONAL_STATE_SLOT_WIDTH * 2] == 0.5
     for key in ("Fear", 2):  # a name or a bare index is not a member
         with pytest.raises(features.EncodeError, match="emotional_state"):

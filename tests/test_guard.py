@@ -23,15 +23,20 @@ from storyml.train.guard import NonFiniteGuard, NonFiniteTrainingError, check_fi
 NAN_STEP = 3  # the optimizer step whose loss the test poisons
 
 
-
-@given(step=st.integers(0, 10**6), loss=st.floats(allow_nan=False, allow_infinity=False),
-       norm=st.floats(min_value=0, allow_nan=False, allow_infinity=False))
+@given(
+    step=st.integers(0, 10**6),
+    loss=st.floats(allow_nan=False, allow_infinity=False),
+    norm=st.floats(min_value=0, allow_nan=False, allow_infinity=False),
+)
 def test_finite_values_pass(step, loss, norm):
     check_finite(step, loss=loss, grad_norm=norm, eval_loss=None)
 
 
-@given(step=st.integers(0, 10**6), bad=st.sampled_from([math.nan, math.inf, -math.inf]),
-       name=st.sampled_from(["loss", "grad_norm"]))
+@given(
+    step=st.integers(0, 10**6),
+    bad=st.sampled_from([math.nan, math.inf, -math.inf]),
+    name=st.sampled_from(["loss", "grad_norm"]),
+)
 def test_a_non_finite_value_stops_naming_the_step(step, bad, name):
     with pytest.raises(NonFiniteTrainingError) as caught:
         check_finite(step, **{name: torch.tensor(bad)})
@@ -61,7 +66,11 @@ class _Rows(torch.utils.data.Dataset):
         return len(self.ids)
 
     def __getitem__(self, i):
-        return {"input_ids": self.ids[i], "attention_mask": torch.ones(6, dtype=torch.long), "labels": int(i % 2)}
+        return {
+            "input_ids": self.ids[i],
+            "attention_mask": torch.ones(6, dtype=torch.long),
+            "labels": int(i % 2),
+        }
 
 
 class _PoisonedTrainer(Trainer):
@@ -76,13 +85,33 @@ class _PoisonedTrainer(Trainer):
 
 def test_training_stops_at_the_nan_step_and_keeps_the_last_good_checkpoint(tmp_path: Path):
     torch.manual_seed(0)
-    model = DistilBertForSequenceClassification(DistilBertConfig(
-        vocab_size=50, dim=16, n_layers=1, n_heads=2, hidden_dim=32, max_position_embeddings=16, num_labels=2))
-    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=2, num_train_epochs=2,
-                             learning_rate=1e-2, save_strategy="steps", save_steps=2, logging_steps=1,
-                             logging_nan_inf_filter=False, report_to="none", disable_tqdm=True,
-                             dataloader_pin_memory=False)
-    trainer = _PoisonedTrainer(model=model, args=args, train_dataset=_Rows(), callbacks=[NonFiniteGuard()])
+    model = DistilBertForSequenceClassification(
+        DistilBertConfig(
+            vocab_size=50,
+            dim=16,
+            n_layers=1,
+            n_heads=2,
+            hidden_dim=32,
+            max_position_embeddings=16,
+            num_labels=2,
+        )
+    )
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=2,
+        num_train_epochs=2,
+        learning_rate=1e-2,
+        save_strategy="steps",
+        save_steps=2,
+        logging_steps=1,
+        logging_nan_inf_filter=False,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_pin_memory=False,
+    )
+    trainer = _PoisonedTrainer(
+        model=model, args=args, train_dataset=_Rows(), callbacks=[NonFiniteGuard()]
+    )
 
     with pytest.raises(NonFiniteTrainingError) as caught:
         trainer.train()

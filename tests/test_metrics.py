@@ -29,14 +29,18 @@ tag_rows = st.lists(st.sampled_from(BIO_LABELS), max_size=12)
 @st.composite
 def paired_label_sets(draw):
     n = draw(st.integers(0, 12))
-    return draw(st.lists(label_sets, min_size=n, max_size=n)), draw(st.lists(label_sets, min_size=n, max_size=n))
+    return draw(st.lists(label_sets, min_size=n, max_size=n)), draw(
+        st.lists(label_sets, min_size=n, max_size=n)
+    )
 
 
 @st.composite
 def paired_tags(draw):
     lengths = draw(st.lists(st.integers(0, 10), max_size=6))
     gold = [draw(st.lists(st.sampled_from(BIO_LABELS), min_size=k, max_size=k)) for k in lengths]
-    predicted = [draw(st.lists(st.sampled_from(BIO_LABELS), min_size=k, max_size=k)) for k in lengths]
+    predicted = [
+        draw(st.lists(st.sampled_from(BIO_LABELS), min_size=k, max_size=k)) for k in lengths
+    ]
     return gold, predicted
 
 
@@ -46,9 +50,13 @@ def span_lists(draw, text_count: int):
     for _ in range(text_count):
         cuts = sorted(draw(st.sets(st.integers(0, 40), max_size=8)))
         pairs = list(zip(cuts[::2], cuts[1::2]))
-        rows.append([
-            {"start": a, "end": b, "category": draw(st.sampled_from(ENTITY_CATEGORIES))} for a, b in pairs if a < b
-        ])
+        rows.append(
+            [
+                {"start": a, "end": b, "category": draw(st.sampled_from(ENTITY_CATEGORIES))}
+                for a, b in pairs
+                if a < b
+            ]
+        )
     return rows
 
 
@@ -83,7 +91,9 @@ def test_perfect_event_predictions_score_one(gold):
     if any(gold):
         assert result["micro"]["f1"] == result["macro"]["f1"] == 1.0
     assert result["exact_match"] == (1.0 if gold else 0.0)
-    assert result["macro"]["labels"] == [label for label in EVENT_KIND_LABELS if any(label in g for g in gold)]
+    assert result["macro"]["labels"] == [
+        label for label in EVENT_KIND_LABELS if any(label in g for g in gold)
+    ]
 
 
 def test_empty_event_input_has_defined_zero_scores():
@@ -106,12 +116,17 @@ def test_event_counts_add_up_and_scores_are_consistent(pair):
 @given(paired_label_sets())
 def test_event_f1_is_symmetric_and_swapping_swaps_precision_and_recall(pair):
     gold, predicted = pair
-    forward, backward = metrics.event_metrics(gold, predicted), metrics.event_metrics(predicted, gold)
+    forward, backward = (
+        metrics.event_metrics(gold, predicted),
+        metrics.event_metrics(predicted, gold),
+    )
     assert forward["micro"]["f1"] == pytest.approx(backward["micro"]["f1"])
     assert forward["macro"]["f1"] == pytest.approx(backward["macro"]["f1"])
     assert forward["micro"]["precision"] == pytest.approx(backward["micro"]["recall"])
     for label in EVENT_KIND_LABELS:
-        assert forward["per_label"][label]["f1"] == pytest.approx(backward["per_label"][label]["f1"])
+        assert forward["per_label"][label]["f1"] == pytest.approx(
+            backward["per_label"][label]["f1"]
+        )
 
 
 def test_event_metrics_reject_unknown_labels_and_length_mismatch():
@@ -126,11 +141,20 @@ def test_event_metrics_reject_unknown_labels_and_length_mismatch():
 logits = st.floats(-20, 20).filter(lambda x: abs(x) > 1e-6)
 
 
-@given(st.lists(st.lists(logits, min_size=len(EVENT_KIND_LABELS), max_size=len(EVENT_KIND_LABELS)), max_size=5))
+@given(
+    st.lists(
+        st.lists(logits, min_size=len(EVENT_KIND_LABELS), max_size=len(EVENT_KIND_LABELS)),
+        max_size=5,
+    )
+)
 def test_event_decoding_is_sigmoid_above_the_spec_threshold(rows):
     decoded = predict.event_kinds_from_logits(np.array(rows).reshape(-1, len(EVENT_KIND_LABELS)))
     for row, labels in zip(rows, decoded):
-        expected = [EVENT_KIND_LABELS[i] for i, x in enumerate(row) if 1 / (1 + math.exp(-x)) > EVENT_THRESHOLD]
+        expected = [
+            EVENT_KIND_LABELS[i]
+            for i, x in enumerate(row)
+            if 1 / (1 + math.exp(-x)) > EVENT_THRESHOLD
+        ]
         assert labels == expected
 
 
@@ -148,12 +172,16 @@ def test_entity_metrics_agree_with_seqeval_strict_mode(pair):
     result = metrics.entity_metrics(gold, predicted)
     _check_scores_consistent(result)
     assume(gold)  # seqeval rejects an empty corpus
-    report = classification_report(gold, predicted, mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
+    report = classification_report(
+        gold, predicted, mode="strict", scheme=IOB2, output_dict=True, zero_division=0
+    )
     assume(report["micro avg"]["support"] or result["micro"]["predicted"])
     assert result["micro"]["f1"] == pytest.approx(report["micro avg"]["f1-score"])
     for category in ENTITY_CATEGORIES:
         if category in report:
-            assert result["per_label"][category]["f1"] == pytest.approx(report[category]["f1-score"])
+            assert result["per_label"][category]["f1"] == pytest.approx(
+                report[category]["f1-score"]
+            )
             assert result["per_label"][category]["support"] == report[category]["support"]
 
 
@@ -204,8 +232,18 @@ def test_span_scores_are_symmetric_consistent_and_bounded_by_boundaries(pair):
 @given(st.integers(1, 6).flatmap(span_lists))
 def test_a_wrong_category_only_costs_the_labeled_score(spans):
     assume(any(spans))
-    relabeled = [[{**s, "category": ENTITY_CATEGORIES[(ENTITY_CATEGORIES.index(s["category"]) + 1) % len(ENTITY_CATEGORIES)]}
-                  for s in row] for row in spans]
+    relabeled = [
+        [
+            {
+                **s,
+                "category": ENTITY_CATEGORIES[
+                    (ENTITY_CATEGORIES.index(s["category"]) + 1) % len(ENTITY_CATEGORIES)
+                ],
+            }
+            for s in row
+        ]
+        for row in spans
+    ]
     result = metrics.span_metrics(spans, relabeled)
     assert result["boundaries"]["f1"] == 1.0 and result["micro"]["f1"] == 0.0
 
@@ -219,13 +257,25 @@ def test_confusion_matrix_rows_and_columns_count_every_span_once(pair):
     scores = metrics.span_metrics(gold, predicted)
     for i, category in enumerate(ENTITY_CATEGORIES):
         assert matrix[i].sum() == sum(s["category"] == category for row in gold for s in row)
-        assert matrix[:, i].sum() == sum(s["category"] == category for row in predicted for s in row)
+        assert matrix[:, i].sum() == sum(
+            s["category"] == category for row in predicted for s in row
+        )
         assert matrix[i, i] == scores["per_label"][category]["tp"]
 
 
 def test_confusion_matrix_places_a_wrong_category_off_the_diagonal():
-    gold = [[{"start": 0, "end": 4, "category": "CHARACTER"}, {"start": 9, "end": 12, "category": "OBJECT"}]]
-    predicted = [[{"start": 0, "end": 4, "category": "COLLECTIVE"}, {"start": 20, "end": 25, "category": "LOCATION"}]]
+    gold = [
+        [
+            {"start": 0, "end": 4, "category": "CHARACTER"},
+            {"start": 9, "end": 12, "category": "OBJECT"},
+        ]
+    ]
+    predicted = [
+        [
+            {"start": 0, "end": 4, "category": "COLLECTIVE"},
+            {"start": 20, "end": 25, "category": "LOCATION"},
+        ]
+    ]
     confusion = metrics.span_confusion(gold, predicted)
     at = {label: i for i, label in enumerate(confusion["labels"])}
     m = confusion["matrix"]
@@ -291,11 +341,20 @@ def test_one_wrong_categorical_group_changes_only_that_field():
     predicted = [list(gold[0])]
     predicted[0][field.offset], predicted[0][field.offset + 1] = 0.0, 1.0
     result = metrics.character_metrics(predicted, gold)
-    wrong = [name for name, e in result["fields"].items() if e.get("accuracy", 1.0) < 1.0 or e.get("mae", 0.0) > 0.0]
+    wrong = [
+        name
+        for name, e in result["fields"].items()
+        if e.get("accuracy", 1.0) < 1.0 or e.get("mae", 0.0) > 0.0
+    ]
     assert wrong == [f"{field.head}.{field.name}"]
 
 
 def test_character_metrics_over_no_examples_are_none_not_perfect():
     result = metrics.character_metrics([], [])
     assert result["n"] == 0
-    assert all(value is None for e in result["fields"].values() for key, value in e.items() if key != "kind")
+    assert all(
+        value is None
+        for e in result["fields"].values()
+        for key, value in e.items()
+        if key != "kind"
+    )

@@ -31,7 +31,9 @@ SPECS = load_specs(Path(__file__).resolve().parents[1] / "specs")
 def random_records(seed: int, n: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     x, y = rng.normal(size=(n, TOTAL_INPUT_FEATURES)), random_labels(rng, n)
-    return [{"id": f"r{seed}-{i}", "features": x[i].tolist(), "labels": y[i].tolist()} for i in range(n)]
+    return [
+        {"id": f"r{seed}-{i}", "features": x[i].tolist(), "labels": y[i].tolist()} for i in range(n)
+    ]
 
 
 def perfect_outputs(targets: np.ndarray) -> np.ndarray:
@@ -116,8 +118,17 @@ logits = st.floats(min_value=-3.0, max_value=3.0, allow_nan=False, width=32)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(logits | st.sampled_from([0.0, 0.5, -0.5, 0.01, -0.01, 1.5]),
-                         min_size=TOTAL_OUTPUT_FEATURES, max_size=TOTAL_OUTPUT_FEATURES), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.lists(
+            logits | st.sampled_from([0.0, 0.5, -0.5, 0.01, -0.01, 1.5]),
+            min_size=TOTAL_OUTPUT_FEATURES,
+            max_size=TOTAL_OUTPUT_FEATURES,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_batch_decoding_matches_the_contract_decoder(rows):
     """decode_batch is the generated decode_outputs, vectorised (flags, cut-offs, rounding, ties)."""
     expected = np.array([encode_labels(decode_outputs(r)) for r in rows])
@@ -129,7 +140,7 @@ def test_field_metrics_are_perfect_for_perfect_outputs_and_name_every_field():
     metrics = mlp.field_metrics(perfect_outputs(targets), targets)
     assert set(metrics) == {f"{f.head}.{f.name}" for f in OUTPUT_FIELDS}
     for f in OUTPUT_FIELDS:
-        (name, value), = metrics[f"{f.head}.{f.name}"].items()
+        ((name, value),) = metrics[f"{f.head}.{f.name}"].items()
         if name == "accuracy":
             assert value == 1.0, f.name
         else:  # abs_cutoff zeroes |x| <= cutoff: at most that much error
@@ -140,8 +151,9 @@ def test_field_metrics_see_a_wrong_class():
     targets = random_labels(np.random.default_rng(5), 10)
     outputs = perfect_outputs(targets)
     field = next(f for f in OUTPUT_FIELDS if f.kind == "categorical")
-    outputs[:, field.offset:field.offset + field.width] = np.roll(
-        outputs[:, field.offset:field.offset + field.width], 1, axis=1)
+    outputs[:, field.offset : field.offset + field.width] = np.roll(
+        outputs[:, field.offset : field.offset + field.width], 1, axis=1
+    )
     assert mlp.field_metrics(outputs, targets)[f"{field.head}.{field.name}"]["accuracy"] == 0.0
 
 
@@ -155,18 +167,26 @@ def test_training_reduces_the_loss_and_is_deterministic(tmp_path):
     assert len(losses) == 4 and losses[-1] < losses[0]
     assert metrics["parameters"] == SPECS.one(MlpModelFile).parameters
     assert set(metrics["fields"]) == {f"{f.head}.{f.name}" for f in OUTPUT_FIELDS}
-    assert (tmp_path / "a" / mlp.MODEL_FILE).is_file() and (tmp_path / "a" / mlp.METRICS_FILE).is_file()
+    assert (tmp_path / "a" / mlp.MODEL_FILE).is_file() and (
+        tmp_path / "a" / mlp.METRICS_FILE
+    ).is_file()
     again, metrics2 = mlp.train_mlp(SPECS, train, val, tmp_path / "b", max_epochs=4, seed=7)
     assert metrics2 == metrics
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values())
+    )
     loaded = mlp.load_model(SPECS, tmp_path / "a" / mlp.MODEL_FILE)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values())
+    )
 
 
 def test_a_non_finite_loss_stops_training_with_the_last_good_weights(tmp_path):
     train, val = random_records(12, 40), random_records(13, 8)
     train[0]["features"][5] = math.nan  # in every batch: the loss is NaN at the first step
-    with pytest.raises(mlp.MlpTrainingDiverged, match=r"epoch 1, step 1 of the epoch.*loss") as info:
+    with pytest.raises(
+        mlp.MlpTrainingDiverged, match=r"epoch 1, step 1 of the epoch.*loss"
+    ) as info:
         mlp.train_mlp(SPECS, train, val, tmp_path, max_epochs=3)
     assert isinstance(info.value, UserError)
     saved = torch.load(tmp_path / mlp.MODEL_FILE, weights_only=True)
@@ -177,5 +197,7 @@ def test_a_non_finite_loss_stops_training_with_the_last_good_weights(tmp_path):
 def test_records_of_the_wrong_width_are_refused_by_id(tmp_path):
     train = random_records(14, 4)
     train[2]["labels"] = train[2]["labels"][:-1]
-    with pytest.raises(UserError, match=r"training records: record 'r14-2' has 41 labels, expected 42"):
+    with pytest.raises(
+        UserError, match=r"training records: record 'r14-2' has 41 labels, expected 42"
+    ):
         mlp.train_mlp(SPECS, train, random_records(15, 4), tmp_path, max_epochs=1)

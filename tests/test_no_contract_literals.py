@@ -34,7 +34,9 @@ def forbidden_literals() -> dict[str, str]:
     facts[contract.INT8_SUFFIX] = "INT8 file suffix"
     facts.update({label: "event kind label" for label in text.EVENT_KIND_LABELS})
     facts.update({category: "entity category" for category in text.ENTITY_CATEGORIES})
-    facts.update({label: "BIO label" for label in text.BIO_LABELS if label != text.BIO_LABELS[0]})  # not "O"
+    facts.update(
+        {label: "BIO label" for label in text.BIO_LABELS if label != text.BIO_LABELS[0]}
+    )  # not "O"
     return facts
 
 
@@ -58,7 +60,10 @@ def allowed(path: Path, value: str) -> bool:
 def _docstrings(tree: ast.AST) -> set[int]:
     out = set()
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body
+        ):
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
                 out.add(id(first.value))
@@ -72,10 +77,17 @@ def contract_literals() -> list[str]:
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         docs = _docstrings(tree)
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
-                    and node.value in facts and not allowed(path, node.value)):
-                found.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r} ({facts[node.value]}); "
-                             "take it from storyml_contract")
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docs
+                and node.value in facts
+                and not allowed(path, node.value)
+            ):
+                found.append(
+                    f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r} ({facts[node.value]}); "
+                    "take it from storyml_contract"
+                )
     return found
 
 
@@ -91,7 +103,9 @@ def test_the_check_sees_a_literal(tmp_path, monkeypatch):
     (pkg / "handwritten.py").write_text(
         f'"""{model} in a docstring is fine."""\n'
         f"MODEL = {model!r}\nFEEDS = {{{contract.ONNX_INPUTS[model][0]!r}: None}}\n"
-        f"LABEL = {text.EVENT_KIND_LABELS[0]!r}\n", encoding="utf-8")
+        f"LABEL = {text.EVENT_KIND_LABELS[0]!r}\n",
+        encoding="utf-8",
+    )
     monkeypatch.setattr(sys.modules[__name__], "RUNTIME", pkg)
     monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
     found = contract_literals()

@@ -40,7 +40,9 @@ def _toward_zero(x: float) -> float:
 
 
 def _round_half_away(x: float) -> int:
-    return int(Decimal(x).quantize(Decimal(1), rounding=ROUND_HALF_UP))  # HALF_UP: ties away from zero
+    return int(
+        Decimal(x).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    )  # HALF_UP: ties away from zero
 
 
 def _specs_with(tmp_path, none_below: int, flag_threshold: float, flags_threshold: float):
@@ -49,8 +51,14 @@ def _specs_with(tmp_path, none_below: int, flag_threshold: float, flags_threshol
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     fields = {(h["name"], f["name"]): f for h in data["heads"] for f in h["fields"]}
     fields["action", "target_index"]["decode"] = {"rule": "round_or_none", "none_below": none_below}
-    fields["speech", "speech_occurs"]["decode"] = {"rule": "sigmoid_threshold", "threshold": flag_threshold}
-    fields["emotion", "awareness_shift"]["decode"] = {"rule": "sigmoid_threshold", "threshold": flags_threshold}
+    fields["speech", "speech_occurs"]["decode"] = {
+        "rule": "sigmoid_threshold",
+        "threshold": flag_threshold,
+    }
+    fields["emotion", "awareness_shift"]["decode"] = {
+        "rule": "sigmoid_threshold",
+        "threshold": flags_threshold,
+    }
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return root
 
@@ -62,8 +70,20 @@ def _contract(root):
 def _rows(layout, none_below: int, thresholds: tuple[float, ...]) -> np.ndarray:
     """Random rows plus, in every column, values at and beside each rule's edge."""
     rng = np.random.default_rng(none_below + 10)
-    edges = [none_below - 0.5, _toward_zero(none_below - 0.5), none_below + 0.5, _toward_zero(none_below + 0.5),
-             none_below - 1.0, none_below, 0.0, -1.0, -0.5, 0.5, 0.01, -0.01]
+    edges = [
+        none_below - 0.5,
+        _toward_zero(none_below - 0.5),
+        none_below + 0.5,
+        _toward_zero(none_below + 0.5),
+        none_below - 1.0,
+        none_below,
+        0.0,
+        -1.0,
+        -0.5,
+        0.5,
+        0.01,
+        -0.01,
+    ]
     for t in thresholds:
         logit = math.log(t / (1 - t))
         edges += [_f32(logit), _f32(logit + 1e-3), _f32(logit - 1e-3)]
@@ -120,7 +140,9 @@ def test_generated_python_decodes_at_the_spec_edges(tmp_path, none_below, flag_t
 def dataclass_replace(outputs, head: str, **changes):
     import dataclasses
 
-    return dataclasses.replace(outputs, **{head: dataclasses.replace(getattr(outputs, head), **changes)})
+    return dataclasses.replace(
+        outputs, **{head: dataclasses.replace(getattr(outputs, head), **changes)}
+    )
 
 
 @pytest.mark.parametrize("none_below,flag_t,flags_t", PARAMS[:2])
@@ -133,9 +155,16 @@ def test_golden_vectors_cross_every_rule_edge(tmp_path, none_below, flag_t, flag
     layout = contract.outputs["character_outputs"]
     at = next(f.offset for f in mod.OUTPUT_FIELDS if f.name == "target_index")
     values = {v[at] for _, v in _output_cases(layout, random.Random(0))}
-    assert {none_below - 0.5, _toward_zero(none_below - 0.5), none_below + 0.5,
-            _toward_zero(none_below + 0.5)} <= values
-    decoded = {mod.decode_outputs(v).action.target_index for _, v in _output_cases(layout, random.Random(0))}
+    assert {
+        none_below - 0.5,
+        _toward_zero(none_below - 0.5),
+        none_below + 0.5,
+        _toward_zero(none_below + 0.5),
+    } <= values
+    decoded = {
+        mod.decode_outputs(v).action.target_index
+        for _, v in _output_cases(layout, random.Random(0))
+    }
     assert None in decoded and none_below in decoded and none_below - 1 not in decoded
 
 
@@ -151,14 +180,21 @@ def test_generated_rust_agrees_with_python_for_other_parameters(tmp_path):
     rust = (out / "rust" / "src" / "character_outputs.rs").read_text(encoding="utf-8")
     assert f"target_index: round_or_none(v[ACTION_TARGET_INDEX_OFFSET], {none_below})," in rust
     assert f"target_index: Some({none_below})" in golden and "target_index: None" in golden
-    result = subprocess.run(["cargo", "test", "--offline", "--quiet"], cwd=out / "rust", capture_output=True,
-                            text=True, timeout=600,
-                            env={**__import__("os").environ, "CARGO_TARGET_DIR": str(tmp_path / "target")})
+    result = subprocess.run(
+        ["cargo", "test", "--offline", "--quiet"],
+        cwd=out / "rust",
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "CARGO_TARGET_DIR": str(tmp_path / "target")},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test result: ok" in result.stdout
     # other numbers, other line lengths: still rustfmt's layout (codegen/generators/rust_layout.py)
     if subprocess.run(["cargo", "fmt", "--version"], capture_output=True).returncode == 0:
-        result = subprocess.run(["cargo", "fmt", "--check"], cwd=out / "rust", capture_output=True, text=True)
+        result = subprocess.run(
+            ["cargo", "fmt", "--check"], cwd=out / "rust", capture_output=True, text=True
+        )
         assert result.returncode == 0, result.stdout[-4000:]
 
 
@@ -180,13 +216,17 @@ def test_every_consumer_knows_every_row_of_the_table():
     schema = models.OutputField.model_json_schema()
     assert schema["properties"]["kind"]["enum"] == list(OUTPUT_KINDS)
     assert schema["properties"]["loss"]["enum"] == list(LOSSES)
-    assert [m.model_fields["rule"].annotation.__args__[0] for m in models.DECODE_RULES] == list(DECODE_RULES)
+    assert [m.model_fields["rule"].annotation.__args__[0] for m in models.DECODE_RULES] == list(
+        DECODE_RULES
+    )
 
 
 def test_a_rule_its_kind_does_not_allow_is_refused():
     from codegen.spec.output_kinds import FieldForm
 
-    with pytest.raises(ValueError, match="a flag field decodes with sigmoid_threshold, not identity"):
+    with pytest.raises(
+        ValueError, match="a flag field decodes with sigmoid_threshold, not identity"
+    ):
         FieldForm.of("flag", "identity", None, None)
     with pytest.raises(KeyError):
         FieldForm.of("vector", "identity", None, None)

@@ -86,10 +86,17 @@ def _tiny_bert(kind: str, vocab_size: int, num_labels: int) -> torch.nn.Module:
     from transformers import BertConfig, BertForSequenceClassification, BertForTokenClassification
 
     config = BertConfig(
-        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, max_position_embeddings=MAX_SEQ_LENGTH, num_labels=num_labels,
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=MAX_SEQ_LENGTH,
+        num_labels=num_labels,
     )
-    cls = BertForSequenceClassification if kind == "event_classifier" else BertForTokenClassification
+    cls = (
+        BertForSequenceClassification if kind == "event_classifier" else BertForTokenClassification
+    )
     return cls(config).eval()
 
 
@@ -112,7 +119,9 @@ def tiny_models(tmp_path_factory, tiny_tokenizer):
     with torch.no_grad():
         models["event_classifier"].classifier.bias.copy_(torch.linspace(-1.0, 1.0, NUM_EVENT_KINDS))
     for kind, model in models.items():
-        export_model(kind, model, out, specs, output="logits" if kind != "character_predictor" else None)
+        export_model(
+            kind, model, out, specs, output="logits" if kind != "character_predictor" else None
+        )
     return out, models
 
 
@@ -171,7 +180,9 @@ def test_predict_returns_the_documented_shape_with_offsets_into_the_text(predict
 
 def test_empty_and_blank_text_get_no_kinds_and_no_entities(predictor):
     for text in ("", "   ", "\n\t"):
-        assert predictor.predict([text]) == [{"text": text, "event_kinds": [], "entities": [], "windows": 0}]
+        assert predictor.predict([text]) == [
+            {"text": text, "event_kinds": [], "entities": [], "windows": 0}
+        ]
     assert predictor.predict([]) == []
 
 
@@ -187,25 +198,38 @@ def test_batching_and_padding_do_not_change_results(artifacts):
             assert x["confidence"] == pytest.approx(y["confidence"], abs=1e-4)
 
 
-def test_decoding_matches_the_contract_on_the_pytorch_models(tiny_models, tiny_tokenizer, predictor):
+def test_decoding_matches_the_contract_on_the_pytorch_models(
+    tiny_models, tiny_tokenizer, predictor
+):
     """Kinds = sigmoid(logit) > threshold and strict spans from the argmax, computed here from the
     PyTorch models on unpadded single inputs, equal what the ONNX path returns."""
     _, models = tiny_models
     texts = [t for t in SAMPLE_TEXTS if t.strip()]
     results = predictor.predict(texts)
     for text, result in zip(texts, results):
-        enc = tiny_tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True,
-                             truncation=True, max_length=MAX_SEQ_LENGTH)
+        enc = tiny_tokenizer(
+            text,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            truncation=True,
+            max_length=MAX_SEQ_LENGTH,
+        )
         ids = torch.tensor([enc["input_ids"]])
         mask = torch.ones_like(ids)
         with torch.no_grad():
-            event = torch.sigmoid(models["event_classifier"](input_ids=ids, attention_mask=mask).logits[0])
+            event = torch.sigmoid(
+                models["event_classifier"](input_ids=ids, attention_mask=mask).logits[0]
+            )
             ner_logits = models["ner_classifier"](input_ids=ids, attention_mask=mask).logits[0]
             ner = torch.softmax(ner_logits, -1)
-        expected_kinds = [EVENT_KIND_LABELS[i] for i in range(NUM_EVENT_KINDS) if event[i] > EVENT_THRESHOLD]
+        expected_kinds = [
+            EVENT_KIND_LABELS[i] for i in range(NUM_EVENT_KINDS) if event[i] > EVENT_THRESHOLD
+        ]
         assert [k["label"] for k in result["event_kinds"]] == expected_kinds
         for k in result["event_kinds"]:
-            assert k["confidence"] == pytest.approx(float(event[EVENT_KIND_LABELS.index(k["label"])]), abs=1e-4)
+            assert k["confidence"] == pytest.approx(
+                float(event[EVENT_KIND_LABELS.index(k["label"])]), abs=1e-4
+            )
         special = [bool(s) for s in enc["special_tokens_mask"]]
         words = continues_word_flags(enc.word_ids())
         tags = decode_tags(ner_logits.double().tolist(), special, words)  # the engine's decoding
@@ -219,7 +243,9 @@ def _long_text(words: int) -> tuple[str, int]:
     """Paragraphs of the tokenizer's corpus, at least `words` words; and where the last one starts."""
     paragraphs, count, i = [], 0, 0
     while count < words:
-        paragraph = " ".join(TINY_TOKENIZER_CORPUS[(i + k) % len(TINY_TOKENIZER_CORPUS)] for k in range(5))
+        paragraph = " ".join(
+            TINY_TOKENIZER_CORPUS[(i + k) % len(TINY_TOKENIZER_CORPUS)] for k in range(5)
+        )
         paragraphs.append(paragraph)
         count, i = count + len(paragraph.split()), i + 1
     text = "\n\n".join(paragraphs)
@@ -256,11 +282,16 @@ def test_long_text_results_are_the_windows_results_merged(predictor):
     windows = predictor.windows(text)
     parts = predictor.predict([text[a:b] for a, b in windows])
     assert all(p["windows"] == 1 for p in parts)
-    from_windows = {(e["start"] + a, e["end"] + a, e["category"]) for (a, _), p in zip(windows, parts)
-                    for e in p["entities"]}
+    from_windows = {
+        (e["start"] + a, e["end"] + a, e["category"])
+        for (a, _), p in zip(windows, parts)
+        for e in p["entities"]
+    }
     assert {(e["start"], e["end"], e["category"]) for e in result["entities"]} <= from_windows
     union = {k["label"] for p in parts for k in p["event_kinds"]}
-    assert [k["label"] for k in result["event_kinds"]] == [k for k in EVENT_KIND_LABELS if k in union]
+    assert [k["label"] for k in result["event_kinds"]] == [
+        k for k in EVENT_KIND_LABELS if k in union
+    ]
     _check_result(text, result)
 
 
@@ -281,7 +312,9 @@ def test_plan_windows_covers_every_token_within_budget(word_lengths, budget, ove
         assert e in starts or not any(s < t < e for t in starts)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.text(alphabet="abcdeéøŁ 李,.'\"—\n", max_size=60), max_size=6))
 def test_any_text_gives_one_well_formed_result_per_input_in_order(predictor, texts):
     results = predictor.predict(texts)
@@ -305,7 +338,9 @@ def test_a_tokenizer_file_that_pads_to_128_is_not_padded_at_inference():
     from conftest import minilm_tokenizer_file
 
     tok = EngineTokenizer(minilm_tokenizer_file())
-    encoded = tok(["Tom smiled.", " ".join(["Sarah picked up the stone."] * 60)], max_length=MAX_SEQ_LENGTH)
+    encoded = tok(
+        ["Tom smiled.", " ".join(["Sarah picked up the stone."] * 60)], max_length=MAX_SEQ_LENGTH
+    )
     assert len(encoded["input_ids"][0]) == 5  # [CLS] tom smiled . [SEP]
     assert len(encoded["input_ids"][1]) == MAX_SEQ_LENGTH
     assert encoded["special_tokens_mask"][1][-1] == 1
@@ -317,9 +352,24 @@ def test_a_tokenizer_file_that_pads_to_128_is_not_padded_at_inference():
 def test_cli_input_output_writes_one_line_per_input_in_order(artifacts, tmp_path, capsys):
     records = [{"text": t, "id": i} for i, t in enumerate(SAMPLE_TEXTS)]
     source = tmp_path / "in.jsonl"
-    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+    source.write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8"
+    )
     target = tmp_path / "out.jsonl"
-    assert main(["predict", "--artifacts", str(artifacts), "--input", str(source), "--output", str(target)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--artifacts",
+                str(artifacts),
+                "--input",
+                str(source),
+                "--output",
+                str(target),
+            ]
+        )
+        == 0
+    )
     lines = target.read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(SAMPLE_TEXTS)
     results = [json.loads(line) for line in lines]
@@ -384,7 +434,9 @@ def _set_contract_version(path: Path, version: str) -> None:
     onnx.save(model, str(path))
 
 
-def test_a_model_of_another_major_contract_version_is_refused_with_exit_2(artifacts, tmp_path, capsys):
+def test_a_model_of_another_major_contract_version_is_refused_with_exit_2(
+    artifacts, tmp_path, capsys
+):
     """Named as plainly as a fingerprint mismatch, and before it: the versions say what differs."""
     target = _copy_artifacts(artifacts, tmp_path / "next-major")
     major = int(CONTRACT_VERSION.split(".")[0])
@@ -393,7 +445,10 @@ def test_a_model_of_another_major_contract_version_is_refused_with_exit_2(artifa
     assert main(["predict", "--artifacts", str(target), "Tom smiled."]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
-    assert f"built for contract version {major + 1}.0.0" in err and f"reads contract version {CONTRACT_VERSION}" in err
+    assert (
+        f"built for contract version {major + 1}.0.0" in err
+        and f"reads contract version {CONTRACT_VERSION}" in err
+    )
     assert "storyml build" in err and ARTIFACT_FILES["ner_classifier"] in err
 
 
@@ -428,13 +483,33 @@ def test_swapped_event_and_ner_models_are_refused_by_kind(artifacts, tmp_path, c
 
 def test_a_bad_line_gets_an_error_in_its_place_and_exit_1(artifacts, tmp_path, capsys):
     source = tmp_path / "bad.jsonl"
-    source.write_text('{"text": "ok", "id": "a"}\n{"txt": "no", "id": "b"}\n\n{"text": "Tom smiled."}\n', encoding="utf-8")
+    source.write_text(
+        '{"text": "ok", "id": "a"}\n{"txt": "no", "id": "b"}\n\n{"text": "Tom smiled."}\n',
+        encoding="utf-8",
+    )
     target = tmp_path / "out.jsonl"
-    assert main(["predict", "--artifacts", str(artifacts), "--input", str(source), "--output", str(target)]) == 1
+    assert (
+        main(
+            [
+                "predict",
+                "--artifacts",
+                str(artifacts),
+                "--input",
+                str(source),
+                "--output",
+                str(target),
+            ]
+        )
+        == 1
+    )
     out = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     assert len(out) == 4
     assert out[0]["id"] == "a" and "error" not in out[0] and out[0]["windows"] == 1
-    assert out[1] == {"txt": "no", "id": "b", "error": "line 2: a record needs a string field 'text'"}
+    assert out[1] == {
+        "txt": "no",
+        "id": "b",
+        "error": "line 2: a record needs a string field 'text'",
+    }
     assert set(out[2]) == {"error"} and "line 3" in out[2]["error"]
     assert out[3]["text"] == "Tom smiled." and "error" not in out[3]
     err = capsys.readouterr().err
@@ -444,7 +519,12 @@ def test_a_bad_line_gets_an_error_in_its_place_and_exit_1(artifacts, tmp_path, c
 def test_input_fields_named_like_predictions_are_kept(artifacts, tmp_path, capsys):
     """An evaluation file's gold `entities` and `event_kinds` pass through as input_<name>."""
     source = tmp_path / "gold.jsonl"
-    gold = {"text": "Tom smiled.", "entities": [{"start": 0, "end": 3}], "event_kinds": ["X"], "input_entities": 1}
+    gold = {
+        "text": "Tom smiled.",
+        "entities": [{"start": 0, "end": 3}],
+        "event_kinds": ["X"],
+        "input_entities": 1,
+    }
     source.write_text(json.dumps(gold) + "\n", encoding="utf-8")
     assert main(["predict", "--artifacts", str(artifacts), "--input", str(source)]) == 0
     [out] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -458,9 +538,14 @@ def test_character_predictor_outputs_concatenate_the_heads(tiny_models, predicto
     features = np.random.default_rng(0).normal(size=(5, TOTAL_INPUT_FEATURES)).astype(np.float32)
     outputs = predictor.predict_characters(features)
     with torch.no_grad():
-        expected = torch.cat(models["character_predictor"](torch.from_numpy(features)), dim=1).numpy()
+        expected = torch.cat(
+            models["character_predictor"](torch.from_numpy(features)), dim=1
+        ).numpy()
     np.testing.assert_allclose(outputs, expected, atol=1e-5)
-    assert predictor.predict_characters(np.zeros((0, TOTAL_INPUT_FEATURES))).shape == (0, expected.shape[1])
+    assert predictor.predict_characters(np.zeros((0, TOTAL_INPUT_FEATURES))).shape == (
+        0,
+        expected.shape[1],
+    )
 
 
 # --- storyml evaluate --------------------------------------------------------------------------
@@ -474,12 +559,17 @@ def data_dir(tmp_path_factory) -> Path:
     # Stand-ins for template sentences: the events format is all that matters here.
     for n, spec in enumerate(TEMPLATE_SETS):
         rows = real[n * 5 : n * 5 + 5]
-        (out / spec.file).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        (out / spec.file).write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
     rng = np.random.default_rng(1)
     features = rng.normal(size=(12, TOTAL_INPUT_FEATURES))
     labels = random_labels(rng, 12)
     (out / "characters.val.jsonl").write_text(
-        "".join(json.dumps({"features": f.tolist(), "labels": y.tolist()}) + "\n" for f, y in zip(features, labels))
+        "".join(
+            json.dumps({"features": f.tolist(), "labels": y.tolist()}) + "\n"
+            for f, y in zip(features, labels)
+        )
     )
     return out
 
@@ -487,7 +577,9 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def evaluated(artifacts, data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    code = main(["evaluate", "--artifacts", str(artifacts), "--data", str(data_dir), "--out", str(out)])
+    code = main(
+        ["evaluate", "--artifacts", str(artifacts), "--data", str(data_dir), "--out", str(out)]
+    )
     return code, out
 
 
@@ -495,11 +587,16 @@ def test_evaluate_writes_report_json_markdown_and_plots(evaluated):
     code, out = evaluated
     assert code == 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert set(report["sets"]) == {s.name for s in TEMPLATE_SETS} | {DEV_PROSE_SET.name, REAL_PROSE_SET.name}
+    assert set(report["sets"]) == {s.name for s in TEMPLATE_SETS} | {
+        DEV_PROSE_SET.name,
+        REAL_PROSE_SET.name,
+    }
     assert report["skipped"] == {}
     assert report["characters"]["n"] == 12
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert pngs == sorted(f"{kind}_{name}.png" for name in report["sets"] for kind in ("f1", "entity_confusion"))
+    assert pngs == sorted(
+        f"{kind}_{name}.png" for name in report["sets"] for kind in ("f1", "entity_confusion")
+    )
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -515,8 +612,10 @@ def test_evaluate_labels_template_figures_and_sizes_the_real_prose_estimate(eval
     assert report["generalization_estimate"]["set"] == "real_prose"
     assert report["generalization_estimate"]["n"] == n
     for name, s in report["sets"].items():
-        assert s["label"] == {REAL_PROSE_SET.name: GENERALIZATION_LABEL,
-                              DEV_PROSE_SET.name: DEVELOPMENT_LABEL}.get(name, TEMPLATE_LABEL)
+        assert s["label"] == {
+            REAL_PROSE_SET.name: GENERALIZATION_LABEL,
+            DEV_PROSE_SET.name: DEVELOPMENT_LABEL,
+        }.get(name, TEMPLATE_LABEL)
     # The real-prose heading comes before the template figures.
     assert markdown.index("real prose") < markdown.index(TEMPLATE_LABEL)
 
@@ -526,7 +625,10 @@ def test_evaluate_scores_are_those_of_the_deployed_predictions(evaluated, predic
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     records = load_event_records(REAL_PROSE_FILE)
     results = predictor.predict([r["text"] for r in records])
-    events = metrics.event_metrics([r["event_kinds"] for r in records], [[k["label"] for k in r["event_kinds"]] for r in results])
+    events = metrics.event_metrics(
+        [r["event_kinds"] for r in records],
+        [[k["label"] for k in r["event_kinds"]] for r in results],
+    )
     spans = metrics.span_metrics([r["entities"] for r in records], [r["entities"] for r in results])
     assert report["sets"]["real_prose"]["events"] == json.loads(json.dumps(events))
     assert report["sets"]["real_prose"]["entity_spans"] == json.loads(json.dumps(spans))
@@ -537,13 +639,22 @@ def test_evaluate_is_deterministic_and_lists_missing_splits(artifacts, evaluated
     empty = tmp_path / "empty"
     empty.mkdir()
     out = tmp_path / "again"
-    assert main(["evaluate", "--artifacts", str(artifacts), "--data", str(empty), "--out", str(out)]) == 0
+    assert (
+        main(["evaluate", "--artifacts", str(artifacts), "--data", str(empty), "--out", str(out)])
+        == 0
+    )
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert set(report["skipped"]) == {s.name for s in TEMPLATE_SETS} | {"characters"}
-    assert report["sets"]["real_prose"] == json.loads((first / "report.json").read_text())["sets"]["real_prose"]
+    assert (
+        report["sets"]["real_prose"]
+        == json.loads((first / "report.json").read_text())["sets"]["real_prose"]
+    )
     assert "## Not evaluated" in (out / "report.md").read_text(encoding="utf-8")
     again = tmp_path / "again2"
-    assert main(["evaluate", "--artifacts", str(artifacts), "--data", str(empty), "--out", str(again)]) == 0
+    assert (
+        main(["evaluate", "--artifacts", str(artifacts), "--data", str(empty), "--out", str(again)])
+        == 0
+    )
     assert (again / "report.json").read_bytes() == (out / "report.json").read_bytes()
     assert (again / "report.md").read_bytes() == (out / "report.md").read_bytes()
 
@@ -556,16 +667,36 @@ def test_evaluate_refuses_a_stale_model(artifacts, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-def test_evaluate_replaces_an_old_report_and_refuses_a_foreign_directory(artifacts, tmp_path, capsys):
+def test_evaluate_replaces_an_old_report_and_refuses_a_foreign_directory(
+    artifacts, tmp_path, capsys
+):
     out = tmp_path / "report"
     out.mkdir()
     (out / "f1_gone_set.png").write_bytes(b"\x89PNG old plot")
-    assert main(["evaluate", "--artifacts", str(artifacts), "--data", str(tmp_path), "--out", str(out)]) == 0
+    assert (
+        main(
+            ["evaluate", "--artifacts", str(artifacts), "--data", str(tmp_path), "--out", str(out)]
+        )
+        == 0
+    )
     assert not (out / "f1_gone_set.png").exists()
     assert (out / "report.md").is_file()
     foreign = tmp_path / "home"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    assert main(["evaluate", "--artifacts", str(artifacts), "--data", str(tmp_path), "--out", str(foreign)]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--artifacts",
+                str(artifacts),
+                "--data",
+                str(tmp_path),
+                "--out",
+                str(foreign),
+            ]
+        )
+        == 2
+    )
     assert "notes.txt" in capsys.readouterr().err
     assert (foreign / "notes.txt").read_text() == "mine"

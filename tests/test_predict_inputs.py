@@ -45,7 +45,9 @@ def good_input(tmp_path) -> Path:
 
 
 def test_output_equal_to_input_is_refused(artifacts, good_input, capsys, tmp_path):  # noqa: F811
-    err = _one_line_exit_2(capsys, artifacts, "--input", str(good_input), "--output", str(good_input))
+    err = _one_line_exit_2(
+        capsys, artifacts, "--input", str(good_input), "--output", str(good_input)
+    )
     assert "--input" in err
     link = tmp_path / "link.jsonl"
     link.symlink_to(good_input)
@@ -74,22 +76,36 @@ def test_non_utf8_input_names_the_line(artifacts, tmp_path, capsys):  # noqa: F8
     assert f"{bad}:2: not UTF-8" in _one_line_exit_2(capsys, artifacts, "--input", str(bad))
 
 
-def test_output_that_is_a_directory_or_unwritable(artifacts, good_input, tmp_path, capsys, monkeypatch):  # noqa: F811
-    assert "directory" in _one_line_exit_2(capsys, artifacts, "--input", str(good_input), "--output", str(tmp_path))
-    _one_line_exit_2(capsys, artifacts, "--input", str(good_input), "--output", str(good_input / "out.jsonl"))
+def test_output_that_is_a_directory_or_unwritable(
+    artifacts,  # noqa: F811
+    good_input,
+    tmp_path,
+    capsys,
+    monkeypatch,
+):
+    assert "directory" in _one_line_exit_2(
+        capsys, artifacts, "--input", str(good_input), "--output", str(tmp_path)
+    )
+    _one_line_exit_2(
+        capsys, artifacts, "--input", str(good_input), "--output", str(good_input / "out.jsonl")
+    )
     locked = tmp_path / "ro"
     locked.mkdir()
     locked.chmod(0o555)
     with monkeypatch.context() as m:
         if os.access(locked, os.W_OK):  # root writes anywhere: answer as for others
             m.setattr(os, "access", lambda *a, **k: False)
-        err = _one_line_exit_2(capsys, artifacts, "--input", str(good_input), "--output", str(locked / "out.jsonl"))
+        err = _one_line_exit_2(
+            capsys, artifacts, "--input", str(good_input), "--output", str(locked / "out.jsonl")
+        )
     assert "not writable" in err
     # A write that fails anyway (full disk, a race) is one line too.
     import storyml.cli.predict as cli
 
     monkeypatch.setattr(cli, "atomic_output", _denied)
-    err = _one_line_exit_2(capsys, artifacts, "--input", str(good_input), "--output", str(tmp_path / "o.jsonl"))
+    err = _one_line_exit_2(
+        capsys, artifacts, "--input", str(good_input), "--output", str(tmp_path / "o.jsonl")
+    )
     assert "cannot write" in err
     assert not list(locked.iterdir())
 
@@ -128,19 +144,27 @@ def test_a_bad_line_gives_an_error_in_its_place(artifacts, tmp_path, capsys, nam
     source = tmp_path / "in.jsonl"
     source.write_text(GOOD + BAD_LINES[name] + "\n" + GOOD, encoding="utf-8")
     target = tmp_path / "out.jsonl"
-    code, _, err = _predict(capsys, "--artifacts", str(artifacts), "--input", str(source), "--output", str(target))
+    code, _, err = _predict(
+        capsys, "--artifacts", str(artifacts), "--input", str(source), "--output", str(target)
+    )
     assert code == 1
     assert "1 of 3 lines failed (lines 2)" in err
     out = [json.loads(line) for line in target.read_text(encoding="utf-8").split("\n")[:-1]]
     assert len(out) == 3
     assert out[1]["error"].startswith("line 2: ")
-    assert [o.get("id") for o in (out[0], out[2])] == [1, 1] and "error" not in out[0] and "error" not in out[2]
+    assert (
+        [o.get("id") for o in (out[0], out[2])] == [1, 1]
+        and "error" not in out[0]
+        and "error" not in out[2]
+    )
 
 
 def test_unicode_line_separators_stay_inside_their_record(artifacts, tmp_path, capsys):  # noqa: F811
     source = tmp_path / "in.jsonl"
     records = [{"text": "Tom\u2028smiled.\x1c", "id": 1}, {"text": "Kate\u0085waved.", "id": 2}]
-    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in records), encoding="utf-8")
+    source.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in records), encoding="utf-8"
+    )
     code, out, _ = _predict(capsys, "--artifacts", str(artifacts), "--input", str(source))
     assert code == 0
     assert [json.loads(line)["id"] for line in out.splitlines()] == [1, 2]
@@ -156,14 +180,33 @@ def test_stdin_to_stdout(artifacts, monkeypatch, capsysbinary):  # noqa: F811
 
 def test_real_process_stdin_non_utf8_argument_and_no_traceback(artifacts):  # noqa: F811
     """The console path end to end: real argv bytes and real pipes."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "generated" / "python")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "generated" / "python")]),
+    }
     base = [sys.executable, "-m", "storyml", "predict", "--artifacts", str(artifacts)]
-    run = subprocess.run([*base, "--input", "-"], input=GOOD.encode() + b"\xff\n", capture_output=True, env=env,
-                         cwd=ROOT, timeout=300)
+    run = subprocess.run(
+        [*base, "--input", "-"],
+        input=GOOD.encode() + b"\xff\n",
+        capture_output=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert run.returncode == 2 and b"not UTF-8" in run.stderr and b"Traceback" not in run.stderr
-    run = subprocess.run([*base, "--json", b"caf\xe9"], capture_output=True, env=env, cwd=ROOT, timeout=300)
-    assert run.returncode == 2 and b"not valid UTF-8" in run.stderr and b"Traceback" not in run.stderr
-    run = subprocess.run([*base, "--input", "-", "--output", "-"], input=GOOD.encode(), capture_output=True,
-                         env=env, cwd=ROOT, timeout=300)
+    run = subprocess.run(
+        [*base, "--json", b"caf\xe9"], capture_output=True, env=env, cwd=ROOT, timeout=300
+    )
+    assert (
+        run.returncode == 2 and b"not valid UTF-8" in run.stderr and b"Traceback" not in run.stderr
+    )
+    run = subprocess.run(
+        [*base, "--input", "-", "--output", "-"],
+        input=GOOD.encode(),
+        capture_output=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["id"] == 1

@@ -32,9 +32,17 @@ LAYERS = 2
 
 def tiny_encoder() -> DistilBertForSequenceClassification:
     torch.manual_seed(0)
-    return DistilBertForSequenceClassification(DistilBertConfig(
-        vocab_size=VOCAB, dim=32, n_layers=LAYERS, n_heads=2, hidden_dim=64, num_labels=NUM_EVENT_KINDS,
-        max_position_embeddings=128))
+    return DistilBertForSequenceClassification(
+        DistilBertConfig(
+            vocab_size=VOCAB,
+            dim=32,
+            n_layers=LAYERS,
+            n_heads=2,
+            hidden_dim=64,
+            num_labels=NUM_EVENT_KINDS,
+            max_position_embeddings=128,
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +51,12 @@ def fp32(tmp_path_factory):
     event = tiny_encoder()
     torch.manual_seed(1)
     mlp = build_model(SPECS.one(MlpModelFile))
-    return {"event_classifier": export_model("event_classifier", event, out, SPECS, encoder="tiny").path,
-            "character_predictor": export_model("character_predictor", mlp, out, SPECS).path}
+    return {
+        "event_classifier": export_model(
+            "event_classifier", event, out, SPECS, encoder="tiny"
+        ).path,
+        "character_predictor": export_model("character_predictor", mlp, out, SPECS).path,
+    }
 
 
 def text_eval(batches: int = 4) -> q.EvalSet:
@@ -60,8 +72,12 @@ def text_eval(batches: int = 4) -> q.EvalSet:
 
 def feature_eval() -> q.EvalSet:
     rng = np.random.default_rng(6)
-    return q.EvalSet([{"features": rng.normal(size=(16, TOTAL_INPUT_FEATURES)).astype(np.float32)}
-                      for _ in range(4)])
+    return q.EvalSet(
+        [
+            {"features": rng.normal(size=(16, TOTAL_INPUT_FEATURES)).astype(np.float32)}
+            for _ in range(4)
+        ]
+    )
 
 
 EVALS = {"event_classifier": text_eval, "character_predictor": feature_eval}
@@ -73,13 +89,23 @@ def test_int8_is_smaller_agrees_with_fp32_and_keeps_metadata(fp32, tmp_path, kin
     gates = GATES.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
     report = q.quantize_model(SPECS, fp32[kind], EVALS[kind](), tmp_path / "int8.onnx", gates=gates)
     assert report.passed and report.int8_path == tmp_path / "int8.onnx"
-    assert report.int8_size_bytes == artifact_size(report.int8_path) < 0.5 * artifact_size(fp32[kind])
+    assert (
+        report.int8_size_bytes == artifact_size(report.int8_path) < 0.5 * artifact_size(fp32[kind])
+    )
     assert report.agreement >= 0.9 and report.decisions > 0
     assert md.read_props(fp32[kind]).items() <= md.read_props(report.int8_path).items()
     assert md.verify_fingerprint(report.int8_path).model_kind == kind
     ops = {n.op_type for n in onnx.load(str(report.int8_path)).graph.node}
-    assert ops & {"MatMulInteger", "DynamicQuantizeMatMul", "QAttention", "QGemm", "DynamicQuantizeLinear"}
-    assert report.optimized == (kind == "event_classifier")  # transformer fusions only for the encoder
+    assert ops & {
+        "MatMulInteger",
+        "DynamicQuantizeMatMul",
+        "QAttention",
+        "QGemm",
+        "DynamicQuantizeLinear",
+    }
+    assert report.optimized == (
+        kind == "event_classifier"
+    )  # transformer fusions only for the encoder
     assert list(tmp_path.iterdir()) == [tmp_path / "int8.onnx"]
 
 
@@ -88,16 +114,24 @@ def test_the_exported_encoder_fuses_and_its_int8_model_runs_the_fused_kernels(fp
     becomes one Attention kernel, residual + LayerNorm SkipLayerNormalization, bias + GELU
     BiasGelu; the INT8 model is quantized from that graph (QAttention)."""
     fused = q.fuse_transformer(fp32["event_classifier"], tmp_path / "fused.onnx")
-    assert fused == {"Attention": LAYERS, "BiasGelu": LAYERS, "EmbedLayerNormalization": 1,
-                     "SkipLayerNormalization": 2 * LAYERS}
+    assert fused == {
+        "Attention": LAYERS,
+        "BiasGelu": LAYERS,
+        "EmbedLayerNormalization": 1,
+        "SkipLayerNormalization": 2 * LAYERS,
+    }
     ops = Counter(n.op_type for n in onnx.load(str(tmp_path / "fused.onnx")).graph.node)
     assert ops["Attention"] == LAYERS and ops["Softmax"] == 0  # no attention left unfused
     gates = GATES.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
-    report = q.quantize_model(SPECS, fp32["event_classifier"], text_eval(), tmp_path / "int8.onnx", gates=gates)
+    report = q.quantize_model(
+        SPECS, fp32["event_classifier"], text_eval(), tmp_path / "int8.onnx", gates=gates
+    )
     assert report.fused_operators == fused and report.to_dict()["fused_operators"] == fused
     int8_ops = Counter(n.op_type for n in onnx.load(str(report.int8_path)).graph.node)
     assert int8_ops["QAttention"] == LAYERS and int8_ops["QEmbedLayerNormalization"] == 1
-    assert q.fuse_transformer(fp32["character_predictor"], tmp_path / "mlp.onnx") is None  # not an encoder
+    assert (
+        q.fuse_transformer(fp32["character_predictor"], tmp_path / "mlp.onnx") is None
+    )  # not an encoder
 
 
 def test_sdpa_attention_would_export_a_graph_the_optimizer_cannot_fuse(tmp_path, monkeypatch):
@@ -112,17 +146,28 @@ def test_sdpa_attention_would_export_a_graph_the_optimizer_cannot_fuse(tmp_path,
 
 def test_a_failed_gate_refuses_and_writes_nothing(fp32, tmp_path):
     strict = GATES.model_copy(update={"max_size_ratio": 0.01})
-    with pytest.raises(q.QuantizationRefused, match=r"character_predictor: INT8 model refused \(size ratio 0\.\d+ "
-                                                    r"\(needs <= 0\.01\)\)") as info:
-        q.quantize_model(SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx", gates=strict)
+    with pytest.raises(
+        q.QuantizationRefused,
+        match=r"character_predictor: INT8 model refused \(size ratio 0\.\d+ "
+        r"\(needs <= 0\.01\)\)",
+    ) as info:
+        q.quantize_model(
+            SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx", gates=strict
+        )
     assert info.value.report.int8_path is None
     assert list(tmp_path.iterdir()) == []
 
 
 def test_report_only_writes_the_model_and_says_it_failed(fp32, tmp_path):
     strict = GATES.model_copy(update={"max_size_ratio": 0.01})
-    report = q.quantize_model(SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx",
-                              gates=strict, report_only=True)
+    report = q.quantize_model(
+        SPECS,
+        fp32["character_predictor"],
+        feature_eval(),
+        tmp_path / "int8.onnx",
+        gates=strict,
+        report_only=True,
+    )
     assert not report.passed and report.int8_path.is_file()
     assert [g.name for g in report.gates if g.passed is False] == ["size ratio"]
     assert report.to_dict()["passed"] is False
@@ -134,8 +179,13 @@ def test_f1_is_measured_against_labels_when_given(fp32, tmp_path):
     sess = q.session(fp32["event_classifier"])
     labels = [(sess.run(None, f)[0] > 0).astype(np.int64) for f in evals.feeds]
     gates = GATES.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
-    report = q.quantize_model(SPECS, fp32["event_classifier"], q.EvalSet(evals.feeds, labels),
-                              tmp_path / "int8.onnx", gates=gates)
+    report = q.quantize_model(
+        SPECS,
+        fp32["event_classifier"],
+        q.EvalSet(evals.feeds, labels),
+        tmp_path / "int8.onnx",
+        gates=gates,
+    )
     assert report.f1_reference == "labels" and report.f1_fp32 == 1.0
     assert report.f1_drop == pytest.approx(1.0 - report.f1_int8)
 
@@ -143,8 +193,12 @@ def test_f1_is_measured_against_labels_when_given(fp32, tmp_path):
 def test_mismatched_labels_are_refused(fp32, tmp_path):
     evals = feature_eval()
     with pytest.raises(q.UserError, match="1 label batches for 4 input batches"):
-        q.quantize_model(SPECS, fp32["character_predictor"], q.EvalSet(evals.feeds, [np.zeros((16, 42))]),
-                         tmp_path / "x.onnx")
+        q.quantize_model(
+            SPECS,
+            fp32["character_predictor"],
+            q.EvalSet(evals.feeds, [np.zeros((16, 42))]),
+            tmp_path / "x.onnx",
+        )
 
 
 @settings(max_examples=50, deadline=None)
@@ -166,7 +220,9 @@ def test_only_quality_and_size_decide_and_speed_is_reported(fp32, tmp_path, monk
     slow = q.Latency(fp32_ms=1.0, int8_ms=10.0, speedup=0.1, speedup_spread=(0.09, 0.11), runs=50)
     monkeypatch.setattr(q, "interleaved_latency", lambda *a, **k: slow)
     gates = GATES.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
-    report = q.quantize_model(SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx", gates=gates)
+    report = q.quantize_model(
+        SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx", gates=gates
+    )
     assert [g.name for g in report.gates] == ["F1 drop", "agreement with FP32", "size ratio"]
     assert report.passed and report.int8_path.is_file()
     d = report.to_dict()
@@ -175,7 +231,9 @@ def test_only_quality_and_size_decide_and_speed_is_reported(fp32, tmp_path, monk
 
 def test_speed_is_measured_on_both_models(fp32, tmp_path):
     gates = GATES.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
-    report = q.quantize_model(SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx", gates=gates)
+    report = q.quantize_model(
+        SPECS, fp32["character_predictor"], feature_eval(), tmp_path / "int8.onnx", gates=gates
+    )
     qspec = SPECS.one(ExportFile).quantization
     assert report.latency_runs == qspec.latency_runs
     assert report.latency_fp32_ms > 0 and report.latency_int8_ms > 0 and report.speedup_batch1 > 0
@@ -195,8 +253,19 @@ class _Clocked:
 
 def test_latency_runs_interleave_and_alternate_which_model_goes_first():
     log: list[str] = []
-    latency = q.interleaved_latency(_Clocked("fp32", log), _Clocked("int8", log), {}, runs=4, warmup=1)
-    assert log == ["fp32", "int8"] + ["fp32", "int8", "int8", "fp32", "fp32", "int8", "int8", "fp32"]
+    latency = q.interleaved_latency(
+        _Clocked("fp32", log), _Clocked("int8", log), {}, runs=4, warmup=1
+    )
+    assert log == ["fp32", "int8"] + [
+        "fp32",
+        "int8",
+        "int8",
+        "fp32",
+        "fp32",
+        "int8",
+        "int8",
+        "fp32",
+    ]
     assert latency.runs == 4 and latency.fp32_ms > 0 and latency.int8_ms > 0
 
 
@@ -206,7 +275,11 @@ def test_a_speed_gate_in_the_spec_is_refused_with_a_located_reason(tmp_path):
     from codegen.spec.errors import SpecError
 
     specs = copy_specs(tmp_path)
-    edit(specs / "export.yaml", "    max_size_ratio: 0.30\n", "    max_size_ratio: 0.30\n    min_speedup_batch1: 1.0\n")
+    edit(
+        specs / "export.yaml",
+        "    max_size_ratio: 0.30\n",
+        "    max_size_ratio: 0.30\n    min_speedup_batch1: 1.0\n",
+    )
     with pytest.raises(SpecError) as caught:
         load_specs(specs)
     (problem,) = caught.value.problems
@@ -217,13 +290,32 @@ def test_a_speed_gate_in_the_spec_is_refused_with_a_located_reason(tmp_path):
 def test_build_md_shows_speed_as_reported_and_the_numbers_of_a_refused_model():
     from storyml.build.report import render_build_summary
 
-    measured = {"size_ratio": 0.26, "f1_drop": 0.002, "agreement": 0.995, "speedup_batch1": 0.97,
-                "speedup_batch1_spread": [0.9, 1.05]}
-    summary = {"profile": "fast", "encoder": "tiny", "seed": 1, "contract_fingerprint": "x", "storyml_version": "0",
-               "artifact_bytes_including_external_data": {}, "stage_seconds": {},
-               "stages": {"quantize": {"ner_classifier": {"accepted": True, **measured},
-                                       "event_classifier": {"accepted": False, "reason": "F1 drop 0.03 (needs <= 0.01)",
-                                                            **measured}}}}
+    measured = {
+        "size_ratio": 0.26,
+        "f1_drop": 0.002,
+        "agreement": 0.995,
+        "speedup_batch1": 0.97,
+        "speedup_batch1_spread": [0.9, 1.05],
+    }
+    summary = {
+        "profile": "fast",
+        "encoder": "tiny",
+        "seed": 1,
+        "contract_fingerprint": "x",
+        "storyml_version": "0",
+        "artifact_bytes_including_external_data": {},
+        "stage_seconds": {},
+        "stages": {
+            "quantize": {
+                "ner_classifier": {"accepted": True, **measured},
+                "event_classifier": {
+                    "accepted": False,
+                    "reason": "F1 drop 0.03 (needs <= 0.01)",
+                    **measured,
+                },
+            }
+        },
+    }
     text = render_build_summary(summary)
     assert "batch-1 speed-up (not a gate)" in text
     assert "| ner_classifier | yes | 0.26 | +0.0020 | 0.9950 | 0.97x (0.90-1.05) |" in text

@@ -18,12 +18,16 @@ def test_readme_opens_with_two_commands_main_job_then_tests():
     assert len(commands) == 2
     build, tests = commands
     assert "\n" not in build and "\n" not in tests
-    assert build.startswith("python3 -m pip install torch==2.13.0 ") and build.endswith("storyml build")
+    assert build.startswith("python3 -m pip install torch==2.13.0 ") and build.endswith(
+        "storyml build"
+    )
     assert "pytest" in tests and "cargo test --offline" in tests and "gen --check" in tests
 
 
 def test_ci_extracts_the_readme_test_command():
     script = (REPO / ".ci/run").read_text(encoding="utf-8")
     extract = script.split("cmd=$(", 1)[1].split(")\n", 1)[0]
-    out = subprocess.run(["bash", "-c", extract], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["bash", "-c", extract], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == _commands_before_first_section()[1]

@@ -21,7 +21,11 @@ from storyml.evaluate.evalsets import REAL_PROSE_FILE, load_event_records
 MIN_RECORDS = 60
 RULE = evalset_rule(REAL_PROSE_FILE)  # coverage.evalsets in specs/text/training.yaml
 ACTION_TYPES = ("Perform", "Speak", "Move", "Examine", "Wait", "Resist")
-RECORDS = [json.loads(line) for line in REAL_PROSE_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+RECORDS = [
+    json.loads(line)
+    for line in REAL_PROSE_FILE.read_text(encoding="utf-8").splitlines()
+    if line.strip()
+]
 
 
 def test_the_set_is_large_enough_and_has_no_repeated_text_or_id():
@@ -30,18 +34,18 @@ def test_the_set_is_large_enough_and_has_no_repeated_text_or_id():
 
 def test_every_record_has_the_events_format_and_known_labels():
     for r in RECORDS:
-        assert {"id", "text", "register", "event_kinds", "action_type", "entities"} <= set(r), r["id"]
+        assert {"id", "text", "register", "event_kinds", "action_type", "entities"} <= set(r), r[
+            "id"
+        ]
         assert r["register"] in ("player", "narrator"), r["id"]
         assert r["event_kinds"] and set(r["event_kinds"]) <= set(EVENT_KIND_LABELS), r["id"]
         assert len(set(r["event_kinds"])) == len(r["event_kinds"]), r["id"]
         assert r["action_type"] is None or r["action_type"] in ACTION_TYPES, r["id"]
-        assert r["text"] == r["text"].strip() and r["text"][-1] in ".!?\"”", r["id"]
+        assert r["text"] == r["text"].strip() and r["text"][-1] in '.!?"”', r["id"]
 
 
 def test_entity_offsets_are_exact_in_characters_and_bytes_and_never_overlap():
     assert_entity_offsets_exact(RECORDS)
-
-
 
 
 def test_every_event_kind_and_category_occurs_several_times():
@@ -56,7 +60,9 @@ def test_the_set_has_what_templates_lack():
     assert len(non_ascii) >= 5, "non-ASCII names, where byte and character offsets differ"
     assert any(e["byte_start"] != e["start"] for r in non_ascii for e in r["entities"])
     assert sum(any(q in r["text"] for q in ('"', "“")) for r in RECORDS) >= 5, "dialogue"
-    assert sum(len(r["text"]) > 100 for r in RECORDS) >= 15, "long sentences (templates write short ones)"
+    assert sum(len(r["text"]) > 100 for r in RECORDS) >= 15, (
+        "long sentences (templates write short ones)"
+    )
 
 
 def test_the_loader_accepts_the_set():
@@ -68,7 +74,10 @@ def test_the_loader_accepts_the_set():
     [
         (lambda r: r["entities"][0].update(start=r["entities"][0]["start"] + 1), "text["),
         (lambda r: r["entities"][0].update(category="PERSON"), "PERSON"),
-        (lambda r: r["entities"][0].update(byte_end=r["entities"][0]["byte_end"] + 1), "byte offsets"),
+        (
+            lambda r: r["entities"][0].update(byte_end=r["entities"][0]["byte_end"] + 1),
+            "byte offsets",
+        ),
         (lambda r: r.update(event_kinds=["Nonsense"]), "Nonsense"),
         (lambda r: r.update(register="chorus"), "register"),
         (lambda r: r["entities"].append(dict(r["entities"][0])), "overlaps"),
@@ -78,6 +87,8 @@ def test_the_loader_names_file_and_line_of_a_broken_record(tmp_path: Path, break
     records = json.loads(json.dumps(RECORDS[:3]))
     breakage(records[2])
     path = tmp_path / "broken.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+    )
     with pytest.raises(UserError, match=rf"broken\.jsonl:3: .*{message}".replace("[", r"\[")):
         load_event_records(path)

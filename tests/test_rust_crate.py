@@ -60,7 +60,9 @@ def test_no_placeholder_docs():
                 doc = line.removeprefix("///").strip()
                 if not previous.startswith("///"):  # a doc's first line
                     assert doc, f"{path.name}: a doc starting with an empty line"
-                assert not re.fullmatch(r"`?\w+`?( \(\d+ floats\))?\.?", doc), f"{path.name}: {line}"
+                assert not re.fullmatch(r"`?\w+`?( \(\d+ floats\))?\.?", doc), (
+                    f"{path.name}: {line}"
+                )
             previous = line
 
 

@@ -20,9 +20,21 @@ from codegen.generators.literals import (
 # Any text at all: lone surrogates, NUL, quotes, backslashes, line and paragraph separators,
 # bidirectional overrides, `\N{...}`, `*/`, `{{ }}`.
 ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=40)
-HOSTILE = ['"""', "'''", "ends with \\", "\\N{BULLET} and \\x41", "line\nbreak */ /* {{ x }} {% y %}",
-           "nul \0 and \r cr", "\u202e bidi \u2066 overrides", "\u2028 line and \u2029 paragraph separators",
-           'quote " at the end"', "émoji 😀 and ß", "# -*- coding: no-such-codec -*-", "\ud800 lone surrogate", ""]
+HOSTILE = [
+    '"""',
+    "'''",
+    "ends with \\",
+    "\\N{BULLET} and \\x41",
+    "line\nbreak */ /* {{ x }} {% y %}",
+    "nul \0 and \r cr",
+    "\u202e bidi \u2066 overrides",
+    "\u2028 line and \u2029 paragraph separators",
+    'quote " at the end"',
+    "émoji 😀 and ß",
+    "# -*- coding: no-such-codec -*-",
+    "\ud800 lone surrogate",
+    "",
+]
 TEXT = ANY_TEXT | st.sampled_from(HOSTILE)
 
 

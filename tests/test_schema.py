@@ -14,7 +14,9 @@ SPEC_FILES = sorted(SPECS.rglob("*.yaml"))
 MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
 
 
-@pytest.mark.parametrize("path", SPEC_FILES, ids=[p.relative_to(SPECS).as_posix() for p in SPEC_FILES])
+@pytest.mark.parametrize(
+    "path", SPEC_FILES, ids=[p.relative_to(SPECS).as_posix() for p in SPEC_FILES]
+)
 def test_spec_file_names_its_schema_and_validates_against_it(path):
     first = path.read_text(encoding="utf-8").splitlines()[0]
     match = MODELINE.match(first)

@@ -15,34 +15,126 @@ LINE = re.compile(r"^(?P<file>[^:]+\.ya?ml):(?P<line>\d+): (?P<key>[^:]*): (?P<m
 
 # (name, file, old text, new text, expected file suffix, expected line, expected key, message fragment)
 BREAKAGES = [
-    ("syntax error", "enums.yaml", "variants: [Topsoil, Sediment, Bedrock, Primordial]",
-     "variants: [Topsoil, Sediment, Bedrock, Primordial", "enums.yaml", 10, "enums.TemporalLayer.variants[4]",
-     "YAML syntax error at column 13: the [ list opened on line 9 is not closed"),
-    ("misspelled slots_per enum", "character/features.yaml", "slots: {per: EmotionalPrimary}",
-     "slots: {per: EmotionalPrimar}", "character/features.yaml", 55, "regions[1].slots.per",
-     "unknown enum 'EmotionalPrimar' (did you mean 'EmotionalPrimary'?"),
-    ("unknown key", "character/outputs.yaml", "    weight: 0.35", "    weight: 0.35\n    colour: blue",
-     "character/outputs.yaml", 18, "heads[0].colour", "unknown key"),
-    ("duplicate label", "text/labels.yaml", "    - SpeechAct", "    - SpeechAct\n    - SpeechAct",
-     "text/labels.yaml", 15, "event_kinds.labels[6]", "duplicate label: 'SpeechAct'"),
-    ("wrong declared total", "character/features.yaml", "total: 453", "total: 454",
-     "character/features.yaml", 8, "total", "declared 454, but the regions add up to 453"),
-    ("dangling enum reference", "character/features.yaml", "onehot: TemporalLayer", "onehot: TemporalLayers",
-     "character/features.yaml", 21, "types.AxisSlot.fields[1].onehot", "unknown enum 'TemporalLayers'"),
-    ("duplicate key", "enums.yaml", "  SceneType:", "  TemporalLayer:\n    variants: [A]\n  SceneType:",
-     "enums.yaml", 20, "enums.TemporalLayer", "duplicate key"),
-    ("wrong region size", "character/features.yaml", "    size: 120", "    size: 121",
-     "character/features.yaml", 71, "regions[3].size", "declared 121, but its fields add up to 120"),
-    ("bad decode for kind", "character/outputs.yaml", "kind: categorical, enum: ActionType, loss: cross_entropy, decode: argmax",
-     "kind: categorical, enum: ActionType, loss: cross_entropy, decode: identity",
-     "character/outputs.yaml", 21, "heads[0].fields[0]", "decodes with argmax, not identity"),
-    ("head records collide", "character/outputs.yaml", "  - name: speech\n", "  - name: action_\n",
-     "character/outputs.yaml", 33, "heads[1].name", "head 'action_' becomes the record type 'ActionHead', as "
-     "head 'action' does"),
-    ("two models for one label set", "artifacts.yaml", "    labels: bio", "    labels: event_kinds",
-     "artifacts.yaml", 16, "models.ner_classifier.labels", "'event_classifier' already predicts 'event_kinds'"),
-    ("reserved word", "character/features.yaml", '{name: debt, doc: "What they feel', '{name: match, doc: "What they feel',
-     "character/features.yaml", None, "regions[2].fields[4].name", "reserved word"),
+    (
+        "syntax error",
+        "enums.yaml",
+        "variants: [Topsoil, Sediment, Bedrock, Primordial]",
+        "variants: [Topsoil, Sediment, Bedrock, Primordial",
+        "enums.yaml",
+        10,
+        "enums.TemporalLayer.variants[4]",
+        "YAML syntax error at column 13: the [ list opened on line 9 is not closed",
+    ),
+    (
+        "misspelled slots_per enum",
+        "character/features.yaml",
+        "slots: {per: EmotionalPrimary}",
+        "slots: {per: EmotionalPrimar}",
+        "character/features.yaml",
+        55,
+        "regions[1].slots.per",
+        "unknown enum 'EmotionalPrimar' (did you mean 'EmotionalPrimary'?",
+    ),
+    (
+        "unknown key",
+        "character/outputs.yaml",
+        "    weight: 0.35",
+        "    weight: 0.35\n    colour: blue",
+        "character/outputs.yaml",
+        18,
+        "heads[0].colour",
+        "unknown key",
+    ),
+    (
+        "duplicate label",
+        "text/labels.yaml",
+        "    - SpeechAct",
+        "    - SpeechAct\n    - SpeechAct",
+        "text/labels.yaml",
+        15,
+        "event_kinds.labels[6]",
+        "duplicate label: 'SpeechAct'",
+    ),
+    (
+        "wrong declared total",
+        "character/features.yaml",
+        "total: 453",
+        "total: 454",
+        "character/features.yaml",
+        8,
+        "total",
+        "declared 454, but the regions add up to 453",
+    ),
+    (
+        "dangling enum reference",
+        "character/features.yaml",
+        "onehot: TemporalLayer",
+        "onehot: TemporalLayers",
+        "character/features.yaml",
+        21,
+        "types.AxisSlot.fields[1].onehot",
+        "unknown enum 'TemporalLayers'",
+    ),
+    (
+        "duplicate key",
+        "enums.yaml",
+        "  SceneType:",
+        "  TemporalLayer:\n    variants: [A]\n  SceneType:",
+        "enums.yaml",
+        20,
+        "enums.TemporalLayer",
+        "duplicate key",
+    ),
+    (
+        "wrong region size",
+        "character/features.yaml",
+        "    size: 120",
+        "    size: 121",
+        "character/features.yaml",
+        71,
+        "regions[3].size",
+        "declared 121, but its fields add up to 120",
+    ),
+    (
+        "bad decode for kind",
+        "character/outputs.yaml",
+        "kind: categorical, enum: ActionType, loss: cross_entropy, decode: argmax",
+        "kind: categorical, enum: ActionType, loss: cross_entropy, decode: identity",
+        "character/outputs.yaml",
+        21,
+        "heads[0].fields[0]",
+        "decodes with argmax, not identity",
+    ),
+    (
+        "head records collide",
+        "character/outputs.yaml",
+        "  - name: speech\n",
+        "  - name: action_\n",
+        "character/outputs.yaml",
+        33,
+        "heads[1].name",
+        "head 'action_' becomes the record type 'ActionHead', as head 'action' does",
+    ),
+    (
+        "two models for one label set",
+        "artifacts.yaml",
+        "    labels: bio",
+        "    labels: event_kinds",
+        "artifacts.yaml",
+        16,
+        "models.ner_classifier.labels",
+        "'event_classifier' already predicts 'event_kinds'",
+    ),
+    (
+        "reserved word",
+        "character/features.yaml",
+        '{name: debt, doc: "What they feel',
+        '{name: match, doc: "What they feel',
+        "character/features.yaml",
+        None,
+        "regions[2].fields[4].name",
+        "reserved word",
+    ),
 ]
 
 
@@ -90,7 +182,9 @@ def test_all_problems_are_reported_at_once(tmp_path):
     assert result.returncode == 2
     problems = _problems(result.stderr)
     assert {(m["key"], m["file"].rsplit("/", 1)[-1]) for m in problems} >= {
-        ("total", "features.yaml"), ("total", "outputs.yaml")}
+        ("total", "features.yaml"),
+        ("total", "outputs.yaml"),
+    }
 
 
 def test_failed_gen_leaves_generated_untouched(tmp_path):
@@ -112,6 +206,8 @@ def test_a_misspelled_enum_gives_one_problem_with_a_suggestion(tmp_path):
     edit(specs / "enums.yaml", f"{name}:", f"{name}X:")
     result = storyml("check", "--specs", str(specs))
     assert result.returncode == 2
-    problems = [line for line in result.stderr.splitlines() if ": " in line and "problem" not in line]
+    problems = [
+        line for line in result.stderr.splitlines() if ": " in line and "problem" not in line
+    ]
     assert problems and all(f"did you mean '{name}X'?" in p for p in problems), result.stderr
     assert len(problems) <= 3, result.stderr

@@ -35,10 +35,40 @@ SLOWEST_CASE_S = 10.0
 LINE = re.compile(r"^(?P<file>.+):(?P<line>\d+): (?P<key>[^:]*): (?P<msg>.+)$")
 SPEC_FILES = sorted(p.relative_to(SPECS).as_posix() for p in SPECS.rglob("*.yaml"))
 
-HOSTILE_TEXT = ['"""', "ends with \\", "\\N{BULLET}", "line\nbreak */", "nul \0", "\u202e bidi", "\ud800",
-                "", " ", "{{ x }}", "Option", "ALL", "self", "SELF_EDGE", "a" * 300, "émoji 😀", "*/ /*"]
-HUGE_NUMBERS = [10**30, -(10**30), 2**64, 2**63, -(2**63) - 1, 100_000_000, float("inf"), float("-inf"),
-                float("nan"), 1e308, -0.0, True, False]
+HOSTILE_TEXT = [
+    '"""',
+    "ends with \\",
+    "\\N{BULLET}",
+    "line\nbreak */",
+    "nul \0",
+    "\u202e bidi",
+    "\ud800",
+    "",
+    " ",
+    "{{ x }}",
+    "Option",
+    "ALL",
+    "self",
+    "SELF_EDGE",
+    "a" * 300,
+    "émoji 😀",
+    "*/ /*",
+]
+HUGE_NUMBERS = [
+    10**30,
+    -(10**30),
+    2**64,
+    2**63,
+    -(2**63) - 1,
+    100_000_000,
+    float("inf"),
+    float("-inf"),
+    float("nan"),
+    1e308,
+    -0.0,
+    True,
+    False,
+]
 JUNK = [None, [], {}, "x y", 7, -1, 0, 0.5, "TemporalLayer", "SpeechAct", [1, 2], {"a": 1}]
 
 
@@ -59,7 +89,9 @@ def _mutate(data, rng: random.Random) -> str:
     if action == "delete":
         del target[key]
     elif action == "rename" and isinstance(target, dict):
-        target[rng.choice(HOSTILE_TEXT[:12] + ["kind", "name", "doc", str(key) + "x"])] = target.pop(key)
+        target[rng.choice(HOSTILE_TEXT[:12] + ["kind", "name", "doc", str(key) + "x"])] = (
+            target.pop(key)
+        )
     elif action == "duplicate":
         if isinstance(target, list):
             target.insert(key, copy.deepcopy(value))
@@ -74,8 +106,31 @@ def _mutate(data, rng: random.Random) -> str:
     return f"{action} {key!r}"
 
 
-BYTES_TO_INSERT = [b"\x00", b"\xff", b"\xc3", b":", b": ", b"[", b"]", b"{", b"&a ", b"*a", b"!!int ",
-                   b"\t", b"\n", b'"', b"'", b"- ", b"<<: ", b"---\n", b"%", b"@", b"#", b" ", b"9" * 30]
+BYTES_TO_INSERT = [
+    b"\x00",
+    b"\xff",
+    b"\xc3",
+    b":",
+    b": ",
+    b"[",
+    b"]",
+    b"{",
+    b"&a ",
+    b"*a",
+    b"!!int ",
+    b"\t",
+    b"\n",
+    b'"',
+    b"'",
+    b"- ",
+    b"<<: ",
+    b"---\n",
+    b"%",
+    b"@",
+    b"#",
+    b" ",
+    b"9" * 30,
+]
 
 
 def _byte_mutation(data: bytes, rng: random.Random) -> bytes:
@@ -87,9 +142,9 @@ def _byte_mutation(data: bytes, rng: random.Random) -> bytes:
         if op < 0.3:
             data = data[:i] + rng.choice(BYTES_TO_INSERT) + data[i:]
         elif op < 0.5:
-            data = data[:i] + bytes([rng.randrange(256)]) + data[i + 1:]
+            data = data[:i] + bytes([rng.randrange(256)]) + data[i + 1 :]
         elif op < 0.7:
-            data = data[:i] + data[i + rng.randint(1, 40):]
+            data = data[:i] + data[i + rng.randint(1, 40) :]
         elif op < 0.8:
             lines = data.split(b"\n")
             j = rng.randrange(len(lines))
@@ -125,8 +180,9 @@ def harness(tmp_path_factory, request):
         return real_load_file(path, text)
 
     def render_all(contract):
-        key = hashlib.sha256(repr([(e.doc.path.name, e.model.model_dump()) for e in contract.specs]).encode()
-                             ).hexdigest()
+        key = hashlib.sha256(
+            repr([(e.doc.path.name, e.model.model_dump()) for e in contract.specs]).encode()
+        ).hexdigest()
         if key not in rendered:
             rendered[key] = real_render(contract)
         return rendered[key]
@@ -138,8 +194,11 @@ def harness(tmp_path_factory, request):
 
     def snapshot() -> dict[str, tuple[int, int]]:
         """What a write would change: each file's modification time and size."""
-        return {p.relative_to(out).as_posix(): (p.stat().st_mtime_ns, p.stat().st_size)
-                for p in out.rglob("*") if p.is_file()}
+        return {
+            p.relative_to(out).as_posix(): (p.stat().st_mtime_ns, p.stat().st_size)
+            for p in out.rglob("*")
+            if p.is_file()
+        }
 
     def run(rel: str, data: bytes) -> tuple[int, str, float]:
         path = specs / rel
@@ -164,7 +223,9 @@ def harness(tmp_path_factory, request):
                 assert m and int(m["line"]) >= 1 and m["key"] and m["msg"], (rel, line)
         else:  # the Python it wrote compiles (what it left alone compiled before)
             after = snapshot()
-            for changed in (rel for rel in after if rel.endswith(".py") and after[rel] != before.get(rel)):
+            for changed in (
+                rel for rel in after if rel.endswith(".py") and after[rel] != before.get(rel)
+            ):
                 compile((out / changed).read_bytes(), changed, "exec")
         return rc, err, elapsed
 
@@ -176,12 +237,16 @@ def harness(tmp_path_factory, request):
 def test_structured_mutations_of_every_spec_file(harness):
     rng = random.Random(20261130)
     seen, outcomes, slowest = set(), {0: 0, 2: 0}, 0.0
-    originals = {rel: yaml.safe_load((SPECS / rel).read_text(encoding="utf-8")) for rel in SPEC_FILES}
+    originals = {
+        rel: yaml.safe_load((SPECS / rel).read_text(encoding="utf-8")) for rel in SPEC_FILES
+    }
     for i in range(STRUCTURED_CASES):
         rel = SPEC_FILES[i % len(SPEC_FILES)]
         data = copy.deepcopy(originals[rel])
         edits = [_mutate(data, rng) for _ in range(rng.randint(1, 2))]
-        text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False).encode("utf-8", "surrogatepass")
+        text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False).encode(
+            "utf-8", "surrogatepass"
+        )
         seen.add((rel, text))
         rc, err, elapsed = harness(rel, text)
         outcomes[rc] += 1

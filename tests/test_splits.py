@@ -50,8 +50,9 @@ def test_every_split_is_a_partition(records, splits):
 
 def test_splits_are_deterministic(records, splits):
     again = make_splits(records, seed=9, test_fraction=0.2)
-    assert {n: {s: ids(v) for s, v in sp.items()} for n, sp in again.items()} == \
-           {n: {s: ids(v) for s, v in sp.items()} for n, sp in splits.items()}
+    assert {n: {s: ids(v) for s, v in sp.items()} for n, sp in again.items()} == {
+        n: {s: ids(v) for s, v in sp.items()} for n, sp in splits.items()
+    }
     other = make_splits(records, seed=10, test_fraction=0.2)
     assert ids(other["random"]["test"]) != ids(splits["random"]["test"])
 
@@ -72,7 +73,7 @@ def test_held_out_templates_never_reach_training(records, splits):
     train_kinds = {k for r in split["train"] for k in r["event_kinds"]}
     test_kinds = {r["event_kinds"][0] for r in split["test"]}
     assert train_kinds == kinds  # every kind still trainable
-    assert test_kinds == kinds   # and every kind tested on unseen templates
+    assert test_kinds == kinds  # and every kind tested on unseen templates
     assert 0.1 <= len(split["test"]) / len(records) <= 0.3
 
 
@@ -102,17 +103,32 @@ KINDS = ["A", "B", "C"]
 @st.composite
 def synthetic_records(draw):
     n_templates = draw(st.integers(2, 8))
-    templates = {f"t{i}": draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=2, unique=True))
-                 for i in range(n_templates)}
+    templates = {
+        f"t{i}": draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=2, unique=True))
+        for i in range(n_templates)
+    }
     n = draw(st.integers(10, 80))
     records = []
     for i in range(n):
         t = draw(st.sampled_from(sorted(templates)))
         # Some records are framed: a second clause from another template.
-        clauses = {"main": t, **({"sub": draw(st.sampled_from(sorted(templates)))} if draw(st.booleans()) else {})}
-        records.append({"id": f"r{i}", "template": t, "clauses": clauses, "event_kinds": templates[t],
-                        "fillers": {"who": f"names:{draw(st.integers(0, 5))}",
-                                    "what": f"objects:{draw(st.integers(0, 4))}", "me": "player_self:I"}})
+        clauses = {
+            "main": t,
+            **({"sub": draw(st.sampled_from(sorted(templates)))} if draw(st.booleans()) else {}),
+        }
+        records.append(
+            {
+                "id": f"r{i}",
+                "template": t,
+                "clauses": clauses,
+                "event_kinds": templates[t],
+                "fillers": {
+                    "who": f"names:{draw(st.integers(0, 5))}",
+                    "what": f"objects:{draw(st.integers(0, 4))}",
+                    "me": "player_self:I",
+                },
+            }
+        )
     return records
 
 
@@ -126,7 +142,9 @@ def test_split_promises_hold_for_any_records(records, seed, fraction):
     train_t = {t for r in by_template["train"] for t in r["clauses"].values()}
     assert all(any(t not in train_t for t in r["clauses"].values()) for r in by_template["test"])
     # A kind never loses all its training templates.
-    assert {k for r in by_template["train"] for k in r["event_kinds"]} == {k for r in records for k in r["event_kinds"]}
+    assert {k for r in by_template["train"] for k in r["event_kinds"]} == {
+        k for r in records for k in r["event_kinds"]
+    }
     by_vocab = splits["held_out_vocabulary"]
     seen = fillers(by_vocab["train"])
     assert all(set(r["fillers"].values()) - seen for r in by_vocab["test"])

@@ -47,14 +47,22 @@ def test_every_event_kind_in_enough_templates(templates, coverage):
 
 def test_every_category_produced_by_enough_templates(templates, coverage):
     for category in ENTITY_CATEGORIES:
-        n = sum(any(s.entity and s.entity.category == category for s in t.slots.values()) for t in templates)
+        n = sum(
+            any(s.entity and s.entity.category == category for s in t.slots.values())
+            for t in templates
+        )
         assert n >= coverage.per_entity_category, f"{category} is produced by only {n} templates"
 
 
 def test_content_has_multi_label_dialogue_and_non_ascii(specs, templates):
     assert sum(len(t.event_kinds) > 1 for t in templates) >= 20
     assert sum('"' in p for t in templates for p in t.patterns.values()) >= 8
-    words = [w for e in specs.of_kind("vocabulary") for wl in e.model.lists.values() for w in wl.entry_ids]
+    words = [
+        w
+        for e in specs.of_kind("vocabulary")
+        for wl in e.model.lists.values()
+        for w in wl.entry_ids
+    ]
     assert sum(not w.isascii() for w in words) >= 10
 
 
@@ -88,71 +96,154 @@ def check_fails(root: Path, capsys) -> list[re.Match]:
 
 BREAKAGES = [
     # (file, old text, new text, key path in the message, words of the message, line marker)
-    ("templates/action.yaml", 'pattern: "{actor} {verb} {object}."\n    slots:\n      actor: &actor',
-     'pattern: "{actor} {verb} {thing}."\n    slots:\n      actor: &actor',
-     "templates[0].pattern", "slot {thing} is not declared", 'pattern: "{actor} {verb} {thing}."'),
-    ("templates/action.yaml", 'pattern: "{actor} {verb} {object}."\n    slots:\n      actor: &actor',
-     'pattern: "{actor} {verb} {object}."\n    slots:\n      spare: {from: objects}\n      actor: &actor',
-     "templates[0].slots.spare", "declared but not used", "spare: {from: objects}"),
-    ("templates/emotion.yaml", "{category: GESTURE, role: Instrument}", "{category: GESTUR, role: Instrument}",
-     "templates[3].slots.gesture.entity.category", "unknown entity category 'GESTUR'", "GESTUR,"),
-    ("templates/emotion.yaml", "gesture: &gesture {from: gestures, entity: {category: GESTURE, role: Instrument}}",
-     "gesture: &gesture {from: gestures, entity: {role: Instrument}}",
-     "templates[3].slots.gesture.entity", "must name its category", "entity: {role: Instrument}"),
-    ("vocabulary/people.yaml", "    words: [I]", "    words: []",
-     "lists.player_self.words", "empty list", "words: []"),
-    ("vocabulary/people.yaml", "Jürgen, Marguerite]", "Jürgen, Marguerite, Zoë]",
-     "lists.names.words[26]", "duplicate entry 'Zoë'", "Jürgen, Marguerite, Zoë]"),
-    ("templates/state.yaml", "event_kinds: [StateAssertion]\n    registers: [player, narrator]\n"
-     "    pattern: \"{actor} {be} {state}.\"",
-     "event_kinds: [StateAssertion, Gossip]\n    registers: [player, narrator]\n"
-     "    pattern: \"{actor} {be} {state}.\"",
-     "templates[0].event_kinds[1]", "unknown event kind 'Gossip'", "Gossip"),
-    ("templates/action.yaml", "action_type: Resist\n    registers: [player, narrator]\n    pattern: \"{actor} {verb} {opponent}.\"",
-     "action_type: Fight\n    registers: [player, narrator]\n    pattern: \"{actor} {verb} {opponent}.\"",
-     "templates[12].action_type", "unknown action type 'Fight'", "action_type: Fight"),
-    ("templates/movement.yaml", "verb: {from: move_verbs}\n      destination: &destination",
-     "verb: {from: mvoe_verbs}\n      destination: &destination",
-     "templates[0].slots.verb.from", "unknown vocabulary list 'mvoe_verbs'", "mvoe_verbs"),
-    ("templates/relation.yaml", "id: rift_with_person", "id: bond_with_person",
-     "templates[1].id", "duplicate template id 'bond_with_person'", "- id: bond_with_person"),
-    ("templates/state.yaml", "event_kinds: [StateAssertion]\n    registers: [player, narrator]\n"
-     "    pattern: \"{actor} {be} {state}.\"",
-     "event_kinds: [StateAssertion]\n    registers: [player, narator]\n"
-     "    pattern: \"{actor} {be} {state}.\"",
-     "templates[0].registers[1]", "unknown register 'narator'", "registers: [player, narator]"),
-    ("vocabulary/things.yaml", "the ferry landing]", "the ferry landing, the lantern]",
-     "lists.locations.words[25]", "a word may sit in the lists of one entity category only",
-     "the ferry landing, the lantern]"),
-    ("templates/registers.yaml", "  narrator:\n", "  narator:\n",
-     "registers.narator", "not a register of the text_labels spec", "  narator:"),
+    (
+        "templates/action.yaml",
+        'pattern: "{actor} {verb} {object}."\n    slots:\n      actor: &actor',
+        'pattern: "{actor} {verb} {thing}."\n    slots:\n      actor: &actor',
+        "templates[0].pattern",
+        "slot {thing} is not declared",
+        'pattern: "{actor} {verb} {thing}."',
+    ),
+    (
+        "templates/action.yaml",
+        'pattern: "{actor} {verb} {object}."\n    slots:\n      actor: &actor',
+        'pattern: "{actor} {verb} {object}."\n    slots:\n      spare: {from: objects}\n      actor: &actor',
+        "templates[0].slots.spare",
+        "declared but not used",
+        "spare: {from: objects}",
+    ),
+    (
+        "templates/emotion.yaml",
+        "{category: GESTURE, role: Instrument}",
+        "{category: GESTUR, role: Instrument}",
+        "templates[3].slots.gesture.entity.category",
+        "unknown entity category 'GESTUR'",
+        "GESTUR,",
+    ),
+    (
+        "templates/emotion.yaml",
+        "gesture: &gesture {from: gestures, entity: {category: GESTURE, role: Instrument}}",
+        "gesture: &gesture {from: gestures, entity: {role: Instrument}}",
+        "templates[3].slots.gesture.entity",
+        "must name its category",
+        "entity: {role: Instrument}",
+    ),
+    (
+        "vocabulary/people.yaml",
+        "    words: [I]",
+        "    words: []",
+        "lists.player_self.words",
+        "empty list",
+        "words: []",
+    ),
+    (
+        "vocabulary/people.yaml",
+        "Jürgen, Marguerite]",
+        "Jürgen, Marguerite, Zoë]",
+        "lists.names.words[26]",
+        "duplicate entry 'Zoë'",
+        "Jürgen, Marguerite, Zoë]",
+    ),
+    (
+        "templates/state.yaml",
+        "event_kinds: [StateAssertion]\n    registers: [player, narrator]\n"
+        '    pattern: "{actor} {be} {state}."',
+        "event_kinds: [StateAssertion, Gossip]\n    registers: [player, narrator]\n"
+        '    pattern: "{actor} {be} {state}."',
+        "templates[0].event_kinds[1]",
+        "unknown event kind 'Gossip'",
+        "Gossip",
+    ),
+    (
+        "templates/action.yaml",
+        'action_type: Resist\n    registers: [player, narrator]\n    pattern: "{actor} {verb} {opponent}."',
+        'action_type: Fight\n    registers: [player, narrator]\n    pattern: "{actor} {verb} {opponent}."',
+        "templates[12].action_type",
+        "unknown action type 'Fight'",
+        "action_type: Fight",
+    ),
+    (
+        "templates/movement.yaml",
+        "verb: {from: move_verbs}\n      destination: &destination",
+        "verb: {from: mvoe_verbs}\n      destination: &destination",
+        "templates[0].slots.verb.from",
+        "unknown vocabulary list 'mvoe_verbs'",
+        "mvoe_verbs",
+    ),
+    (
+        "templates/relation.yaml",
+        "id: rift_with_person",
+        "id: bond_with_person",
+        "templates[1].id",
+        "duplicate template id 'bond_with_person'",
+        "- id: bond_with_person",
+    ),
+    (
+        "templates/state.yaml",
+        "event_kinds: [StateAssertion]\n    registers: [player, narrator]\n"
+        '    pattern: "{actor} {be} {state}."',
+        "event_kinds: [StateAssertion]\n    registers: [player, narator]\n"
+        '    pattern: "{actor} {be} {state}."',
+        "templates[0].registers[1]",
+        "unknown register 'narator'",
+        "registers: [player, narator]",
+    ),
+    (
+        "vocabulary/things.yaml",
+        "the ferry landing]",
+        "the ferry landing, the lantern]",
+        "lists.locations.words[25]",
+        "a word may sit in the lists of one entity category only",
+        "the ferry landing, the lantern]",
+    ),
+    (
+        "templates/registers.yaml",
+        "  narrator:\n",
+        "  narator:\n",
+        "registers.narator",
+        "not a register of the text_labels spec",
+        "  narator:",
+    ),
 ]
 
 
-@pytest.mark.parametrize("rel, old, new, key, message, marker", BREAKAGES,
-                         ids=[b[3] + ":" + b[4].split()[0] for b in BREAKAGES])
-def test_broken_spec_fails_check_with_located_error(tmp_path, capsys, rel, old, new, key, message, marker):
+@pytest.mark.parametrize(
+    "rel, old, new, key, message, marker",
+    BREAKAGES,
+    ids=[b[3] + ":" + b[4].split()[0] for b in BREAKAGES],
+)
+def test_broken_spec_fails_check_with_located_error(
+    tmp_path, capsys, rel, old, new, key, message, marker
+):
     root = broken_copy(tmp_path, rel, old, new)
     found = [m for m in check_fails(root, capsys) if m["file"].endswith(rel) and m["key"] == key]
     assert found, f"no problem reported at {rel} {key}"
     assert any(message in m["message"] for m in found), [m["message"] for m in found]
     expected_lines = lines_with(root / rel, marker)
-    assert any(int(m["line"]) in expected_lines for m in found), (expected_lines, [m.group(0) for m in found])
+    assert any(int(m["line"]) in expected_lines for m in found), (
+        expected_lines,
+        [m.group(0) for m in found],
+    )
 
 
 def test_every_problem_is_reported_at_once(tmp_path, capsys):
     root = broken_copy(tmp_path, "vocabulary/people.yaml", "    words: [I]", "    words: []")
     path = root / "templates" / "emotion.yaml"
-    text = path.read_text(encoding="utf-8").replace("{category: GESTURE, role: Instrument}",
-                                                    "{category: GESTUR, role: Instrument}")
+    text = path.read_text(encoding="utf-8").replace(
+        "{category: GESTURE, role: Instrument}", "{category: GESTUR, role: Instrument}"
+    )
     path.write_text(text, encoding="utf-8")
     keys = {m["key"] for m in check_fails(root, capsys)}
     assert {"lists.player_self.words", "templates[3].slots.gesture.entity.category"} <= keys
 
 
 def test_load_specs_raises_spec_error_for_undeclared_slot(tmp_path):
-    root = broken_copy(tmp_path, "templates/speech.yaml", "line: {from: dialogue_lines}\n\n  - id: question_then_tag",
-                       "lines: {from: dialogue_lines}\n\n  - id: question_then_tag")
+    root = broken_copy(
+        tmp_path,
+        "templates/speech.yaml",
+        "line: {from: dialogue_lines}\n\n  - id: question_then_tag",
+        "lines: {from: dialogue_lines}\n\n  - id: question_then_tag",
+    )
     with pytest.raises(SpecError) as exc:
         load_specs(root)
     messages = [p.message for p in exc.value.problems]

@@ -50,7 +50,6 @@ REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 2
 
 
-
 def _with_training(specs: SpecSet, **changes) -> SpecSet:
     """The same specs with text_training fields (and hyper-parameters) replaced."""
     entry = specs.of_kind("text_training")[0]
@@ -104,15 +103,23 @@ def test_fast_profile_overlays_the_base_hyperparameters(specs):
 
 
 def _one_batch(specs, records, task: str):
-    model, tokenizer = load_encoder(specs, "tiny", task, NUM_EVENT_KINDS if task == "sequence" else NUM_BIO_LABELS,
-                                    corpus=[r["text"] for r in records[0]],
-                                    problem_type="multi_label_classification" if task == "sequence" else None)
+    model, tokenizer = load_encoder(
+        specs,
+        "tiny",
+        task,
+        NUM_EVENT_KINDS if task == "sequence" else NUM_BIO_LABELS,
+        corpus=[r["text"] for r in records[0]],
+        problem_type="multi_label_classification" if task == "sequence" else None,
+    )
     features = encode_records(tokenizer, records[0][:16])
     if task == "sequence":
         batch = LabelledCollator(tokenizer.pad_token_id, "labels", None)(
-            [{**f, "labels": f["event_labels"]} for f in features])
+            [{**f, "labels": f["event_labels"]} for f in features]
+        )
     else:
-        batch = TokenClassificationCollator(tokenizer.pad_token_id)([{**f, "labels": f["ner_labels"]} for f in features])
+        batch = TokenClassificationCollator(tokenizer.pad_token_id)(
+            [{**f, "labels": f["ner_labels"]} for f in features]
+        )
     return model, batch
 
 
@@ -123,9 +130,16 @@ def test_training_steps_reduce_the_loss_on_a_batch(specs, records, task):
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
 
     def loss() -> torch.Tensor:
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                    **({"labels": batch["labels"]} if task == "sequence" else {}))
-        return out.loss if task == "sequence" else weighted_token_loss(out.logits, batch["labels"], weights)
+        out = model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            **({"labels": batch["labels"]} if task == "sequence" else {}),
+        )
+        return (
+            out.loss
+            if task == "sequence"
+            else weighted_token_loss(out.logits, batch["labels"], weights)
+        )
 
     def eval_loss() -> float:
         model.eval()  # no dropout: the same batch scores the same
@@ -143,8 +157,11 @@ def test_training_steps_reduce_the_loss_on_a_batch(specs, records, task):
 
 # ---------------------------------------------------------------- thresholds, weights, metrics
 
-finite_logits = arrays(np.float64, st.tuples(st.integers(1, 12), st.just(NUM_EVENT_KINDS)),
-                       elements=st.floats(-20, 20, allow_nan=False))
+finite_logits = arrays(
+    np.float64,
+    st.tuples(st.integers(1, 12), st.just(NUM_EVENT_KINDS)),
+    elements=st.floats(-20, 20, allow_nan=False),
+)
 
 
 @given(finite_logits)
@@ -153,7 +170,9 @@ def test_event_decision_is_the_spec_threshold_on_the_sigmoid(logits):
     away_from_the_cut = np.abs(probabilities - EVENT_THRESHOLD) > 1e-9
     decided = event_predictions(logits)
     assert decided.shape == logits.shape
-    assert np.array_equal(decided[away_from_the_cut], (probabilities > EVENT_THRESHOLD)[away_from_the_cut])
+    assert np.array_equal(
+        decided[away_from_the_cut], (probabilities > EVENT_THRESHOLD)[away_from_the_cut]
+    )
 
 
 @given(finite_logits, st.data())
@@ -165,19 +184,29 @@ def test_event_f1_matches_sklearn_over_the_kinds_that_occur(logits, data):
     if not occurring:
         assert metrics == {"micro_f1": 1.0, "macro_f1": 1.0}
         return
-    assert metrics["micro_f1"] == pytest.approx(f1_score(truth, predicted, average="micro", zero_division=0))
+    assert metrics["micro_f1"] == pytest.approx(
+        f1_score(truth, predicted, average="micro", zero_division=0)
+    )
     assert metrics["macro_f1"] == pytest.approx(
-        f1_score(truth, predicted, average="macro", labels=occurring, zero_division=0))
+        f1_score(truth, predicted, average="macro", labels=occurring, zero_division=0)
+    )
 
 
-label_rows = st.lists(st.lists(st.integers(IGNORE_INDEX, NUM_BIO_LABELS - 1).map(
-    lambda x: x if x >= 0 else IGNORE_INDEX), max_size=20), max_size=12)
+label_rows = st.lists(
+    st.lists(
+        st.integers(IGNORE_INDEX, NUM_BIO_LABELS - 1).map(lambda x: x if x >= 0 else IGNORE_INDEX),
+        max_size=20,
+    ),
+    max_size=12,
+)
 
 
 @given(label_rows, st.floats(1.0, 50.0))
 def test_ner_class_weights_are_inverse_frequency_capped(rows, cap):
     weights = ner_class_weights(rows, cap).numpy()
-    counts = np.bincount([t for row in rows for t in row if t != IGNORE_INDEX], minlength=NUM_BIO_LABELS)
+    counts = np.bincount(
+        [t for row in rows for t in row if t != IGNORE_INDEX], minlength=NUM_BIO_LABELS
+    )
     assert weights.shape == (NUM_BIO_LABELS,)
     assert (weights > 0).all() and (weights <= np.float32(cap)).all()
     for label, count in enumerate(counts):
@@ -200,12 +229,18 @@ def _ids(tags: list[str]) -> list[int]:
     return [IGNORE_INDEX] + [BIO_LABEL_INDEX[t] for t in tags] + [IGNORE_INDEX]
 
 
-@pytest.mark.parametrize("predicted, expected_f1", [
-    (["B-CHARACTER", "O", "B-OBJECT", "I-OBJECT"], 1.0),
-    (["B-CHARACTER", "O", "B-OBJECT", "O"], 0.5),          # a span one token short is wrong
-    (["B-CHARACTER", "O", "I-OBJECT", "I-OBJECT"], 2 / 3),  # an orphan I- opens nothing (strict): recall 1/2
-    (["B-LOCATION", "O", "B-OBJECT", "I-OBJECT"], 0.5),    # right span, wrong category
-])
+@pytest.mark.parametrize(
+    "predicted, expected_f1",
+    [
+        (["B-CHARACTER", "O", "B-OBJECT", "I-OBJECT"], 1.0),
+        (["B-CHARACTER", "O", "B-OBJECT", "O"], 0.5),  # a span one token short is wrong
+        (
+            ["B-CHARACTER", "O", "I-OBJECT", "I-OBJECT"],
+            2 / 3,
+        ),  # an orphan I- opens nothing (strict): recall 1/2
+        (["B-LOCATION", "O", "B-OBJECT", "I-OBJECT"], 0.5),  # right span, wrong category
+    ],
+)
 def test_entity_f1_is_strict(predicted, expected_f1):
     truth = _ids(["B-CHARACTER", "O", "B-OBJECT", "I-OBJECT"])
     pad = [IGNORE_INDEX] * 3
@@ -224,8 +259,14 @@ def test_a_run_trains_saves_and_returns_both_models(finished_run, records):
     encoded = tokenizer.encode(records[1][0]["text"])
     input_ids = torch.tensor([encoded.ids])
     mask = torch.tensor([encoded.attention_mask])
-    reloaded = {"event_classifier": AutoModelForSequenceClassification, "ner_classifier": AutoModelForTokenClassification}
-    shapes = {"event_classifier": (1, NUM_EVENT_KINDS), "ner_classifier": (1, len(encoded.ids), NUM_BIO_LABELS)}
+    reloaded = {
+        "event_classifier": AutoModelForSequenceClassification,
+        "ner_classifier": AutoModelForTokenClassification,
+    }
+    shapes = {
+        "event_classifier": (1, NUM_EVENT_KINDS),
+        "ner_classifier": (1, len(encoded.ids), NUM_BIO_LABELS),
+    }
     for name, model in result["models"].items():
         logits = model(input_ids, mask).logits  # positional: what the ONNX export wraps
         assert tuple(logits.shape) == shapes[name]
@@ -237,13 +278,18 @@ def test_a_run_trains_saves_and_returns_both_models(finished_run, records):
     for key in ("macro_f1", "micro_f1"):
         assert 0.0 <= result["metrics"]["event_classifier"][key] <= 1.0
     assert 0.0 <= result["metrics"]["ner_classifier"]["entity_f1"] <= 1.0
-    assert not (run_dir / "checkpoints" / "event_classifier").exists()  # superseded by the saved model
+    assert not (
+        run_dir / "checkpoints" / "event_classifier"
+    ).exists()  # superseded by the saved model
 
 
 def test_running_again_reuses_the_finished_models(quick_specs, records, finished_run):
     run_dir, first = finished_run
     again = train_text_models(quick_specs, *records, None, run_dir, profile="fast")
-    assert again["history"] == {"event_classifier": "finished earlier", "ner_classifier": "finished earlier"}
+    assert again["history"] == {
+        "event_classifier": "finished earlier",
+        "ner_classifier": "finished earlier",
+    }
     assert again["metrics"] == first["metrics"]
 
 
@@ -260,10 +306,14 @@ class _Interrupt(TrainerCallback):
         raise KeyboardInterrupt
 
 
-def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_model(quick_specs, records, finished_run, tmp_path):
+def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_model(
+    quick_specs, records, finished_run, tmp_path
+):
     _, uninterrupted = finished_run
     with pytest.raises(KeyboardInterrupt):
-        train_text_models(quick_specs, *records, None, tmp_path, profile="fast", callbacks=[_Interrupt()])
+        train_text_models(
+            quick_specs, *records, None, tmp_path, profile="fast", callbacks=[_Interrupt()]
+        )
     checkpoints = list((tmp_path / "checkpoints" / "event_classifier").glob("checkpoint-*"))
     assert len(checkpoints) == 1 and not (tmp_path / "event_classifier").exists()
 
@@ -286,7 +336,9 @@ def test_multi_task_switch_trains_one_shared_encoder(quick_specs, records, tmp_p
     assert isinstance(model, MultiTaskTextModel)
     metrics = result["metrics"]["multi_task"]
     assert metrics["mean_f1"] == pytest.approx((metrics["macro_f1"] + metrics["entity_f1"]) / 2)
-    batch = result["tokenizer"]([r["text"] for r in records[1][:3]], padding=True, return_tensors="pt")
+    batch = result["tokenizer"](
+        [r["text"] for r in records[1][:3]], padding=True, return_tensors="pt"
+    )
     out = model(batch["input_ids"], batch["attention_mask"])
     length = batch["input_ids"].shape[1]
     assert tuple(out.event_logits.shape) == (3, NUM_EVENT_KINDS)

@@ -44,18 +44,25 @@ def test_reader_parses_synsets_senses_and_version(net):
 
 
 def test_nouns_fall_in_the_category_of_their_first_sense(net):
-    got = {lemma: category for category, words in classify_nouns(net, zipf).items()
-           for lemma, _ in words}
+    got = {
+        lemma: category
+        for category, words in classify_nouns(net, zipf).items()
+        for lemma, _ in words
+    }
     assert got == {
-        "blacksmith": "CHARACTER",     # noun.person
-        "club": "COLLECTIVE", "guild": "COLLECTIVE",  # noun.group under social_group.n.01
-        "nod": "GESTURE",              # under gesture.n.02, although mostly a verb
+        "blacksmith": "CHARACTER",  # noun.person
+        "club": "COLLECTIVE",
+        "guild": "COLLECTIVE",  # noun.group under social_group.n.01
+        "nod": "GESTURE",  # under gesture.n.02, although mostly a verb
         "gesture": "GESTURE",
-        "bread": "OBJECT",             # noun.food
-        "cellar": "LOCATION", "basement": "LOCATION",  # artifact under structure.n.01
-        "harbour": "LOCATION",         # noun.location
-        "noise": "SENSORY", "creak": "SENSORY",
-        "debt": "ABSTRACT", "arrears": "ABSTRACT",  # noun.state under debt.n.01
+        "bread": "OBJECT",  # noun.food
+        "cellar": "LOCATION",
+        "basement": "LOCATION",  # artifact under structure.n.01
+        "harbour": "LOCATION",  # noun.location
+        "noise": "SENSORY",
+        "creak": "SENSORY",
+        "debt": "ABSTRACT",
+        "arrears": "ABSTRACT",  # noun.state under debt.n.01
         "porridge": "OBJECT",
     }
     # Left out: "bow" (first sense a knot, no category), "herd" (a group, not of people),
@@ -67,15 +74,17 @@ def test_verbs_fall_in_the_list_of_their_first_sense(net):
     assert sorted(verbs.synset("stroll.v.01").frames) == [22]
     lists = classify_verbs(verbs, net.tagged, zipf, exclude=set())
     assert lists == {
-        "lexicon_perform_verbs": ["scrub"],        # verb.contact with an object
-        "lexicon_move_verbs": ["stroll toward"],    # under travel.v.01, no object
-        "lexicon_emotion_verbs": ["giggle"],        # under express_emotion.v.01
-        "lexicon_speech_verbs": ["growl"],          # verb.communication under growl.v.01
+        "lexicon_perform_verbs": ["scrub"],  # verb.contact with an object
+        "lexicon_move_verbs": ["stroll toward"],  # under travel.v.01, no object
+        "lexicon_emotion_verbs": ["giggle"],  # under express_emotion.v.01
+        "lexicon_speech_verbs": ["growl"],  # verb.communication under growl.v.01
     }
     # Left out: "post" (a stopword: 'post the letter' is not its first sense in a story),
     # "smooch" (never tagged as a verb), "nod" and "guard" (no rule), "travel" (too general).
     assert classify_verbs(verbs, net.tagged, zipf, exclude={"scrub"})["lexicon_perform_verbs"] == []
-    rare_past = classify_verbs(verbs, net.tagged, lambda w: 1.0 if w == "giggled" else zipf(w), set())
+    rare_past = classify_verbs(
+        verbs, net.tagged, lambda w: 1.0 if w == "giggled" else zipf(w), set()
+    )
     assert rare_past["lexicon_emotion_verbs"] == []  # its past form is rare: not used as a verb
 
 
@@ -88,22 +97,28 @@ def test_frequency_threshold_and_ordering(net):
 
 
 def test_names_round_robin_by_locale_and_filtered():
-    by_locale = {"xx_XX": ["Will", "Rose", "Anna", "Berit", "Cato", "Dagny", "bad", "Jean-Luc"],
-                 "yy_YY": ["Emil", "Fenna", "Anna"],
-                 "zz_ZZ": ["Дмитрий", "Ольга", "Ivan"]}
+    by_locale = {
+        "xx_XX": ["Will", "Rose", "Anna", "Berit", "Cato", "Dagny", "bad", "Jean-Luc"],
+        "yy_YY": ["Emil", "Fenna", "Anna"],
+        "zz_ZZ": ["Дмитрий", "Ольга", "Ivan"],
+    }
     names = select_names(by_locale, 6, zipf, exclude={"Cato"}, other_script_share=0.2)
     assert len(names) == 6 and names == sorted(names)
     assert not {"Will", "Rose", "Cato", "bad"} & set(names)  # English words, excluded, lowercase
-    assert {"Emil", "Fenna"} <= set(names)                    # the small locale gets its turns
-    assert sum(script(n) == "CYRILLIC" for n in names) == 1   # other scripts sparingly
+    assert {"Emil", "Fenna"} <= set(names)  # the small locale gets its turns
+    assert sum(script(n) == "CYRILLIC" for n in names) == 1  # other scripts sparingly
     assert select_names(by_locale, 6, zipf, {"Cato"}, other_script_share=0.2) == names
 
 
 def stub_sources(net) -> Sources:
-    return Sources(net=net, wordnet_origin="a test fixture", zipf=zipf,
-                   names_by_locale={"xx_XX": ["Anna", "Sarah", "Berit"], "yy_YY": ["Emil"]},
-                   versions={"faker": "0.0-test", "wordfreq": "0.0-test", "lemminflect": "0.0-test"},
-                   verbs=load_verbs(FIXTURE))
+    return Sources(
+        net=net,
+        wordnet_origin="a test fixture",
+        zipf=zipf,
+        names_by_locale={"xx_XX": ["Anna", "Sarah", "Berit"], "yy_YY": ["Emil"]},
+        versions={"faker": "0.0-test", "wordfreq": "0.0-test", "lemminflect": "0.0-test"},
+        verbs=load_verbs(FIXTURE),
+    )
 
 
 def test_import_writes_a_valid_deterministic_spec(tmp_path, net, capsys):
@@ -120,7 +135,7 @@ def test_import_writes_a_valid_deterministic_spec(tmp_path, net, capsys):
     data = yaml.safe_load(text)
     assert data["lists"]["lexicon_gestures"]["words"] == ["a gesture"]  # "a slow nod" is by hand
     assert "the cellar" not in lists["lexicon_locations"]  # already in the hand-written list
-    assert "Sarah" not in lists[NAMES_LIST]                 # likewise
+    assert "Sarah" not in lists[NAMES_LIST]  # likewise
     assert set(data["lists"]) == {*LIST_OF_CATEGORY.values(), NAMES_LIST, *VERB_LISTS}
     assert data["lists"]["lexicon_move_verbs"]["verbs"] == ["stroll toward"]
     assert lists["lexicon_perform_verbs"] == ["scrub"]
@@ -139,8 +154,14 @@ def test_committed_lexicon_is_generated_with_source_versions_and_wired_in():
     text = LEXICON.read_text(encoding="utf-8")
     head = text.split("\nkind:", 1)[0]
     assert "Code generated by storyml vocab import. DO NOT EDIT." in head
-    for needle in ("WordNet 3.0", "Princeton University", "faker 40.63.0", "MIT",
-                   "wordfreq 3.1.1", "CC-BY-SA 4.0"):
+    for needle in (
+        "WordNet 3.0",
+        "Princeton University",
+        "faker 40.63.0",
+        "MIT",
+        "wordfreq 3.1.1",
+        "CC-BY-SA 4.0",
+    ):
         assert needle in head, needle
     data = yaml.safe_load(text)
     assert data["kind"] == "vocabulary" and data["name"] == "lexicon"

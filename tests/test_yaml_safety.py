@@ -16,8 +16,15 @@ from codegen.spec.loader import load_specs
 from codegen.spec.source import load_yaml
 
 # PyYAML's and libyaml's own phrases, which a user should never have to decode.
-PYYAML_WORDING = ("while parsing", "while scanning", "did not find expected", "could not find expected",
-                  "found character", "expected <", "<document>")
+PYYAML_WORDING = (
+    "while parsing",
+    "while scanning",
+    "did not find expected",
+    "could not find expected",
+    "found character",
+    "expected <",
+    "<document>",
+)
 
 
 def _one_problem(text: str):
@@ -61,34 +68,74 @@ def test_a_recursive_alias_is_located_at_the_alias():
     assert "*r refers to the value that contains it (&r, line 2)" in problem.message
 
 
-@pytest.mark.parametrize("text,line", [
-    ("kind: enums\nenums: " + "[" * 5000 + "]" * 5000 + "\n", 2),
-    ("kind: enums\na: &a " + "[" * 40 + "]" * 40 + "\nb: " + "[" * 30 + "*a" + "]" * 30 + "\n", 3),
-], ids=["flow collections", "through an alias"])
+@pytest.mark.parametrize(
+    "text,line",
+    [
+        ("kind: enums\nenums: " + "[" * 5000 + "]" * 5000 + "\n", 2),
+        (
+            "kind: enums\na: &a "
+            + "[" * 40
+            + "]" * 40
+            + "\nb: "
+            + "[" * 30
+            + "*a"
+            + "]" * 30
+            + "\n",
+            3,
+        ),
+    ],
+    ids=["flow collections", "through an alias"],
+)
 def test_deep_nesting_is_a_located_error_not_a_recursion_error(text, line):
     problem = _one_problem(text)
     assert problem.line == line and f"more than {MAX_YAML_DEPTH} levels deep" in problem.message
     assert len(problem.key) < 80, problem.key
 
 
-@pytest.mark.parametrize("text,line,key,fragment", [
-    ("kind: text_labels\nmax_seq_length: !!int twenty\n", 2, "max_seq_length",
-     "'twenty' cannot be read as an integer (!!int)"),
-    ("kind: enums\nwhen: !!timestamp 2020-99-99\n", 2, "when", "cannot be read as a date"),
-    ("kind: enums\nx: !python/object:os.system ls\n", 2, "x", "unknown tag"),
-    ("kind: enums\nenums:\n  A:\n    doc: \"nul \0 raw\"\n", 4, "enums.A.doc", "a NUL character (U+0000) at column"),
-    ("kind: enums\ndoc: \"\\ud800\"\n", 2, "doc", "no character (a surrogate"),
-    ("kind: enums\nenums:\n  A:\n    variants: [A, B\n  B: {}\n", 5, "enums.A.variants[2]",
-     "the [ list opened on line 4 is not closed"),
-    ("kind: enums\nenums:\n\tA: 1\n", 3, "enums", "a tab: YAML indents with spaces"),
-    ("kind: enums\ndoc: a: b\n", 2, "doc", "a second `: ` on one line"),
-    ("kind: enums\nenums:\n  A: 1\n B: 2\n", 4, "enums", "does not line up with the keys above it"),
-    ("kind: enums\nname: \"open\nnext: 1\n", 4, "name", "the quoted text opened on line 2 is never closed"),
-    ("kind: enums\na: *nope\n", 2, "a", "*nope refers to no anchor &nope"),
-    ("kind: enums\na: &x 1\nb: &x 2\n", 3, "b", "anchor &x is defined twice (first on line 2)"),
-    ("kind: enums\n---\nkind: enums\n", 2, "(top level)", "a second YAML document"),
-    ("kind: enums\n? [a, b]\n: 1\n", 2, "(top level)", "unsupported mapping key a list"),
-])
+@pytest.mark.parametrize(
+    "text,line,key,fragment",
+    [
+        (
+            "kind: text_labels\nmax_seq_length: !!int twenty\n",
+            2,
+            "max_seq_length",
+            "'twenty' cannot be read as an integer (!!int)",
+        ),
+        ("kind: enums\nwhen: !!timestamp 2020-99-99\n", 2, "when", "cannot be read as a date"),
+        ("kind: enums\nx: !python/object:os.system ls\n", 2, "x", "unknown tag"),
+        (
+            'kind: enums\nenums:\n  A:\n    doc: "nul \0 raw"\n',
+            4,
+            "enums.A.doc",
+            "a NUL character (U+0000) at column",
+        ),
+        ('kind: enums\ndoc: "\\ud800"\n', 2, "doc", "no character (a surrogate"),
+        (
+            "kind: enums\nenums:\n  A:\n    variants: [A, B\n  B: {}\n",
+            5,
+            "enums.A.variants[2]",
+            "the [ list opened on line 4 is not closed",
+        ),
+        ("kind: enums\nenums:\n\tA: 1\n", 3, "enums", "a tab: YAML indents with spaces"),
+        ("kind: enums\ndoc: a: b\n", 2, "doc", "a second `: ` on one line"),
+        (
+            "kind: enums\nenums:\n  A: 1\n B: 2\n",
+            4,
+            "enums",
+            "does not line up with the keys above it",
+        ),
+        (
+            'kind: enums\nname: "open\nnext: 1\n',
+            4,
+            "name",
+            "the quoted text opened on line 2 is never closed",
+        ),
+        ("kind: enums\na: *nope\n", 2, "a", "*nope refers to no anchor &nope"),
+        ("kind: enums\na: &x 1\nb: &x 2\n", 3, "b", "anchor &x is defined twice (first on line 2)"),
+        ("kind: enums\n---\nkind: enums\n", 2, "(top level)", "a second YAML document"),
+        ("kind: enums\n? [a, b]\n: 1\n", 2, "(top level)", "unsupported mapping key a list"),
+    ],
+)
 def test_yaml_problems_are_plain_words_at_their_line_and_key(text, line, key, fragment):
     problem = _one_problem(text)
     assert (problem.line, problem.key) == (line, key), problem
@@ -135,7 +182,9 @@ def test_an_unreadable_spec_file_and_directory_are_reported_not_skipped(tmp_path
     assert ("matrix", "cannot list the directory: Permission denied") in found
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads unreadable files")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads unreadable files"
+)
 def test_an_unreadable_spec_file_gives_exit_2_from_the_cli(tmp_path):
     specs = copy_specs(tmp_path)
     (specs / "build.yaml").chmod(0)

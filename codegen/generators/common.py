@@ -47,9 +47,17 @@ def environment() -> jinja2.Environment:
     # (`pydoc_text` for the first line of a longer one), `rscomment` doc comments
     # (codegen.generators.literals).
     env.globals["int_types"] = RUST_INT_TYPES  # the Rust type of each contract integer
-    env.filters.update(py=lambda v: "None" if v is None else py_str(v) if isinstance(v, str) else repr(v),
-                       pydoc=py_doc, pydoc_text=py_doc_text, pyf=py_float, rs=rust_str, rscomment=rust_comment,
-                       f64=rust_f64, f32=rust_f32, top_type=names.top_type)
+    env.filters.update(
+        py=lambda v: "None" if v is None else py_str(v) if isinstance(v, str) else repr(v),
+        pydoc=py_doc,
+        pydoc_text=py_doc_text,
+        pyf=py_float,
+        rs=rust_str,
+        rscomment=rust_comment,
+        f64=rust_f64,
+        f32=rust_f32,
+        top_type=names.top_type,
+    )
     env.globals.update(rs_array=_rs_array, rs_use=rust_layout.use_list)
     return env
 
@@ -102,26 +110,56 @@ View = dict[str, Any]
 
 def region_view(r: RegionShape) -> View:
     """What every renderer shows of a feature region: names, offset, width, slot geometry."""
-    return dict(name=r.name, consts=names.region_constants(r.name, r.is_slots), offset=r.offset, width=r.width,
-                is_slots=r.is_slots, slot_count=r.slot_count, slot_width=r.slot_width)
+    return dict(
+        name=r.name,
+        consts=names.region_constants(r.name, r.is_slots),
+        offset=r.offset,
+        width=r.width,
+        is_slots=r.is_slots,
+        slot_count=r.slot_count,
+        slot_width=r.slot_width,
+    )
 
 
 def record_view(rec: RecordShape) -> View:
     """What every renderer shows of a record type: its names, width and fields' offset constants."""
-    return dict(name=rec.name, width_const=names.record_width_constant(rec.name), writer=names.writer(rec.name),
-                width=rec.width, doc=rec.doc,
-                fields=[dict(name=f.name, offset=f.offset, offset_const=names.record_field_constant(rec.name, f.name))
-                        for f in rec.fields])
+    return dict(
+        name=rec.name,
+        width_const=names.record_width_constant(rec.name),
+        writer=names.writer(rec.name),
+        width=rec.width,
+        doc=rec.doc,
+        fields=[
+            dict(
+                name=f.name,
+                offset=f.offset,
+                offset_const=names.record_field_constant(rec.name, f.name),
+            )
+            for f in rec.fields
+        ],
+    )
 
 
 def head_view(h: HeadShape) -> View:
     """What every renderer shows of an output head: its names, offset, width and weight."""
-    return dict(name=h.name, cls=names.head_type(h.name), consts=names.head_constants(h.name), offset=h.offset,
-                width=h.width, weight=h.weight)
+    return dict(
+        name=h.name,
+        cls=names.head_type(h.name),
+        consts=names.head_constants(h.name),
+        offset=h.offset,
+        width=h.width,
+        weight=h.weight,
+    )
 
 
 def label_lists(c: Contract, literal: Callable[[str], str]) -> dict[str, list[str]]:
     """The text models' label lists, each label written as a `literal` of the target language."""
-    lists = dict(events=c.event_kinds, engine_only=c.engine_only_event_kinds, categories=c.entity_categories,
-                 roles=c.entity_roles, registers=c.registers, bio=c.bio_labels)
+    lists = dict(
+        events=c.event_kinds,
+        engine_only=c.engine_only_event_kinds,
+        categories=c.entity_categories,
+        roles=c.entity_roles,
+        registers=c.registers,
+        bio=c.bio_labels,
+    )
     return {name: [literal(x) for x in labels] for name, labels in lists.items()}

@@ -35,8 +35,15 @@ def top_level_split(text: str) -> list[str]:
     return parts
 
 
-def bracketed(lead: str, opening: str, items: list[str], closing: str, indent: int,
-              end: str = "", one_tuple: bool = False) -> str:
+def bracketed(
+    lead: str,
+    opening: str,
+    items: list[str],
+    closing: str,
+    indent: int,
+    end: str = "",
+    one_tuple: bool = False,
+) -> str:
     """`lead` + `opening` items `closing` + `end`: on one line when it fits, else one item a line.
 
     `one_tuple`: the brackets make a tuple, which needs its comma when it holds one item."""

@@ -91,32 +91,63 @@ def _rust_region(r: RegionShape, record_name: str | None) -> View:
     view["doc"] = _region_doc(r, record_name)
     if not r.is_slots:
         assert record_name is not None
-        view.update(rust_type=record_name, check=None,
-                    rust_lines=[f"{names.writer(record_name)}(&mut out, {c['offset']}, &x.{r.name});"])
+        view.update(
+            rust_type=record_name,
+            check=None,
+            rust_lines=[f"{names.writer(record_name)}(&mut out, {c['offset']}, &x.{r.name});"],
+        )
         return view
     writer = names.writer(r.item or "")
     base = f"    let base = {c['offset']} + {c['slot_width']} * slot;"
     if r.slot_enum is not None:
-        view.update(rust_type=f"[Option<{r.item}>; {r.slot_enum}::COUNT]", check=None,
-                    rust_lines=[f"for (slot, item) in x.{r.name}.iter().enumerate() {{", base,
-                                "    if let Some(item) = item {",
-                                f"        {writer}(&mut out, base, item);",
-                                "    }", "}"])
+        view.update(
+            rust_type=f"[Option<{r.item}>; {r.slot_enum}::COUNT]",
+            check=None,
+            rust_lines=[
+                f"for (slot, item) in x.{r.name}.iter().enumerate() {{",
+                base,
+                "    if let Some(item) = item {",
+                f"        {writer}(&mut out, base, item);",
+                "    }",
+                "}",
+            ],
+        )
         return view
-    view["check"] = rust_layout.statement("", rust_layout.Call("check_items", (
-        rust_layout.Atom(rust_str(r.name)), rust_layout.Atom(f"x.{r.name}.len()"),
-        rust_layout.Atom(c["slots"]))), 4, "?;")
+    view["check"] = rust_layout.statement(
+        "",
+        rust_layout.Call(
+            "check_items",
+            (
+                rust_layout.Atom(rust_str(r.name)),
+                rust_layout.Atom(f"x.{r.name}.len()"),
+                rust_layout.Atom(c["slots"]),
+            ),
+        ),
+        4,
+        "?;",
+    )
     if r.keyed == "sorted":
-        view.update(rust_type=f"BTreeMap<String, {r.item}>",
-                    rust_lines=[f"for (slot, item) in x.{r.name}.values().enumerate() {{", base,
-                                f"    {writer}(&mut out, base, item);",
-                                "}"])
+        view.update(
+            rust_type=f"BTreeMap<String, {r.item}>",
+            rust_lines=[
+                f"for (slot, item) in x.{r.name}.values().enumerate() {{",
+                base,
+                f"    {writer}(&mut out, base, item);",
+                "}",
+            ],
+        )
     else:
-        view.update(rust_type=f"Vec<Option<{r.item}>>",
-                    rust_lines=[f"for (slot, item) in x.{r.name}.iter().enumerate() {{", base,
-                                "    if let Some(item) = item {",
-                                f"        {writer}(&mut out, base, item);",
-                                "    }", "}"])
+        view.update(
+            rust_type=f"Vec<Option<{r.item}>>",
+            rust_lines=[
+                f"for (slot, item) in x.{r.name}.iter().enumerate() {{",
+                base,
+                "    if let Some(item) = item {",
+                f"        {writer}(&mut out, base, item);",
+                "    }",
+                "}",
+            ],
+        )
     return view
 
 
@@ -134,25 +165,46 @@ def render_features(c: Contract, layout: FeatureLayout) -> str:
         view = record_view(rec)
         for f, fv in zip(rec.fields, view["fields"]):
             fv.update(rust_type=_rust_field_type(f), doc=_field_doc(rec, f))
-        records.append(dict(view, doc=rec.doc or f"A `{rec.name}` record of `{layout.name}`.",
-                            rust_lines=_rust_record_lines(rec, c.enum_defaults)))
+        records.append(
+            dict(
+                view,
+                doc=rec.doc or f"A `{rec.name}` record of `{layout.name}`.",
+                rust_lines=_rust_record_lines(rec, c.enum_defaults),
+            )
+        )
     regions = [_rust_region(r, region_records.get(r.name)) for r in layout.regions]
     enums = {f.onehot for rec in shapes for f in rec.fields if f.onehot}
     enums |= {r.slot_enum for r in layout.regions if r.slot_enum}
     leaves = list(layout.leaves)
-    return environment().get_template("rust/features.rs.j2").render(
-        header=comment_header(c, "//"), L=layout, records=records, top=names.top_type(layout.name),
-        regions=regions, check_lines=[r["check"] for r in regions if r["check"]],
-        uses_btreemap=any(r.keyed == "sorted" for r in layout.regions), enum_imports=sorted(enums),
-        name_lines=commented_lines([rust_str(n) for n in leaves], [str(i) for i in range(len(leaves))], 4))
+    return (
+        environment()
+        .get_template("rust/features.rs.j2")
+        .render(
+            header=comment_header(c, "//"),
+            L=layout,
+            records=records,
+            top=names.top_type(layout.name),
+            regions=regions,
+            check_lines=[r["check"] for r in regions if r["check"]],
+            uses_btreemap=any(r.keyed == "sorted" for r in layout.regions),
+            enum_imports=sorted(enums),
+            name_lines=commented_lines(
+                [rust_str(n) for n in leaves], [str(i) for i in range(len(leaves))], 4
+            ),
+        )
+    )
 
 
 def _rust_output_field(head: str, f: OutputFieldShape) -> View:
     form = field_form(f.spec, f.width)
     decode = form.rust_decode(names.head_field_constant(head, f.name))
-    return dict(name=f.name, rust_type=form.rust_type(), rust_decode=decode,
-                line=rust_layout.statement(f"{f.name}: ", rust_layout.parse_call(decode), 12, ","),
-                doc=f.spec.doc or f"The `{f.name}` output of head `{head}`.")
+    return dict(
+        name=f.name,
+        rust_type=form.rust_type(),
+        rust_decode=decode,
+        line=rust_layout.statement(f"{f.name}: ", rust_layout.parse_call(decode), 12, ","),
+        doc=f.spec.doc or f"The `{f.name}` output of head `{head}`.",
+    )
 
 
 # The decode helpers outputs.rs defines when a field's decoding calls them.
@@ -163,19 +215,43 @@ def render_outputs(c: Contract, layout: OutputLayout) -> str:
     heads: list[View] = []
     fields: list[View] = []
     for h in layout.heads:
-        heads.append(dict(head_view(h), doc=h.doc or f"Head `{h.name}` of `{layout.name}`.",
-                          fields=[_rust_output_field(h.name, f) for f in h.fields]))
-        fields.extend(dict(head=h.name, name=f.name, offset=f.offset,
-                           offset_const=names.head_field_constant(h.name, f.name)) for f in h.fields)
+        heads.append(
+            dict(
+                head_view(h),
+                doc=h.doc or f"Head `{h.name}` of `{layout.name}`.",
+                fields=[_rust_output_field(h.name, f) for f in h.fields],
+            )
+        )
+        fields.extend(
+            dict(
+                head=h.name,
+                name=f.name,
+                offset=f.offset,
+                offset_const=names.head_field_constant(h.name, f.name),
+            )
+            for f in h.fields
+        )
     leaves = list(layout.leaves)
     enums = sorted({f.spec.enum for h in layout.heads for f in h.fields if f.spec.enum})
     decodes = [f["rust_decode"] for h in heads for f in h["fields"]]
     helpers = {name for name in DECODE_HELPERS if any(f"{name}(" in d for d in decodes)}
-    return environment().get_template("rust/outputs.rs.j2").render(
-        header=comment_header(c, "//"), O=layout, heads=heads, fields=fields, helpers=helpers,
-        top=names.top_type(layout.name), enum_imports=enums,
-        head_names=[rust_str(h.name) for h in layout.heads],
-        name_lines=commented_lines([rust_str(n) for n in leaves], [str(i) for i in range(len(leaves))], 4))
+    return (
+        environment()
+        .get_template("rust/outputs.rs.j2")
+        .render(
+            header=comment_header(c, "//"),
+            O=layout,
+            heads=heads,
+            fields=fields,
+            helpers=helpers,
+            top=names.top_type(layout.name),
+            enum_imports=enums,
+            head_names=[rust_str(h.name) for h in layout.heads],
+            name_lines=commented_lines(
+                [rust_str(n) for n in leaves], [str(i) for i in range(len(leaves))], 4
+            ),
+        )
+    )
 
 
 def render_rust(c: Contract, python_files: dict[str, str] | None = None) -> dict[str, str]:
@@ -183,35 +259,71 @@ def render_rust(c: Contract, python_files: dict[str, str] | None = None) -> dict
     caller has already rendered it)."""
     env = environment()
     mlp = c.specs.one(MlpModelFile)
-    models = [dict(name=name, consts=names.model_constants(name), file=m.file, int8_file=m.int8_file,
-                   inputs=[rust_str(i) for i in m.inputs], outputs=[rust_str(o) for o in c.head_outputs(name)])
-              for name, m in c.artifacts.models.items()]
+    models = [
+        dict(
+            name=name,
+            consts=names.model_constants(name),
+            file=m.file,
+            int8_file=m.int8_file,
+            inputs=[rust_str(i) for i in m.inputs],
+            outputs=[rust_str(o) for o in c.head_outputs(name)],
+        )
+        for name, m in c.artifacts.models.items()
+    ]
     files = {
         f"{CRATE}/Cargo.toml": env.get_template("rust/Cargo.toml.j2").render(
-            header=comment_header(c, "#"), version=c.version.version),
+            header=comment_header(c, "#"), version=c.version.version
+        ),
         f"{CRATE}/Cargo.lock": _CARGO_LOCK.format(version=c.version.version),
         f"{CRATE}/src/lib.rs": env.get_template("rust/lib.rs.j2").render(
-            header=comment_header(c, "//"), c=c, mlp=mlp, artifacts=c.artifacts, models=models,
-            int8_suffix=INT8_SUFFIX, roles=c.model_roles(mlp.output),
-            modules=sorted(["enums", "text", *c.features, *c.outputs])),
+            header=comment_header(c, "//"),
+            c=c,
+            mlp=mlp,
+            artifacts=c.artifacts,
+            models=models,
+            int8_suffix=INT8_SUFFIX,
+            roles=c.model_roles(mlp.output),
+            modules=sorted(["enums", "text", *c.features, *c.outputs]),
+        ),
         f"{CRATE}/src/enums.rs": env.get_template("rust/enums.rs.j2").render(
             header=comment_header(c, "//"),
-            enums=[dict(name=n, variants=v, doc=c.enum_docs[n] or f"The `{n}` enum of the contract.",
-                        default=c.enum_defaults[n], qualified=[f"{n}::{x}" for x in v])
-                   for n, v in c.enums.items()]),
+            enums=[
+                dict(
+                    name=n,
+                    variants=v,
+                    doc=c.enum_docs[n] or f"The `{n}` enum of the contract.",
+                    default=c.enum_defaults[n],
+                    qualified=[f"{n}::{x}" for x in v],
+                )
+                for n, v in c.enums.items()
+            ],
+        ),
         f"{CRATE}/src/text.rs": env.get_template("rust/text.rs.j2").render(
-            header=comment_header(c, "//"), c=c, event_logit_threshold=_logit(c.event_threshold),
+            header=comment_header(c, "//"),
+            c=c,
+            event_logit_threshold=_logit(c.event_threshold),
             labels=label_lists(c, rust_str),
             events=[(names.pascal_identifier(x), x) for x in c.event_kinds],
             events_qualified=[f"EventKind::{names.pascal_identifier(x)}" for x in c.event_kinds],
             categories=[(names.pascal_identifier(x), x) for x in c.entity_categories],
-            categories_qualified=[f"EntityCategory::{names.pascal_identifier(x)}" for x in c.entity_categories],
-            bio_begins=["true" if x.startswith("B-") and i else "false" for i, x in enumerate(c.bio_labels)],
-            bio_category=["None"] + [f"Some(EntityCategory::{names.pascal_identifier(x)})"
-                                     for x in c.entity_categories for _ in ("B", "I")],
+            categories_qualified=[
+                f"EntityCategory::{names.pascal_identifier(x)}" for x in c.entity_categories
+            ],
+            bio_begins=[
+                "true" if x.startswith("B-") and i else "false" for i, x in enumerate(c.bio_labels)
+            ],
+            bio_category=["None"]
+            + [
+                f"Some(EntityCategory::{names.pascal_identifier(x)})"
+                for x in c.entity_categories
+                for _ in ("B", "I")
+            ],
             inside_of_category=[str(c.bio_labels.index("I-" + x)) for x in c.entity_categories],
-            begin_before_inside=[f"Some({c.bio_labels.index('B-' + x[2:])})" if x.startswith("I-") else "None"
-                                 for x in c.bio_labels]),
+            begin_before_inside=[
+                f"Some({c.bio_labels.index('B-' + x[2:])})" if x.startswith("I-") else "None"
+                for x in c.bio_labels
+            ],
+        ),
     }
     for name, features in c.features.items():
         files[f"{CRATE}/src/{name}.rs"] = render_features(c, features)

@@ -77,7 +77,9 @@ def _items(node: Node) -> tuple[Node, ...]:
 
 def _is_short_simple(node: Node) -> bool:
     """rustfmt packs a list whose every item is a literal or one-segment path of <= 10 columns."""
-    return isinstance(node, Atom) and len(node.text) <= SHORT_ITEM and bool(_SIMPLE.match(node.text))
+    return (
+        isinstance(node, Atom) and len(node.text) <= SHORT_ITEM and bool(_SIMPLE.match(node.text))
+    )
 
 
 def flat(node: Node) -> str | None:
@@ -124,11 +126,20 @@ def layout(node: Node, indent: int, used: int, trailer: str = "", force: bool = 
     opening = f"{node.prefix}[" if isinstance(node, Array) else f"{node.head}("
     closing = "]" if isinstance(node, Array) else ")"
     items = _items(node)
-    if len(items) == 1 and not isinstance(items[0], Atom) and (isinstance(node, Array) or node.head):
+    if (
+        len(items) == 1
+        and not isinstance(items[0], Atom)
+        and (isinstance(node, Array) or node.head)
+    ):
         # rustfmt's overflow of a sole item: `Some(Foo {` ... `})`, `vec![Some(Foo {` ... `})]`
         # a nested call overflowed this way gets no line of its own; an array or struct may
-        arg = layout(items[0], indent, used + len(opening), closing + trailer,
-                     force=isinstance(items[0], Call))
+        arg = layout(
+            items[0],
+            indent,
+            used + len(opening),
+            closing + trailer,
+            force=isinstance(items[0], Call),
+        )
         if len(arg) == 1:
             return [opening + arg[0] + closing]
         return [opening + arg[0], *arg[1:-1], arg[-1] + closing]
@@ -149,7 +160,9 @@ def layout(node: Node, indent: int, used: int, trailer: str = "", force: bool = 
         for item in items:
             lines += _item(item, inner, "")
         if isinstance(node, Call) and node.head.endswith("!"):
-            lines[-1] = lines[-1].removesuffix(",")  # rustfmt adds no comma after a macro's last argument
+            lines[-1] = lines[-1].removesuffix(
+                ","
+            )  # rustfmt adds no comma after a macro's last argument
     return lines + [" " * indent + closing]
 
 

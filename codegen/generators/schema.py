@@ -18,5 +18,7 @@ def render_schemas() -> dict[str, str]:
         # JSON has no comments; `$comment` is JSON Schema's place for notes to people and tools.
         schema["$comment"] = MARKER
         schema["title"] = f"storyml spec: {name}"
-        files[f"{SCHEMA_DIR}/{name}.schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+        files[f"{SCHEMA_DIR}/{name}.schema.json"] = (
+            json.dumps(schema, indent=2, sort_keys=True) + "\n"
+        )
     return files

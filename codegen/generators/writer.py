@@ -64,8 +64,15 @@ def compare(files: dict[str, str], out: Path) -> Staleness:
         current = path.read_text(encoding="utf-8")
         if current != text:
             result.changed.append(rel)
-            chunks.extend(difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
-                                               f"a/{rel}", f"b/{rel}", n=2))
+            chunks.extend(
+                difflib.unified_diff(
+                    current.splitlines(keepends=True),
+                    text.splitlines(keepends=True),
+                    f"a/{rel}",
+                    f"b/{rel}",
+                    n=2,
+                )
+            )
     result.extra = sorted(set(_on_disk(out)) - set(files))
     result.diff = "".join(chunks)
     return result

@@ -15,8 +15,12 @@ from codegen.spec.training import EncodersFile, TextTrainingFile
 
 
 class SelfTraining(SpecModel):
-    min_confidence: float = Field(ge=0.5, le=1.0, description="A teacher span (mean probability of its "
-                                  "tokens) or O token below this trains at the ignore index.")
+    min_confidence: float = Field(
+        ge=0.5,
+        le=1.0,
+        description="A teacher span (mean probability of its "
+        "tokens) or O token below this trains at the ignore index.",
+    )
 
     _finite = field_validator("min_confidence")(classmethod(lambda cls, v: _finite(v)))
 
@@ -30,31 +34,44 @@ def _finite(v: float) -> float:
 class SilverData(SpecModel):
     """Real fiction with silver entity labels added to the NER tagger's training set."""
 
-    corpus: str = Field(description="The `kind: corpus` spec to label (specs/text/corpus.yaml); needs the "
-                                    "`silver` extra (spaCy).")
-    sentences: int | None = Field(None, ge=1, description="Label only the corpus's first N sentences; "
-                                                          "none: all of them.")
+    corpus: str = Field(
+        description="The `kind: corpus` spec to label (specs/text/corpus.yaml); needs the "
+        "`silver` extra (spaCy)."
+    )
+    sentences: int | None = Field(
+        None, ge=1, description="Label only the corpus's first N sentences; none: all of them."
+    )
     self_training: SelfTraining | None = Field(
-        None, description="One round of self-training: the NER tagger trained with the rule labels "
-                          "relabels the corpus, and a student tagger trains on its confident labels.")
+        None,
+        description="One round of self-training: the NER tagger trained with the rule labels "
+        "relabels the corpus, and a student tagger trains on its confident labels.",
+    )
 
 
 class BuildProfile(SpecModel):
     doc: str = ""
     encoder: str = Field(description="Encoder preset (specs/encoders.yaml) for the text models.")
     text_profile: str | None = Field(
-        None, description="Hyper-parameter profile of specs/text/training.yaml; none: its main values.")
+        None,
+        description="Hyper-parameter profile of specs/text/training.yaml; none: its main values.",
+    )
     events_per_kind: int = Field(ge=10, description="`storyml data events --per-kind`.")
     character_variations: int | None = Field(
-        None, ge=1, description="Examples per matrix cell; none: the matrix spec's value.")
+        None, ge=1, description="Examples per matrix cell; none: the matrix spec's value."
+    )
     mlp_max_epochs: int | None = Field(None, ge=1, description="None: the MLP spec's max_epochs.")
     test_fraction: float = Field(gt=0.0, lt=0.5, description="Share of each test split.")
     validation_fraction: float = Field(
-        gt=0.0, lt=0.5, description="Share of the training records held back to pick the best epoch.")
+        gt=0.0,
+        lt=0.5,
+        description="Share of the training records held back to pick the best epoch.",
+    )
     quantize: bool = True
     silver: SilverData | None = Field(
-        None, description="Silver-labelled real text for the NER tagger (issue 8): its unlabelled "
-                          "tokens train at the ignore index; the event classifier never sees it.")
+        None,
+        description="Silver-labelled real text for the NER tagger (issue 8): its unlabelled "
+        "tokens train at the ignore index; the event classifier never sees it.",
+    )
 
 
 class BuildFile(SpecModel):
@@ -88,16 +105,39 @@ def check_build(specs: SpecSet) -> list[SpecProblem]:
     for e in specs.of_kind(BuildFile):
         for name, profile in e.model.profiles.items():
             if presets and profile.encoder not in presets:
-                problems.append(e.doc.problem(("profiles", name, "encoder"), f"unknown encoder preset "
-                                              f"{profile.encoder!r} {one_of(profile.encoder, sorted(presets))}"))
+                problems.append(
+                    e.doc.problem(
+                        ("profiles", name, "encoder"),
+                        f"unknown encoder preset "
+                        f"{profile.encoder!r} {one_of(profile.encoder, sorted(presets))}",
+                    )
+                )
             if profile.text_profile is not None and profile.text_profile not in text_profiles:
-                problems.append(e.doc.problem(("profiles", name, "text_profile"), f"no text_training profile "
-                                              f"{profile.text_profile!r} {one_of(profile.text_profile, sorted(text_profiles))}"))
-            if profile.silver is not None and profile.silver.self_training is not None and multi_task:
-                problems.append(e.doc.problem(("profiles", name, "silver", "self_training"),
-                                              "self-training retrains the NER tagger alone, which needs "
-                                              "separate models (specs/text/training.yaml multi_task: false)"))
+                problems.append(
+                    e.doc.problem(
+                        ("profiles", name, "text_profile"),
+                        f"no text_training profile "
+                        f"{profile.text_profile!r} {one_of(profile.text_profile, sorted(text_profiles))}",
+                    )
+                )
+            if (
+                profile.silver is not None
+                and profile.silver.self_training is not None
+                and multi_task
+            ):
+                problems.append(
+                    e.doc.problem(
+                        ("profiles", name, "silver", "self_training"),
+                        "self-training retrains the NER tagger alone, which needs "
+                        "separate models (specs/text/training.yaml multi_task: false)",
+                    )
+                )
             if profile.silver is not None and profile.silver.corpus not in corpora:
-                problems.append(e.doc.problem(("profiles", name, "silver", "corpus"), f"no corpus spec "
-                                              f"{profile.silver.corpus!r} {one_of(profile.silver.corpus, sorted(corpora))}"))
+                problems.append(
+                    e.doc.problem(
+                        ("profiles", name, "silver", "corpus"),
+                        f"no corpus spec "
+                        f"{profile.silver.corpus!r} {one_of(profile.silver.corpus, sorted(corpora))}",
+                    )
+                )
     return problems

@@ -32,10 +32,14 @@ class Change:
         return self.rule.breaking
 
     def __str__(self) -> str:
-        return f"{self.severity:<10} {self.rule.id} ({self.rule.category}) {self.where}: {self.detail}"
+        return (
+            f"{self.severity:<10} {self.rule.id} ({self.rule.category}) {self.where}: {self.detail}"
+        )
 
 
-def compare_lists(where: str, old: list[str], new: list[str], noun: str, rules: tuple[str, str]) -> list[Change]:
+def compare_lists(
+    where: str, old: list[str], new: list[str], noun: str, rules: tuple[str, str]
+) -> list[Change]:
     """Index-stable lists: only appending keeps every old index meaning the same thing.
 
     A breaking change is said as plainly as its shape allows: entries swapped in place, renamed in
@@ -46,13 +50,16 @@ def compare_lists(where: str, old: list[str], new: list[str], noun: str, rules: 
     if old == new:
         return []
     if new[: len(old)] == old:
-        tail = ", ".join(new[len(old):])
+        tail = ", ".join(new[len(old) :])
         return [Change(appended, where, f"appended {noun} {tail} (retrain to use them)")]
     plain = _swaps(old, new) or _renames(old, new, noun) or _insertions(old, new, noun)
     if plain:
         return [Change(breaking, where, plain)]
-    first = next(i for i in range(min(len(old), len(new)) + 1)
-                 if i >= len(old) or i >= len(new) or old[i] != new[i])
+    first = next(
+        i
+        for i in range(min(len(old), len(new)) + 1)
+        if i >= len(old) or i >= len(new) or old[i] != new[i]
+    )
     removed = [x for x in old if x not in new]
     added = [x for x in new if x not in old]
     parts = []
@@ -79,8 +86,14 @@ def _swaps(old: list[str], new: list[str]) -> str | None:
     for i in _differing(old, new):
         if i in done:
             continue
-        j = next((j for j in range(len(old)) if j not in done and j != i and old[j] == new[i]
-                  and new[j] == old[i]), None)
+        j = next(
+            (
+                j
+                for j in range(len(old))
+                if j not in done and j != i and old[j] == new[i] and new[j] == old[i]
+            ),
+            None,
+        )
         if j is None:
             return None
         done |= {i, j}
@@ -110,7 +123,9 @@ def _insertions(old: list[str], new: list[str], noun: str) -> str | None:
     first = changed[0][0]
     if verb == "removed" and first == len(new):
         return f"removed {noun} {', '.join(f'{x} (index {i})' for i, x in changed)} from the end"
-    what = ", ".join(f"{x} at index {i}" if verb == "inserted" else f"{x} (index {i})" for i, x in changed)
+    what = ", ".join(
+        f"{x} at index {i}" if verb == "inserted" else f"{x} (index {i})" for i, x in changed
+    )
     was = old[first] if first < len(old) else "(nothing)"
     now = new[first] if first < len(new) else "(nothing)"
     return f"{verb} {noun} {what}: every later {noun} moves ({noun} {first} was {was}, now {now})"
@@ -122,8 +137,13 @@ def _value(where: str, old: object, new: object, rule_id: str, what: str) -> lis
     return [Change(rule(rule_id), where, f"{what} changed from {old!r} to {new!r}")]
 
 
-def _matched(noun: str, old: Mapping[str, object], new: Mapping[str, object], changes: list[Change],
-             rules: tuple[str, str]) -> Iterator[tuple[str, str]]:
+def _matched(
+    noun: str,
+    old: Mapping[str, object],
+    new: Mapping[str, object],
+    changes: list[Change],
+    rules: tuple[str, str],
+) -> Iterator[tuple[str, str]]:
     """(name, where) for names on both sides; `rules`: the ids for a removed and an added name."""
     for name in sorted(old.keys() | new.keys()):
         where = f"{noun} {name}"
@@ -137,52 +157,137 @@ def _matched(noun: str, old: Mapping[str, object], new: Mapping[str, object], ch
 
 def compare_contracts(old: Contract, new: Contract) -> list[Change]:
     changes: list[Change] = []
-    for name, where in _matched("enum", old.enums, new.enums, changes, ("ENUM_NO_DELETE", "ENUM_ADDED")):
-        changes += compare_lists(where, old.enums[name], new.enums[name], "variant",
-                                 ("ENUM_VARIANTS_APPEND_ONLY", "ENUM_VARIANTS_APPENDED"))
-        changes += _value(where, old.enum_defaults[name], new.enum_defaults[name], "ENUM_DEFAULT_SAME", "default")
-    changes += compare_lists("event kinds", old.event_kinds, new.event_kinds, "label",
-                             ("EVENT_KINDS_APPEND_ONLY", "EVENT_KINDS_APPENDED"))
-    changes += _value("event kinds", old.event_threshold, new.event_threshold, "EVENT_THRESHOLD_SAME", "threshold")
-    changes += _value("event kinds", old.event_multi_label, new.event_multi_label, "EVENT_MULTI_LABEL_SAME",
-                      "multi_label")
-    changes += compare_lists("BIO labels", old.bio_labels, new.bio_labels, "label",
-                             ("BIO_LABELS_APPEND_ONLY", "BIO_LABELS_APPENDED"))
-    changes += compare_lists("entity roles", old.entity_roles, new.entity_roles, "role",
-                             ("ENTITY_ROLES_APPEND_ONLY", "ENTITY_ROLES_APPENDED"))
-    changes += compare_lists("registers", old.registers, new.registers, "register",
-                             ("REGISTERS_APPEND_ONLY", "REGISTERS_APPENDED"))
-    changes += _value("text", old.max_seq_length, new.max_seq_length, "MAX_SEQ_LENGTH_CHANGED", "max_seq_length")
-    changes += _value("text", old.ignore_index, new.ignore_index, "IGNORE_INDEX_CHANGED", "ignore_index")
-    for name, where in _matched("features", old.features, new.features, changes,
-                                ("FEATURES_NO_DELETE", "FEATURES_ADDED")):
-        changes += compare_lists(where, list(old.features[name].leaves), list(new.features[name].leaves),
-                                 "feature", ("FEATURES_APPEND_ONLY", "FEATURES_APPENDED"))
-    for name, where in _matched("outputs", old.outputs, new.outputs, changes, ("OUTPUTS_NO_DELETE", "OUTPUTS_ADDED")):
+    for name, where in _matched(
+        "enum", old.enums, new.enums, changes, ("ENUM_NO_DELETE", "ENUM_ADDED")
+    ):
+        changes += compare_lists(
+            where,
+            old.enums[name],
+            new.enums[name],
+            "variant",
+            ("ENUM_VARIANTS_APPEND_ONLY", "ENUM_VARIANTS_APPENDED"),
+        )
+        changes += _value(
+            where, old.enum_defaults[name], new.enum_defaults[name], "ENUM_DEFAULT_SAME", "default"
+        )
+    changes += compare_lists(
+        "event kinds",
+        old.event_kinds,
+        new.event_kinds,
+        "label",
+        ("EVENT_KINDS_APPEND_ONLY", "EVENT_KINDS_APPENDED"),
+    )
+    changes += _value(
+        "event kinds", old.event_threshold, new.event_threshold, "EVENT_THRESHOLD_SAME", "threshold"
+    )
+    changes += _value(
+        "event kinds",
+        old.event_multi_label,
+        new.event_multi_label,
+        "EVENT_MULTI_LABEL_SAME",
+        "multi_label",
+    )
+    changes += compare_lists(
+        "BIO labels",
+        old.bio_labels,
+        new.bio_labels,
+        "label",
+        ("BIO_LABELS_APPEND_ONLY", "BIO_LABELS_APPENDED"),
+    )
+    changes += compare_lists(
+        "entity roles",
+        old.entity_roles,
+        new.entity_roles,
+        "role",
+        ("ENTITY_ROLES_APPEND_ONLY", "ENTITY_ROLES_APPENDED"),
+    )
+    changes += compare_lists(
+        "registers",
+        old.registers,
+        new.registers,
+        "register",
+        ("REGISTERS_APPEND_ONLY", "REGISTERS_APPENDED"),
+    )
+    changes += _value(
+        "text", old.max_seq_length, new.max_seq_length, "MAX_SEQ_LENGTH_CHANGED", "max_seq_length"
+    )
+    changes += _value(
+        "text", old.ignore_index, new.ignore_index, "IGNORE_INDEX_CHANGED", "ignore_index"
+    )
+    for name, where in _matched(
+        "features", old.features, new.features, changes, ("FEATURES_NO_DELETE", "FEATURES_ADDED")
+    ):
+        changes += compare_lists(
+            where,
+            list(old.features[name].leaves),
+            list(new.features[name].leaves),
+            "feature",
+            ("FEATURES_APPEND_ONLY", "FEATURES_APPENDED"),
+        )
+    for name, where in _matched(
+        "outputs", old.outputs, new.outputs, changes, ("OUTPUTS_NO_DELETE", "OUTPUTS_ADDED")
+    ):
         changes += _compare_heads(where, old.outputs[name], new.outputs[name])
     old_models, new_models = old.artifacts.models, new.artifacts.models
-    for name, where in _matched("artifact", old_models, new_models, changes, ("ARTIFACT_NO_DELETE", "ARTIFACT_ADDED")):
-        changes += _value(where, old_models[name].file, new_models[name].file, "ARTIFACT_FILE_SAME", "file")
-        changes += compare_lists(f"{where} inputs", list(old_models[name].inputs), list(new_models[name].inputs),
-                                 "input", ("ARTIFACT_INPUTS_APPEND_ONLY", "ARTIFACT_INPUTS_APPENDED"))
-        changes += compare_lists(f"{where} outputs", old.head_outputs(name), new.head_outputs(name), "output",
-                                 ("ARTIFACT_OUTPUTS_APPEND_ONLY", "ARTIFACT_OUTPUTS_APPENDED"))
-    changes += _value("artifacts", old.artifacts.tokenizer, new.artifacts.tokenizer, "TOKENIZER_FILE_SAME",
-                      "tokenizer file")
-    changes += _value("artifacts", old.artifacts.opset, new.artifacts.opset, "OPSET_CHANGED", "opset")
-    changes += _value("artifacts", old.artifacts.metadata, new.artifacts.metadata, "METADATA_KEYS_SAME",
-                      "metadata keys")
-    changes += _value("contract version", old.version.metadata_key, new.version.metadata_key, "METADATA_KEYS_SAME",
-                      "metadata key")
+    for name, where in _matched(
+        "artifact", old_models, new_models, changes, ("ARTIFACT_NO_DELETE", "ARTIFACT_ADDED")
+    ):
+        changes += _value(
+            where, old_models[name].file, new_models[name].file, "ARTIFACT_FILE_SAME", "file"
+        )
+        changes += compare_lists(
+            f"{where} inputs",
+            list(old_models[name].inputs),
+            list(new_models[name].inputs),
+            "input",
+            ("ARTIFACT_INPUTS_APPEND_ONLY", "ARTIFACT_INPUTS_APPENDED"),
+        )
+        changes += compare_lists(
+            f"{where} outputs",
+            old.head_outputs(name),
+            new.head_outputs(name),
+            "output",
+            ("ARTIFACT_OUTPUTS_APPEND_ONLY", "ARTIFACT_OUTPUTS_APPENDED"),
+        )
+    changes += _value(
+        "artifacts",
+        old.artifacts.tokenizer,
+        new.artifacts.tokenizer,
+        "TOKENIZER_FILE_SAME",
+        "tokenizer file",
+    )
+    changes += _value(
+        "artifacts", old.artifacts.opset, new.artifacts.opset, "OPSET_CHANGED", "opset"
+    )
+    changes += _value(
+        "artifacts",
+        old.artifacts.metadata,
+        new.artifacts.metadata,
+        "METADATA_KEYS_SAME",
+        "metadata keys",
+    )
+    changes += _value(
+        "contract version",
+        old.version.metadata_key,
+        new.version.metadata_key,
+        "METADATA_KEYS_SAME",
+        "metadata key",
+    )
     return changes
 
 
 def _compare_heads(where: str, o: OutputLayout, n: OutputLayout) -> list[Change]:
     """Output positions, head order, and per field its decode rule (meaning) and loss (training)."""
-    changes = compare_lists(where, list(o.leaves), list(n.leaves), "output",
-                            ("OUTPUTS_APPEND_ONLY", "OUTPUTS_APPENDED"))
-    changes += compare_lists(f"{where} heads", [h.name for h in o.heads], [h.name for h in n.heads], "head",
-                             ("HEADS_APPEND_ONLY", "HEADS_APPENDED"))
+    changes = compare_lists(
+        where, list(o.leaves), list(n.leaves), "output", ("OUTPUTS_APPEND_ONLY", "OUTPUTS_APPENDED")
+    )
+    changes += compare_lists(
+        f"{where} heads",
+        [h.name for h in o.heads],
+        [h.name for h in n.heads],
+        "head",
+        ("HEADS_APPEND_ONLY", "HEADS_APPENDED"),
+    )
     new_heads = {h.name: h for h in n.heads}
     new_fields = {(h.name, f.name): f for h in n.heads for f in h.fields}
     for h in o.heads:
@@ -191,9 +296,16 @@ def _compare_heads(where: str, o: OutputLayout, n: OutputLayout) -> list[Change]
             if nf is None:
                 continue
             fw = f"{where} {h.name}.{f.name}"
-            changes += _value(fw, f.spec.decode.model_dump(), nf.spec.decode.model_dump(), "DECODE_SAME", "decode")
+            changes += _value(
+                fw, f.spec.decode.model_dump(), nf.spec.decode.model_dump(), "DECODE_SAME", "decode"
+            )
             changes += _value(fw, f.spec.loss, nf.spec.loss, "LOSS_CHANGED", "loss (retrain)")
         if h.name in new_heads:
-            changes += _value(f"{where} {h.name}", h.weight, new_heads[h.name].weight, "LOSS_WEIGHT_CHANGED",
-                              "loss weight (retrain)")
+            changes += _value(
+                f"{where} {h.name}",
+                h.weight,
+                new_heads[h.name].weight,
+                "LOSS_WEIGHT_CHANGED",
+                "loss weight (retrain)",
+            )
     return changes

@@ -88,7 +88,10 @@ class Contract:
     def model_roles(self, mlp_output: str | None) -> list[tuple[str, str, str]]:
         """(constant, model, labels) naming each model by what it predicts: EVENT_MODEL (event_kinds),
         NER_MODEL (bio), CHARACTER_MODEL (the mlp_model's output heads), <HEADS>_MODEL otherwise."""
-        return [(role_constant(m.labels, mlp_output), name, m.labels) for name, m in self.artifacts.models.items()]
+        return [
+            (role_constant(m.labels, mlp_output), name, m.labels)
+            for name, m in self.artifacts.models.items()
+        ]
 
     def head_outputs(self, model_name: str) -> list[str]:
         """ONNX output names of a model: its declared list, or one per head."""
@@ -111,8 +114,12 @@ def build_contract(specs: SpecSet) -> Contract:
         enums=enums,
         enum_defaults={n: e.default for n, e in enums_file.enums.items()},
         enum_docs={n: e.doc for n, e in enums_file.enums.items()},
-        features={n: compute_feature_layout(f, enums) for n, f in specs.named(FeatureLayoutFile).items()},
-        outputs={n: compute_output_layout(o, enums) for n, o in specs.named(OutputHeadsFile).items()},
+        features={
+            n: compute_feature_layout(f, enums) for n, f in specs.named(FeatureLayoutFile).items()
+        },
+        outputs={
+            n: compute_output_layout(o, enums) for n, o in specs.named(OutputHeadsFile).items()
+        },
         event_kinds=list(text.event_kinds.labels),
         event_threshold=text.event_kinds.threshold,
         event_multi_label=text.event_kinds.multi_label,
@@ -126,6 +133,9 @@ def build_contract(specs: SpecSet) -> Contract:
         artifacts=specs.one(ArtifactsFile),
         version=specs.one(ContractVersionFile),
         fingerprint=fingerprint(contract_models(specs)),
-        source_files=sorted(e.doc.path.relative_to(specs.root).as_posix() for kind, e in specs.with_kinds()
-                            if KINDS[kind].contract or kind == "contract_version"),
+        source_files=sorted(
+            e.doc.path.relative_to(specs.root).as_posix()
+            for kind, e in specs.with_kinds()
+            if KINDS[kind].contract or kind == "contract_version"
+        ),
     )

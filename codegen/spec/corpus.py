@@ -32,57 +32,85 @@ Category = Annotated[str, Field(pattern=r"^[A-Z][A-Z_]*$")]
 class CorpusSource(SpecModel):
     """The committed sentence file and where it came from."""
 
-    file: str = Field(description="`id<TAB>text` lines (`#` lines are comments), relative to this spec file.")
+    file: str = Field(
+        description="`id<TAB>text` lines (`#` lines are comments), relative to this spec file."
+    )
     sha256: Sha256 = Field(description="Of the committed file; `storyml check` compares.")
     package: str = Field(min_length=1, description="The package the sentences were extracted from.")
     version: str = Field(min_length=1)
     registry: Literal["npm", "pypi"]
     package_sha256: Sha256 = Field(description="Of the downloaded package archive.")
     licence: str = Field(min_length=1, description="The licence or permission the source states.")
-    extractor: str = Field(min_length=1, description="The command that rewrites `file` from the package.")
+    extractor: str = Field(
+        min_length=1, description="The command that rewrites `file` from the package."
+    )
 
 
 class Pipeline(SpecModel):
     """The spaCy pipeline the labelling functions read (parser, tagger, NER)."""
 
-    module: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Import name of the model package.")
+    module: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Import name of the model package."
+    )
     pip: str = Field(min_length=1, description="Pinned requirement of the model package.")
-    extra: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="The pyproject extra that installs it.")
+    extra: str = Field(
+        pattern=r"^[a-z][a-z0-9_-]*$", description="The pyproject extra that installs it."
+    )
 
 
 class NerRule(SpecModel):
     """A spaCy NER label: an entity category (with a confidence), or a confident non-entity."""
 
-    category: Category | None = Field(description="null: the label's tokens are confidently outside (O).")
+    category: Category | None = Field(
+        description="null: the label's tokens are confidently outside (O)."
+    )
     confidence: Confidence = 1.0
     single_proper_noun: Category | None = Field(
-        None, description="Category instead, when the entity is one proper-noun token that heads a noun "
-                          "chunk (the small model calls unfamiliar names NORP or ORG).")
+        None,
+        description="Category instead, when the entity is one proper-noun token that heads a noun "
+        "chunk (the small model calls unfamiliar names NORP or ORG).",
+    )
 
 
 class ChunkRules(SpecModel):
     """Noun chunks whose head lemma is a known word of a category."""
 
-    vocabulary: bool = Field(description="Head words of every vocabulary list drawn under a category.")
-    heads: dict[Category, list[str]] = Field(default_factory=dict,
-                                             description="More head lemmas per category.")
-    drop_heads: list[str] = Field(default_factory=list, description="Head words never labelled (body parts "
-                                                                    "that are GESTURE only after a gesture verb).")
-    place_prepositions: list[str] = Field(default_factory=list, description="A proper-noun chunk these govern "
-                                                                            "is a place (`in Oulu`).")
+    vocabulary: bool = Field(
+        description="Head words of every vocabulary list drawn under a category."
+    )
+    heads: dict[Category, list[str]] = Field(
+        default_factory=dict, description="More head lemmas per category."
+    )
+    drop_heads: list[str] = Field(
+        default_factory=list,
+        description="Head words never labelled (body parts "
+        "that are GESTURE only after a gesture verb).",
+    )
+    place_prepositions: list[str] = Field(
+        default_factory=list, description="A proper-noun chunk these govern is a place (`in Oulu`)."
+    )
     place_category: Category | None = None
-    confidence: dict[Category, Confidence] = Field(description="Per category: the exact-span precision.")
-    plural_people: Category | None = Field(description="Category of a plural CHARACTER head (COLLECTIVE).")
-    skip_dependencies: list[str] = Field(default_factory=list,
-                                         description="spaCy dependency labels of chunk roots never tagged "
-                                                     "(predicates: `attr`; time phrases: `npadvmod`).")
-    skip_determiners: list[str] = Field(default_factory=list, description="Chunks opening with these are "
-                                                                         "not tagged (`no`).")
-    keep_of_phrase: list[Category] = Field(default_factory=list,
-                                           description="Heads of these categories keep an `of` phrase "
-                                                       "(`the smell of tar`).")
-    possessive_names_split: bool = Field(description="`Søren's hands`: the name is its own span, "
-                                                     "the rest only if its head is known.")
+    confidence: dict[Category, Confidence] = Field(
+        description="Per category: the exact-span precision."
+    )
+    plural_people: Category | None = Field(
+        description="Category of a plural CHARACTER head (COLLECTIVE)."
+    )
+    skip_dependencies: list[str] = Field(
+        default_factory=list,
+        description="spaCy dependency labels of chunk roots never tagged "
+        "(predicates: `attr`; time phrases: `npadvmod`).",
+    )
+    skip_determiners: list[str] = Field(
+        default_factory=list, description="Chunks opening with these are not tagged (`no`)."
+    )
+    keep_of_phrase: list[Category] = Field(
+        default_factory=list,
+        description="Heads of these categories keep an `of` phrase (`the smell of tar`).",
+    )
+    possessive_names_split: bool = Field(
+        description="`Søren's hands`: the name is its own span, the rest only if its head is known."
+    )
 
 
 class FirstPerson(SpecModel):
@@ -96,15 +124,20 @@ class Outside(SpecModel):
     """Tokens confidently outside every entity: labelled O; all other unlabelled tokens are ignored."""
 
     enabled: bool
-    pos: list[str] = Field(default_factory=list, description="spaCy coarse POS tags (VERB, ADV, PUNCT...) "
-                                                             "of tokens outside every noun chunk.")
+    pos: list[str] = Field(
+        default_factory=list,
+        description="spaCy coarse POS tags (VERB, ADV, PUNCT...) "
+        "of tokens outside every noun chunk.",
+    )
     pronouns: bool = Field(description="Pronoun chunks (he, them, someone...), never entities.")
 
 
 class CategorySetting(SpecModel):
     enabled: bool
-    min_confidence: Confidence = Field(description="Spans of lower confidence are dropped (their tokens "
-                                                   "then train at the ignore index).")
+    min_confidence: Confidence = Field(
+        description="Spans of lower confidence are dropped (their tokens "
+        "then train at the ignore index)."
+    )
 
 
 class EventRule(SpecModel):
@@ -120,8 +153,11 @@ class EventRule(SpecModel):
 class LabelledRecords(SpecModel):
     """Silver records of the corpus, committed like generated code so that builds need no spaCy."""
 
-    file: str = Field(min_length=1, description="JSONL written by `storyml data silver --limit N --out FILE` "
-                                                "(its manifest beside it), relative to this spec file.")
+    file: str = Field(
+        min_length=1,
+        description="JSONL written by `storyml data silver --limit N --out FILE` "
+        "(its manifest beside it), relative to this spec file.",
+    )
     sentences: int = Field(ge=1, description="N: the records label the corpus's first N sentences.")
 
 
@@ -132,7 +168,9 @@ class CorpusFile(SpecModel):
     source: CorpusSource
     pipeline: Pipeline
     sentence_register: str = Field(min_length=1, description="Register of the silver records.")
-    ner: dict[str, NerRule] = Field(description="spaCy NER label -> category (labels not listed are ignored).")
+    ner: dict[str, NerRule] = Field(
+        description="spaCy NER label -> category (labels not listed are ignored)."
+    )
     noun_chunks: ChunkRules
     first_person: FirstPerson | None = None
     outside: Outside
@@ -140,8 +178,10 @@ class CorpusFile(SpecModel):
     events: list[EventRule] = Field(default_factory=list)
     min_spans: int = Field(1, ge=0, description="Sentences with fewer silver spans are left out.")
     labelled: LabelledRecords | None = Field(
-        None, description="The committed silver records a build reads instead of labelling the corpus "
-                          "itself; a build refuses them when the labelling rules have changed since.")
+        None,
+        description="The committed silver records a build reads instead of labelling the corpus "
+        "itself; a build refuses them when the labelling rules have changed since.",
+    )
 
     @model_validator(mode="after")
     def _categories_listed(self) -> CorpusFile:
@@ -149,7 +189,9 @@ class CorpusFile(SpecModel):
         used |= set(self.noun_chunks.confidence)
         missing = sorted(used - set(self.categories))
         if missing:
-            raise ValueError(f"categories {missing} are labelled but have no entry under `categories`")
+            raise ValueError(
+                f"categories {missing} are labelled but have no entry under `categories`"
+            )
         return self
 
 
@@ -165,23 +207,42 @@ def check_corpus(specs: SpecSet) -> list[SpecProblem]:
             registers = set(text.registers)
             for name in spec.categories:
                 if name not in categories:
-                    problems.append(entry.doc.problem(("categories", name), f"not an entity category "
-                                                      f"(one of: {', '.join(sorted(categories))})"))
+                    problems.append(
+                        entry.doc.problem(
+                            ("categories", name),
+                            f"not an entity category (one of: {', '.join(sorted(categories))})",
+                        )
+                    )
             for i, rule in enumerate(spec.events):
                 if rule.kind not in kinds:
-                    problems.append(entry.doc.problem(("events", i, "kind"), f"{rule.kind!r} is not an "
-                                                      f"event kind {one_of(rule.kind, sorted(kinds))}"))
+                    problems.append(
+                        entry.doc.problem(
+                            ("events", i, "kind"),
+                            f"{rule.kind!r} is not an "
+                            f"event kind {one_of(rule.kind, sorted(kinds))}",
+                        )
+                    )
             if spec.sentence_register not in registers:
-                problems.append(entry.doc.problem(("sentence_register",), f"{spec.sentence_register!r} is not a register "
-                                                  f"{one_of(spec.sentence_register, sorted(registers))}"))
+                problems.append(
+                    entry.doc.problem(
+                        ("sentence_register",),
+                        f"{spec.sentence_register!r} is not a register "
+                        f"{one_of(spec.sentence_register, sorted(registers))}",
+                    )
+                )
         path = corpus_path(entry)
         if not path.is_file():
             problems.append(entry.doc.problem(("source", "file"), f"{path} does not exist"))
             continue
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != spec.source.sha256:
-            problems.append(entry.doc.problem(("source", "sha256"), f"{path} has sha256 {digest}; rerun "
-                                              f"`{spec.source.extractor}` or update the sha256"))
+            problems.append(
+                entry.doc.problem(
+                    ("source", "sha256"),
+                    f"{path} has sha256 {digest}; rerun "
+                    f"`{spec.source.extractor}` or update the sha256",
+                )
+            )
     return problems
 
 

@@ -35,8 +35,13 @@ def template_counts(specs: SpecSet) -> tuple[Counter[str], Counter[str]]:
     for entry in specs.of_kind(TemplatesFile):
         for t in entry.model.templates:
             kinds.update(set(t.event_kinds))
-            categories.update({s.entity.category for s in t.slots.values()
-                               if s.entity is not None and s.entity.category is not None})
+            categories.update(
+                {
+                    s.entity.category
+                    for s in t.slots.values()
+                    if s.entity is not None and s.entity.category is not None
+                }
+            )
     return kinds, categories
 
 
@@ -51,23 +56,44 @@ def _check_templates(specs: SpecSet, rules: Coverage | None) -> list[SpecProblem
     where = training[0].doc.name if training else ""
     problems: list[SpecProblem] = []
     for loc, names, counts, what, setting in (
-            (("event_kinds", "labels"), labels.event_kinds.labels, kinds, "event kind",
-             "per_event_kind"),
-            (("entity_categories", "categories"), labels.entity_categories.categories, categories,
-             "entity category", "per_entity_category")):
+        (
+            ("event_kinds", "labels"),
+            labels.event_kinds.labels,
+            kinds,
+            "event kind",
+            "per_event_kind",
+        ),
+        (
+            ("entity_categories", "categories"),
+            labels.entity_categories.categories,
+            categories,
+            "entity category",
+            "per_entity_category",
+        ),
+    ):
         for i, name in enumerate(names):
             n = counts[name]
             if n == 0:
-                how = ("list it in a template's `event_kinds`" if what == "event kind"
-                       else "give a template an entity slot of this category")
-                problems.append(labels_entry.doc.problem(
-                    loc + (i,), f"no template generates {what} {name!r}, so the training data could "
-                                f"never contain it: {how}"))
+                how = (
+                    "list it in a template's `event_kinds`"
+                    if what == "event kind"
+                    else "give a template an entity slot of this category"
+                )
+                problems.append(
+                    labels_entry.doc.problem(
+                        loc + (i,),
+                        f"no template generates {what} {name!r}, so the training data could "
+                        f"never contain it: {how}",
+                    )
+                )
             elif rules is not None and n < getattr(rules.templates, setting):
-                problems.append(training[0].doc.problem(
-                    ("coverage", "templates", setting),
-                    f"{what} {name!r} is in {n} template(s); {where} asks for "
-                    f"{getattr(rules.templates, setting)}"))
+                problems.append(
+                    training[0].doc.problem(
+                        ("coverage", "templates", setting),
+                        f"{what} {name!r} is in {n} template(s); {where} asks for "
+                        f"{getattr(rules.templates, setting)}",
+                    )
+                )
     return problems
 
 
@@ -78,7 +104,9 @@ def read_evalset(path: Path) -> tuple[list[dict[str, object]], list[SpecProblem]
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return [], [SpecProblem(display_path(path), 1, "", f"cannot read the evaluation set: {exc}")]
+        return [], [
+            SpecProblem(display_path(path), 1, "", f"cannot read the evaluation set: {exc}")
+        ]
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -90,7 +118,9 @@ def read_evalset(path: Path) -> tuple[list[dict[str, object]], list[SpecProblem]
         if isinstance(record, dict):
             records.append(record)
         else:
-            problems.append(SpecProblem(display_path(path), n, "", "a record must be a JSON object"))
+            problems.append(
+                SpecProblem(display_path(path), n, "", "a record must be a JSON object")
+            )
     return records, problems
 
 
@@ -120,21 +150,33 @@ def _check_evalsets(specs: SpecSet, entry: Entry[TextTrainingFile]) -> list[Spec
         at = ("coverage", "evalsets", i)
         path = CHECKOUT / rule.file
         if not path.is_file():
-            problems.append(entry.doc.problem(at + ("file",), f"{rule.file} not found in {CHECKOUT}"))
+            problems.append(
+                entry.doc.problem(at + ("file",), f"{rule.file} not found in {CHECKOUT}")
+            )
             continue
         records, found = read_evalset(path)
         problems += found
         kinds, categories = evalset_counts(records)
         for setting, names, counts, what, unit in (
-                ("per_event_kind", labels.event_kinds.labels, kinds, "event kind", "sentence(s)"),
-                ("per_entity_category", labels.entity_categories.categories, categories,
-                 "entity category", "mention(s)")):
+            ("per_event_kind", labels.event_kinds.labels, kinds, "event kind", "sentence(s)"),
+            (
+                "per_entity_category",
+                labels.entity_categories.categories,
+                categories,
+                "entity category",
+                "mention(s)",
+            ),
+        ):
             needed = getattr(rule, setting)
             for name in names:
                 if counts[name] < needed:
-                    problems.append(entry.doc.problem(
-                        at + (setting,), f"{rule.file} has {counts[name]} {unit} of {what} {name!r}; "
-                                         f"needs {needed}"))
+                    problems.append(
+                        entry.doc.problem(
+                            at + (setting,),
+                            f"{rule.file} has {counts[name]} {unit} of {what} {name!r}; "
+                            f"needs {needed}",
+                        )
+                    )
     return problems
 
 

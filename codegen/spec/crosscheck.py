@@ -27,7 +27,9 @@ def enum_table(specs: SpecSet) -> dict[str, list[str]]:
     return {name: e.variants for name, e in specs.one(EnumsFile).enums.items()}
 
 
-def _feature_layout(entry: Entry[FeatureLayoutFile], enums: dict[str, list[str]]) -> list[SpecProblem]:
+def _feature_layout(
+    entry: Entry[FeatureLayoutFile], enums: dict[str, list[str]]
+) -> list[SpecProblem]:
     doc, spec = entry.doc, entry.model
     problems: list[SpecProblem] = []
     # Locate dangling references precisely before computing offsets.
@@ -38,10 +40,18 @@ def _feature_layout(entry: Entry[FeatureLayoutFile], enums: dict[str, list[str]]
         for i, f in enumerate(r.fields or []):
             problems += _field_refs(entry, ("regions", ri, "fields", i), f, enums, spec.types)
         if r.item is not None and r.item not in spec.types:
-            problems.append(doc.problem(("regions", ri, "item"), f"unknown type {r.item!r} {one_of(r.item, spec.types)}"))
+            problems.append(
+                doc.problem(
+                    ("regions", ri, "item"), f"unknown type {r.item!r} {one_of(r.item, spec.types)}"
+                )
+            )
         if r.slots is not None and r.slots.per is not None and r.slots.per not in enums:
-            problems.append(doc.problem(("regions", ri, "slots", "per"), f"unknown enum {r.slots.per!r} "
-                                        f"{one_of(r.slots.per, enums)}"))
+            problems.append(
+                doc.problem(
+                    ("regions", ri, "slots", "per"),
+                    f"unknown enum {r.slots.per!r} {one_of(r.slots.per, enums)}",
+                )
+            )
     if problems:
         return problems
     try:
@@ -50,22 +60,45 @@ def _feature_layout(entry: Entry[FeatureLayoutFile], enums: dict[str, list[str]]
         return [doc.problem(exc.loc, str(exc))]
     for ri, (r, shape) in enumerate(zip(spec.regions, layout.regions)):
         if r.offset is not None and r.offset != shape.offset:
-            problems.append(doc.problem(("regions", ri, "offset"),
-                                        f"declared {r.offset}, but the layout puts it at {shape.offset}"))
+            problems.append(
+                doc.problem(
+                    ("regions", ri, "offset"),
+                    f"declared {r.offset}, but the layout puts it at {shape.offset}",
+                )
+            )
         if r.size is not None and r.size != shape.width:
-            problems.append(doc.problem(("regions", ri, "size"),
-                                        f"declared {r.size}, but its fields add up to {shape.width}"))
+            problems.append(
+                doc.problem(
+                    ("regions", ri, "size"),
+                    f"declared {r.size}, but its fields add up to {shape.width}",
+                )
+            )
     if spec.total != layout.total:
-        problems.append(doc.problem(("total",), f"declared {spec.total}, but the regions add up to {layout.total}"))
+        problems.append(
+            doc.problem(
+                ("total",), f"declared {spec.total}, but the regions add up to {layout.total}"
+            )
+        )
     return problems
 
 
-def _field_refs(entry: Entry[FeatureLayoutFile], loc: Loc, f: FeatureField, enums: dict[str, list[str]],
-                types: dict[str, FeatureType]) -> list[SpecProblem]:
+def _field_refs(
+    entry: Entry[FeatureLayoutFile],
+    loc: Loc,
+    f: FeatureField,
+    enums: dict[str, list[str]],
+    types: dict[str, FeatureType],
+) -> list[SpecProblem]:
     if f.onehot is not None and f.onehot not in enums:
-        return [entry.doc.problem(loc + ("onehot",), f"unknown enum {f.onehot!r} {one_of(f.onehot, enums)}")]
+        return [
+            entry.doc.problem(
+                loc + ("onehot",), f"unknown enum {f.onehot!r} {one_of(f.onehot, enums)}"
+            )
+        ]
     if f.type is not None and f.type not in types:
-        return [entry.doc.problem(loc + ("type",), f"unknown type {f.type!r} {one_of(f.type, types)}")]
+        return [
+            entry.doc.problem(loc + ("type",), f"unknown type {f.type!r} {one_of(f.type, types)}")
+        ]
     return []
 
 
@@ -75,7 +108,12 @@ def _output_heads(entry: Entry[OutputHeadsFile], enums: dict[str, list[str]]) ->
     for hi, h in enumerate(spec.heads):
         for fi, f in enumerate(h.fields):
             if f.enum is not None and f.enum not in enums:
-                problems.append(doc.problem(("heads", hi, "fields", fi, "enum"), f"unknown enum {f.enum!r} {one_of(f.enum, enums)}"))
+                problems.append(
+                    doc.problem(
+                        ("heads", hi, "fields", fi, "enum"),
+                        f"unknown enum {f.enum!r} {one_of(f.enum, enums)}",
+                    )
+                )
     if problems:
         return problems
     try:
@@ -84,10 +122,18 @@ def _output_heads(entry: Entry[OutputHeadsFile], enums: dict[str, list[str]]) ->
         return [doc.problem(exc.loc, str(exc))]
     for hi, (h, shape) in enumerate(zip(spec.heads, layout.heads)):
         if h.size is not None and h.size != shape.width:
-            problems.append(doc.problem(("heads", hi, "size"),
-                                        f"declared {h.size}, but its fields add up to {shape.width}"))
+            problems.append(
+                doc.problem(
+                    ("heads", hi, "size"),
+                    f"declared {h.size}, but its fields add up to {shape.width}",
+                )
+            )
     if spec.total != layout.total:
-        problems.append(doc.problem(("total",), f"declared {spec.total}, but the heads add up to {layout.total}"))
+        problems.append(
+            doc.problem(
+                ("total",), f"declared {spec.total}, but the heads add up to {layout.total}"
+            )
+        )
     return problems
 
 
@@ -98,23 +144,38 @@ def _artifacts(entry: Entry[ArtifactsFile], specs: SpecSet) -> list[SpecProblem]
     for name, m in entry.model.models.items():
         loc = ("models", name)
         if m.labels in by_labels:  # the runtime and the engine find a model by what it predicts
-            problems.append(entry.doc.problem(loc + ("labels",), f"{by_labels[m.labels]!r} already predicts "
-                                              f"{m.labels!r}; one model per label set"))
+            problems.append(
+                entry.doc.problem(
+                    loc + ("labels",),
+                    f"{by_labels[m.labels]!r} already predicts "
+                    f"{m.labels!r}; one model per label set",
+                )
+            )
         by_labels.setdefault(m.labels, name)
         if m.labels in heads:
             if m.outputs is not None:
-                problems.append(entry.doc.problem(loc + ("outputs",), "a head model's outputs are its "
-                                                  "heads; remove this list"))
+                problems.append(
+                    entry.doc.problem(
+                        loc + ("outputs",), "a head model's outputs are its heads; remove this list"
+                    )
+                )
         elif m.labels in ("event_kinds", "bio"):
             if not m.outputs:
                 problems.append(entry.doc.problem(loc + ("outputs",), "required key is missing"))
         else:
-            problems.append(entry.doc.problem(loc + ("labels",), f"unknown labels {m.labels!r} (event_kinds, "
-                                              f"bio, or an output_heads name: {', '.join(sorted(heads))})"))
+            problems.append(
+                entry.doc.problem(
+                    loc + ("labels",),
+                    f"unknown labels {m.labels!r} (event_kinds, "
+                    f"bio, or an output_heads name: {', '.join(sorted(heads))})",
+                )
+            )
     return problems
 
 
-def _mlp_model(entry: Entry[MlpModelFile], specs: SpecSet, enums: dict[str, list[str]]) -> list[SpecProblem]:
+def _mlp_model(
+    entry: Entry[MlpModelFile], specs: SpecSet, enums: dict[str, list[str]]
+) -> list[SpecProblem]:
     spec, doc = entry.model, entry.doc
     layouts, heads = specs.named(FeatureLayoutFile), specs.named(OutputHeadsFile)
     problems: list[SpecProblem] = []
@@ -128,7 +189,11 @@ def _mlp_model(entry: Entry[MlpModelFile], specs: SpecSet, enums: dict[str, list
     widths = [h.width for h in compute_output_layout(heads[spec.output], enums).heads]
     count = count_mlp_parameters(spec, n_in, widths)
     if count != spec.parameters:
-        problems.append(doc.problem(("parameters",), f"declared {spec.parameters}, but the architecture has {count}"))
+        problems.append(
+            doc.problem(
+                ("parameters",), f"declared {spec.parameters}, but the architecture has {count}"
+            )
+        )
     return problems
 
 
@@ -137,8 +202,12 @@ def _unique_names(specs: SpecSet, kind: str, model: type[NamedFile]) -> list[Spe
     problems: list[SpecProblem] = []
     for e in specs.of_kind(model):
         if e.model.name in seen:
-            problems.append(e.doc.problem(("name",), f"{kind} {e.model.name!r} is also defined in "
-                                          f"{seen[e.model.name].doc.name}"))
+            problems.append(
+                e.doc.problem(
+                    ("name",),
+                    f"{kind} {e.model.name!r} is also defined in {seen[e.model.name].doc.name}",
+                )
+            )
         seen[e.model.name] = e
     return problems
 
@@ -147,7 +216,10 @@ def cross_check(specs: SpecSet, codegen_only: bool = False) -> list[SpecProblem]
     enums = enum_table(specs)
     problems: list[SpecProblem] = []
     named_kinds: list[tuple[str, type[NamedFile]]] = [
-        ("feature_layout", FeatureLayoutFile), ("output_heads", OutputHeadsFile), ("mlp_model", MlpModelFile)]
+        ("feature_layout", FeatureLayoutFile),
+        ("output_heads", OutputHeadsFile),
+        ("mlp_model", MlpModelFile),
+    ]
     for kind, model in named_kinds:
         problems += _unique_names(specs, kind, model)
     for layout in specs.of_kind(FeatureLayoutFile):

@@ -59,7 +59,11 @@ class _Scopes:
         if origin not in self.idents[scope][ident]:
             self.idents[scope][ident].append(origin)
         if language and origin.entry is not None and (why := N.taken_by_language(ident)):
-            named = origin.what if repr(ident) in origin.what else f"{origin.what} becomes {origin.role} {ident!r}, which"
+            named = (
+                origin.what
+                if repr(ident) in origin.what
+                else f"{origin.what} becomes {origin.role} {ident!r}, which"
+            )
             self._report(origin, f"{named} is {why}; rename it")
 
     def fixed(self, scope: str, idents: Iterable[str]) -> None:
@@ -81,12 +85,21 @@ class _Scopes:
                     if o.entry is None or o is first:
                         continue
                     if generated:
-                        self._report(o, f"{o.what} becomes {o.role} {ident!r}, which the generated code "
-                                        f"defines itself in {scope}; rename it")
+                        self._report(
+                            o,
+                            f"{o.what} becomes {o.role} {ident!r}, which the generated code "
+                            f"defines itself in {scope}; rename it",
+                        )
                     else:
                         assert first is not None
-                        other = first.what if first.entry is o.entry else f"{first.what} ({first.where()})"
-                        self._report(o, f"{o.what} becomes {o.role} {ident!r}, as {other} does; rename one")
+                        other = (
+                            first.what
+                            if first.entry is o.entry
+                            else f"{first.what} ({first.where()})"
+                        )
+                        self._report(
+                            o, f"{o.what} becomes {o.role} {ident!r}, as {other} does; rename one"
+                        )
         # one problem per name: renaming it settles every clash reported there
         return list({(p.file, p.line, p.key): p for p in reversed(self.problems)}.values())[::-1]
 
@@ -97,81 +110,134 @@ def _module(name: str) -> str:
 
 def _feature_layout(s: _Scopes, e: Entry[FeatureLayoutFile]) -> None:
     spec, mod = e.model, _module(e.model.name)
-    s.add(PACKAGE, spec.name, Origin(e, ("name",), f"feature_layout {spec.name!r}", "the module"), language=True)
-    s.add(PACKAGE, N.top_type(spec.name),
-          Origin(e, ("name",), f"feature_layout {spec.name!r}", "the record type"), language=True)
+    s.add(
+        PACKAGE,
+        spec.name,
+        Origin(e, ("name",), f"feature_layout {spec.name!r}", "the module"),
+        language=True,
+    )
+    s.add(
+        PACKAGE,
+        N.top_type(spec.name),
+        Origin(e, ("name",), f"feature_layout {spec.name!r}", "the record type"),
+        language=True,
+    )
     # (record type, its key path, the key path of its name, what it is, its fields)
     records: list[tuple[str, Loc, Loc, str, list[FeatureField]]] = [
-        (t, ("types", t), ("types", t), f"type {t!r}", list(spec.types[t].fields)) for t in spec.types]
+        (t, ("types", t), ("types", t), f"type {t!r}", list(spec.types[t].fields))
+        for t in spec.types
+    ]
     for ri, r in enumerate(spec.regions):
         name_loc: Loc = ("regions", ri, "name")
         what = f"region {r.name!r}"
         for key, ident in N.region_constants(r.name, r.slots is not None).items():
             s.add(mod, ident, Origin(e, name_loc, what, "the constant"))
         if r.name in N.GENERATED_RECORD_FIELDS:
-            s._report(Origin(e, name_loc, what), f"{what} is a name the generated record class uses in its "
-                                                 f"own body; rename it")
+            s._report(
+                Origin(e, name_loc, what),
+                f"{what} is a name the generated record class uses in its own body; rename it",
+            )
         if r.fields is not None:
             records.append((N.record_type(r.name), ("regions", ri), name_loc, what, list(r.fields)))
         elif r.item is not None and r.slots is not None and not r.slots.keyed:
             var = N.item_variable(r.item)
             if var in N.GENERATED_LOCALS:
-                s._report(Origin(e, ("regions", ri, "item"), f"item {r.item!r} of {what}"),
-                          f"item {r.item!r} of {what} becomes the loop variable {var!r}, which the generated "
-                          f"encode_features uses itself; rename the type")
+                s._report(
+                    Origin(e, ("regions", ri, "item"), f"item {r.item!r} of {what}"),
+                    f"item {r.item!r} of {what} becomes the loop variable {var!r}, which the generated "
+                    f"encode_features uses itself; rename the type",
+                )
     for rec, loc, name_loc, what, fields in records:
         s.add(PACKAGE, rec, Origin(e, name_loc, what, "the record type"), language=True)
         s.add(mod, N.record_width_constant(rec), Origin(e, name_loc, what, "the constant"))
         s.add(mod, N.writer(rec), Origin(e, name_loc, what, "the function"))
         for fi, f in enumerate(fields):
-            s.add(mod, N.record_field_constant(rec, f.name),
-                  Origin(e, loc + ("fields", fi, "name"), f"field {f.name!r} of {what}", "the constant"))
+            s.add(
+                mod,
+                N.record_field_constant(rec, f.name),
+                Origin(
+                    e, loc + ("fields", fi, "name"), f"field {f.name!r} of {what}", "the constant"
+                ),
+            )
             if f.onehot is not None and (local := N.field_local(f.name)) in N.GENERATED_LOCALS:
-                s._report(Origin(e, loc + ("fields", fi, "name"), f"field {f.name!r} of {what}"),
-                          f"field {f.name!r} of {what} becomes a local variable of the generated writer of "
-                          f"{rec} (when its enum has a default), where {local!r} is taken; rename it")
+                s._report(
+                    Origin(e, loc + ("fields", fi, "name"), f"field {f.name!r} of {what}"),
+                    f"field {f.name!r} of {what} becomes a local variable of the generated writer of "
+                    f"{rec} (when its enum has a default), where {local!r} is taken; rename it",
+                )
 
 
 def _output_heads(s: _Scopes, e: Entry[OutputHeadsFile]) -> None:
     spec, mod = e.model, _module(e.model.name)
-    s.add(PACKAGE, spec.name, Origin(e, ("name",), f"output_heads {spec.name!r}", "the module"), language=True)
-    s.add(PACKAGE, N.top_type(spec.name),
-          Origin(e, ("name",), f"output_heads {spec.name!r}", "the record type"), language=True)
+    s.add(
+        PACKAGE,
+        spec.name,
+        Origin(e, ("name",), f"output_heads {spec.name!r}", "the module"),
+        language=True,
+    )
+    s.add(
+        PACKAGE,
+        N.top_type(spec.name),
+        Origin(e, ("name",), f"output_heads {spec.name!r}", "the record type"),
+        language=True,
+    )
     for hi, h in enumerate(spec.heads):
         loc, what = ("heads", hi, "name"), f"head {h.name!r}"
         s.add(PACKAGE, N.head_type(h.name), Origin(e, loc, what, "the record type"), language=True)
         for ident in N.head_constants(h.name).values():
             s.add(mod, ident, Origin(e, loc, what, "the constant"))
         for fi, f in enumerate(h.fields):
-            s.add(mod, N.head_field_constant(h.name, f.name),
-                  Origin(e, ("heads", hi, "fields", fi, "name"), f"field {f.name!r} of {what}", "the constant"))
+            s.add(
+                mod,
+                N.head_field_constant(h.name, f.name),
+                Origin(
+                    e,
+                    ("heads", hi, "fields", fi, "name"),
+                    f"field {f.name!r} of {what}",
+                    "the constant",
+                ),
+            )
 
 
 def _enums(s: _Scopes, e: Entry[EnumsFile]) -> None:
     for name, spec in e.model.enums.items():
-        s.add(PACKAGE, name, Origin(e, ("enums", name), f"enum {name!r}", "the type"), language=True)
+        s.add(
+            PACKAGE, name, Origin(e, ("enums", name), f"enum {name!r}", "the type"), language=True
+        )
         scope = f"enum {name}"
         s.fixed(scope, N.GENERATED_ENUM_MEMBERS)
         for i, v in enumerate(spec.variants):
-            s.add(scope, v, Origin(e, ("enums", name, "variants", i), f"variant {v!r} of {name}", "the member"))
+            s.add(
+                scope,
+                v,
+                Origin(e, ("enums", name, "variants", i), f"variant {v!r} of {name}", "the member"),
+            )
 
 
 def _text_labels(s: _Scopes, e: Entry[TextLabelsFile]) -> None:
     spec = e.model
-    for loc, enum, labels in ((("event_kinds", "labels"), "EventKind", spec.event_kinds.labels),
-                              (("entity_categories", "categories"), "EntityCategory",
-                               spec.entity_categories.categories)):
+    for loc, enum, labels in (
+        (("event_kinds", "labels"), "EventKind", spec.event_kinds.labels),
+        (("entity_categories", "categories"), "EntityCategory", spec.entity_categories.categories),
+    ):
         scope = f"enum {enum}"
         s.fixed(scope, N.GENERATED_ENUM_MEMBERS)
         for i, label in enumerate(labels):
-            s.add(scope, N.pascal_identifier(label), Origin(e, loc + (i,), f"{label!r}", f"the {enum} variant"))
+            s.add(
+                scope,
+                N.pascal_identifier(label),
+                Origin(e, loc + (i,), f"{label!r}", f"the {enum} variant"),
+            )
 
 
 def _artifacts(s: _Scopes, e: Entry[ArtifactsFile], specs: SpecSet) -> None:
     mlp = specs.of_kind(MlpModelFile)
     for model, m in e.model.models.items():
-        s.add(PACKAGE, N.role_constant(m.labels, mlp[0].model.output if mlp else None),
-              Origin(e, ("models", model, "labels"), f"model {model!r}", "the constant"))
+        s.add(
+            PACKAGE,
+            N.role_constant(m.labels, mlp[0].model.output if mlp else None),
+            Origin(e, ("models", model, "labels"), f"model {model!r}", "the constant"),
+        )
         for ident in N.model_constants(model).values():
             s.add(PACKAGE, ident, Origin(e, ("models", model), f"model {model!r}", "the constant"))
 

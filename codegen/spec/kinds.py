@@ -43,7 +43,9 @@ KINDS: dict[str, Kind] = {
     "artifacts": Kind(models.ArtifactsFile, singleton=True, contract=True, codegen=True),
     "mlp_model": Kind(models.MlpModelFile, singleton=True, contract=False, codegen=True),
     # The contract's version: rendered into the generated code, not part of the fingerprint.
-    "contract_version": Kind(versioning.ContractVersionFile, singleton=True, contract=False, codegen=True),
+    "contract_version": Kind(
+        versioning.ContractVersionFile, singleton=True, contract=False, codegen=True
+    ),
     # The character training matrix (storyml data characters); codegen.spec.matrix checks them together.
     "personality_axes": Kind(matrix.PersonalityAxesFile, singleton=False, contract=False),
     "archetypes": Kind(matrix.ArchetypesFile, singleton=False, contract=False),
@@ -65,7 +67,13 @@ KINDS: dict[str, Kind] = {
 
 # Cross-file checks of kinds added after the contract (templates, vocabulary, ...):
 # each takes the loaded SpecSet and returns a list of SpecProblem.
-EXTRA_CHECKS: list[Callable[[SpecSet], list[SpecProblem]]] = [matrix.check_matrix,
-                                templates.check_templates, composition.check_composition,
-                                training.check_training_specs, coverage.check_coverage,
-                                export.check_export, build.check_build, corpus.check_corpus]
+EXTRA_CHECKS: list[Callable[[SpecSet], list[SpecProblem]]] = [
+    matrix.check_matrix,
+    templates.check_templates,
+    composition.check_composition,
+    training.check_training_specs,
+    coverage.check_coverage,
+    export.check_export,
+    build.check_build,
+    corpus.check_corpus,
+]

@@ -27,7 +27,9 @@ class LayoutError(ValueError):
 def _check_width(width: int, what: str, loc: Loc) -> None:
     """Sizes are checked as they are summed, before any per-float list exists."""
     if width > MAX_VECTOR_WIDTH:
-        raise LayoutError(f"{what} is {width} floats wide; a vector holds at most {MAX_VECTOR_WIDTH}", loc)
+        raise LayoutError(
+            f"{what} is {width} floats wide; a vector holds at most {MAX_VECTOR_WIDTH}", loc
+        )
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,14 @@ class FeatureLayout:
         return self.leaves.index(path)
 
 
-def compute_feature_layout(layout: models.FeatureLayoutFile, enums: dict[str, list[str]]) -> FeatureLayout:
+def compute_feature_layout(
+    layout: models.FeatureLayoutFile, enums: dict[str, list[str]]
+) -> FeatureLayout:
     types: dict[str, RecordShape] = {}
 
-    def record(name: str, fields: list[models.FeatureField], doc: str, stack: tuple[str, ...],
-               loc: Loc) -> RecordShape:
+    def record(
+        name: str, fields: list[models.FeatureField], doc: str, stack: tuple[str, ...], loc: Loc
+    ) -> RecordShape:
         offset, shapes = 0, []
         for f in fields:
             if f.onehot is not None:
@@ -108,7 +113,9 @@ def compute_feature_layout(layout: models.FeatureLayoutFile, enums: dict[str, li
         if name in types:
             return types[name]
         if name in stack:
-            raise LayoutError(f"type {name!r} contains itself ({' -> '.join(stack + (name,))})", ("types", name))
+            raise LayoutError(
+                f"type {name!r} contains itself ({' -> '.join(stack + (name,))})", ("types", name)
+            )
         if name not in layout.types:
             raise LayoutError(f"unknown type {name!r}")
         t = layout.types[name]
@@ -132,9 +139,19 @@ def compute_feature_layout(layout: models.FeatureLayoutFile, enums: dict[str, li
             else:
                 count = r.slots.count or 0
             item = type_shape(r.item)
-            regions.append(RegionShape(r.name, offset, count * item.width, r.doc, item=r.item,
-                                       slot_count=count, slot_enum=r.slots.per,
-                                       keyed=r.slots.keyed, slot_width=item.width))
+            regions.append(
+                RegionShape(
+                    r.name,
+                    offset,
+                    count * item.width,
+                    r.doc,
+                    item=r.item,
+                    slot_count=count,
+                    slot_enum=r.slots.per,
+                    keyed=r.slots.keyed,
+                    slot_width=item.width,
+                )
+            )
         offset += regions[-1].width
         _check_width(offset, f"the layout up to region {r.name!r}", ("regions", ri))
 

@@ -28,14 +28,20 @@ def spec_files(root: Path) -> tuple[list[Path], list[SpecProblem]]:
 
     def unreadable(exc: OSError) -> None:
         where = Path(exc.filename) if exc.filename else root
-        problems.append(SpecProblem(display_path(where), 1, "", f"cannot list the directory: "
-                                                                f"{exc.strerror or exc}"))
+        problems.append(
+            SpecProblem(
+                display_path(where), 1, "", f"cannot list the directory: {exc.strerror or exc}"
+            )
+        )
 
     found = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
         dirnames.sort()
-        found += [Path(dirpath) / f for f in filenames if Path(f).suffix in (".yaml", ".yml")
-                  and not (Path(dirpath) / f).is_dir()]
+        found += [
+            Path(dirpath) / f
+            for f in filenames
+            if Path(f).suffix in (".yaml", ".yml") and not (Path(dirpath) / f).is_dir()
+        ]
     return sorted(found), problems
 
 
@@ -95,7 +101,9 @@ def _path_in_file(data: Any, loc: Loc) -> Loc:
     return tuple(out)
 
 
-def load_file(path: Path, text: str | None = None) -> tuple[Entry[BaseModel] | None, list[SpecProblem]]:
+def load_file(
+    path: Path, text: str | None = None
+) -> tuple[Entry[BaseModel] | None, list[SpecProblem]]:
     doc, problems = load_yaml(path, text)
     if doc is None:
         return None, problems
@@ -105,7 +113,9 @@ def load_file(path: Path, text: str | None = None) -> tuple[Entry[BaseModel] | N
     if kind is None:
         return None, [doc.problem((), f"missing `kind` (one of: {', '.join(sorted(KINDS))})")]
     if not isinstance(kind, str) or kind not in KINDS:
-        return None, [doc.problem(("kind",), f"unknown kind {kind!r} {one_of(kind, sorted(KINDS))}")]
+        return None, [
+            doc.problem(("kind",), f"unknown kind {kind!r} {one_of(kind, sorted(KINDS))}")
+        ]
     model: type[BaseModel] = KINDS[kind].model
     try:
         return Entry(doc, model.model_validate(doc.data)), []
@@ -131,16 +141,26 @@ def load_specs(root: Path | str, codegen_only: bool = False) -> SpecSet:
             continue
         entry, found = load_file(path)
         problems.extend(found)
-        if entry is not None:  # filed under the `kind:` whose row of KINDS load_file validated it with
+        if (
+            entry is not None
+        ):  # filed under the `kind:` whose row of KINDS load_file validated it with
             specs.entries[entry.doc.data["kind"]].append(entry)
-    if problems:  # a file that failed to load may be the missing singleton: report only its problems
+    if (
+        problems
+    ):  # a file that failed to load may be the missing singleton: report only its problems
         raise SpecError(problems)
     for name in sorted(wanted):
         count = len(specs.of_kind(name))
         if KINDS[name].singleton and count != 1:
             where = ", ".join(e.doc.name for e in specs.of_kind(name)) or "none found"
-            problems.append(SpecProblem(display_path(root), 1, "kind",
-                                        f"expected exactly one `kind: {name}` file ({where})"))
+            problems.append(
+                SpecProblem(
+                    display_path(root),
+                    1,
+                    "kind",
+                    f"expected exactly one `kind: {name}` file ({where})",
+                )
+            )
     if problems:
         raise SpecError(problems)
     problems = cross_check(specs, codegen_only=codegen_only)

@@ -78,6 +78,7 @@ def _within(lo: float, hi: float) -> Callable[[list[float]], list[float]]:
         if v[0] < lo or v[1] > hi:
             raise ValueError(f"range {v} leaves the scale [{lo}, {hi}]")
         return v
+
     return check
 
 
@@ -101,14 +102,14 @@ Variants = Annotated[list[str], Field(min_length=1), AfterValidator(_unique_list
 
 class AxisGroup(SpecModel):
     doc: str = ""
-    axes: dict[SnakeName, str] = Field(min_length=1, description="Axis name -> what a high value means.")
-
+    axes: dict[SnakeName, str] = Field(
+        min_length=1, description="Axis name -> what a high value means."
+    )
 
 
 class PersonalityAxesFile(SpecModel):
     kind: Literal["personality_axes"]
     groups: dict[SnakeName, AxisGroup] = Field(min_length=1)
-
 
     @model_validator(mode="after")
     def _axes_unique(self) -> PersonalityAxesFile:
@@ -130,7 +131,9 @@ class PersonalityAxesFile(SpecModel):
 
 class AxisTrait(SpecModel):
     value: UnitSpan = Field(description="Central tendency is drawn uniformly from this range.")
-    variance: UnitSpan | None = Field(None, description="Overrides the file's default variance range.")
+    variance: UnitSpan | None = Field(
+        None, description="Overrides the file's default variance range."
+    )
     layer: str = Field(description="TemporalLayer variant.")
     provenance: str = Field(description="Provenance variant.")
 
@@ -154,7 +157,6 @@ class ArchetypesFile(SpecModel):
     archetypes: dict[SnakeName, Archetype] = Field(min_length=1)
 
 
-
 # ---------------------------------------------------------------- relational dynamics
 
 
@@ -167,11 +169,15 @@ class Dynamic(SpecModel):
     doc: str = ""
     a_to_b: dict[str, SignedSpan] = Field(description="How A sees B: one range per edge substrate.")
     b_to_a: dict[str, SignedSpan] = Field(description="How B sees A: one range per edge substrate.")
-    roles: list[RoleAssignment] = Field(min_length=1, description="Role assignments; each is a matrix axis.")
+    roles: list[RoleAssignment] = Field(
+        min_length=1, description="Role assignments; each is a matrix axis."
+    )
 
 
 class Bystanders(SpecModel):
-    substrate: dict[str, SignedSpan] = Field(description="Edges to other cast members: one range per substrate.")
+    substrate: dict[str, SignedSpan] = Field(
+        description="Edges to other cast members: one range per substrate."
+    )
     roles: Variants
 
 
@@ -180,7 +186,6 @@ class RelationalDynamicsFile(SpecModel):
     variance: UnitSpan = Field(description="Variance range of every edge substrate value.")
     bystanders: Bystanders
     dynamics: dict[SnakeName, Dynamic] = Field(min_length=1)
-
 
 
 # ---------------------------------------------------------------- scene profiles
@@ -207,7 +212,6 @@ class SceneProfilesFile(SpecModel):
     profiles: dict[SnakeName, SceneProfile] = Field(min_length=1)
 
 
-
 # ---------------------------------------------------------------- labelling rules
 
 
@@ -225,8 +229,11 @@ class Compare(SpecModel):
 
     @model_validator(mode="after")
     def _one_family(self) -> Compare:
-        families = [name for name, keys in MATCHER_FAMILIES.items()
-                    if any(getattr(self, k) is not None for k in keys)]
+        families = [
+            name
+            for name, keys in MATCHER_FAMILIES.items()
+            if any(getattr(self, k) is not None for k in keys)
+        ]
         if not families:
             raise ValueError("give a comparison: gt/ge/lt/le, in/not_in or at_most/at_least")
         if len(families) > 1:
@@ -235,7 +242,11 @@ class Compare(SpecModel):
 
     @property
     def family(self) -> str:
-        return next(n for n, keys in MATCHER_FAMILIES.items() if any(getattr(self, k) is not None for k in keys))
+        return next(
+            n
+            for n, keys in MATCHER_FAMILIES.items()
+            if any(getattr(self, k) is not None for k in keys)
+        )
 
 
 # Which path kind each comparison family applies to.
@@ -258,7 +269,6 @@ class Rule(SpecModel):
     raise_: dict[str, Annotated[float, Field(gt=0.0)]] = Field(default_factory=dict, alias="raise")
     lower: dict[str, Annotated[float, Field(gt=0.0)]] = Field(default_factory=dict)
 
-
     @model_validator(mode="after")
     def _has_effect(self) -> Rule:
         if not self.raise_ and not self.lower:
@@ -266,7 +276,9 @@ class Rule(SpecModel):
         return self
 
 
-Resolve = Literal["argmax", "positive", "sum", "winner_probability", "partner_slot", "strongest_primary"]
+Resolve = Literal[
+    "argmax", "positive", "sum", "winner_probability", "partner_slot", "strongest_primary"
+]
 
 # resolve -> (output kinds it applies to, whether rules may add to the field's scores)
 RESOLVE_RULES: dict[str, tuple[tuple[str, ...], bool]] = {
@@ -283,12 +295,18 @@ class Target(SpecModel):
     resolve: Resolve
     clamp: Span | None = Field(None, description="`sum`: bounds of the result.")
     of: str | None = Field(None, description="The output field this one is derived from.")
-    when_in: Variants | None = Field(None, description="`partner_slot`: variants of `of` that take a target.")
+    when_in: Variants | None = Field(
+        None, description="`partner_slot`: variants of `of` that take a target."
+    )
 
     @model_validator(mode="after")
     def _params(self) -> Target:
-        needs = {"sum": {"clamp"}, "winner_probability": {"of"}, "partner_slot": {"of", "when_in"},
-                 "strongest_primary": {"of"}}.get(self.resolve, set())
+        needs = {
+            "sum": {"clamp"},
+            "winner_probability": {"of"},
+            "partner_slot": {"of", "when_in"},
+            "strongest_primary": {"of"},
+        }.get(self.resolve, set())
         for key in ("clamp", "of", "when_in"):
             given = getattr(self, key) is not None
             if key in needs and not given:
@@ -301,7 +319,9 @@ class Target(SpecModel):
 class Implication(SpecModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    if_: Condition = Field(default_factory=dict, alias="if", description="Empty means always applicable.")
+    if_: Condition = Field(
+        default_factory=dict, alias="if", description="Empty means always applicable."
+    )
     then: Condition = Field(min_length=1)
 
 
@@ -312,14 +332,17 @@ class CoherenceCheck(SpecModel):
 
 
 class Coherence(SpecModel):
-    threshold: float = Field(gt=0.0, le=1.0, description="Examples scoring below this are rejected.")
+    threshold: float = Field(
+        gt=0.0, le=1.0, description="Examples scoring below this are rejected."
+    )
     checks: dict[SnakeName, CoherenceCheck] = Field(min_length=1)
-
 
 
 class LabellingRulesFile(SpecModel):
     kind: Literal["labelling_rules"]
-    targets: dict[str, Target] = Field(min_length=1, description="How each output field is resolved.")
+    targets: dict[str, Target] = Field(
+        min_length=1, description="How each output field is resolved."
+    )
     rules: list[Rule] = Field(min_length=1)
     coherence: Coherence
 
@@ -334,7 +357,9 @@ class LabellingRulesFile(SpecModel):
 
 
 class Serving(SpecModel):
-    fraction: float = Field(ge=0.0, le=1.0, description="Share of examples shaped like engine inputs.")
+    fraction: float = Field(
+        ge=0.0, le=1.0, description="Share of examples shaped like engine inputs."
+    )
     tension: float = Field(ge=0.0, le=1.0, description="The tension the engine fixes at inference.")
 
 
@@ -342,17 +367,23 @@ class CharacterMatrixFile(SpecModel):
     kind: Literal["character_matrix"]
     features: str = Field(description="Name of the feature_layout the examples encode.")
     outputs: str = Field(description="Name of the output_heads the labels encode.")
-    max_cells: int = Field(ge=1, description="Cells drawn (deterministically) from the full product.")
+    max_cells: int = Field(
+        ge=1, description="Cells drawn (deterministically) from the full product."
+    )
     variations_per_cell: int = Field(ge=1)
     edge_count_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
-        min_length=1, description="Weight of 0, 1, 2, ... filled relational edge slots.")
+        min_length=1, description="Weight of 0, 1, 2, ... filled relational edge slots."
+    )
     history_length_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
-        min_length=1, description="Weight of 0, 1, 2, ... history turns.")
+        min_length=1, description="Weight of 0, 1, 2, ... history turns."
+    )
     serving: Serving
     event_confidence: UnitSpan
     target_count: CountSpan
     history_valence: SignedSpan
-    decimals: int = Field(ge=1, le=12, description="Sampled values are rounded to this many decimals.")
+    decimals: int = Field(
+        ge=1, le=12, description="Sampled values are rounded to this many decimals."
+    )
 
     @field_validator("edge_count_weights", "history_length_weights")
     @classmethod
@@ -362,8 +393,14 @@ class CharacterMatrixFile(SpecModel):
         return v
 
 
-MATRIX_KINDS = ("personality_axes", "archetypes", "relational_dynamics", "scene_profiles",
-                "labelling_rules", "character_matrix")
+MATRIX_KINDS = (
+    "personality_axes",
+    "archetypes",
+    "relational_dynamics",
+    "scene_profiles",
+    "labelling_rules",
+    "character_matrix",
+)
 SINGLE_MATRIX_KINDS = ("personality_axes", "labelling_rules", "character_matrix")
 
 # ---------------------------------------------------------------- vocabulary
@@ -418,8 +455,13 @@ class EventNames(NamedTuple):
     target_count: str = "target_count"
 
 
-DISTRIBUTION, SLOT, FEELING, SCENE, EVENT = (DistributionNames(), SlotNames(), FeelingNames(), SceneNames(),
-                                             EventNames())
+DISTRIBUTION, SLOT, FEELING, SCENE, EVENT = (
+    DistributionNames(),
+    SlotNames(),
+    FeelingNames(),
+    SceneNames(),
+    EventNames(),
+)
 EDGE_ROLE = "role"  # one-hot; every other edge field is a distribution (a substrate)
 HISTORY_VALENCE = "emotional_valence"  # every other history field is a one-hot
 ANY = "*"  # a field the table does not name
@@ -431,8 +473,12 @@ SAMPLED_FIELDS: dict[str, dict[str, str]] = {
     SELF_REGION: {ANY: "number"},
     EDGE_REGION: {EDGE_ROLE: "onehot", ANY: "distribution"},
     SCENE_REGION: {SCENE.scene_type: "onehot", SCENE.cast_size: "number", SCENE.tension: "number"},
-    EVENT_REGION: {EVENT.event_type: "onehot", EVENT.register: "onehot", EVENT.confidence: "number",
-                   EVENT.target_count: "number"},
+    EVENT_REGION: {
+        EVENT.event_type: "onehot",
+        EVENT.register: "onehot",
+        EVENT.confidence: "number",
+        EVENT.target_count: "number",
+    },
     HISTORY_REGION: {HISTORY_VALENCE: "number", ANY: "onehot"},
 }
 
@@ -465,8 +511,13 @@ def _laid_out(part: T | None, what: str) -> T:
 class Vocabulary:
     """Every path, effect key and enum the matrix specs may name, derived from the other specs."""
 
-    def __init__(self, enums: dict[str, list[str]], layout: FeatureLayoutFile, heads: OutputHeadsFile,
-                 axes: list[str]) -> None:
+    def __init__(
+        self,
+        enums: dict[str, list[str]],
+        layout: FeatureLayoutFile,
+        heads: OutputHeadsFile,
+        axes: list[str],
+    ) -> None:
         self.enums = enums
         self.axes = list(axes)
         self.layout = layout
@@ -482,17 +533,28 @@ class Vocabulary:
     # -- shape of the regions the language binds to
     def _shape_problems(self) -> list[str]:
         out = []
-        wanted = {AXIS_REGION: "slots", FEELING_REGION: "per", SELF_REGION: "fields", EDGE_REGION: "slots",
-                  SCENE_REGION: "fields", EVENT_REGION: "fields", HISTORY_REGION: "slots"}
+        wanted = {
+            AXIS_REGION: "slots",
+            FEELING_REGION: "per",
+            SELF_REGION: "fields",
+            EDGE_REGION: "slots",
+            SCENE_REGION: "fields",
+            EVENT_REGION: "fields",
+            HISTORY_REGION: "slots",
+        }
         for name, shape in wanted.items():
             r = self.regions.get(name)
             if r is None:
                 out.append(f"the feature layout has no region {name!r}")
             elif shape == "fields" and r.fields is None:
                 out.append(f"region {name!r} must have fields")
-            elif shape == "slots" and (r.slots is None or r.slots.count is None or r.item not in self.types):
+            elif shape == "slots" and (
+                r.slots is None or r.slots.count is None or r.item not in self.types
+            ):
                 out.append(f"region {name!r} must be counted slots of a declared type")
-            elif shape == "per" and (r.slots is None or r.slots.per is None or r.item not in self.types):
+            elif shape == "per" and (
+                r.slots is None or r.slots.per is None or r.item not in self.types
+            ):
                 out.append(f"region {name!r} must have one slot per enum variant")
         return out or self._sampled_field_problems()
 
@@ -504,24 +566,45 @@ class Vocabulary:
         fields = written(self.types[f.type].fields) if f.type in self.types else []
         plain = all(x.onehot is None and x.type is None for x in fields)
         # extra fields are not a shape problem: `unwritten` names each one at its line
-        return "distribution" if plain and set(DISTRIBUTION) <= {x.name for x in fields} else f"type {f.type}"
+        return (
+            "distribution"
+            if plain and set(DISTRIBUTION) <= {x.name for x in fields}
+            else f"type {f.type}"
+        )
 
     def _sampled_field_problems(self) -> list[str]:
         out = []
         for region, wanted in SAMPLED_FIELDS.items():
             r = self.regions[region]
-            where = f"region {region!r}" if r.fields is not None else f"type {r.item!r} (region {region!r})"
-            fields = self.region_fields(region) if r.fields is not None else self.item_fields(region)
-            declared = {f.name for f in (r.fields if r.fields is not None else self._item_type(region).fields)}
+            where = (
+                f"region {region!r}"
+                if r.fields is not None
+                else f"type {r.item!r} (region {region!r})"
+            )
+            fields = (
+                self.region_fields(region) if r.fields is not None else self.item_fields(region)
+            )
+            declared = {
+                f.name
+                for f in (r.fields if r.fields is not None else self._item_type(region).fields)
+            }
             for name, shape in wanted.items():
                 if name != ANY and name not in fields:
-                    out.append(f"{where}: field {name!r} is declared `constant`, but the example sampler fills it"
-                               if name in declared else f"{where} has no field {name!r}; the example sampler fills it")
+                    out.append(
+                        f"{where}: field {name!r} is declared `constant`, but the example sampler fills it"
+                        if name in declared
+                        else f"{where} has no field {name!r}; the example sampler fills it"
+                    )
             for name, f in fields.items():
-                named_shape = wanted.get(name)  # a field only `*` would match is written if its shape fits
+                named_shape = wanted.get(
+                    name
+                )  # a field only `*` would match is written if its shape fits
                 if named_shape is not None and self._field_shape(f) != named_shape:
-                    want = {"distribution": f"a type of the floats {', '.join(DISTRIBUTION)}",
-                            "onehot": "a one-hot", "number": "a float"}[named_shape]
+                    want = {
+                        "distribution": f"a type of the floats {', '.join(DISTRIBUTION)}",
+                        "onehot": "a one-hot",
+                        "number": "a float",
+                    }[named_shape]
                     out.append(f"{where}: field {name!r} must be {want} for the example sampler")
         return out
 
@@ -533,18 +616,26 @@ class Vocabulary:
         silently all zeros in the character data unless the spec declares it `constant`.
         """
         out: dict[Loc, str] = {}
-        why = ("the character data generator never writes it, so it is all zeros in the data; declare it "
-               "`constant: true` if that is on purpose")
+        why = (
+            "the character data generator never writes it, so it is all zeros in the data; declare it "
+            "`constant: true` if that is on purpose"
+        )
 
         def record(loc: Loc, fields: list[FeatureField], wanted: dict[str, str] | None) -> None:
             for j, f in enumerate(fields):
                 if f.constant:
                     continue
-                shape = None if wanted is None else _sampled_shape(wanted, f.name, self._field_shape(f))
+                shape = (
+                    None if wanted is None else _sampled_shape(wanted, f.name, self._field_shape(f))
+                )
                 if shape is None:
                     out[loc + ("fields", j)] = f"field {f.name!r}: {why}"
                 elif shape == "distribution" and f.type is not None and f.type in self.types:
-                    record(("types", f.type), self.types[f.type].fields, {n: "number" for n in DISTRIBUTION})
+                    record(
+                        ("types", f.type),
+                        self.types[f.type].fields,
+                        {n: "number" for n in DISTRIBUTION},
+                    )
 
         for ri, r in enumerate(self.layout.regions):
             if r.constant:
@@ -562,8 +653,16 @@ class Vocabulary:
         """The fields of a SAMPLED_FIELDS region (or of its slot type) the example sampler writes: those
         the table names, and those whose shape fits its `*` entry; never one declared `constant`."""
         wanted = SAMPLED_FIELDS[region]
-        fields = self.region_fields(region) if self.regions[region].fields is not None else self.item_fields(region)
-        return {n: f for n, f in fields.items() if _sampled_shape(wanted, n, self._field_shape(f)) is not None}
+        fields = (
+            self.region_fields(region)
+            if self.regions[region].fields is not None
+            else self.item_fields(region)
+        )
+        return {
+            n: f
+            for n, f in fields.items()
+            if _sampled_shape(wanted, n, self._field_shape(f)) is not None
+        }
 
     def _item_type(self, region: str) -> FeatureType:
         return self.types[_laid_out(self.regions[region].item, f"slot type of region {region!r}")]
@@ -577,7 +676,10 @@ class Vocabulary:
 
     def region_fields(self, region: str) -> dict[str, FeatureField]:
         """The region's fields the example sampler writes (every field not declared `constant`)."""
-        return {f.name: f for f in written(_laid_out(self.regions[region].fields, f"fields in region {region!r}"))}
+        return {
+            f.name: f
+            for f in written(_laid_out(self.regions[region].fields, f"fields in region {region!r}"))
+        }
 
     def slot_count(self, region: str) -> int:
         return _laid_out(self._slots(region).count, f"slot count of region {region!r}")
@@ -612,7 +714,9 @@ class Vocabulary:
             for name, f in self.sampled(region).items():
                 p[f"{region}.{name}"] = self._field_type(f)
         for name, f in self.sampled(EDGE_REGION).items():
-            p[f"partner.{name}"] = self._field_type(f)  # a distribution reads as its central tendency
+            p[f"partner.{name}"] = self._field_type(
+                f
+            )  # a distribution reads as its central tendency
         for name, f in self.sampled(HISTORY_REGION).items():
             p[f"last_turn.{name}"] = self._field_type(f)
         for region in (EDGE_REGION, HISTORY_REGION):
@@ -622,7 +726,9 @@ class Vocabulary:
         for hname, head in self.heads.items():
             for f in head.fields:
                 variants = self.enums.get(f.enum, []) if f.enum else []
-                for path, (kind, enum) in field_form(f).label_paths(f"{hname}.{f.name}", variants).items():
+                for path, (kind, enum) in (
+                    field_form(f).label_paths(f"{hname}.{f.name}", variants).items()
+                ):
                     self.paths[path] = PathType(kind, enum)
 
     def output_field(self, name: str) -> OutputField | None:
@@ -639,7 +745,9 @@ class Vocabulary:
             return f"unknown output field {field_name!r} {one_of(field_name, self.output_field_names())}"
         if OUTPUT_KINDS[f.kind].scores_per_variant:
             if len(parts) != 3:
-                return f"{field_name} is one value per {f.enum} variant: write {field_name}.<Variant>"
+                return (
+                    f"{field_name} is one value per {f.enum} variant: write {field_name}.<Variant>"
+                )
             if f.enum in self.enums and parts[2] not in self.enums[f.enum]:
                 return f"unknown {f.enum} variant {parts[2]!r} {one_of(parts[2], self.enums.get(f.enum, []))}"
             return field_name, parts[2]
@@ -665,7 +773,9 @@ class Vocabulary:
         if family != t.kind:
             return f"{path} is a {t.kind}; {family} comparisons do not apply"
         if family == "enum":
-            return self._variant_problem(t.enum, list(matcher.in_ or []) + list(matcher.not_in or []))
+            return self._variant_problem(
+                t.enum, list(matcher.in_ or []) + list(matcher.not_in or [])
+            )
         return None
 
     def _variant_problem(self, enum: str | None, names: list[str]) -> str | None:
@@ -698,8 +808,12 @@ def vocabulary_for(specs: SpecSet) -> Vocabulary:
     """The vocabulary of a loaded, valid specs set (the generator's entry point)."""
     matrix = specs.one(CharacterMatrixFile)
     enums = {name: e.variants for name, e in specs.one(EnumsFile).enums.items()}
-    return Vocabulary(enums, specs.named(FeatureLayoutFile)[matrix.features],
-                      specs.named(OutputHeadsFile)[matrix.outputs], specs.one(PersonalityAxesFile).axis_names)
+    return Vocabulary(
+        enums,
+        specs.named(FeatureLayoutFile)[matrix.features],
+        specs.named(OutputHeadsFile)[matrix.outputs],
+        specs.one(PersonalityAxesFile).axis_names,
+    )
 
 
 def check_matrix(specs: SpecSet) -> list[SpecProblem]:
@@ -713,12 +827,19 @@ def check_matrix(specs: SpecSet) -> list[SpecProblem]:
         entries = found[kind]
         if kind in SINGLE_MATRIX_KINDS and len(entries) > 1:
             for e in entries[1:]:
-                problems.append(e.doc.problem(("kind",), f"a second `kind: {kind}` file "
-                                              f"(the first is {entries[0].doc.name})"))
+                problems.append(
+                    e.doc.problem(
+                        ("kind",),
+                        f"a second `kind: {kind}` file (the first is {entries[0].doc.name})",
+                    )
+                )
         if not entries:
             anchor = next(e for es in found.values() for e in es)
-            problems.append(anchor.doc.problem(("kind",), f"the training matrix also needs a "
-                                               f"`kind: {kind}` file under {root}"))
+            problems.append(
+                anchor.doc.problem(
+                    ("kind",), f"the training matrix also needs a `kind: {kind}` file under {root}"
+                )
+            )
     if problems:
         return problems
     matrix = specs.of_kind(CharacterMatrixFile)[0]
@@ -728,20 +849,32 @@ def check_matrix(specs: SpecSet) -> list[SpecProblem]:
     enums = {name: e.variants for name, e in enums_files[0].model.enums.items()}
     layouts, heads = specs.named(FeatureLayoutFile), specs.named(OutputHeadsFile)
     if matrix.model.features not in layouts:
-        problems.append(matrix.doc.problem(("features",), f"unknown feature_layout {matrix.model.features!r}"))
+        problems.append(
+            matrix.doc.problem(("features",), f"unknown feature_layout {matrix.model.features!r}")
+        )
     if matrix.model.outputs not in heads:
-        problems.append(matrix.doc.problem(("outputs",), f"unknown output_heads {matrix.model.outputs!r}"))
+        problems.append(
+            matrix.doc.problem(("outputs",), f"unknown output_heads {matrix.model.outputs!r}")
+        )
     if problems:
         return problems
     axes_entry = specs.of_kind(PersonalityAxesFile)[0]
-    vocab = Vocabulary(enums, layouts[matrix.model.features], heads[matrix.model.outputs],
-                       axes_entry.model.axis_names)
-    layout_entry = next(e for e in specs.of_kind(FeatureLayoutFile) if e.model.name == matrix.model.features)
+    vocab = Vocabulary(
+        enums,
+        layouts[matrix.model.features],
+        heads[matrix.model.outputs],
+        axes_entry.model.axis_names,
+    )
+    layout_entry = next(
+        e for e in specs.of_kind(FeatureLayoutFile) if e.model.name == matrix.model.features
+    )
     problems += [layout_entry.doc.problem(loc, why) for loc, why in vocab.unwritten()]
     if vocab.problems:
         return problems + [matrix.doc.problem(("features",), why) for why in vocab.problems]
     if vocab.primaries not in enums:
-        return problems  # reported where the layout names the enum; every feeling path would echo it
+        return (
+            problems  # reported where the layout names the enum; every feeling path would echo it
+        )
     archetypes = specs.of_kind(ArchetypesFile)
     dynamics = specs.of_kind(RelationalDynamicsFile)
     profiles = specs.of_kind(SceneProfilesFile)
@@ -759,7 +892,9 @@ def check_matrix(specs: SpecSet) -> list[SpecProblem]:
     return problems
 
 
-def _duplicate_names(named: list[tuple[Entry[BaseModel], Iterable[str]]], key: str) -> list[SpecProblem]:
+def _duplicate_names(
+    named: list[tuple[Entry[BaseModel], Iterable[str]]], key: str
+) -> list[SpecProblem]:
     """Names under `key` defined in more than one file of a kind: (file, its names) per file."""
     seen: dict[str, Entry[BaseModel]] = {}
     out = []
@@ -771,18 +906,23 @@ def _duplicate_names(named: list[tuple[Entry[BaseModel], Iterable[str]]], key: s
     return out
 
 
-def _variant(entry: Entry[BaseModel], loc: Loc, enum: str | None, value: str, vocab: Vocabulary
-             ) -> list[SpecProblem]:
+def _variant(
+    entry: Entry[BaseModel], loc: Loc, enum: str | None, value: str, vocab: Vocabulary
+) -> list[SpecProblem]:
     if enum is None:
         return [entry.doc.problem(loc, "the feature layout gives this field no enum")]
     why = vocab._variant_problem(enum, [value])
     return [entry.doc.problem(loc, why)] if why else []
 
 
-def _same_keys(entry: Entry[BaseModel], loc: Loc, given: Iterable[str], wanted: list[str], what: str
-               ) -> list[SpecProblem]:
-    out = [entry.doc.problem(loc + (k,), f"unknown {what} {k!r} {one_of(k, wanted)}")
-           for k in given if k not in wanted]
+def _same_keys(
+    entry: Entry[BaseModel], loc: Loc, given: Iterable[str], wanted: list[str], what: str
+) -> list[SpecProblem]:
+    out = [
+        entry.doc.problem(loc + (k,), f"unknown {what} {k!r} {one_of(k, wanted)}")
+        for k in given
+        if k not in wanted
+    ]
     missing = [k for k in wanted if k not in given]
     if missing:
         out.append(entry.doc.problem(loc, f"missing {what}: {', '.join(missing)}"))
@@ -791,12 +931,19 @@ def _same_keys(entry: Entry[BaseModel], loc: Loc, given: Iterable[str], wanted: 
 
 def _check_matrix_file(entry: Entry[CharacterMatrixFile], vocab: Vocabulary) -> list[SpecProblem]:
     m, out = entry.model, []
-    for key, weights, region in (("edge_count_weights", m.edge_count_weights, EDGE_REGION),
-                                 ("history_length_weights", m.history_length_weights, HISTORY_REGION)):
+    for key, weights, region in (
+        ("edge_count_weights", m.edge_count_weights, EDGE_REGION),
+        ("history_length_weights", m.history_length_weights, HISTORY_REGION),
+    ):
         most = vocab.slot_count(region)
         if len(weights) > most + 1:
-            out.append(entry.doc.problem((key,), f"{len(weights)} weights, but {region} has only "
-                                         f"{most} slots (weights for 0..{most})"))
+            out.append(
+                entry.doc.problem(
+                    (key,),
+                    f"{len(weights)} weights, but {region} has only "
+                    f"{most} slots (weights for 0..{most})",
+                )
+            )
     return out
 
 
@@ -809,24 +956,59 @@ def _check_archetypes(entry: Entry[ArchetypesFile], vocab: Vocabulary) -> list[S
         loc = ("archetypes", name)
         n = len(a.axes)
         if not entry.model.min_axes <= n <= most:
-            out.append(entry.doc.problem(loc + ("axes",), f"{n} axes; an archetype needs "
-                                         f"{entry.model.min_axes}..{most} (the feature tensor holds {most})"))
+            out.append(
+                entry.doc.problem(
+                    loc + ("axes",),
+                    f"{n} axes; an archetype needs "
+                    f"{entry.model.min_axes}..{most} (the feature tensor holds {most})",
+                )
+            )
         for axis, trait in a.axes.items():
             aloc = loc + ("axes", axis)
             if axis not in vocab.axes:
-                out.append(entry.doc.problem(aloc, f"unknown personality axis {axis!r}" + _hint(
-                    f"axis.{axis}", {p: t for p, t in vocab.paths.items() if p.startswith("axis.")})))
-            out += _variant(entry, aloc + ("layer",), vocab.onehot(slot_fields, "layer"), trait.layer, vocab)
-            out += _variant(entry, aloc + ("provenance",), vocab.onehot(slot_fields, "provenance"),
-                            trait.provenance, vocab)
-        out += _same_keys(entry, loc + ("emotions",), a.emotions, vocab.enums[vocab.primaries],
-                          f"{vocab.primaries} variant")
+                out.append(
+                    entry.doc.problem(
+                        aloc,
+                        f"unknown personality axis {axis!r}"
+                        + _hint(
+                            f"axis.{axis}",
+                            {p: t for p, t in vocab.paths.items() if p.startswith("axis.")},
+                        ),
+                    )
+                )
+            out += _variant(
+                entry, aloc + ("layer",), vocab.onehot(slot_fields, "layer"), trait.layer, vocab
+            )
+            out += _variant(
+                entry,
+                aloc + ("provenance",),
+                vocab.onehot(slot_fields, "provenance"),
+                trait.provenance,
+                vocab,
+            )
+        out += _same_keys(
+            entry,
+            loc + ("emotions",),
+            a.emotions,
+            vocab.enums[vocab.primaries],
+            f"{vocab.primaries} variant",
+        )
         for primary, emotion in a.emotions.items():
             for i, level in enumerate(emotion.awareness):
-                out += _variant(entry, loc + ("emotions", primary, "awareness", i),
-                                vocab.onehot(feeling_fields, "awareness"), level, vocab)
-        out += _same_keys(entry, loc + ("self_edge",), a.self_edge, list(vocab.sampled(SELF_REGION)),
-                          "self_edge field")
+                out += _variant(
+                    entry,
+                    loc + ("emotions", primary, "awareness", i),
+                    vocab.onehot(feeling_fields, "awareness"),
+                    level,
+                    vocab,
+                )
+        out += _same_keys(
+            entry,
+            loc + ("self_edge",),
+            a.self_edge,
+            list(vocab.sampled(SELF_REGION)),
+            "self_edge field",
+        )
     return out
 
 
@@ -835,7 +1017,9 @@ def _check_dynamics(entry: Entry[RelationalDynamicsFile], vocab: Vocabulary) -> 
     substrates = vocab.substrates()
     role_enum = vocab.onehot(vocab.item_fields(EDGE_REGION), "role")
     m = entry.model
-    out += _same_keys(entry, ("bystanders", "substrate"), m.bystanders.substrate, substrates, "edge substrate")
+    out += _same_keys(
+        entry, ("bystanders", "substrate"), m.bystanders.substrate, substrates, "edge substrate"
+    )
     for i, role in enumerate(m.bystanders.roles):
         out += _variant(entry, ("bystanders", "roles", i), role_enum, role, vocab)
     for name, d in m.dynamics.items():
@@ -848,7 +1032,9 @@ def _check_dynamics(entry: Entry[RelationalDynamicsFile], vocab: Vocabulary) -> 
         pairs = [(r.a, r.b) for r in d.roles]
         for i, pair in enumerate(pairs):
             if pair in pairs[:i]:
-                out.append(entry.doc.problem(loc + ("roles", i), f"role assignment {pair} is listed twice"))
+                out.append(
+                    entry.doc.problem(loc + ("roles", i), f"role assignment {pair} is listed twice")
+                )
     return out
 
 
@@ -857,21 +1043,40 @@ def _check_profiles(entry: Entry[SceneProfilesFile], vocab: Vocabulary) -> list[
     scene, event = vocab.region_fields(SCENE_REGION), vocab.region_fields(EVENT_REGION)
     for name, p in entry.model.profiles.items():
         loc = ("profiles", name)
-        out += _variant(entry, loc + ("scene_type",), vocab.onehot(scene, "scene_type"), p.scene_type, vocab)
+        out += _variant(
+            entry, loc + ("scene_type",), vocab.onehot(scene, "scene_type"), p.scene_type, vocab
+        )
         for i, ev in enumerate(p.events):
-            out += _variant(entry, loc + ("events", i, "event_type"), vocab.onehot(event, "event_type"),
-                            ev.event_type, vocab)
-            out += _variant(entry, loc + ("events", i, "register"), vocab.onehot(event, "register"),
-                            ev.register_, vocab)
+            out += _variant(
+                entry,
+                loc + ("events", i, "event_type"),
+                vocab.onehot(event, "event_type"),
+                ev.event_type,
+                vocab,
+            )
+            out += _variant(
+                entry,
+                loc + ("events", i, "register"),
+                vocab.onehot(event, "register"),
+                ev.register_,
+                vocab,
+            )
     return out
 
 
-def _check_condition(entry: Entry[LabellingRulesFile], loc: Loc, cond: Condition, vocab: Vocabulary,
-                     labels_allowed: bool) -> list[SpecProblem]:
+def _check_condition(
+    entry: Entry[LabellingRulesFile],
+    loc: Loc,
+    cond: Condition,
+    vocab: Vocabulary,
+    labels_allowed: bool,
+) -> list[SpecProblem]:
     out = []
     for path, matcher in cond.items():
         if not labels_allowed and path.split(".")[0] in vocab.heads:
-            out.append(entry.doc.problem(loc + (path,), f"{path!r} is a label; rules read features only"))
+            out.append(
+                entry.doc.problem(loc + (path,), f"{path!r} is a label; rules read features only")
+            )
             continue
         if why := vocab.matcher_problem(path, matcher):
             out.append(entry.doc.problem(loc + (path,), why))
@@ -883,7 +1088,11 @@ def _check_labelling(entry: Entry[LabellingRulesFile], vocab: Vocabulary) -> lis
     feature_roots = {p.split(".")[0] for p in vocab.paths if p.split(".")[0] not in vocab.heads}
     for head in vocab.heads:
         if head in feature_roots:
-            out.append(entry.doc.problem(("targets",), f"output head {head!r} shadows a feature path prefix"))
+            out.append(
+                entry.doc.problem(
+                    ("targets",), f"output head {head!r} shadows a feature path prefix"
+                )
+            )
     # targets: one per output field, resolve fits the field's kind
     names = vocab.output_field_names()
     out += _same_keys(entry, ("targets",), m.targets, names, "output field")
@@ -893,8 +1102,13 @@ def _check_labelling(entry: Entry[LabellingRulesFile], vocab: Vocabulary) -> lis
             continue
         kinds, _ = RESOLVE_RULES[t.resolve]
         if f.kind not in kinds:
-            out.append(entry.doc.problem(("targets", name, "resolve"), f"{name} is a {f.kind} field; "
-                                         f"`{t.resolve}` resolves {' or '.join(kinds)} fields"))
+            out.append(
+                entry.doc.problem(
+                    ("targets", name, "resolve"),
+                    f"{name} is a {f.kind} field; "
+                    f"`{t.resolve}` resolves {' or '.join(kinds)} fields",
+                )
+            )
         out += _check_target_source(entry, name, f, t, vocab)
     # rules: conditions read features, effects name scores of rule-fed fields
     for i, rule in enumerate(m.rules):
@@ -908,8 +1122,13 @@ def _check_labelling(entry: Entry[LabellingRulesFile], vocab: Vocabulary) -> lis
                     continue
                 target = m.targets.get(resolved[0])
                 if target is not None and not RESOLVE_RULES[target.resolve][1]:
-                    out.append(entry.doc.problem(effect_loc, f"{resolved[0]} is derived (`{target.resolve}`); "
-                                                 "rules cannot add to it"))
+                    out.append(
+                        entry.doc.problem(
+                            effect_loc,
+                            f"{resolved[0]} is derived (`{target.resolve}`); "
+                            "rules cannot add to it",
+                        )
+                    )
     # coherence: conditions over features and labels
     for cname, check in m.coherence.checks.items():
         for i, imp in enumerate(check.implications):
@@ -919,19 +1138,32 @@ def _check_labelling(entry: Entry[LabellingRulesFile], vocab: Vocabulary) -> lis
     return out
 
 
-def _check_target_source(entry: Entry[LabellingRulesFile], name: str, f: OutputField, t: Target, vocab: Vocabulary
-                         ) -> list[SpecProblem]:
+def _check_target_source(
+    entry: Entry[LabellingRulesFile], name: str, f: OutputField, t: Target, vocab: Vocabulary
+) -> list[SpecProblem]:
     if t.of is None:
         return []
     loc = ("targets", name, "of")
     src = vocab.output_field(t.of)
-    want = {"winner_probability": "categorical", "partner_slot": "categorical", "strongest_primary": "scalars"}
+    want = {
+        "winner_probability": "categorical",
+        "partner_slot": "categorical",
+        "strongest_primary": "scalars",
+    }
     if src is None:
         return [entry.doc.problem(loc, f"unknown output field {t.of!r}")]
     if src.kind != want[t.resolve]:
-        return [entry.doc.problem(loc, f"`{t.resolve}` reads a {want[t.resolve]} field; {t.of} is {src.kind}")]
+        return [
+            entry.doc.problem(
+                loc, f"`{t.resolve}` reads a {want[t.resolve]} field; {t.of} is {src.kind}"
+            )
+        ]
     if t.resolve == "strongest_primary" and not (src.enum == f.enum == vocab.primaries):
-        return [entry.doc.problem(loc, f"`strongest_primary` needs {name} and {t.of} over {vocab.primaries}")]
+        return [
+            entry.doc.problem(
+                loc, f"`strongest_primary` needs {name} and {t.of} over {vocab.primaries}"
+            )
+        ]
     if t.resolve == "partner_slot":
         why = vocab._variant_problem(src.enum, list(t.when_in or []))
         return [entry.doc.problem(("targets", name, "when_in"), why)] if why else []

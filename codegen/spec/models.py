@@ -106,9 +106,13 @@ class FeatureField(SpecModel):
     doc: str = ""
     onehot: str | None = Field(None, description="Enum whose one-hot encodes this field.")
     type: str | None = Field(None, description="A composite type declared under `types`.")
-    constant: bool = Field(False, description=(
-        "The character data generator leaves this field at its zero/default on purpose. Without it, "
-        "a field the generator never writes is an error (it would be silently all zeros in the data)."))
+    constant: bool = Field(
+        False,
+        description=(
+            "The character data generator leaves this field at its zero/default on purpose. Without it, "
+            "a field the generator never writes is an error (it would be silently all zeros in the data)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_shape(self) -> "FeatureField":
@@ -134,7 +138,9 @@ class Slots(SpecModel):
     count: int | None = Field(None, ge=1, le=MAX_VECTOR_WIDTH)
     per: str | None = Field(None, description="Enum with one slot per variant, in variant order.")
     keyed: Literal["sorted"] | None = Field(
-        None, description="Items arrive keyed by name; the first `count` keys in sorted order fill the slots.")
+        None,
+        description="Items arrive keyed by name; the first `count` keys in sorted order fill the slots.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "Slots":
@@ -148,14 +154,22 @@ class Slots(SpecModel):
 class Region(SpecModel):
     name: SnakeName
     doc: str = ""
-    offset: int | None = Field(None, ge=0, description="Declared start; checked against the computed one.")
-    size: int | None = Field(None, ge=1, description="Declared width; checked against the computed one.")
+    offset: int | None = Field(
+        None, ge=0, description="Declared start; checked against the computed one."
+    )
+    size: int | None = Field(
+        None, ge=1, description="Declared width; checked against the computed one."
+    )
     fields: list[FeatureField] | None = None
     slots: Slots | None = None
     item: str | None = Field(None, description="Type of each slot.")
-    constant: bool = Field(False, description=(
-        "The character data generator leaves the whole region at zeros on purpose. Without it, a region "
-        "the generator never writes is an error (it would be silently all zeros in the data)."))
+    constant: bool = Field(
+        False,
+        description=(
+            "The character data generator leaves the whole region at zeros on purpose. Without it, a region "
+            "the generator never writes is an error (it would be silently all zeros in the data)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> "Region":
@@ -171,8 +185,11 @@ class Region(SpecModel):
 class FeatureLayoutFile(SpecModel):
     kind: Literal["feature_layout"]
     name: SnakeName
-    total: int = Field(ge=1, le=MAX_VECTOR_WIDTH,
-                       description="Declared vector width; checked against the computed one.")
+    total: int = Field(
+        ge=1,
+        le=MAX_VECTOR_WIDTH,
+        description="Declared vector width; checked against the computed one.",
+    )
     types: dict[PascalName, FeatureType] = Field(default_factory=dict)
     regions: list[Region] = Field(min_length=1)
 
@@ -239,8 +256,11 @@ class RoundClamp(DecodeRule):
 
 class RoundOrNone(DecodeRule):
     rule: Literal["round_or_none"]
-    none_below: int = Field(ge=-F32_EXACT_INT, le=F32_EXACT_INT,
-                            description="A rounded value below this decodes as 'none'.")
+    none_below: int = Field(
+        ge=-F32_EXACT_INT,
+        le=F32_EXACT_INT,
+        description="A rounded value below this decodes as 'none'.",
+    )
 
     @property
     def param(self) -> float:
@@ -255,18 +275,27 @@ Decode = Annotated[AnyDecodeRule, Field(discriminator="rule")]
 if TYPE_CHECKING:
     BareRule = str
 else:
-    BareRule = Literal[tuple(get_args(m.model_fields["rule"].annotation)[0] for m in DECODE_RULES
-                             if set(m.model_fields) == {"rule"})]
+    BareRule = Literal[
+        tuple(
+            get_args(m.model_fields["rule"].annotation)[0]
+            for m in DECODE_RULES
+            if set(m.model_fields) == {"rule"}
+        )
+    ]
 
 
 def _bare_rule(v: object) -> object:
     return {"rule": v} if isinstance(v, str) else v
 
 
-DecodeField = Annotated[Decode, BeforeValidator(_bare_rule, json_schema_input_type=Union[Decode, BareRule])]
+DecodeField = Annotated[
+    Decode, BeforeValidator(_bare_rule, json_schema_input_type=Union[Decode, BareRule])
+]
 
 # The rule models above are the spec syntax; their meaning is a row of the output-kind table.
-assert [get_args(m.model_fields["rule"].annotation)[0] for m in DECODE_RULES] == list(output_kinds.DECODE_RULES)
+assert [get_args(m.model_fields["rule"].annotation)[0] for m in DECODE_RULES] == list(
+    output_kinds.DECODE_RULES
+)
 
 
 class OutputField(SpecModel):
@@ -282,9 +311,13 @@ class OutputField(SpecModel):
         row = output_kinds.OUTPUT_KINDS[self.kind]
         losses, rules, needs_enum = row.losses, row.rules, row.enum
         if self.loss not in losses:
-            raise ValueError(f"a {self.kind} field trains with {' or '.join(losses)}, not {self.loss}")
+            raise ValueError(
+                f"a {self.kind} field trains with {' or '.join(losses)}, not {self.loss}"
+            )
         if self.decode.rule not in rules:
-            raise ValueError(f"a {self.kind} field decodes with {' or '.join(rules)}, not {self.decode.rule}")
+            raise ValueError(
+                f"a {self.kind} field decodes with {' or '.join(rules)}, not {self.decode.rule}"
+            )
         if needs_enum and self.enum is None:
             raise ValueError(f"a {self.kind} field needs `enum`")
         if not needs_enum and self.enum is not None:
@@ -296,7 +329,9 @@ class Head(SpecModel):
     name: SnakeName
     doc: str = ""
     weight: float = Field(gt=0.0, description="Weight of this head's summed loss in the total.")
-    size: int | None = Field(None, ge=1, description="Declared width; checked against the computed one.")
+    size: int | None = Field(
+        None, ge=1, description="Declared width; checked against the computed one."
+    )
     fields: list[OutputField] = Field(min_length=1)
 
     @field_validator("fields")
@@ -356,8 +391,11 @@ class TextLabelsFile(SpecModel):
     event_kinds: EventKinds
     entity_categories: EntityCategories
     entity_roles: Annotated[list[PascalName], Field(min_length=1), unique("role")]
-    registers: Annotated[list[SnakeName], Field(min_length=1, description="Voices a sentence may be written in."),
-                         unique("register")]
+    registers: Annotated[
+        list[SnakeName],
+        Field(min_length=1, description="Voices a sentence may be written in."),
+        unique("register"),
+    ]
     max_seq_length: int = Field(ge=8, le=RUST_INT_TYPES["max_seq_length"].max)
     ignore_index: int = Field(ge=RUST_INT_TYPES["ignore_index"].min, lt=0)
 
@@ -379,7 +417,8 @@ class ModelArtifact(SpecModel):
     file: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.onnx$")
     inputs: list[str] = Field(min_length=1)
     outputs: list[str] | None = Field(
-        None, description="Output names; omitted for a head model, whose outputs are its heads.")
+        None, description="Output names; omitted for a head model, whose outputs are its heads."
+    )
     labels: str = Field(description="`event_kinds`, `bio`, or the name of an output_heads spec.")
 
     @field_validator("inputs", "outputs")
@@ -452,6 +491,7 @@ class MlpModelFile(SpecModel):
     trunk: list[TrunkLayer] = Field(min_length=1)
     head_hidden: int = Field(ge=1)
     activation: Literal["relu", "gelu"]
-    parameters: int = Field(ge=1, description="Declared parameter count; checked against the architecture.")
+    parameters: int = Field(
+        ge=1, description="Declared parameter count; checked against the architecture."
+    )
     training: MlpTraining
-

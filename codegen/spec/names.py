@@ -47,45 +47,137 @@ RUST_PRELUDE = frozenset(
 
 # Members every generated enum has besides its variants (Python `IntEnum` and Rust `impl`): a
 # variant of one of these names would be overwritten by, or shadow, the generated member.
-GENERATED_ENUM_MEMBERS = frozenset({"ALL", "DEFAULT", "COUNT", "as_str", "from_index", "index", "name",
-                                    "value", "default"})
+GENERATED_ENUM_MEMBERS = frozenset(
+    {"ALL", "DEFAULT", "COUNT", "as_str", "from_index", "index", "name", "value", "default"}
+)
 # Module-level names the generated Python package and Rust crate define or import themselves, in
 # every module a spec name can land in (storyml_contract/*.py, src/*.rs, tests/golden.rs globs).
-GENERATED_NAMES = frozenset({
-    # both languages: enums and text modules, the package / crate root
-    "enums", "text", "ENUMS", "CONTRACT_FINGERPRINT", "SPEC_FILES", "TOTAL_INPUT_FEATURES",
-    "TOTAL_OUTPUT_FEATURES", "TOKENIZER_FILE", "ONNX_OPSET", "METADATA_FINGERPRINT_KEY",
-    "METADATA_LABELS_KEY", "ARTIFACT_FILES", "INT8_SUFFIX", "INT8_ARTIFACT_FILES", "int8_file",
-    "ONNX_INPUTS", "ONNX_OUTPUTS",
-    "EVENT_KIND_LABELS", "NUM_EVENT_KINDS", "EVENT_KIND_INDEX", "EVENT_MULTI_LABEL", "EVENT_THRESHOLD",
-    "EVENT_LOGIT_THRESHOLD", "ENGINE_ONLY_EVENT_KINDS", "ENTITY_CATEGORIES", "NUM_ENTITY_CATEGORIES",
-    "ENTITY_ROLES", "REGISTERS", "BIO_LABELS", "NUM_BIO_LABELS", "BIO_LABEL_INDEX", "OUTSIDE_LABEL",
-    "BEGIN_LABEL_INDEX", "INSIDE_LABEL_INDEX", "MAX_SEQ_LENGTH", "IGNORE_INDEX", "bio_label_to_category",
-    "is_begin_tag", "is_inside_tag", "bio_label_index", "event_kind_index", "word_tags",
-    "assemble_spans", "EventKind", "EntityCategory", "TokenSpan", "BIO_BEGINS", "BIO_CATEGORY",
-    "OUTSIDE_INDEX", "INSIDE_OF_CATEGORY",
-    # span decoding from per-token scores (main's text templates since this list was written)
-    "decode_tags", "spans_from_scores", "first_max", "best_word_path", "BEGIN_BEFORE_INSIDE",
-    # the contract's version (specs/contract.yaml) at the package / crate root
-    "CONTRACT_VERSION", "CONTRACT_VERSION_MAJOR", "METADATA_VERSION_KEY",
-    # feature modules
-    "TOTAL", "FEATURE_NAMES", "FEATURE_INDEX", "feature_index", "encode_features", "EncodeError",
-    "check_items",
-    # output modules
-    "HeadInfo", "FieldInfo", "HEADS", "OUTPUT_FIELDS", "OUTPUT_NAMES", "HEAD_NAMES", "DecodeError",
-    "encode_labels", "decode_outputs", "argmax", "round_half_away", "round_clamp", "round_or_none", "cut",
-    "flag", "each",
-    # imports of the generated modules
-    "annotations", "enum", "math", "dataclass", "field", "Mapping", "Sequence", "NamedTuple", "TypeVar",
-    "BTreeMap", "fmt",
-})
+GENERATED_NAMES = frozenset(
+    {
+        # both languages: enums and text modules, the package / crate root
+        "enums",
+        "text",
+        "ENUMS",
+        "CONTRACT_FINGERPRINT",
+        "SPEC_FILES",
+        "TOTAL_INPUT_FEATURES",
+        "TOTAL_OUTPUT_FEATURES",
+        "TOKENIZER_FILE",
+        "ONNX_OPSET",
+        "METADATA_FINGERPRINT_KEY",
+        "METADATA_LABELS_KEY",
+        "ARTIFACT_FILES",
+        "INT8_SUFFIX",
+        "INT8_ARTIFACT_FILES",
+        "int8_file",
+        "ONNX_INPUTS",
+        "ONNX_OUTPUTS",
+        "EVENT_KIND_LABELS",
+        "NUM_EVENT_KINDS",
+        "EVENT_KIND_INDEX",
+        "EVENT_MULTI_LABEL",
+        "EVENT_THRESHOLD",
+        "EVENT_LOGIT_THRESHOLD",
+        "ENGINE_ONLY_EVENT_KINDS",
+        "ENTITY_CATEGORIES",
+        "NUM_ENTITY_CATEGORIES",
+        "ENTITY_ROLES",
+        "REGISTERS",
+        "BIO_LABELS",
+        "NUM_BIO_LABELS",
+        "BIO_LABEL_INDEX",
+        "OUTSIDE_LABEL",
+        "BEGIN_LABEL_INDEX",
+        "INSIDE_LABEL_INDEX",
+        "MAX_SEQ_LENGTH",
+        "IGNORE_INDEX",
+        "bio_label_to_category",
+        "is_begin_tag",
+        "is_inside_tag",
+        "bio_label_index",
+        "event_kind_index",
+        "word_tags",
+        "assemble_spans",
+        "EventKind",
+        "EntityCategory",
+        "TokenSpan",
+        "BIO_BEGINS",
+        "BIO_CATEGORY",
+        "OUTSIDE_INDEX",
+        "INSIDE_OF_CATEGORY",
+        # span decoding from per-token scores (main's text templates since this list was written)
+        "decode_tags",
+        "spans_from_scores",
+        "first_max",
+        "best_word_path",
+        "BEGIN_BEFORE_INSIDE",
+        # the contract's version (specs/contract.yaml) at the package / crate root
+        "CONTRACT_VERSION",
+        "CONTRACT_VERSION_MAJOR",
+        "METADATA_VERSION_KEY",
+        # feature modules
+        "TOTAL",
+        "FEATURE_NAMES",
+        "FEATURE_INDEX",
+        "feature_index",
+        "encode_features",
+        "EncodeError",
+        "check_items",
+        # output modules
+        "HeadInfo",
+        "FieldInfo",
+        "HEADS",
+        "OUTPUT_FIELDS",
+        "OUTPUT_NAMES",
+        "HEAD_NAMES",
+        "DecodeError",
+        "encode_labels",
+        "decode_outputs",
+        "argmax",
+        "round_half_away",
+        "round_clamp",
+        "round_or_none",
+        "cut",
+        "flag",
+        "each",
+        # imports of the generated modules
+        "annotations",
+        "enum",
+        "math",
+        "dataclass",
+        "field",
+        "Mapping",
+        "Sequence",
+        "NamedTuple",
+        "TypeVar",
+        "BTreeMap",
+        "fmt",
+    }
+)
 # Fields of a generated record class whose name its own class body uses (`field(default_factory=...)`).
 GENERATED_RECORD_FIELDS = frozenset({"field"})
 # Parameters, loop variables and builtins the generated encoding functions use (`_write_x(out, base, x)`,
 # `for slot, ... in enumerate(...)`, `int(...)`): a local variable rendered from a spec name must not
 # take one of them, or it would shadow it for the rest of the function.
-GENERATED_LOCALS = frozenset({"out", "base", "x", "slot", "key", "member", "item", "v", "i", "int", "float",
-                              "len", "sorted", "enumerate", "isinstance"})
+GENERATED_LOCALS = frozenset(
+    {
+        "out",
+        "base",
+        "x",
+        "slot",
+        "key",
+        "member",
+        "item",
+        "v",
+        "i",
+        "int",
+        "float",
+        "len",
+        "sorted",
+        "enumerate",
+        "isinstance",
+    }
+)
 # The package's own modules beside one per feature layout and output spec.
 FIXED_MODULES = ("enums", "text")
 
@@ -203,8 +295,12 @@ def head_field_constant(head: str, field_name: str) -> str:
 def model_constants(model: str) -> dict[str, str]:
     """The Rust constants of one artifact model: `event_classifier` -> `EVENT_CLASSIFIER_FILE`, ..."""
     c = screaming(model)
-    return {"file": f"{c}_FILE", "int8_file": f"{c}_INT8_FILE", "inputs": f"{c}_INPUTS",
-            "outputs": f"{c}_OUTPUTS"}
+    return {
+        "file": f"{c}_FILE",
+        "int8_file": f"{c}_INT8_FILE",
+        "inputs": f"{c}_INPUTS",
+        "outputs": f"{c}_OUTPUTS",
+    }
 
 
 # The role constants name models by what they predict (`storyml_contract.EVENT_MODEL`, ...).

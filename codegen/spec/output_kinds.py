@@ -49,7 +49,9 @@ class ValueType:
     rust: str  # Rust type
     path: Literal["enum", "bool", "number"]  # its type in the labelling rule language
     item: str  # loop variable name when a field holds one per variant
-    rust_literal: Callable[[Any, str | None, Sequence[str]], str]  # (value, enum, variants) -> literal
+    rust_literal: Callable[
+        [Any, str | None, Sequence[str]], str
+    ]  # (value, enum, variants) -> literal
 
 
 def f32_text(x: float) -> str:
@@ -74,12 +76,20 @@ def _rust_f32(x: float) -> str:
 
 
 VALUES: dict[str, ValueType] = {
-    "variant": ValueType("{enum}", "{enum}", "enum", "value",
-                         lambda v, enum, variants: f"{enum}::{variants[int(v)]}"),
-    "bool": ValueType("bool", "bool", "bool", "flag", lambda v, enum, variants: "true" if v else "false"),
+    "variant": ValueType(
+        "{enum}", "{enum}", "enum", "value", lambda v, enum, variants: f"{enum}::{variants[int(v)]}"
+    ),
+    "bool": ValueType(
+        "bool", "bool", "bool", "flag", lambda v, enum, variants: "true" if v else "false"
+    ),
     "float": ValueType("float", "f32", "number", "value", lambda v, enum, variants: _rust_f32(v)),
-    "int_or_none": ValueType("int | None", "Option<i64>", "number", "value",
-                             lambda v, enum, variants: "None" if v is None else f"Some({v})"),
+    "int_or_none": ValueType(
+        "int | None",
+        "Option<i64>",
+        "number",
+        "value",
+        lambda v, enum, variants: "None" if v is None else f"Some({v})",
+    ),
 }
 
 # ---------------------------------------------------------------- decode rules
@@ -190,8 +200,16 @@ def _none_below_edges(k: Numbers) -> list[float]:
     # The rounding edges moved to none_below: each x.5 and its neighbour toward zero round to
     # different integers, so both sides of "below none_below" are reached.
     n = k["n"]
-    return [n + 2.5, n - 0.5, n + 7.5, n + 100.0, _toward_zero(n + 0.5), n - 1.5, n + 0.5,
-            _toward_zero(n - 0.5)]
+    return [
+        n + 2.5,
+        n - 0.5,
+        n + 7.5,
+        n + 100.0,
+        _toward_zero(n + 0.5),
+        n - 1.5,
+        n + 0.5,
+        _toward_zero(n - 0.5),
+    ]
 
 
 @dataclass(frozen=True)
@@ -202,10 +220,16 @@ class RuleRow:
     decides: bool  # a class decision (scored by F1 when quantization is checked)
     numbers: Callable[[float | None], Numbers]  # the numbers its snippets use, from `param`
     py_decode: str  # expression: over {x}; reducing rules over {o}, {w}
-    py_encode: str  # label-space float of a decoded {x}; reducing rules: a statement over {ref}, {o}
+    py_encode: (
+        str  # label-space float of a decoded {x}; reducing rules: a statement over {ref}, {o}
+    )
     rust_decode: str  # expression: over {x}; reducing rules over {o}, {w}
-    numpy: Callable[[np.ndarray, Numbers, int], np.ndarray]  # (field columns, numbers, enum size) -> labels
-    edges: Callable[[Numbers], list[float]]  # raw values at and beside the rule's edges (golden vectors)
+    numpy: Callable[
+        [np.ndarray, Numbers, int], np.ndarray
+    ]  # (field columns, numbers, enum size) -> labels
+    edges: Callable[
+        [Numbers], list[float]
+    ]  # raw values at and beside the rule's edges (golden vectors)
     doc: str = ""
 
     @property
@@ -213,44 +237,89 @@ class RuleRow:
         return VALUES[self.value]
 
 
-DECODE_RULES: dict[str, RuleRow] = {r.name: r for r in (
-    RuleRow("argmax", "variant", reduces=True, decides=True, numbers=_no_numbers,
+DECODE_RULES: dict[str, RuleRow] = {
+    r.name: r
+    for r in (
+        RuleRow(
+            "argmax",
+            "variant",
+            reduces=True,
+            decides=True,
+            numbers=_no_numbers,
             py_decode="_argmax(v, {o}, {enum})",
             py_encode="out[{o} + int({ref})] = 1.0",
             rust_decode="argmax(v, {o}, &{enum}::ALL)",
-            numpy=_np_argmax, edges=lambda k: [1.0],  # ties: every field gets a one-hot per case
-            doc="the largest output's variant; ties go to the lowest index"),
-    RuleRow("sigmoid_threshold", "bool", reduces=False, decides=True, numbers=_float_param,
+            numpy=_np_argmax,
+            edges=lambda k: [1.0],  # ties: every field gets a one-hot per case
+            doc="the largest output's variant; ties go to the lowest index",
+        ),
+        RuleRow(
+            "sigmoid_threshold",
+            "bool",
+            reduces=False,
+            decides=True,
+            numbers=_float_param,
             py_decode="{x} > {p!r}",
             py_encode="1.0 if {x} else 0.0",
             rust_decode="flag({x}, {p!r}_f64)",
-            numpy=_np_threshold, edges=_threshold_edges,
-            doc="true when sigmoid(x) > threshold, compared in logit space"),
-    RuleRow("identity", "float", reduces=False, decides=False, numbers=_no_numbers,
+            numpy=_np_threshold,
+            edges=_threshold_edges,
+            doc="true when sigmoid(x) > threshold, compared in logit space",
+        ),
+        RuleRow(
+            "identity",
+            "float",
+            reduces=False,
+            decides=False,
+            numbers=_no_numbers,
             py_decode="float({x})",
             py_encode="float({x})",
             rust_decode="{x}",
-            numpy=lambda x, k, variants: x.copy(), edges=lambda k: [0.25, -3.5, 0.0],
-            doc="the raw value"),
-    RuleRow("abs_cutoff", "float", reduces=False, decides=False, numbers=_float_param,
+            numpy=lambda x, k, variants: x.copy(),
+            edges=lambda k: [0.25, -3.5, 0.0],
+            doc="the raw value",
+        ),
+        RuleRow(
+            "abs_cutoff",
+            "float",
+            reduces=False,
+            decides=False,
+            numbers=_float_param,
             py_decode="_cut({x}, {p!r})",
             py_encode="float({x})",
             rust_decode="cut({x}, {p!r}_f64)",
-            numpy=_np_cut, edges=_cut_edges,
-            doc="the raw value, or 0 when |x| <= cutoff"),
-    RuleRow("round_clamp", "variant", reduces=False, decides=False, numbers=_no_numbers,
+            numpy=_np_cut,
+            edges=_cut_edges,
+            doc="the raw value, or 0 when |x| <= cutoff",
+        ),
+        RuleRow(
+            "round_clamp",
+            "variant",
+            reduces=False,
+            decides=False,
+            numbers=_no_numbers,
             py_decode="_round_clamp({x}, {enum})",
             py_encode="float(int({x}))",
             rust_decode="round_clamp({x}, &{enum}::ALL)",
-            numpy=_np_round_clamp, edges=lambda k: list(_ROUNDING_EDGES),
-            doc="rounded half away from zero, clamped to a variant index"),
-    RuleRow("round_or_none", "int_or_none", reduces=False, decides=False, numbers=_none_below,
+            numpy=_np_round_clamp,
+            edges=lambda k: list(_ROUNDING_EDGES),
+            doc="rounded half away from zero, clamped to a variant index",
+        ),
+        RuleRow(
+            "round_or_none",
+            "int_or_none",
+            reduces=False,
+            decides=False,
+            numbers=_none_below,
             py_decode="_round_or_none({x}, {n})",
             py_encode="float({none} if {x} is None else {x})",
             rust_decode="round_or_none({x}, {n})",
-            numpy=_np_round_or_none, edges=_none_below_edges,
-            doc="rounded half away from zero; below none_below it is None, which encodes as none_below - 1"),
-)}
+            numpy=_np_round_or_none,
+            edges=_none_below_edges,
+            doc="rounded half away from zero; below none_below it is None, which encodes as none_below - 1",
+        ),
+    )
+}
 
 # ---------------------------------------------------------------- kinds
 
@@ -277,27 +346,90 @@ class KindRow:
         return self.per_variant
 
 
-OUTPUT_KINDS: dict[str, KindRow] = {k.name: k for k in (
-    KindRow("categorical", "one of an enum (one-hot)", ("cross_entropy",), ("argmax",), enum=True,
-            per_variant=True, values="one", label_path="enum", variant_path=False,
-            train_metric="class_accuracy", measures=("accuracy",)),
-    KindRow("flag", "a yes/no (one logit)", ("bce_with_logits",), ("sigmoid_threshold",), enum=False,
-            per_variant=False, values="one", label_path="bool", variant_path=False,
-            train_metric="accuracy", measures=("accuracy",)),
-    KindRow("flags", "a yes/no per enum variant", ("bce_with_logits",), ("sigmoid_threshold",), enum=True,
-            per_variant=True, values="per_variant", label_path="flags", variant_path=True,
-            train_metric="accuracy", measures=("accuracy",)),
-    KindRow("scalar", "one real number", ("mse",), ("identity", "abs_cutoff", "round_or_none"), enum=False,
-            per_variant=False, values="one", label_path="number", variant_path=False,
-            train_metric="mae", measures=("mae",)),
-    KindRow("scalars", "a real number per variant", ("mse",), ("identity", "abs_cutoff"), enum=True,
-            per_variant=True, values="per_variant", label_path=None, variant_path=True,
-            train_metric="mae", measures=("mae",)),
-    # The index is compared after decoding (rounded and clamped): exactly right, and how far off.
-    KindRow("index", "an index into an enum", ("mse",), ("round_clamp",), enum=True,
-            per_variant=False, values="one", label_path="enum", variant_path=False,
-            train_metric="accuracy", measures=("accuracy", "mae")),
-)}
+OUTPUT_KINDS: dict[str, KindRow] = {
+    k.name: k
+    for k in (
+        KindRow(
+            "categorical",
+            "one of an enum (one-hot)",
+            ("cross_entropy",),
+            ("argmax",),
+            enum=True,
+            per_variant=True,
+            values="one",
+            label_path="enum",
+            variant_path=False,
+            train_metric="class_accuracy",
+            measures=("accuracy",),
+        ),
+        KindRow(
+            "flag",
+            "a yes/no (one logit)",
+            ("bce_with_logits",),
+            ("sigmoid_threshold",),
+            enum=False,
+            per_variant=False,
+            values="one",
+            label_path="bool",
+            variant_path=False,
+            train_metric="accuracy",
+            measures=("accuracy",),
+        ),
+        KindRow(
+            "flags",
+            "a yes/no per enum variant",
+            ("bce_with_logits",),
+            ("sigmoid_threshold",),
+            enum=True,
+            per_variant=True,
+            values="per_variant",
+            label_path="flags",
+            variant_path=True,
+            train_metric="accuracy",
+            measures=("accuracy",),
+        ),
+        KindRow(
+            "scalar",
+            "one real number",
+            ("mse",),
+            ("identity", "abs_cutoff", "round_or_none"),
+            enum=False,
+            per_variant=False,
+            values="one",
+            label_path="number",
+            variant_path=False,
+            train_metric="mae",
+            measures=("mae",),
+        ),
+        KindRow(
+            "scalars",
+            "a real number per variant",
+            ("mse",),
+            ("identity", "abs_cutoff"),
+            enum=True,
+            per_variant=True,
+            values="per_variant",
+            label_path=None,
+            variant_path=True,
+            train_metric="mae",
+            measures=("mae",),
+        ),
+        # The index is compared after decoding (rounded and clamped): exactly right, and how far off.
+        KindRow(
+            "index",
+            "an index into an enum",
+            ("mse",),
+            ("round_clamp",),
+            enum=True,
+            per_variant=False,
+            values="one",
+            label_path="enum",
+            variant_path=False,
+            train_metric="accuracy",
+            measures=("accuracy", "mae"),
+        ),
+    )
+}
 
 
 # ---------------------------------------------------------------- a field: kind and rule together
@@ -314,7 +446,9 @@ class FieldForm:
     width: int = 0  # floats it spans; only the generated code and the golden vectors need it
 
     @classmethod
-    def of(cls, kind: str, rule: str, enum: str | None, param: float | None, width: int = 0) -> FieldForm:
+    def of(
+        cls, kind: str, rule: str, enum: str | None, param: float | None, width: int = 0
+    ) -> FieldForm:
         """Refuses a kind or rule not in the tables, and a rule its kind does not allow."""
         k, r = OUTPUT_KINDS[kind], DECODE_RULES[rule]
         if rule not in k.rules:
@@ -361,9 +495,11 @@ class FieldForm:
             return [self._fmt(self.rule.py_encode, ref=ref, o=o)]
         if self.per_variant_values:
             item = self.value.item
-            return [f"_check_width({ref}, {self.width}, \"{name}\")",
-                    f"for i, {item} in enumerate({ref}):",
-                    f"    out[{o} + i] = {self._fmt(self.rule.py_encode, x=item)}"]
+            return [
+                f'_check_width({ref}, {self.width}, "{name}")',
+                f"for i, {item} in enumerate({ref}):",
+                f"    out[{o} + i] = {self._fmt(self.rule.py_encode, x=item)}",
+            ]
         return [f"out[{o}] = {self._fmt(self.rule.py_encode, x=ref)}"]
 
     def rust_decode(self, o: str) -> str:
@@ -392,11 +528,16 @@ class FieldForm:
         return self.rule.numpy(x, self.rule.numbers(self.param), variants)
 
     # -- labelling language
-    def label_paths(self, base: str, variants: Sequence[str]) -> dict[str, tuple[PathKind, str | None]]:
+    def label_paths(
+        self, base: str, variants: Sequence[str]
+    ) -> dict[str, tuple[PathKind, str | None]]:
         """Path -> (type, enum) of every label path this field offers the rule language."""
         paths: dict[str, tuple[PathKind, str | None]] = {}
         if self.kind.label_path is not None:
-            paths[base] = (self.kind.label_path, self.enum if self.kind.label_path in ("enum", "flags") else None)
+            paths[base] = (
+                self.kind.label_path,
+                self.enum if self.kind.label_path in ("enum", "flags") else None,
+            )
         if self.kind.variant_path:
             for v in variants:
                 paths[f"{base}.{v}"] = (self.value.path, None)

@@ -78,12 +78,20 @@ class SourceDoc:
 
 
 # What a YAML tag asks a scalar to be, for "'twenty' is not an integer (tagged !!int)".
-_TAG_MEANING = {"int": "an integer", "float": "a number", "bool": "true or false", "null": "null",
-                "timestamp": "a date", "binary": "base64 data", "str": "text"}
+_TAG_MEANING = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "null": "null",
+    "timestamp": "a date",
+    "binary": "base64 data",
+    "str": "text",
+}
 
 
-def _scalar(node: yaml.Node, loc: Loc, doc: SourceDoc, loader: yaml.SafeLoader,
-            problems: list[SpecProblem]) -> Any:
+def _scalar(
+    node: yaml.Node, loc: Loc, doc: SourceDoc, loader: yaml.SafeLoader, problems: list[SpecProblem]
+) -> Any:
     try:
         value = loader.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError):
@@ -97,9 +105,15 @@ def _scalar(node: yaml.Node, loc: Loc, doc: SourceDoc, loader: yaml.SafeLoader,
         problems.append(SpecProblem(doc.name, node.start_mark.line + 1, key_path(loc), why))
         return None
     if isinstance(value, str) and (bad := _surrogate(value)):
-        problems.append(SpecProblem(doc.name, node.start_mark.line + 1, key_path(loc),
-                                    f"a lone surrogate U+{ord(bad):04X} in {_quoted(value)}: not a character "
-                                    f"any file or Rust string can hold"))
+        problems.append(
+            SpecProblem(
+                doc.name,
+                node.start_mark.line + 1,
+                key_path(loc),
+                f"a lone surrogate U+{ord(bad):04X} in {_quoted(value)}: not a character "
+                f"any file or Rust string can hold",
+            )
+        )
     return value
 
 
@@ -111,8 +125,9 @@ def _surrogate(s: str) -> str | None:
     return next((ch for ch in s if 0xD800 <= ord(ch) <= 0xDFFF), None)
 
 
-def _build(node: yaml.Node, loc: Loc, doc: SourceDoc, loader: yaml.SafeLoader,
-           problems: list[SpecProblem]) -> Any:
+def _build(
+    node: yaml.Node, loc: Loc, doc: SourceDoc, loader: yaml.SafeLoader, problems: list[SpecProblem]
+) -> Any:
     doc.lines.setdefault(loc, node.start_mark.line + 1)
     if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode) and not _surrogate(node.value):
         return node.value  # what the safe constructor returns for a string, without its bookkeeping
@@ -120,26 +135,44 @@ def _build(node: yaml.Node, loc: Loc, doc: SourceDoc, loader: yaml.SafeLoader,
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = (_build(key_node, loc, doc, loader, problems) if isinstance(key_node, yaml.ScalarNode)
-                   else None)
+            key = (
+                _build(key_node, loc, doc, loader, problems)
+                if isinstance(key_node, yaml.ScalarNode)
+                else None
+            )
             if not isinstance(key, (str, int, float, bool)) or key is None:
-                if isinstance(key_node, yaml.ScalarNode) and key is None and key_node.value not in ("", "~", "null"):
+                if (
+                    isinstance(key_node, yaml.ScalarNode)
+                    and key is None
+                    and key_node.value not in ("", "~", "null")
+                ):
                     continue  # reported by _scalar
-                problems.append(SpecProblem(doc.name, key_node.start_mark.line + 1,
-                                            _kp(loc) or _TOP, f"unsupported mapping key {_shown(key_node)}: "
-                                                              f"a key is a plain name"))
+                problems.append(
+                    SpecProblem(
+                        doc.name,
+                        key_node.start_mark.line + 1,
+                        _kp(loc) or _TOP,
+                        f"unsupported mapping key {_shown(key_node)}: a key is a plain name",
+                    )
+                )
                 continue
             if key in out:
-                problems.append(SpecProblem(
-                    doc.name, key_node.start_mark.line + 1, _kp(loc + (key,)),
-                    f"duplicate key (first given on line {doc.lines[loc + (key,)]})"))
+                problems.append(
+                    SpecProblem(
+                        doc.name,
+                        key_node.start_mark.line + 1,
+                        _kp(loc + (key,)),
+                        f"duplicate key (first given on line {doc.lines[loc + (key,)]})",
+                    )
+                )
                 continue
             doc.lines[loc + (key,)] = key_node.start_mark.line + 1
             out[key] = _build(value_node, loc + (key,), doc, loader, problems)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, loc + (i,), doc, loader, problems)
-                for i, item in enumerate(node.value)]
+        return [
+            _build(item, loc + (i,), doc, loader, problems) for i, item in enumerate(node.value)
+        ]
     return _scalar(node, loc, doc, loader, problems)
 
 
@@ -166,8 +199,11 @@ def _read(path: Path, name: str) -> tuple[str | None, list[SpecProblem]]:
     try:
         size = path.stat().st_size
         if size > MAX_SPEC_BYTES:
-            return None, [SpecProblem(name, 1, "", f"the file is {size:,} bytes; a spec is at most "
-                                                   f"{MAX_SPEC_BYTES:,}")]
+            return None, [
+                SpecProblem(
+                    name, 1, "", f"the file is {size:,} bytes; a spec is at most {MAX_SPEC_BYTES:,}"
+                )
+            ]
         data = path.read_bytes()
     except OSError as exc:
         return None, [SpecProblem(name, 1, "", f"cannot read the file: {exc.strerror or exc}")]
@@ -176,8 +212,15 @@ def _read(path: Path, name: str) -> tuple[str | None, list[SpecProblem]]:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, [SpecProblem(name, line, "", f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column "
-                                                  f"{column}; save the file as UTF-8")]
+        return None, [
+            SpecProblem(
+                name,
+                line,
+                "",
+                f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column "
+                f"{column}; save the file as UTF-8",
+            )
+        ]
 
 
 def _forbidden_character(text: str, name: str) -> SpecProblem | None:
@@ -187,11 +230,20 @@ def _forbidden_character(text: str, name: str) -> SpecProblem | None:
     line = text.count("\n", 0, m.start()) + 1
     column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
     code = ord(m[0])
-    what = "a NUL character" if code == 0 else "a lone surrogate" if 0xD800 <= code <= 0xDFFF else \
-        "a control character"
-    return SpecProblem(name, line, _EventCheck(name).path_at(text[:m.start()]),
-                       f"{what} (U+{code:04X}) at column {column}: a YAML file cannot hold it raw; inside a "
-                       f"double-quoted string write it as \"\\u{code:04x}\"")
+    what = (
+        "a NUL character"
+        if code == 0
+        else "a lone surrogate"
+        if 0xD800 <= code <= 0xDFFF
+        else "a control character"
+    )
+    return SpecProblem(
+        name,
+        line,
+        _EventCheck(name).path_at(text[: m.start()]),
+        f"{what} (U+{code:04X}) at column {column}: a YAML file cannot hold it raw; inside a "
+        f'double-quoted string write it as "\\u{code:04x}"',
+    )
 
 
 # ---------------------------------------------------------------- one pass over the events
@@ -214,7 +266,9 @@ class _EventCheck:
     def __init__(self, name: str):
         self.name = name
         self.stack: list[_Frame] = []
-        self.anchors: dict[str, tuple[int, int, int]] = {}  # anchor -> (line, expanded size, height)
+        self.anchors: dict[
+            str, tuple[int, int, int]
+        ] = {}  # anchor -> (line, expanded size, height)
         self.open_anchors: dict[str, int] = {}
         self.expansion = 0
         self.documents = 0
@@ -222,8 +276,11 @@ class _EventCheck:
         self.last = ""  # the key path of the last node started
 
     def path(self) -> str:
-        parts = tuple(f.key if f.mapping else (f.key or 0) for f in self.stack if f.key is not None
-                      or not f.mapping)
+        parts = tuple(
+            f.key if f.mapping else (f.key or 0)
+            for f in self.stack
+            if f.key is not None or not f.mapping
+        )
         shown = key_path(parts[:_SHOWN_DEPTH])
         return shown + ("..." if len(parts) > _SHOWN_DEPTH else "")
 
@@ -238,7 +295,9 @@ class _EventCheck:
                     return self.problem
         except yaml.MarkedYAMLError as exc:
             return _syntax_problem(exc, self.name, self.path() or _TOP, text)
-        except yaml.YAMLError as exc:  # pragma: no cover - the reader's errors are caught before parsing
+        except (
+            yaml.YAMLError
+        ) as exc:  # pragma: no cover - the reader's errors are caught before parsing
             return SpecProblem(self.name, 1, _TOP, f"not valid YAML ({type(exc).__name__})")
         return None
 
@@ -279,7 +338,9 @@ class _EventCheck:
             if event.anchor:
                 self.anchors[event.anchor] = (line, 1, 1)
             self.after_node(1, 1)
-        elif isinstance(event, yaml.AliasEvent) and event.anchor is not None:  # an alias names its anchor
+        elif (
+            isinstance(event, yaml.AliasEvent) and event.anchor is not None
+        ):  # an alias names its anchor
             self.before_node()
             self.alias(event.anchor, line)
 
@@ -296,8 +357,11 @@ class _EventCheck:
 
     def alias(self, anchor: str, line: int) -> None:
         if anchor in self.open_anchors:
-            self.fail(line, f"*{anchor} refers to the value that contains it (&{anchor}, line "
-                            f"{self.open_anchors[anchor]}): it would be infinitely deep")
+            self.fail(
+                line,
+                f"*{anchor} refers to the value that contains it (&{anchor}, line "
+                f"{self.open_anchors[anchor]}): it would be infinitely deep",
+            )
             return
         if anchor not in self.anchors:
             self.fail(line, f"*{anchor} refers to no anchor &{anchor} defined above it")
@@ -305,8 +369,11 @@ class _EventCheck:
         _, size, height = self.anchors[anchor]
         self.expansion += size
         if self.expansion > MAX_ALIAS_EXPANSION:
-            self.fail(line, f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values (*{anchor} alone "
-                            f"to {size:,}); write the values out or use fewer aliases")
+            self.fail(
+                line,
+                f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values (*{anchor} alone "
+                f"to {size:,}); write the values out or use fewer aliases",
+            )
         elif len(self.stack) + height > MAX_YAML_DEPTH:
             self.fail(line, f"*{anchor} nests the values more than {MAX_YAML_DEPTH} levels deep")
         else:
@@ -351,11 +418,16 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, name: str, key: str, text: str) -
     elif "mapping values are not allowed" in problem or "unexpected ':'" in problem:
         why = "a second `: ` on one line; quote a value that holds a colon and a space"
     elif "cannot start any token" in problem or "tab character" in problem:
-        why = ("a tab: YAML indents with spaces" if char == "\t" else
-               f"{char!r} cannot start a value; quote the value")
+        why = (
+            "a tab: YAML indents with spaces"
+            if char == "\t"
+            else f"{char!r} cannot start a value; quote the value"
+        )
     elif "expected key" in problem:
-        why = "this line does not line up with the keys above it (check its indentation, and that nothing " \
-              "follows a closing bracket or quote)"
+        why = (
+            "this line does not line up with the keys above it (check its indentation, and that nothing "
+            "follows a closing bracket or quote)"
+        )
     elif "'-' indicator" in problem:
         why = "this line does not line up with the `- ` items above it (check its indentation)"
     elif "expected ':'" in problem:
@@ -399,10 +471,14 @@ def load_yaml(path: Path, text: str | None = None) -> tuple[SourceDoc | None, li
     try:
         root = loader.get_single_node()
         if root is None:
-            return None, [SpecProblem(name, 1, "", "empty file: expected a mapping with a `kind` key")]
+            return None, [
+                SpecProblem(name, 1, "", "empty file: expected a mapping with a `kind` key")
+            ]
         doc = SourceDoc(path=path, data=None)
         doc.data = _build(root, (), doc, loader, problems)
-    except yaml.MarkedYAMLError as exc:  # the event pass has seen every syntax error; kept for safety
+    except (
+        yaml.MarkedYAMLError
+    ) as exc:  # the event pass has seen every syntax error; kept for safety
         return None, [_syntax_problem(exc, name, _TOP, text)]
     finally:
         loader.dispose()

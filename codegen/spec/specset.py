@@ -45,7 +45,9 @@ class Entry(Generic[EntryModelT]):
     model: EntryModelT
 
 
-def _all_hold(entries: list[Entry[BaseModel]], model: type[ModelT]) -> TypeGuard[list[Entry[ModelT]]]:
+def _all_hold(
+    entries: list[Entry[BaseModel]], model: type[ModelT]
+) -> TypeGuard[list[Entry[ModelT]]]:
     return all(isinstance(e.model, model) for e in entries)
 
 

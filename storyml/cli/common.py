@@ -11,12 +11,23 @@ from codegen.spec.loader import load_specs
 from storyml.errors import UserError
 from storyml.paths import DEFAULT_GENERATED, DEFAULT_SPECS
 
-__all__ = ["DEFAULT_GENERATED", "DEFAULT_SPECS", "add_specs_option", "check_output", "load_contract"]
+__all__ = [
+    "DEFAULT_GENERATED",
+    "DEFAULT_SPECS",
+    "add_specs_option",
+    "check_output",
+    "load_contract",
+]
 
 
 def add_specs_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--specs", type=Path, default=DEFAULT_SPECS, metavar="DIR",
-                        help="specs directory (default: %(default)s)")
+    parser.add_argument(
+        "--specs",
+        type=Path,
+        default=DEFAULT_SPECS,
+        metavar="DIR",
+        help="specs directory (default: %(default)s)",
+    )
 
 
 def load_contract(specs_dir: Path) -> Contract:
@@ -28,9 +39,13 @@ def check_output(path: Path, directory: bool, flag: str = "--out") -> None:
     """Refuse, before any work, an output that cannot be written: a file where a directory belongs
     or the other way round, or a place under a file or without write permission."""
     if path.exists() and path.is_dir() != directory:
-        raise UserError(f"{flag} {path}: is a {'file' if directory else 'directory'}, not a "
-                        f"{'directory' if directory else 'file'}")
-    parent = path if path.exists() and directory else path.parent  # an existing file is rewritten in place
+        raise UserError(
+            f"{flag} {path}: is a {'file' if directory else 'directory'}, not a "
+            f"{'directory' if directory else 'file'}"
+        )
+    parent = (
+        path if path.exists() and directory else path.parent
+    )  # an existing file is rewritten in place
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():

@@ -27,10 +27,17 @@ from .common import add_specs_option
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_specs_option(parser)
-    parser.add_argument("--against", default="HEAD", metavar="GIT_REF",
-                        help="revision to compare with (default: %(default)s)")
-    parser.add_argument("--list-rules", action="store_true",
-                        help="print every rule's id, category and whether it is breaking, then exit")
+    parser.add_argument(
+        "--against",
+        default="HEAD",
+        metavar="GIT_REF",
+        help="revision to compare with (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--list-rules",
+        action="store_true",
+        help="print every rule's id, category and whether it is breaking, then exit",
+    )
 
 
 def _git(args: list[str], cwd: Path) -> bytes:
@@ -39,7 +46,10 @@ def _git(args: list[str], cwd: Path) -> bytes:
     except FileNotFoundError:
         raise UserError("git is not installed") from None
     except subprocess.CalledProcessError as exc:
-        said = exc.stderr.decode(errors="replace").strip() or f"exit status {exc.returncode}, no message"
+        said = (
+            exc.stderr.decode(errors="replace").strip()
+            or f"exit status {exc.returncode}, no message"
+        )
         raise UserError(f"git {' '.join(args)} failed:\n{said}") from None
 
 
@@ -51,7 +61,9 @@ def export_specs(ref: str, specs_dir: Path, dest: Path) -> Path:
     try:  # git's own words, in full: "fatal: Needed a single revision" and the like
         _git(["rev-parse", "--verify", "--end-of-options", f"{ref}^{{commit}}"], top)
     except UserError as exc:
-        raise UserError(f"--against {ref}: not a commit of the repository at {top}; {exc}") from None
+        raise UserError(
+            f"--against {ref}: not a commit of the repository at {top}; {exc}"
+        ) from None
     names = _git(["ls-tree", "-r", "--name-only", ref, "--", rel], top).decode().splitlines()
     if not names:
         raise UserError(f"{ref} has no {rel}/ directory")
@@ -66,7 +78,11 @@ def _declares_version(root: Path) -> bool:
     paths, _ = spec_files(root)  # a directory it cannot list is load_specs' problem to report
     for path in paths:
         doc, _ = load_yaml(path)
-        if doc is not None and isinstance(doc.data, dict) and doc.data.get("kind") == "contract_version":
+        if (
+            doc is not None
+            and isinstance(doc.data, dict)
+            and doc.data.get("kind") == "contract_version"
+        ):
             return True
     return False
 
@@ -78,16 +94,19 @@ def _old_contract(ref: str, specs: Path, tmp: Path, new: Contract) -> Contract:
         # as today's (so the gate asks a major bump of nothing but its own first version).
         (root / "contract.unversioned.yaml").write_text(
             f"kind: contract_version\nversion: {UNVERSIONED}\nmetadata_key: {new.version.metadata_key}\n",
-            encoding="utf-8")
+            encoding="utf-8",
+        )
     try:
         return build_contract(load_specs(root, codegen_only=True))
     except SpecError as exc:
         # Usually a spec key this version requires that the old revision predates.
         first = exc.problems[0]
         where = Path(first.file).relative_to(tmp) if first.file.startswith(str(tmp)) else first.file
-        raise UserError(f"the specs at {ref} do not load with this storyml "
-                        f"({len(exc.problems)} problem(s); first: {where}:{first.line}: {first.key}: "
-                        f"{first.message}); compare against a later revision") from None
+        raise UserError(
+            f"the specs at {ref} do not load with this storyml "
+            f"({len(exc.problems)} problem(s); first: {where}:{first.line}: {first.key}: "
+            f"{first.message}); compare against a later revision"
+        ) from None
 
 
 def gate(old: Contract, new: Contract, changes: list[Change]) -> list[str]:
@@ -103,9 +122,11 @@ def gate(old: Contract, new: Contract, changes: list[Change]) -> list[str]:
     if not missing:
         return []
     bump = Version(was.major + 1, 0, 0)
-    return [f"{len([c for c in breaking if c.rule.id in missing])} breaking change(s) ({', '.join(missing)}) "
-            f"need a major version bump: set `version: {bump}` in specs/contract.yaml (now {now}), or "
-            f"acknowledge each rule there under `acknowledged_breaking` for a new version"]
+    return [
+        f"{len([c for c in breaking if c.rule.id in missing])} breaking change(s) ({', '.join(missing)}) "
+        f"need a major version bump: set `version: {bump}` in specs/contract.yaml (now {now}), or "
+        f"acknowledge each rule there under `acknowledged_breaking` for a new version"
+    ]
 
 
 def _list_rules() -> int:
@@ -126,15 +147,24 @@ def run(args: argparse.Namespace) -> int:
     breaking = sum(c.breaking for c in changes)
     versions = f"version {old.version.version} -> {new.version.version}"
     if not changes:
-        print(f"no contract changes against {args.against} (fingerprint {new.fingerprint}; {versions})")
+        print(
+            f"no contract changes against {args.against} (fingerprint {new.fingerprint}; {versions})"
+        )
     else:
-        print(f"{len(changes)} change(s), {breaking} breaking; fingerprint {old.fingerprint} -> {new.fingerprint}; "
-              f"{versions}")
+        print(
+            f"{len(changes)} change(s), {breaking} breaking; fingerprint {old.fingerprint} -> {new.fingerprint}; "
+            f"{versions}"
+        )
     problems = gate(old, new, changes)
     for problem in problems:
         print(f"refused: {problem}")
     if breaking and not problems:
-        print("breaking changes allowed: " + ("the major version went up" if
-                                             new.version.semver.major > old.version.semver.major else
-                                             "every one is acknowledged in specs/contract.yaml"))
+        print(
+            "breaking changes allowed: "
+            + (
+                "the major version went up"
+                if new.version.semver.major > old.version.semver.major
+                else "every one is acknowledged in specs/contract.yaml"
+            )
+        )
     return 1 if problems else 0

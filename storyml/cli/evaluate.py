@@ -37,20 +37,38 @@ DEFAULT_REPORT_DIR = Path("reports")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--artifacts", type=Path, default=None,
+        "--artifacts",
+        type=Path,
+        default=None,
         help="artifacts directory with the models (default: the last build's, from artifacts/LATEST, else artifacts/)",
     )
     parser.add_argument(
-        "--data", type=Path, default=None,
+        "--data",
+        type=Path,
+        default=None,
         help=f"directory with the test splits (default: <artifacts>/{DATA_SUBDIR} if present, else {DATA_SUBDIR}/)",
     )
-    parser.add_argument("--out", type=Path, default=None, help=f"report directory (default: {DEFAULT_REPORT_DIR}/)")
-    parser.add_argument("--real-prose", type=Path, default=REAL_PROSE_FILE,
-                        help="the hand-written real-prose test set")
-    parser.add_argument("--dev-prose", type=Path, default=DEV_PROSE_FILE,
-                        help="the hand-written real-prose development set")
-    parser.add_argument("--int8", action="store_true", help="evaluate the INT8-quantized models (<name>.int8.onnx)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="texts per model call")
+    parser.add_argument(
+        "--out", type=Path, default=None, help=f"report directory (default: {DEFAULT_REPORT_DIR}/)"
+    )
+    parser.add_argument(
+        "--real-prose",
+        type=Path,
+        default=REAL_PROSE_FILE,
+        help="the hand-written real-prose test set",
+    )
+    parser.add_argument(
+        "--dev-prose",
+        type=Path,
+        default=DEV_PROSE_FILE,
+        help="the hand-written real-prose development set",
+    )
+    parser.add_argument(
+        "--int8", action="store_true", help="evaluate the INT8-quantized models (<name>.int8.onnx)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="texts per model call"
+    )
 
 
 def default_data_dir(artifacts_dir: Path) -> Path:
@@ -85,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
     elif not predictor.has_character_model():
         characters = (None, f"no character predictor model in {artifacts_dir}")
     else:
-        records = load_character_records(characters_path, TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES)
+        records = load_character_records(
+            characters_path, TOTAL_INPUT_FEATURES, TOTAL_OUTPUT_FEATURES
+        )
         characters = (records, str(characters_path))
 
     report = build_report(predictor, text_sets, characters)
@@ -98,8 +118,10 @@ def run(args: argparse.Namespace) -> int:
         )
     for name, s in report["sets"].items():
         if s["template_derived"]:
-            print(f"{s['title']} (n = {s['n']}): event macro-F1 {s['events']['macro']['f1']:.3f}, "
-                  f"entity F1 {s['entities_strict']['micro']['f1']:.3f} (template data)")
+            print(
+                f"{s['title']} (n = {s['n']}): event macro-F1 {s['events']['macro']['f1']:.3f}, "
+                f"entity F1 {s['entities_strict']['micro']['f1']:.3f} (template data)"
+            )
     for name, reason in sorted(report["skipped"].items()):
         print(f"not evaluated: {name}: {reason}")
     print(f"wrote {len(written)} files to {out_dir}")

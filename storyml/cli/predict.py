@@ -36,27 +36,47 @@ FAILED_LINES_SHOWN = 10  # line numbers listed in the closing message
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="text to analyse (one or more)")
-    parser.add_argument("--input", type=Path, help="JSONL file of records with a 'text' field (- for stdin)")
-    parser.add_argument("--output", type=Path, help="write one JSON result per input line here (JSONL; - for stdout)")
     parser.add_argument(
-        "--artifacts", type=Path, default=None,
+        "--input", type=Path, help="JSONL file of records with a 'text' field (- for stdin)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="write one JSON result per input line here (JSONL; - for stdout)",
+    )
+    parser.add_argument(
+        "--artifacts",
+        type=Path,
+        default=None,
         help="artifacts directory with the models (default: the last build's, from artifacts/LATEST, else artifacts/)",
     )
-    parser.add_argument("--int8", action="store_true", help="run the INT8-quantized models (<name>.int8.onnx)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="model rows (windows) per call")
-    parser.add_argument("--json", action="store_true", help="print JSON lines instead of readable text")
+    parser.add_argument(
+        "--int8", action="store_true", help="run the INT8-quantized models (<name>.int8.onnx)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="model rows (windows) per call"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON lines instead of readable text"
+    )
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
     if args.input is not None and args.texts:
         raise UserError("give texts on the command line or --input FILE, not both")
     if args.input is None and not args.texts:
-        raise UserError('nothing to predict: give a text (storyml predict "I open the door.") or --input FILE.jsonl')
+        raise UserError(
+            'nothing to predict: give a text (storyml predict "I open the door.") or --input FILE.jsonl'
+        )
     for n, text in enumerate(args.texts, start=1):
         bad = unencodable(text)
         if bad is not None:
             raise UserError(f"text argument {n} is not valid UTF-8 text ({bad}); pass UTF-8 text")
-    for flag, path in (("--input", args.input), ("--output", args.output), ("--artifacts", args.artifacts)):
+    for flag, path in (
+        ("--input", args.input),
+        ("--output", args.output),
+        ("--artifacts", args.artifacts),
+    ):
         bad = unencodable(str(path)) if path is not None else None
         if bad is not None:
             raise UserError(f"{flag}: the path is not valid UTF-8 ({bad})")
@@ -76,7 +96,10 @@ def _write(records: list[dict], output: Path | None) -> None:
             f.write(lines)
     except OSError as exc:
         raise UserError(f"{output}: cannot write the output ({exc.strerror or exc})") from None
-    print(f"wrote {len(records)} result{'s' if len(records) != 1 else ''} to {output}", file=sys.stderr)
+    print(
+        f"wrote {len(records)} result{'s' if len(records) != 1 else ''} to {output}",
+        file=sys.stderr,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
     if args.input is not None:
         source = "<stdin>" if str(args.input) == STDIO else str(args.input)
         lines = parse_input_lines(decode_input(read_input_bytes(args.input), source))
-    predictor = Predictor(resolve_artifacts_dir(args.artifacts), int8=args.int8, batch_size=args.batch_size)
+    predictor = Predictor(
+        resolve_artifacts_dir(args.artifacts), int8=args.int8, batch_size=args.batch_size
+    )
     if lines is None:
         results = predictor.predict(list(args.texts))
         if args.output is not None or args.json:
@@ -96,8 +121,13 @@ def run(args: argparse.Namespace) -> int:
     _write(predict_lines(predictor, lines), args.output)
     failed = [line.number for line in lines if line.error is not None]
     if failed:
-        shown = ", ".join(map(str, failed[:FAILED_LINES_SHOWN])) + (", ..." if len(failed) > FAILED_LINES_SHOWN else "")
-        print(f"storyml predict: {len(failed)} of {len(lines)} lines failed (lines {shown}); "
-              "each has an \"error\" field in its output line", file=sys.stderr)
+        shown = ", ".join(map(str, failed[:FAILED_LINES_SHOWN])) + (
+            ", ..." if len(failed) > FAILED_LINES_SHOWN else ""
+        )
+        print(
+            f"storyml predict: {len(failed)} of {len(lines)} lines failed (lines {shown}); "
+            'each has an "error" field in its output line',
+            file=sys.stderr,
+        )
         return 1
     return 0

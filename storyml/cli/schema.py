@@ -10,9 +10,16 @@ from storyml.fsutil import atomic_write_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("generated"), metavar="DIR",
-                        help="write DIR/schema/<kind>.schema.json (default: %(default)s)")
-    parser.add_argument("--print", dest="kind", metavar="KIND", help="print one kind's schema instead")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("generated"),
+        metavar="DIR",
+        help="write DIR/schema/<kind>.schema.json (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--print", dest="kind", metavar="KIND", help="print one kind's schema instead"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,8 +29,10 @@ def run(args: argparse.Namespace) -> int:
         if key not in files:
             from storyml.errors import UserError
 
-            raise UserError(f"unknown kind {args.kind!r}; known: "
-                            + ", ".join(sorted(k.split("/")[1].split(".")[0] for k in files)))
+            raise UserError(
+                f"unknown kind {args.kind!r}; known: "
+                + ", ".join(sorted(k.split("/")[1].split(".")[0] for k in files))
+            )
         print(files[key], end="")
         return 0
     for rel, text in files.items():

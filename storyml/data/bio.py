@@ -72,9 +72,7 @@ _BEGIN_BY_CATEGORY = np.array([BEGIN_LABEL_INDEX[c] for c in ENTITY_CATEGORIES],
 _INSIDE_BY_CATEGORY = np.array([INSIDE_LABEL_INDEX[c] for c in ENTITY_CATEGORIES], dtype=np.int64)
 
 # Every code point Python calls whitespace lies at or below U+3000 (ideographic space).
-_WHITESPACE_CODEPOINTS = np.array(
-    [c for c in range(0x3001) if chr(c).isspace()], dtype=np.uint32
-)
+_WHITESPACE_CODEPOINTS = np.array([c for c in range(0x3001) if chr(c).isspace()], dtype=np.uint32)
 # Separates texts in the batch-wide character axis, so no range crosses from one text to the next.
 _TEXT_SEPARATOR = "\n"
 
@@ -126,10 +124,14 @@ def align_batch(
     entity_starts, entity_ends, entity_category = _flatten_entities(
         texts, entities_per_text, text_lengths, text_base
     )
-    labels = _label_tokens(starts, ends, tokens.special, entity_starts, entity_ends, entity_category)
+    labels = _label_tokens(
+        starts, ends, tokens.special, entity_starts, entity_ends, entity_category
+    )
     if outside_per_text is not None and any(o is not None for o in outside_per_text):
         labels = _ignore_unknown(labels, starts, ends, token_text, text_base, outside_per_text)
-    return AlignedBatch(tokens, labels, starts - text_base[token_text], ends - text_base[token_text])
+    return AlignedBatch(
+        tokens, labels, starts - text_base[token_text], ends - text_base[token_text]
+    )
 
 
 class AlignedBatch(Mapping[str, list[Any] | None]):
@@ -248,11 +250,15 @@ def _special_layout(tokenizer: Any) -> _SpecialLayout:
     ids, mask = probe[INPUT_IDS][0], [bool(flag) for flag in probe["special_tokens_mask"][0]]
     lead = next((i for i, flag in enumerate(mask) if not flag), len(mask))
     tail = next((i for i, flag in enumerate(reversed(mask)) if not flag), len(mask))
-    opening, closing = tuple(ids[:lead]), tuple(ids[len(ids) - tail:]) if tail else ()
-    return _SpecialLayout(opening, closing, sum(mask), lead + tail == sum(mask) and lead < len(mask))
+    opening, closing = tuple(ids[:lead]), tuple(ids[len(ids) - tail :]) if tail else ()
+    return _SpecialLayout(
+        opening, closing, sum(mask), lead + tail == sum(mask) and lead < len(mask)
+    )
 
 
-def _encode(tokenizer: Any, texts: Sequence[str], max_length: int, layout: _SpecialLayout) -> _Tokens:
+def _encode(
+    tokenizer: Any, texts: Sequence[str], max_length: int, layout: _SpecialLayout
+) -> _Tokens:
     """Tokenize `texts`, truncated to `max_length` tokens, unpadded.
 
     Tokenizers whose pre-tokenizer splits at whitespace go through `_encode_chunks` (each
@@ -265,7 +271,9 @@ def _encode(tokenizer: Any, texts: Sequence[str], max_length: int, layout: _Spec
     return _encode_texts(tokenizer, texts, max_length, layout)
 
 
-def _encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int, layout: _SpecialLayout) -> _Tokens:
+def _encode_texts(
+    tokenizer: Any, texts: Sequence[str], max_length: int, layout: _SpecialLayout
+) -> _Tokens:
     """One batched tokenizer call over whole texts, truncated, unpadded.
 
     A transformers fast tokenizer is configured through its own `set_truncation_and_padding`
@@ -301,7 +309,9 @@ def _encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int, layout:
     words = None
     if word_ids is not None:
         words = np.fromiter(
-            (-1 if w is None else w for w in chain.from_iterable(word_ids)), dtype=np.int64, count=total
+            (-1 if w is None else w for w in chain.from_iterable(word_ids)),
+            dtype=np.int64,
+            count=total,
         )
     return _Tokens(
         ids=np.fromiter(chain.from_iterable(input_ids), dtype=np.int64, count=total),
@@ -323,8 +333,11 @@ def _configure(tokenizer: Any, max_length: int | None) -> bool:
 
     configure(
         padding_strategy=PaddingStrategy.DO_NOT_PAD,
-        truncation_strategy=(TruncationStrategy.DO_NOT_TRUNCATE if max_length is None
-                             else TruncationStrategy.LONGEST_FIRST),
+        truncation_strategy=(
+            TruncationStrategy.DO_NOT_TRUNCATE
+            if max_length is None
+            else TruncationStrategy.LONGEST_FIRST
+        ),
         max_length=max_length,
         stride=0,
         pad_to_multiple_of=None,
@@ -339,7 +352,15 @@ def _configure(tokenizer: Any, max_length: int | None) -> bool:
 _CHUNK_SEPARATORS = ("\t", "\n", "\r")
 # Normalizers that act on each character on its own (NFC/NFKC compose a character with the
 # combining marks after it, never across whitespace), so a text normalizes chunk by chunk.
-_CHUNKABLE_NORMALIZERS = ("BertNormalizer", "Lowercase", "NFC", "NFD", "NFKC", "NFKD", "StripAccents")
+_CHUNKABLE_NORMALIZERS = (
+    "BertNormalizer",
+    "Lowercase",
+    "NFC",
+    "NFD",
+    "NFKC",
+    "NFKD",
+    "StripAccents",
+)
 # Pre-tokenizers that split at whitespace and keep none of it in a pre-token.
 _CHUNKABLE_PRE_TOKENIZERS = ("BertPreTokenizer", "Whitespace", "WhitespaceSplit")
 # Models that tokenize each pre-token on its own, deterministically.
@@ -402,15 +423,22 @@ def _encode_chunks(
     kind_count = np.fromiter(map(len, encodings), dtype=np.int64, count=len(encodings))
     kind_total = int(kind_count.sum())
     kind_first = np.cumsum(kind_count) - kind_count
-    kind_ids = np.fromiter(chain.from_iterable(e.ids for e in encodings), dtype=np.int64,
-                           count=kind_total)
-    kind_offsets = np.fromiter(chain.from_iterable(chain.from_iterable(e.offsets for e in encodings)),
-                               dtype=np.int64, count=2 * kind_total).reshape(-1, 2)
-    kind_special = np.fromiter(chain.from_iterable(e.special_tokens_mask for e in encodings),
-                               dtype=bool, count=kind_total)
-    kind_word = np.fromiter((-1 if w is None else w for w in
-                             chain.from_iterable(e.word_ids for e in encodings)),
-                            dtype=np.int64, count=kind_total)
+    kind_ids = np.fromiter(
+        chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=kind_total
+    )
+    kind_offsets = np.fromiter(
+        chain.from_iterable(chain.from_iterable(e.offsets for e in encodings)),
+        dtype=np.int64,
+        count=2 * kind_total,
+    ).reshape(-1, 2)
+    kind_special = np.fromiter(
+        chain.from_iterable(e.special_tokens_mask for e in encodings), dtype=bool, count=kind_total
+    )
+    kind_word = np.fromiter(
+        (-1 if w is None else w for w in chain.from_iterable(e.word_ids for e in encodings)),
+        dtype=np.int64,
+        count=kind_total,
+    )
     kind_words = np.zeros(len(encodings), dtype=np.int64)
     np.maximum.at(kind_words, np.repeat(np.arange(len(encodings)), kind_count), kind_word + 1)
 
@@ -433,7 +461,10 @@ def _encode_chunks(
     position = np.arange(total) - (np.cumsum(per_text) - per_text)[token_text]
     keep = position < max_length - layout.count
     token_chunk, token_text, source, position = (
-        token_chunk[keep], token_text[keep], source[keep], position[keep]
+        token_chunk[keep],
+        token_text[keep],
+        source[keep],
+        position[keep],
     )
     base = chunk_at[token_chunk] - text_base[token_text]
 
@@ -490,13 +521,22 @@ def _label_tokens(
     return np.where(special, IGNORE_INDEX, labels)
 
 
-def _ignore_unknown(labels: np.ndarray, starts: np.ndarray, ends: np.ndarray, token_text: np.ndarray,
-                    text_base: np.ndarray, outside_per_text: Sequence[Sequence[Sequence[int]] | None]
-                    ) -> np.ndarray:
+def _ignore_unknown(
+    labels: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    token_text: np.ndarray,
+    text_base: np.ndarray,
+    outside_per_text: Sequence[Sequence[Sequence[int]] | None],
+) -> np.ndarray:
     """O tokens of partially labelled texts that overlap none of their outside ranges -> IGNORE_INDEX."""
     partial = np.array([o is not None for o in outside_per_text], dtype=bool)
-    rows = [(int(a) + int(text_base[i]), int(b) + int(text_base[i]))
-            for i, ranges in enumerate(outside_per_text) if ranges for a, b in ranges]
+    rows = [
+        (int(a) + int(text_base[i]), int(b) + int(text_base[i]))
+        for i, ranges in enumerate(outside_per_text)
+        if ranges
+        for a, b in ranges
+    ]
     table = np.array(sorted(rows), dtype=np.int64).reshape(-1, 2)
     known = np.zeros(starts.shape, dtype=bool)
     if len(table):
@@ -622,13 +662,12 @@ def as_features(aligned: Mapping[str, list]) -> list[dict[str, list[int]]]:
     """Columns from `align_batch` -> one dict per example, the shape a Trainer dataset yields."""
     return [
         {INPUT_IDS: ids, ATTENTION_MASK: mask, "labels": labels}
-        for ids, mask, labels in zip(
-            aligned[INPUT_IDS], aligned[ATTENTION_MASK], aligned["labels"]
-        )
+        for ids, mask, labels in zip(aligned[INPUT_IDS], aligned[ATTENTION_MASK], aligned["labels"])
     ]
 
 
 # --- Token tags -> entity spans (the engine's strict assembly) ----------------------------------
+
 
 def tags_to_spans(
     tag_ids: Sequence[int],
@@ -656,9 +695,15 @@ def tags_to_spans(
     if special_mask is not None and len(special_mask) != len(tag_ids):
         raise ValueError(f"{len(tag_ids)} tags but {len(special_mask)} special-mask entries")
     tags = [int(tag) for tag in tag_ids]
-    special = [tag == IGNORE_INDEX or (bool(special_mask[t]) if special_mask is not None
-                                       else int(offsets[t][0]) == int(offsets[t][1]))
-               for t, tag in enumerate(tags)]
+    special = [
+        tag == IGNORE_INDEX
+        or (
+            bool(special_mask[t])
+            if special_mask is not None
+            else int(offsets[t][0]) == int(offsets[t][1])
+        )
+        for t, tag in enumerate(tags)
+    ]
     # Special tokens carry no label that matters (IGNORE_INDEX included): read them as O.
     tags = [OUTSIDE_INDEX if special[t] else tag for t, tag in enumerate(tags)]
     if continues_word is None:
@@ -669,10 +714,19 @@ def tags_to_spans(
     spans = []
     snapped = word_tags(tags, special, continues_word)
     for first, end, category in assemble_spans(tags, special, continues_word):
-        confidence = (float(np.mean([float(probs[t][snapped[t]]) for t in range(first, end)]))
-                      if probs is not None else 1.0)
-        spans.append({"start": int(offsets[first][0]), "end": int(offsets[end - 1][1]),
-                      "category": ENTITY_CATEGORIES[category], "confidence": confidence})
+        confidence = (
+            float(np.mean([float(probs[t][snapped[t]]) for t in range(first, end)]))
+            if probs is not None
+            else 1.0
+        )
+        spans.append(
+            {
+                "start": int(offsets[first][0]),
+                "end": int(offsets[end - 1][1]),
+                "category": ENTITY_CATEGORIES[category],
+                "confidence": confidence,
+            }
+        )
     return spans
 
 
@@ -694,9 +748,14 @@ def logits_to_spans(
     logits = np.asarray(logits, dtype=np.float64)
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     probs = shifted / shifted.sum(axis=-1, keepdims=True)
-    special = ([bool(flag) for flag in special_mask] if special_mask is not None
-               else [int(a) == int(b) for a, b in offsets])
-    words = [False] * len(logits) if continues_word is None else [bool(flag) for flag in continues_word]
+    special = (
+        [bool(flag) for flag in special_mask]
+        if special_mask is not None
+        else [int(a) == int(b) for a, b in offsets]
+    )
+    words = (
+        [False] * len(logits) if continues_word is None else [bool(flag) for flag in continues_word]
+    )
     tags = decode_tags(logits.tolist(), special, words)
     return tags_to_spans(tags, offsets, special, probs, words)
 
@@ -739,4 +798,3 @@ class TokenClassificationCollator:
                 table[row, : len(feature[key])] = feature[key]
             batch[key] = torch.from_numpy(table)
         return batch
-

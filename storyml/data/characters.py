@@ -103,8 +103,10 @@ PARTNER_SLOT = "#partner_slot"
 ACTION_LABEL = "action.action_type"
 
 _NUMBER_TESTS: dict[str, Callable[[float], Predicate]] = {
-    "gt": lambda b: lambda v: v > b, "ge": lambda b: lambda v: v >= b,
-    "lt": lambda b: lambda v: v < b, "le": lambda b: lambda v: v <= b,
+    "gt": lambda b: lambda v: v > b,
+    "ge": lambda b: lambda v: v >= b,
+    "lt": lambda b: lambda v: v < b,
+    "le": lambda b: lambda v: v <= b,
 }
 
 
@@ -120,7 +122,11 @@ def _predicate(matcher: Any) -> Predicate:
         return lambda v: v == matcher
     assert isinstance(matcher, Compare)
     if matcher.family == "number":
-        tests = [_bound(op, getattr(matcher, op)) for op in _NUMBER_TESTS if getattr(matcher, op) is not None]
+        tests = [
+            _bound(op, getattr(matcher, op))
+            for op in _NUMBER_TESTS
+            if getattr(matcher, op) is not None
+        ]
         if len(tests) == 1:  # the common case, kept to a single call: rules run per example
             return tests[0]
         return lambda v: all(t(v) for t in tests)
@@ -151,7 +157,9 @@ class Condition:
 @dataclass(frozen=True)
 class CompiledRule:
     when: Condition
-    effects: tuple[tuple[str, str | None, float], ...]  # (head.field, variant or None, signed amount)
+    effects: tuple[
+        tuple[str, str | None, float], ...
+    ]  # (head.field, variant or None, signed amount)
 
 
 # ---------------------------------------------------------------- labelling
@@ -177,19 +185,27 @@ class Labeller:
         self.fields = [(h, f) for h, head in vocab.heads.items() for f in head.fields]
         self.rules = [self._compile_rule(r) for r in rules_spec.rules]
         # Derived fields read fields resolved from rules, so they are resolved after them.
-        order = sorted(self.fields, key=lambda hf: self.targets[f"{hf[0]}.{hf[1].name}"].of is not None)
-        self.resolvers = [(f"{h}.{f.name}", f, self._resolver(f"{h}.{f.name}", f)) for h, f in order]
+        order = sorted(
+            self.fields, key=lambda hf: self.targets[f"{hf[0]}.{hf[1].name}"].of is not None
+        )
+        self.resolvers = [
+            (f"{h}.{f.name}", f, self._resolver(f"{h}.{f.name}", f)) for h, f in order
+        ]
         self.head_types = typing.get_type_hints(CharacterOutputs)
         # (head, [(field, head.field, enum class for enum-valued fields)]): how labels fill the records
-        self.head_plans = [(h, [(f.name, f"{h}.{f.name}", _label_enum(f)) for f in head.fields])
-                           for h, head in vocab.heads.items()]
+        self.head_plans = [
+            (h, [(f.name, f"{h}.{f.name}", _label_enum(f)) for f in head.fields])
+            for h, head in vocab.heads.items()
+        ]
 
     def _compile_rule(self, rule: Any) -> CompiledRule:
         effects = []
         for sign, table in ((1.0, rule.raise_), (-1.0, rule.lower)):
             for key, amount in table.items():
                 resolved = self.vocab.effect_field(key)
-                if isinstance(resolved, str):  # why the key names no output field; `storyml check` says it
+                if isinstance(
+                    resolved, str
+                ):  # why the key names no output field; `storyml check` says it
                     raise ValueError(resolved)
                 name, variant = resolved
                 effects.append((name, variant, sign * amount))
@@ -232,7 +248,9 @@ class Labeller:
         one_value = not field_form(f).per_variant_values
         decimals = self.decimals
         if rule == "argmax":  # ties go to the lowest index, as the decoders break them
-            return lambda scores, resolved, ctx: variants[_argmax([scores.get(k, 0.0) for k in keys])]
+            return lambda scores, resolved, ctx: variants[
+                _argmax([scores.get(k, 0.0) for k in keys])
+            ]
         if rule == "positive" and one_value:
             return lambda scores, resolved, ctx: scores.get((name, None), 0.0) > 0.0
         if rule == "positive":
@@ -240,9 +258,12 @@ class Labeller:
         if rule == "sum":
             lo, hi = target.clamp
             if one_value:
-                return lambda scores, resolved, ctx: round(min(max(scores.get((name, None), 0.0), lo), hi), decimals)
-            return lambda scores, resolved, ctx: tuple(round(min(max(scores.get(k, 0.0), lo), hi), decimals)
-                                                       for k in keys)
+                return lambda scores, resolved, ctx: round(
+                    min(max(scores.get((name, None), 0.0), lo), hi), decimals
+                )
+            return lambda scores, resolved, ctx: tuple(
+                round(min(max(scores.get(k, 0.0), lo), hi), decimals) for k in keys
+            )
         source = self.vocab.output_field(target.of)
         of = target.of
         if rule == "winner_probability":  # softmax probability of the chosen variant
@@ -254,6 +275,7 @@ class Labeller:
                 top = max(row)
                 weights = [math.exp(x - top) for x in row]
                 return round(weights[source_variants.index(resolved[of])] / sum(weights), decimals)
+
             return winner_probability
         if rule == "partner_slot":
             takes_target = frozenset(target.when_in)
@@ -261,11 +283,13 @@ class Labeller:
             def partner_slot(scores: dict, resolved: dict, ctx: dict) -> int | None:
                 slot = ctx.get(PARTNER_SLOT)
                 return slot if slot is not None and resolved[of] in takes_target else None
+
             return partner_slot
         if rule == "strongest_primary":  # the primary that is strongest after this turn's change
             feelings = [f"feeling.{v}" for v in variants]
-            return lambda scores, resolved, ctx: variants[_argmax(
-                [ctx.get(p, 0.0) + d for p, d in zip(feelings, resolved[of])])]
+            return lambda scores, resolved, ctx: variants[
+                _argmax([ctx.get(p, 0.0) + d for p, d in zip(feelings, resolved[of])])
+            ]
         raise AssertionError(f"unhandled resolve rule {rule!r}")  # spec validation lists them all
 
     def _label_paths(self, name: str, f: Any, value: Any) -> dict[str, Any]:
@@ -274,8 +298,12 @@ class Labeller:
     def _outputs(self, resolved: dict[str, Any]) -> CharacterOutputs:
         heads = {}
         for head, fields in self.head_plans:
-            heads[head] = self.head_types[head](**{
-                field: resolved[name] if enum is None else enum[resolved[name]] for field, name, enum in fields})
+            heads[head] = self.head_types[head](
+                **{
+                    field: resolved[name] if enum is None else enum[resolved[name]]
+                    for field, name, enum in fields
+                }
+            )
         return CharacterOutputs(**heads)
 
 
@@ -305,9 +333,16 @@ class CompiledCheck:
 class CoherenceScorer:
     def __init__(self, coherence_spec: Any):
         self.threshold = coherence_spec.threshold
-        self.checks = [CompiledCheck(name, c.weight, tuple((Condition.compile(i.if_), Condition.compile(i.then))
-                                                           for i in c.implications))
-                       for name, c in coherence_spec.checks.items()]
+        self.checks = [
+            CompiledCheck(
+                name,
+                c.weight,
+                tuple(
+                    (Condition.compile(i.if_), Condition.compile(i.then)) for i in c.implications
+                ),
+            )
+            for name, c in coherence_spec.checks.items()
+        ]
         self.total_weight = sum(c.weight for c in self.checks)
 
     def score(self, ctx: dict[str, Any]) -> tuple[float, list[str]]:
@@ -362,24 +397,43 @@ class Matrix:
         profiles: dict[str, SceneProfile] = {}
         for archetypes_file in specs.of_kind(ArchetypesFile):
             archetypes.update(archetypes_file.model.archetypes)
-            arch_var.update({n: archetypes_file.model.variance for n in archetypes_file.model.archetypes})
+            arch_var.update(
+                {n: archetypes_file.model.variance for n in archetypes_file.model.archetypes}
+            )
         for dynamics_file in specs.of_kind(RelationalDynamicsFile):
             dynamics.update(dynamics_file.model.dynamics)
             dyn_var.update({n: dynamics_file.model.variance for n in dynamics_file.model.dynamics})
-            bystanders.update({n: dynamics_file.model.bystanders for n in dynamics_file.model.dynamics})
+            bystanders.update(
+                {n: dynamics_file.model.bystanders for n in dynamics_file.model.dynamics}
+            )
         for profiles_file in specs.of_kind(SceneProfilesFile):
             profiles.update(profiles_file.model.profiles)
         models = [e.model for k in MATRIX_KINDS for e in specs.of_kind(k)]
-        return cls(vocabulary_for(specs), specs.one(CharacterMatrixFile), archetypes, arch_var, dynamics, dyn_var,
-                   bystanders, profiles, specs.one(LabellingRulesFile), fingerprint(models))
+        return cls(
+            vocabulary_for(specs),
+            specs.one(CharacterMatrixFile),
+            archetypes,
+            arch_var,
+            dynamics,
+            dyn_var,
+            bystanders,
+            profiles,
+            specs.one(LabellingRulesFile),
+            fingerprint(models),
+        )
 
     def all_cells(self) -> list[Cell]:
         """The full product, in a fixed order (names sorted; role assignments in spec order)."""
         names = sorted(self.archetypes)
-        return [Cell(a, b, d, r.a, r.b, p)
-                for a in names for b in names if a != b
-                for d in sorted(self.dynamics) for r in self.dynamics[d].roles
-                for p in sorted(self.profiles)]
+        return [
+            Cell(a, b, d, r.a, r.b, p)
+            for a in names
+            for b in names
+            if a != b
+            for d in sorted(self.dynamics)
+            for r in self.dynamics[d].roles
+            for p in sorted(self.profiles)
+        ]
 
     def sampled_cells(self, seed: int) -> list[Cell]:
         cells = self.all_cells()
@@ -411,31 +465,63 @@ class ExampleSampler:
         self.self_fields = list(v.sampled(SELF_REGION))
         scene, event = v.region_fields(SCENE_REGION), v.region_fields(EVENT_REGION)
         self.scene_enum = v.enum_of(scene, SCENE.scene_type)
-        self.event_enum, self.register_enum = v.enum_of(event, EVENT.event_type), v.enum_of(event, EVENT.register)
+        self.event_enum, self.register_enum = (
+            v.enum_of(event, EVENT.event_type),
+            v.enum_of(event, EVENT.register),
+        )
         turn_fields = v.sampled(HISTORY_REGION)
-        self.turn_enums = {name: v.enum_of(turn_fields, name) for name in turn_fields if name != HISTORY_VALENCE}
+        self.turn_enums = {
+            name: v.enum_of(turn_fields, name) for name in turn_fields if name != HISTORY_VALENCE
+        }
         self.edge_slots = v.slot_count(EDGE_REGION)
 
         # Per-archetype draws, resolved once: (name, span, variance span, layer, provenance), ...
-        self.axis_plans = {name: [(axis, t.value, t.variance or matrix.archetype_variance[name],
-                                   _enum(self.layer_enum, t.layer), _enum(self.provenance_enum, t.provenance))
-                                  for axis, t in a.axes.items()]
-                           for name, a in matrix.archetypes.items()}
-        self.feeling_plans = {name: [(p, _enum(self.primary_enum, p), a.emotions[p].intensity,
-                                      [_enum(self.awareness_enum, x) for x in a.emotions[p].awareness])
-                                     for p in v.enums[self.primary_enum]]
-                              for name, a in matrix.archetypes.items()}
+        self.axis_plans = {
+            name: [
+                (
+                    axis,
+                    t.value,
+                    t.variance or matrix.archetype_variance[name],
+                    _enum(self.layer_enum, t.layer),
+                    _enum(self.provenance_enum, t.provenance),
+                )
+                for axis, t in a.axes.items()
+            ]
+            for name, a in matrix.archetypes.items()
+        }
+        self.feeling_plans = {
+            name: [
+                (
+                    p,
+                    _enum(self.primary_enum, p),
+                    a.emotions[p].intensity,
+                    [_enum(self.awareness_enum, x) for x in a.emotions[p].awareness],
+                )
+                for p in v.enums[self.primary_enum]
+            ]
+            for name, a in matrix.archetypes.items()
+        }
 
     def _u(self, rng: random.Random, span: Sequence[float]) -> float:
         low, high = span
         return round(low + (high - low) * rng.random(), self.decimals)
 
-    def _axis_value(self, rng: random.Random, span: Sequence[float], variance: Sequence[float]) -> AxisValue:
+    def _axis_value(
+        self, rng: random.Random, span: Sequence[float], variance: Sequence[float]
+    ) -> AxisValue:
         d = DISTRIBUTION  # field names checked against the layout by `storyml check`
-        return AxisValue(**{d.central: self._u(rng, span), d.variance: self._u(rng, variance),
-                            d.low: float(span[0]), d.high: float(span[1])})
+        return AxisValue(
+            **{
+                d.central: self._u(rng, span),
+                d.variance: self._u(rng, variance),
+                d.low: float(span[0]),
+                d.high: float(span[1]),
+            }
+        )
 
-    def sample(self, cell: Cell, variation: int, rng: random.Random) -> tuple[CharacterFeatures, dict, dict]:
+    def sample(
+        self, cell: Cell, variation: int, rng: random.Random
+    ) -> tuple[CharacterFeatures, dict, dict]:
         """(features, rule context, facts for the manifest) of one example."""
         m, s = self.m, self.m.settings
         dyn = m.dynamics[cell.dynamic]
@@ -450,20 +536,26 @@ class ExampleSampler:
         tensor = {}
         for axis, span, variance, layer, provenance in self.axis_plans[me]:
             value = self._axis_value(rng, span, variance)
-            tensor[axis] = AxisSlot(**{SLOT.value: value, SLOT.layer: layer, SLOT.provenance: provenance})
+            tensor[axis] = AxisSlot(
+                **{SLOT.value: value, SLOT.layer: layer, SLOT.provenance: provenance}
+            )
             ctx["axis." + axis] = getattr(value, DISTRIBUTION.central)
 
         feelings = {}
         for name, primary, span, awareness in self.feeling_plans[me]:
             intensity = self._u(rng, span)
-            feelings[primary] = PrimaryState(**{FEELING.intensity: intensity, FEELING.awareness: rng.choice(awareness)})
+            feelings[primary] = PrimaryState(
+                **{FEELING.intensity: intensity, FEELING.awareness: rng.choice(awareness)}
+            )
             ctx["feeling." + name] = intensity
 
         self_values = {name: self._u(rng, arch.self_edge[name]) for name in self.self_fields}
         ctx.update({f"{SELF_REGION}.{k}": x for k, x in self_values.items()})
 
         serving = rng.random() < s.serving.fraction
-        n_edges = 0 if serving else rng.choices(range(len(s.edge_count_weights)), s.edge_count_weights)[0]
+        n_edges = (
+            0 if serving else rng.choices(range(len(s.edge_count_weights)), s.edge_count_weights)[0]
+        )
         partner_slot = rng.randrange(n_edges) if n_edges else None
         edges = []
         variance = m.dynamics_variance[cell.dynamic]
@@ -478,7 +570,9 @@ class ExampleSampler:
             edge_fields: dict[str, Any] = {**values, EDGE_ROLE: _enum(self.role_enum, role)}
             edges.append(RelationalEdge(**edge_fields))
             if slot == partner_slot:
-                ctx.update({f"partner.{k}": getattr(x, DISTRIBUTION.central) for k, x in values.items()})
+                ctx.update(
+                    {f"partner.{k}": getattr(x, DISTRIBUTION.central) for k, x in values.items()}
+                )
                 ctx[f"partner.{EDGE_ROLE}"] = role
                 ctx[PARTNER_SLOT] = slot
         ctx[f"count.{EDGE_REGION}"] = n_edges
@@ -489,18 +583,30 @@ class ExampleSampler:
         event = rng.choices(profile.events, [e.weight for e in profile.events])[0]
         confidence = self._u(rng, s.event_confidence)
         targets = rng.randint(s.target_count[0], s.target_count[1])
-        scene_values = {SCENE.scene_type: profile.scene_type, SCENE.cast_size: cast_size, SCENE.tension: tension}
-        event_values = {EVENT.event_type: event.event_type, EVENT.register: event.register_,
-                        EVENT.confidence: confidence, EVENT.target_count: targets}
+        scene_values = {
+            SCENE.scene_type: profile.scene_type,
+            SCENE.cast_size: cast_size,
+            SCENE.tension: tension,
+        }
+        event_values = {
+            EVENT.event_type: event.event_type,
+            EVENT.register: event.register_,
+            EVENT.confidence: confidence,
+            EVENT.target_count: targets,
+        }
         ctx.update({f"{SCENE_REGION}.{k}": x for k, x in scene_values.items()})
         ctx.update({f"{EVENT_REGION}.{k}": x for k, x in event_values.items()})
 
         n_turns = rng.choices(range(len(s.history_length_weights)), s.history_length_weights)[0]
         history = []
         for turn in range(n_turns):
-            picks = {name: rng.choice(m.vocab.enums[enum]) for name, enum in self.turn_enums.items()}
+            picks = {
+                name: rng.choice(m.vocab.enums[enum]) for name, enum in self.turn_enums.items()
+            }
             valence = self._u(rng, s.history_valence)
-            turn_values: dict[str, Any] = {k: _enum(self.turn_enums[k], x) for k, x in picks.items()}
+            turn_values: dict[str, Any] = {
+                k: _enum(self.turn_enums[k], x) for k, x in picks.items()
+            }
             history.append(HistoryTurn(**{**turn_values, HISTORY_VALENCE: valence}))
             if turn == 0:  # most recent first
                 ctx.update({f"last_turn.{k}": x for k, x in picks.items()})
@@ -508,14 +614,29 @@ class ExampleSampler:
         ctx[f"count.{HISTORY_REGION}"] = n_turns
 
         features = CharacterFeatures(
-            tensor=tensor, emotional_state=feelings, self_edge=SelfEdge(**self_values), relational_edges=edges,
-            scene_context=SceneContext(**{**scene_values,
-                                          SCENE.scene_type: _enum(self.scene_enum, profile.scene_type)}),
-            player_event=PlayerEvent(**{**event_values, EVENT.event_type: _enum(self.event_enum, event.event_type),
-                                        EVENT.register: _enum(self.register_enum, event.register_)}),
-            history=history)
-        facts = {"archetype": me, "edges": n_edges, "history": n_turns, "serving": serving,
-                 "serving_tension": tension == s.serving.tension}
+            tensor=tensor,
+            emotional_state=feelings,
+            self_edge=SelfEdge(**self_values),
+            relational_edges=edges,
+            scene_context=SceneContext(
+                **{**scene_values, SCENE.scene_type: _enum(self.scene_enum, profile.scene_type)}
+            ),
+            player_event=PlayerEvent(
+                **{
+                    **event_values,
+                    EVENT.event_type: _enum(self.event_enum, event.event_type),
+                    EVENT.register: _enum(self.register_enum, event.register_),
+                }
+            ),
+            history=history,
+        )
+        facts = {
+            "archetype": me,
+            "edges": n_edges,
+            "history": n_turns,
+            "serving": serving,
+            "serving_tension": tension == s.serving.tension,
+        }
         return features, ctx, facts
 
 
@@ -546,7 +667,9 @@ def _as_specs(specs: SpecSet | str | Path) -> SpecSet:
     return specs if isinstance(specs, SpecSet) else load_specs(specs)
 
 
-def run_matrix(specs: SpecSet | str | Path, seed: int | None = None, variations: int | None = None) -> Generation:
+def run_matrix(
+    specs: SpecSet | str | Path, seed: int | None = None, variations: int | None = None
+) -> Generation:
     """Generate, label, score and filter every example of the sampled cells (seed: the build spec's)."""
     specs = _as_specs(specs)
     seed = default_seed(specs) if seed is None else seed
@@ -574,22 +697,48 @@ def run_matrix(specs: SpecSet | str | Path, seed: int | None = None, variations:
                 rejected_by.update(failed)
                 continue
             x, y = encode_features(features), encode_labels(outputs)
-            records.append({"id": f"{cell.key}#{variation}", "features": x, "labels": y, "cell": cell.key,
-                            "coherence": round(coherence, 4), "hash": content_hash(x, y)})
-            facts.append({**fact, "dynamic": cell.dynamic, "profile": cell.profile,
-                          "action": label_ctx[ACTION_LABEL]})
-    return Generation(records, facts, len(matrix.all_cells()), len(cells), generated, rejected_by, rejected,
-                      matrix, seed, variations)
+            records.append(
+                {
+                    "id": f"{cell.key}#{variation}",
+                    "features": x,
+                    "labels": y,
+                    "cell": cell.key,
+                    "coherence": round(coherence, 4),
+                    "hash": content_hash(x, y),
+                }
+            )
+            facts.append(
+                {
+                    **fact,
+                    "dynamic": cell.dynamic,
+                    "profile": cell.profile,
+                    "action": label_ctx[ACTION_LABEL],
+                }
+            )
+    return Generation(
+        records,
+        facts,
+        len(matrix.all_cells()),
+        len(cells),
+        generated,
+        rejected_by,
+        rejected,
+        matrix,
+        seed,
+        variations,
+    )
 
 
-def generate_characters(specs: SpecSet | str | Path, seed: int | None = None,
-                        variations: int | None = None) -> list[CharacterRecord]:
+def generate_characters(
+    specs: SpecSet | str | Path, seed: int | None = None, variations: int | None = None
+) -> list[CharacterRecord]:
     """The accepted examples."""
     return run_matrix(specs, seed, variations).records
 
 
-def split_by_cell(records: Sequence[CharacterRecord], validation_fraction: float, seed: int
-                  ) -> tuple[list[CharacterRecord], list[CharacterRecord]]:
+def split_by_cell(
+    records: Sequence[CharacterRecord], validation_fraction: float, seed: int
+) -> tuple[list[CharacterRecord], list[CharacterRecord]]:
     """(train, validation) with every matrix cell entirely on one side.
 
     Cells are shuffled with the seed and the first ones go to validation until
@@ -630,16 +779,27 @@ def manifest(gen: Generation, data_file: str, data_sha256: str) -> dict:
         "contract_fingerprint": storyml_contract.CONTRACT_FINGERPRINT,
         "features": storyml_contract.TOTAL_INPUT_FEATURES,
         "labels": storyml_contract.TOTAL_OUTPUT_FEATURES,
-        "cells": {"possible": gen.cells_possible, "sampled": gen.cells_sampled,
-                  "with_examples": len({r["cell"] for r in gen.records}),
-                  "sampling": "uniform without replacement from the full product, seeded"
-                  if gen.cells_sampled < gen.cells_possible else "full product"},
+        "cells": {
+            "possible": gen.cells_possible,
+            "sampled": gen.cells_sampled,
+            "with_examples": len({r["cell"] for r in gen.records}),
+            "sampling": "uniform without replacement from the full product, seeded"
+            if gen.cells_sampled < gen.cells_possible
+            else "full product",
+        },
         "variations_per_cell": gen.variations,
-        "examples": {"generated": gen.generated, "accepted": len(gen.records), "rejected": gen.rejected},
+        "examples": {
+            "generated": gen.generated,
+            "accepted": len(gen.records),
+            "rejected": gen.rejected,
+        },
         "rejection_rate": round(gen.rejected / gen.generated, 4) if gen.generated else 0.0,
-        "coherence": {"threshold": gen.matrix.labelling.coherence.threshold,
-                      "mean_accepted": round(sum(r["coherence"] for r in gen.records) / len(gen.records), 4)
-                      if gen.records else None},
+        "coherence": {
+            "threshold": gen.matrix.labelling.coherence.threshold,
+            "mean_accepted": round(sum(r["coherence"] for r in gen.records) / len(gen.records), 4)
+            if gen.records
+            else None,
+        },
         "rejections_by_check": dict(sorted(gen.rejected_by_check.items())),
         "per_archetype": _counts(f["archetype"] for f in gen.facts),
         "per_dynamic": _counts(f["dynamic"] for f in gen.facts),
@@ -648,8 +808,10 @@ def manifest(gen: Generation, data_file: str, data_sha256: str) -> dict:
         "edge_counts": _counts(f["edges"] for f in gen.facts),
         "history_lengths": _counts(f["history"] for f in gen.facts),
         "train_serve_skew": {
-            "note": ("the engine fills no relational edges and fixes scene tension at inference; examples "
-                     "with no edges and with exactly that tension are in the training distribution"),
+            "note": (
+                "the engine fills no relational edges and fixes scene tension at inference; examples "
+                "with no edges and with exactly that tension are in the training distribution"
+            ),
             "serving_tension": s.serving.tension,
             "serving_fraction_spec": s.serving.fraction,
             "no_edges": sum(f["edges"] == 0 for f in gen.facts),
@@ -663,8 +825,11 @@ def write_dataset(gen: Generation, out: Path) -> Path:
     """Write the JSONL and its manifest atomically; return the manifest path."""
     sha256 = write_jsonl(out, gen.records)
     manifest_path = manifest_path_for(out)
-    atomic_write_text(manifest_path, json.dumps(manifest(gen, out.name, sha256), indent=2,
-                                                sort_keys=True, ensure_ascii=False) + "\n")
+    atomic_write_text(
+        manifest_path,
+        json.dumps(manifest(gen, out.name, sha256), indent=2, sort_keys=True, ensure_ascii=False)
+        + "\n",
+    )
     return manifest_path
 
 

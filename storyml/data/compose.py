@@ -38,7 +38,7 @@ from codegen.spec.templates import (
 # combinations are (nearly) all used.
 MAX_DUPLICATES_IN_A_ROW = 60
 EMBEDDED_END = ".!"  # final punctuation a clause may drop when it is embedded
-QUOTE_CHARS = "\"“”"
+QUOTE_CHARS = '"“”'
 ACTOR_ROLE = "Actor"
 SUBJECTLESS_FORMS = ("participle", "coordinate", "relative")
 RELATIVE_PRONOUN = "who "
@@ -71,7 +71,9 @@ def slot_entity(slot: Slot) -> tuple[str, str] | None:
     return slot.entity.category, slot.entity.role
 
 
-def slot_choices(slot: Slot, register: str, lists: VocabularyLists, rules: RegisterRulesFile) -> SlotChoices:
+def slot_choices(
+    slot: Slot, register: str, lists: VocabularyLists, rules: RegisterRulesFile
+) -> SlotChoices:
     list_name = slot.list_for(register)
     wl = lists[list_name][1]
     entries = resolved_entries(list_name, lists)
@@ -79,11 +81,18 @@ def slot_choices(slot: Slot, register: str, lists: VocabularyLists, rules: Regis
     if wl.is_verbs:
         verbs = tuple(e for _, e in entries if isinstance(e, Verb))
         form = slot.form_for(register, rules)
-        return SlotChoices(list_name, tuple(v.form(form) for v in verbs),
-                           tuple(f"{src}:{e.lemma}" for src, e in entries if isinstance(e, Verb)),
-                           entity, verbs, wl.fixed_form)
+        return SlotChoices(
+            list_name,
+            tuple(v.form(form) for v in verbs),
+            tuple(f"{src}:{e.lemma}" for src, e in entries if isinstance(e, Verb)),
+            entity,
+            verbs,
+            wl.fixed_form,
+        )
     words = [(src, e) for src, e in entries if isinstance(e, str)]
-    return SlotChoices(list_name, tuple(w for _, w in words), tuple(f"{src}:{w}" for src, w in words), entity)
+    return SlotChoices(
+        list_name, tuple(w for _, w in words), tuple(f"{src}:{w}" for src, w in words), entity
+    )
 
 
 @dataclass
@@ -139,13 +148,18 @@ class Plan:
     def embeddable(self) -> bool:
         """Ends in '.' or '!' and holds no quote or question: it can stand inside a longer sentence."""
         text = "".join(self.pieces[::2])
-        return (text.rstrip()[-1:] in EMBEDDED_END and not any(q in text for q in QUOTE_CHARS)
-                and "?" not in text)
+        return (
+            text.rstrip()[-1:] in EMBEDDED_END
+            and not any(q in text for q in QUOTE_CHARS)
+            and "?" not in text
+        )
 
 
 def all_templates(specs: SpecSet) -> list[Template]:
     """Every template, sorted by id (file order must not change the data)."""
-    return sorted((t for e in specs.of_kind(TemplatesFile) for t in e.model.templates), key=lambda t: t.id)
+    return sorted(
+        (t for e in specs.of_kind(TemplatesFile) for t in e.model.templates), key=lambda t: t.id
+    )
 
 
 def compile_plans(specs: SpecSet) -> list[Plan]:
@@ -198,8 +212,9 @@ class Variation:
     pronoun: str | None = None
 
 
-def realize(plan: Plan, picked: dict[str, int], form: str = "finite",
-            variation: Variation = Variation()) -> list[Piece]:
+def realize(
+    plan: Plan, picked: dict[str, int], form: str = "finite", variation: Variation = Variation()
+) -> list[Piece]:
     """The clause's pieces in `form` ("sentence" keeps the template exactly as a whole sentence)."""
     subject = plan.subject_slot
     start = 3 if form in SUBJECTLESS_FORMS else 0  # drop "{actor} "
@@ -225,14 +240,23 @@ def realize(plan: Plan, picked: dict[str, int], form: str = "finite",
     return pieces
 
 
-def _first_verb(choice: SlotChoices, index: int, form: str, variation: Variation, subject_led: bool) -> str:
+def _first_verb(
+    choice: SlotChoices, index: int, form: str, variation: Variation, subject_led: bool
+) -> str:
     verb = choice.verbs[index] if choice.verbs else None
     if verb is None:
         return choice.texts[index]
     if form == "participle":
         return verb.form("gerund")
-    if subject_led and variation.verb_phrase is not None and not choice.fixed_form and form != "coordinate":
-        return variation.verb_phrase.format(**{f: verb.form(f) for f in _phrase_forms(variation.verb_phrase)})
+    if (
+        subject_led
+        and variation.verb_phrase is not None
+        and not choice.fixed_form
+        and form != "coordinate"
+    ):
+        return variation.verb_phrase.format(
+            **{f: verb.form(f) for f in _phrase_forms(variation.verb_phrase)}
+        )
     return choice.texts[index]
 
 
@@ -259,7 +283,9 @@ class FramePlan:
     register: str
     pieces: tuple[str, ...]
     slots: dict[str, SlotChoices]
-    candidates: dict[str, list[Plan]] = field(default_factory=dict)  # clause slot -> plans that fit it
+    candidates: dict[str, list[Plan]] = field(
+        default_factory=dict
+    )  # clause slot -> plans that fit it
     main_templates: frozenset[str] = frozenset()  # ids of the templates its main clause accepts
 
     def accepts_main(self, plan: Plan) -> bool:
@@ -298,12 +324,18 @@ def compile_frames(specs: SpecSet, plans: list[Plan]) -> list[FramePlan]:
             if register not in frame.registers:
                 continue
             pieces = tuple(SLOT_RE.split(frame.pattern))
-            slots = {name: slot_choices(slot, register, lists, rules) for name, slot in frame.slots.items()}
+            slots = {
+                name: slot_choices(slot, register, lists, rules)
+                for name, slot in frame.slots.items()
+            }
             fp = FramePlan(frame, register, pieces, slots)
             for name, clause in frame.clauses.items():
                 written_in = clause.written_in or register
-                fp.candidates[name] = [p for p in plans if p.register == written_in
-                                       and clause_accepts(frame, name, clause, p)]
+                fp.candidates[name] = [
+                    p
+                    for p in plans
+                    if p.register == written_in and clause_accepts(frame, name, clause, p)
+                ]
             fp.main_templates = frozenset(p.template.id for p in fp.candidates[frame.main_clause])
             if all(fp.candidates.values()):
                 out.append(fp)
@@ -334,11 +366,15 @@ class Composition:
         spec: CompositionFile = entries[0].model
         lists = vocabulary_lists(specs)
         subjects = spec.pronoun_subjects
-        pronouns = {register: tuple(e for _, e in resolved_entries(name, lists) if isinstance(e, str))
-                    for register, name in (subjects.lists.items() if subjects else ())}
+        pronouns = {
+            register: tuple(e for _, e in resolved_entries(name, lists) if isinstance(e, str))
+            for register, name in (subjects.lists.items() if subjects else ())
+        }
         return cls(spec, compile_frames(specs, plans), pronouns)
 
-    def variation(self, plan: Plan, rng: random.Random, clause: ClauseSlot | None = None) -> Variation:
+    def variation(
+        self, plan: Plan, rng: random.Random, clause: ClauseSlot | None = None
+    ) -> Variation:
         """A verb phrase and maybe a pronoun subject for a clause, weighed as the spec says
         (the clause slot's own verb phrases, when it has them, instead of the composition's)."""
         if plan.subject_slot is None:
@@ -347,14 +383,22 @@ class Composition:
         phrases = (own if own is not None else self.spec.verb_phrases).get(plan.register, [])
         if not plan.embeddable:
             phrases = []  # a quote or question keeps its speech verb as said: not "did not snap, '...'"
-        phrase = rng.choices([p.pattern for p in phrases], [p.weight for p in phrases])[0] if phrases else None
+        phrase = (
+            rng.choices([p.pattern for p in phrases], [p.weight for p in phrases])[0]
+            if phrases
+            else None
+        )
         subject = plan.slots[plan.subject_slot]
         subjects = self.spec.pronoun_subjects
         share = subjects.share if subjects else 0.0
         pronoun = None
-        if (subjects is not None and plan.register in self.pronouns and subject.entity
-                and subject.entity[0] == subjects.category
-                and rng.random() < share):
+        if (
+            subjects is not None
+            and plan.register in self.pronouns
+            and subject.entity
+            and subject.entity[0] == subjects.category
+            and rng.random() < share
+        ):
             pronoun = rng.choice(self.pronouns[plan.register])
         return Variation(phrase, pronoun)
 
@@ -362,7 +406,9 @@ class Composition:
         """With the spec's `share`, a frame that takes `main` as its main clause (weighted)."""
         if rng.random() >= self.spec.share:
             return None
-        fitting = [fp for fp in self.frames if fp.register == main.register and fp.accepts_main(main)]
+        fitting = [
+            fp for fp in self.frames if fp.register == main.register and fp.accepts_main(main)
+        ]
         if not fitting:
             return None
         return rng.choices(fitting, [fp.frame.weight for fp in fitting])[0]
@@ -371,8 +417,10 @@ class Composition:
 def compose(fp: FramePlan, main: Plan, composition: Composition, rng: random.Random) -> Composed:
     """Realise a frame around `main`: other clauses drawn from their candidates, word slots filled."""
     frame = fp.frame
-    chosen: dict[str, Plan] = {name: main if clause.main else _clause_plan(fp.candidates[name], clause, main, rng)
-                               for name, clause in frame.clauses.items()}
+    chosen: dict[str, Plan] = {
+        name: main if clause.main else _clause_plan(fp.candidates[name], clause, main, rng)
+        for name, clause in frame.clauses.items()
+    }
     words = pick_fillers(fp.slots, rng)
     pieces: list[Piece] = []
     fillers = {name: fp.slots[name].ids[i] for name, i in words.items()}
@@ -392,16 +440,24 @@ def compose(fp: FramePlan, main: Plan, composition: Composition, rng: random.Ran
         if clause.clause == "quote":
             clause_pieces = _capitalised(clause_pieces)
         pieces += clause_pieces
-        fillers.update({f"{name}.{slot}": plan.slots[slot].ids[index] for slot, index in picked.items()})
+        fillers.update(
+            {f"{name}.{slot}": plan.slots[slot].ids[index] for slot, index in picked.items()}
+        )
     kinds = list(main.template.event_kinds)
     for name, clause in frame.clauses.items():
         kinds += clause.counted(chosen[name].template.event_kinds)
     kinds += frame.adds
-    return Composed(_merged(pieces), list(dict.fromkeys(kinds)),
-                    {name: p.template.id for name, p in sorted(chosen.items())}, dict(sorted(fillers.items())))
+    return Composed(
+        _merged(pieces),
+        list(dict.fromkeys(kinds)),
+        {name: p.template.id for name, p in sorted(chosen.items())},
+        dict(sorted(fillers.items())),
+    )
 
 
-def _clause_plan(candidates: list[Plan], clause: ClauseSlot, main: Plan, rng: random.Random) -> Plan:
+def _clause_plan(
+    candidates: list[Plan], clause: ClauseSlot, main: Plan, rng: random.Random
+) -> Plan:
     """A template for a clause slot; with the slot's `same_kind` chance, one of the main clause's
     primary kind when the slot admits any."""
     if clause.same_kind > 0 and rng.random() < clause.same_kind:
@@ -414,7 +470,9 @@ def _clause_plan(candidates: list[Plan], clause: ClauseSlot, main: Plan, rng: ra
 
 def _capitalised(pieces: list[Piece]) -> list[Piece]:
     first = pieces[0]
-    text = first.text[:1].upper() + first.text[1:] if len(first.text[:1].upper()) == 1 else first.text
+    text = (
+        first.text[:1].upper() + first.text[1:] if len(first.text[:1].upper()) == 1 else first.text
+    )
     return [Piece(text, first.entity), *pieces[1:]]
 
 

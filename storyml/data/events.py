@@ -51,8 +51,17 @@ from .jsonl import read_jsonl, write_jsonl
 from .profile import profile
 from .records import EntitySpan, TextRecord
 
-__all__ = ["generate_events", "build_events", "validate_record", "read_jsonl", "write_events",
-           "make_entity", "byte_offset", "register_rules", "specs_fingerprint"]
+__all__ = [
+    "generate_events",
+    "build_events",
+    "validate_record",
+    "read_jsonl",
+    "write_events",
+    "make_entity",
+    "byte_offset",
+    "register_rules",
+    "specs_fingerprint",
+]
 
 # A sentence ends in one of these, possibly followed by closing quotes.
 SENTENCE_END = ".!?…"
@@ -71,9 +80,15 @@ def byte_offset(text: str, index: int) -> int:
 
 def make_entity(text: str, start: int, end: int, category: str, role: str) -> EntitySpan:
     """An entity record for text[start:end], with character and byte offsets."""
-    return {"start": start, "end": end, "byte_start": byte_offset(text, start),
-            "byte_end": byte_offset(text, end), "text": text[start:end],
-            "category": category, "role": role}
+    return {
+        "start": start,
+        "end": end,
+        "byte_start": byte_offset(text, start),
+        "byte_end": byte_offset(text, end),
+        "text": text[start:end],
+        "category": category,
+        "role": role,
+    }
 
 
 def capitalize_first_letter(text: str) -> str:
@@ -85,7 +100,7 @@ def capitalize_first_letter(text: str) -> str:
     for i, ch in enumerate(text):
         if ch.isalpha():
             up = ch.upper()
-            return text[:i] + up + text[i + 1:] if len(up) == 1 else text
+            return text[:i] + up + text[i + 1 :] if len(up) == 1 else text
     return text
 
 
@@ -109,12 +124,16 @@ class RegisterRules:
 
     rules: dict[str, RegisterRule]
     first_person_words: frozenset[str]
-    orders: frozenset[tuple[str, str]]  # (template id, register): the sentence opens with a verb slot
+    orders: frozenset[
+        tuple[str, str]
+    ]  # (template id, register): the sentence opens with a verb slot
 
 
 def register_rules(specs: SpecSet) -> RegisterRules:
     spec = specs.one(RegisterRulesFile)
-    return RegisterRules(dict(spec.registers), frozenset(spec.first_person_words), order_templates(specs))
+    return RegisterRules(
+        dict(spec.registers), frozenset(spec.first_person_words), order_templates(specs)
+    )
 
 
 def order_templates(specs: SpecSet) -> frozenset[tuple[str, str]]:
@@ -204,10 +223,15 @@ def _entity_problems(text: str, entities: object) -> list[str]:
             problems.append(f"{where}: overlaps or precedes the previous entity")
         previous_end = max(previous_end, end)
         if text[start:end] != e.get("text"):
-            problems.append(f"{where}: text {e.get('text')!r} != text[{start}:{end}] {text[start:end]!r}")
+            problems.append(
+                f"{where}: text {e.get('text')!r} != text[{start}:{end}] {text[start:end]!r}"
+            )
         if text[start:end] != text[start:end].strip():
             problems.append(f"{where}: span has leading or trailing whitespace")
-        if (e.get("byte_start"), e.get("byte_end")) != (byte_offset(text, start), byte_offset(text, end)):
+        if (e.get("byte_start"), e.get("byte_end")) != (
+            byte_offset(text, start),
+            byte_offset(text, end),
+        ):
             problems.append(f"{where}: byte offsets do not match the character offsets")
         if e.get("category") not in ENTITY_CATEGORIES:
             problems.append(f"{where}: unknown category {e.get('category')!r}")
@@ -242,16 +266,32 @@ def generate_one(plan: Plan, composition: Composition | None, rng: random.Random
     if composition is not None and frame is not None:
         composed = compose(frame, plan, composition, rng)
         text, entities = assemble(composed.pieces)
-        return {"text": text, "register": plan.register, "event_kinds": composed.event_kinds,
-                "action_type": t.action_type, "entities": entities, "template": t.id,
-                "clauses": composed.clauses, "frame": frame.frame.id, "fillers": composed.fillers}
+        return {
+            "text": text,
+            "register": plan.register,
+            "event_kinds": composed.event_kinds,
+            "action_type": t.action_type,
+            "entities": entities,
+            "template": t.id,
+            "clauses": composed.clauses,
+            "frame": frame.frame.id,
+            "fillers": composed.fillers,
+        }
     picked = pick_fillers(plan.slots, rng)
     variation = composition.variation(plan, rng) if composition is not None else Variation()
     text, entities = assemble(realize(plan, picked, "sentence", variation))
     fillers = {name: plan.slots[name].ids[i] for name, i in sorted(picked.items())}
-    return {"text": text, "register": plan.register, "event_kinds": list(t.event_kinds),
-            "action_type": t.action_type, "entities": entities, "template": t.id,
-            "clauses": {UNFRAMED_CLAUSE: t.id}, "frame": None, "fillers": fillers}
+    return {
+        "text": text,
+        "register": plan.register,
+        "event_kinds": list(t.event_kinds),
+        "action_type": t.action_type,
+        "entities": entities,
+        "template": t.id,
+        "clauses": {UNFRAMED_CLAUSE: t.id},
+        "frame": None,
+        "fillers": fillers,
+    }
 
 
 # ---------------------------------------------------------------- balanced generation
@@ -266,13 +306,17 @@ class EventsResult:
 def check_labels_match_contract(specs: SpecSet) -> None:
     """The specs' labels must be the ones the generated contract (and so training) uses."""
     labels = specs.one(TextLabelsFile)
-    pairs = [("event kinds", tuple(labels.event_kinds.labels), EVENT_KIND_LABELS),
-             ("entity categories", tuple(labels.entity_categories.categories), ENTITY_CATEGORIES),
-             ("entity roles", tuple(labels.entity_roles), ENTITY_ROLES)]
+    pairs = [
+        ("event kinds", tuple(labels.event_kinds.labels), EVENT_KIND_LABELS),
+        ("entity categories", tuple(labels.entity_categories.categories), ENTITY_CATEGORIES),
+        ("entity roles", tuple(labels.entity_roles), ENTITY_ROLES),
+    ]
     for what, in_specs, generated in pairs:
         if in_specs != tuple(generated):
-            raise UserError(f"the {what} in {specs.root} differ from the generated contract "
-                            f"({list(in_specs)} vs {list(generated)}): run `storyml gen`")
+            raise UserError(
+                f"the {what} in {specs.root} differ from the generated contract "
+                f"({list(in_specs)} vs {list(generated)}): run `storyml gen`"
+            )
 
 
 def build_events(specs: SpecSet, seed: int | None = None, per_kind: int = 1000) -> EventsResult:
@@ -317,8 +361,10 @@ def build_events(specs: SpecSet, seed: int | None = None, per_kind: int = 1000) 
         kind = _neediest_kind(labelled, by_primary)
         if kind is None:
             short = sorted(k for k, n in labelled.items() if n < per_kind)
-            raise UserError(f"templates ran out of new sentences before reaching {per_kind} "
-                            f"per kind (short: {', '.join(short) or 'total'}): add templates or vocabulary")
+            raise UserError(
+                f"templates ran out of new sentences before reaching {per_kind} "
+                f"per kind (short: {', '.join(short) or 'total'}): add templates or vocabulary"
+            )
         plan = _pick_plan(by_primary[kind], registers, rng)
         record: TextRecord = {"id": "", **generate_one(plan, composition, rng)}
         text = record["text"]
@@ -326,7 +372,9 @@ def build_events(specs: SpecSet, seed: int | None = None, per_kind: int = 1000) 
         if problems:
             plan.duplicates_in_a_row += 1
             for p in problems:
-                rejected[p if p == "duplicate text" else f"invalid: {re.sub(r'[0-9]+', 'N', p)}"] += 1
+                rejected[
+                    p if p == "duplicate text" else f"invalid: {re.sub(r'[0-9]+', 'N', p)}"
+                ] += 1
                 plan.rejected[p] += 1
         else:
             seen.add(text)
@@ -353,8 +401,10 @@ def _fail_if_stuck(labelled: Counter, per_kind: int, plans: list[Plan]) -> None:
         return
     mine = [p for p in plans if stuck in p.template.event_kinds]
     if not mine:
-        raise UserError(f"no template generates event kind {stuck!r}: list it in the `event_kinds` of "
-                        "a template in the templates specs (`storyml check` reports this too)")
+        raise UserError(
+            f"no template generates event kind {stuck!r}: list it in the `event_kinds` of "
+            "a template in the templates specs (`storyml check` reports this too)"
+        )
     by_template: dict[str, list[Plan]] = {}
     for p in mine:
         by_template.setdefault(p.template.id, []).append(p)
@@ -362,10 +412,14 @@ def _fail_if_stuck(labelled: Counter, per_kind: int, plans: list[Plan]) -> None:
     # the templates that could not be filled at all first: they are the likely mistakes
     described.sort(key=lambda d: "could not be filled" not in d)
     more = len(described) - MAX_NAMED_TEMPLATES
-    listing = "; ".join(described[:MAX_NAMED_TEMPLATES]) + (f"; and {more} more" if more > 0 else "")
-    raise UserError(f"event kind {stuck!r} has {labelled[stuck]} of the {per_kind} sentences asked for, and "
-                    f"its templates can make no new ones: {listing}. Add templates or vocabulary for it, "
-                    "or ask for fewer per kind")
+    listing = "; ".join(described[:MAX_NAMED_TEMPLATES]) + (
+        f"; and {more} more" if more > 0 else ""
+    )
+    raise UserError(
+        f"event kind {stuck!r} has {labelled[stuck]} of the {per_kind} sentences asked for, and "
+        f"its templates can make no new ones: {listing}. Add templates or vocabulary for it, "
+        "or ask for fewer per kind"
+    )
 
 
 def _template_state(template_id: str, plans: list[Plan]) -> str:
@@ -393,8 +447,11 @@ def _group_by_template(plans: list[Plan]) -> list[list[Plan]]:
 
 
 def _neediest_kind(labelled: Counter, by_primary) -> str | None:
-    alive = [k for k in EVENT_KIND_LABELS
-             if any(not p.exhausted for t_plans in by_primary[k] for p in t_plans)]
+    alive = [
+        k
+        for k in EVENT_KIND_LABELS
+        if any(not p.exhausted for t_plans in by_primary[k] for p in t_plans)
+    ]
     if not alive:
         return None
     return min(alive, key=lambda k: (labelled[k], EVENT_KIND_LABELS.index(k)))
@@ -409,7 +466,9 @@ def _pick_plan(templates: list[list[Plan]], registers: Counter, rng: random.Rand
     return rng.choice([p for p in t_plans if registers[p.register] == least])
 
 
-def generate_events(specs: SpecSet, seed: int | None = None, per_kind: int = 1000) -> list[TextRecord]:
+def generate_events(
+    specs: SpecSet, seed: int | None = None, per_kind: int = 1000
+) -> list[TextRecord]:
     """The events records (see `build_events` for the balancing)."""
     return build_events(specs, seed, per_kind).records
 
@@ -419,11 +478,18 @@ def generate_events(specs: SpecSet, seed: int | None = None, per_kind: int = 100
 
 def specs_fingerprint(specs: SpecSet) -> str:
     """Fingerprint of everything the dataset is made from: templates, vocabulary, labels."""
-    return fingerprint([e.model for kind in ("templates", "vocabulary", "register_rules", "text_labels")
-                        for e in specs.of_kind(kind)])
+    return fingerprint(
+        [
+            e.model
+            for kind in ("templates", "vocabulary", "register_rules", "text_labels")
+            for e in specs.of_kind(kind)
+        ]
+    )
 
 
-def manifest(specs: SpecSet, result: EventsResult, seed: int, per_kind: int, data_sha256: str) -> dict:
+def manifest(
+    specs: SpecSet, result: EventsResult, seed: int, per_kind: int, data_sha256: str
+) -> dict:
     records = result.records
     return {
         "dataset": "events",
@@ -442,7 +508,10 @@ def manifest(specs: SpecSet, result: EventsResult, seed: int, per_kind: int, dat
         },
         # Length and constructions (storyml/data/profile.py), to compare with evalsets/ prose.
         "profile": profile(r["text"] for r in records),
-        "rejected": {"total": sum(result.rejected.values()), "reasons": dict(sorted(result.rejected.items()))},
+        "rejected": {
+            "total": sum(result.rejected.values()),
+            "reasons": dict(sorted(result.rejected.items())),
+        },
         "templates": len(all_templates(specs)),
         "specs_fingerprint": specs_fingerprint(specs),
         "contract_fingerprint": storyml_contract.CONTRACT_FINGERPRINT,
@@ -462,6 +531,14 @@ def write_events(specs: SpecSet, result: EventsResult, seed: int, per_kind: int,
     """Write the JSONL and its manifest, each atomically; returns the manifest path."""
     sha = write_jsonl(out, result.records)
     path = manifest_path(out)
-    atomic_write_text(path, json.dumps(manifest(specs, result, seed, per_kind, sha), indent=2,
-                                       sort_keys=True, ensure_ascii=False) + "\n")
+    atomic_write_text(
+        path,
+        json.dumps(
+            manifest(specs, result, seed, per_kind, sha),
+            indent=2,
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        + "\n",
+    )
     return path

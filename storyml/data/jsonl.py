@@ -64,7 +64,9 @@ def read_text_records(path: Path | str) -> list[TextRecord]:
     records = []
     for number, record in read_jsonl_lines(path):
         if not is_text_record(record):
-            raise UserError(f"{path}:{number}: not an events record (text, event_kinds, register and "
-                            "entities are required)")
+            raise UserError(
+                f"{path}:{number}: not an events record (text, event_kinds, register and "
+                "entities are required)"
+            )
         records.append(record)
     return records

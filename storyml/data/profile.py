@@ -12,17 +12,20 @@ import re
 from collections.abc import Iterable
 
 # construction -> pattern that marks it (case-insensitive, on the whole sentence)
-CONSTRUCTIONS: dict[str, re.Pattern[str]] = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in {
-    "subordinate clause": r"\b(when|as|after|before|because|until|while|once|although|since)\b [^,.]* \w+(ed|s)?\b",
-    "participle clause": r", \w+ing\b",
-    "coordinated verbs": r"\b(and|but|then)( then)? (\w+ed|\w+s)\b",
-    "quoted speech": r"[\"“]",
-    "pronoun subject": r"(^|[,.;] |\b(and|when|as|because|while|after|before|until) )(he|she|they|we|you)\b",
-    "possessive": r"\b(his|her|their|our|your|its)\b|\w's\b",
-    "negation": r"\b(not|never|no longer|n't)\b|\w+n't\b",
-    "past perfect": r"\bhad (\w+ed|been|gone|seen|taken|done|left|known|\w+en)\b",
-    "relative clause": r"\b(who|whom|whose|which|that)\b (\w+ed|\w+s|had|was|were|is)\b",
-}.items()}
+CONSTRUCTIONS: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern, re.IGNORECASE)
+    for name, pattern in {
+        "subordinate clause": r"\b(when|as|after|before|because|until|while|once|although|since)\b [^,.]* \w+(ed|s)?\b",
+        "participle clause": r", \w+ing\b",
+        "coordinated verbs": r"\b(and|but|then)( then)? (\w+ed|\w+s)\b",
+        "quoted speech": r"[\"“]",
+        "pronoun subject": r"(^|[,.;] |\b(and|when|as|because|while|after|before|until) )(he|she|they|we|you)\b",
+        "possessive": r"\b(his|her|their|our|your|its)\b|\w's\b",
+        "negation": r"\b(not|never|no longer|n't)\b|\w+n't\b",
+        "past perfect": r"\bhad (\w+ed|been|gone|seen|taken|done|left|known|\w+en)\b",
+        "relative clause": r"\b(who|whom|whose|which|that)\b (\w+ed|\w+s|had|was|were|is)\b",
+    }.items()
+}
 
 
 def tokens(text: str) -> int:
@@ -33,9 +36,11 @@ def profile(texts: Iterable[str]) -> dict[str, float]:
     """Mean length in whitespace tokens, share over 20 tokens, and the share of each construction."""
     texts = list(texts)
     n = max(len(texts), 1)
-    out = {"sentences": float(len(texts)),
-           "mean_tokens": round(sum(map(tokens, texts)) / n, 2),
-           "over_20_tokens": round(sum(tokens(t) > 20 for t in texts) / n, 3)}
+    out = {
+        "sentences": float(len(texts)),
+        "mean_tokens": round(sum(map(tokens, texts)) / n, 2),
+        "over_20_tokens": round(sum(tokens(t) > 20 for t in texts) / n, 3),
+    }
     for name, pattern in CONSTRUCTIONS.items():
         out[name] = round(sum(bool(pattern.search(t)) for t in texts) / n, 3)
     return out

@@ -61,7 +61,12 @@ class CharacterRecord(TypedDict):
 
 
 # The keys every TextRecord has, with the JSON type of each value.
-_TEXT_RECORD_KEYS: dict[str, type] = {"text": str, "event_kinds": list, "register": str, "entities": list}
+_TEXT_RECORD_KEYS: dict[str, type] = {
+    "text": str,
+    "event_kinds": list,
+    "register": str,
+    "entities": list,
+}
 
 
 def is_text_record(record: Mapping[str, object]) -> TypeGuard[TextRecord]:

@@ -36,12 +36,16 @@ def mention_pools(specs: SpecSet) -> dict[str, tuple[str, ...]]:
             continue
         (category,) = categories
         pools.setdefault(category, set()).update(
-            e for _, e in resolved_entries(name, lists) if isinstance(e, str) and e not in first_person)
+            e
+            for _, e in resolved_entries(name, lists)
+            if isinstance(e, str) and e not in first_person
+        )
     return {category: tuple(sorted(words)) for category, words in sorted(pools.items())}
 
 
-def resample_mentions(record: TextRecord, pools: Mapping[str, Sequence[str]], share: float,
-                      rng: random.Random) -> TextRecord:
+def resample_mentions(
+    record: TextRecord, pools: Mapping[str, Sequence[str]], share: float, rng: random.Random
+) -> TextRecord:
     """A copy of `record` with each entity redrawn from its category's pool with chance `share`.
 
     A mention whose category has no pool (or only itself) stays. A mention that opened with a
@@ -53,7 +57,7 @@ def resample_mentions(record: TextRecord, pools: Mapping[str, Sequence[str]], sh
     spans: list[tuple[int, int, EntitySpan]] = []
     cursor = length = 0
     for e in entities:
-        pieces.append(text[cursor:e["start"]])
+        pieces.append(text[cursor : e["start"]])
         length += e["start"] - cursor
         mention = e["text"]
         pool = pools.get(e["category"], ())
@@ -65,8 +69,13 @@ def resample_mentions(record: TextRecord, pools: Mapping[str, Sequence[str]], sh
         cursor = e["end"]
     pieces.append(text[cursor:])
     new_text = "".join(pieces)
-    return {**record, "text": new_text,
-            "entities": [make_entity(new_text, s, end, e["category"], e["role"]) for s, end, e in spans]}
+    return {
+        **record,
+        "text": new_text,
+        "entities": [
+            make_entity(new_text, s, end, e["category"], e["role"]) for s, end, e in spans
+        ],
+    }
 
 
 def _matching_case(word: str, original: str) -> str:

@@ -22,7 +22,9 @@ from collections.abc import Callable
 from .records import TextRecord
 
 
-def make_splits(records: list[TextRecord], seed: int, test_fraction: float = 0.2) -> dict[str, dict[str, list[TextRecord]]]:
+def make_splits(
+    records: list[TextRecord], seed: int, test_fraction: float = 0.2
+) -> dict[str, dict[str, list[TextRecord]]]:
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     return {name: split(records, seed, test_fraction) for name, split in SPLIT_FUNCTIONS.items()}
@@ -33,11 +35,18 @@ def test_file(split: str) -> str:
     return f"events.test.{split}.jsonl"
 
 
-def _sides(records: list[TextRecord], is_test: Callable[[TextRecord], bool]) -> dict[str, list[TextRecord]]:
-    return {"train": [r for r in records if not is_test(r)], "test": [r for r in records if is_test(r)]}
+def _sides(
+    records: list[TextRecord], is_test: Callable[[TextRecord], bool]
+) -> dict[str, list[TextRecord]]:
+    return {
+        "train": [r for r in records if not is_test(r)],
+        "test": [r for r in records if is_test(r)],
+    }
 
 
-def random_split(records: list[TextRecord], seed: int, test_fraction: float) -> dict[str, list[TextRecord]]:
+def random_split(
+    records: list[TextRecord], seed: int, test_fraction: float
+) -> dict[str, list[TextRecord]]:
     """Each primary kind contributes its share of test examples."""
     rng = random.Random(f"{seed}:random")
     by_kind: dict[str, list[int]] = defaultdict(list)
@@ -47,12 +56,16 @@ def random_split(records: list[TextRecord], seed: int, test_fraction: float) -> 
     for kind in sorted(by_kind):
         indexes = by_kind[kind]
         rng.shuffle(indexes)
-        test.update(indexes[:round(len(indexes) * test_fraction)])
-    return {"train": [r for i, r in enumerate(records) if i not in test],
-            "test": [r for i, r in enumerate(records) if i in test]}
+        test.update(indexes[: round(len(indexes) * test_fraction)])
+    return {
+        "train": [r for i, r in enumerate(records) if i not in test],
+        "test": [r for i, r in enumerate(records) if i in test],
+    }
 
 
-def held_out_template_split(records: list[TextRecord], seed: int, test_fraction: float) -> dict[str, list[TextRecord]]:
+def held_out_template_split(
+    records: list[TextRecord], seed: int, test_fraction: float
+) -> dict[str, list[TextRecord]]:
     """Whole templates go to test, chosen so that every kind keeps training examples.
 
     A record goes to test when any of its clauses comes from a test template. First one
@@ -90,12 +103,18 @@ def held_out_template_split(records: list[TextRecord], seed: int, test_fraction:
         held = sum(is_test(r, test) for r in records)
         if held >= goal:
             break
-        if t not in test and movable(t) and sum(is_test(r, test | {t}) for r in records) <= goal * 1.25:
+        if (
+            t not in test
+            and movable(t)
+            and sum(is_test(r, test | {t}) for r in records) <= goal * 1.25
+        ):
             test.add(t)
     return _sides(records, lambda r: is_test(r, test))
 
 
-def held_out_vocabulary_split(records: list[TextRecord], seed: int, test_fraction: float) -> dict[str, list[TextRecord]]:
+def held_out_vocabulary_split(
+    records: list[TextRecord], seed: int, test_fraction: float
+) -> dict[str, list[TextRecord]]:
     """Hold out a share of each list's entries, sized so about `test_fraction` of records hold one.
 
     A record goes to test when any of its fillers is held out. The share of
@@ -117,8 +136,12 @@ def held_out_vocabulary_split(records: list[TextRecord], seed: int, test_fractio
     best: tuple[float, set[str]] | None = None
     for step in range(1, 100):
         share = step / 100
-        held = {f for name, order in orders.items() if len(order) > 1
-                for f in order[:min(round(len(order) * share), len(order) - 1)]}
+        held = {
+            f
+            for name, order in orders.items()
+            if len(order) > 1
+            for f in order[: min(round(len(order) * share), len(order) - 1)]
+        }
         n_test = sum(any(f in held for f in r["fillers"].values()) for r in records)
         gap = abs(n_test / max(len(records), 1) - test_fraction)
         if best is None or gap < best[0]:

@@ -39,12 +39,21 @@ DEVELOPMENT_LABEL = "development set (choices are made on it)"
 
 
 # Evaluated in this order; the real-prose test set last, as the generalization estimate.
-SPLIT_TITLES = {"random": "random test split", "held_out_template": "held-out-template split",
-                "held_out_vocabulary": "held-out-vocabulary split"}
+SPLIT_TITLES = {
+    "random": "random test split",
+    "held_out_template": "held-out-template split",
+    "held_out_vocabulary": "held-out-vocabulary split",
+}
 TEMPLATE_SETS: tuple[TextEvalSet, ...] = tuple(
-    TextEvalSet(split, SPLIT_TITLES[split], test_file(split), True, TEMPLATE_LABEL) for split in SPLITS)
-REAL_PROSE_SET = TextEvalSet("real_prose", "hand-written real prose (test)", "", False, GENERALIZATION_LABEL)
-DEV_PROSE_SET = TextEvalSet("dev_prose", "hand-written real prose (development)", "", False, DEVELOPMENT_LABEL)
+    TextEvalSet(split, SPLIT_TITLES[split], test_file(split), True, TEMPLATE_LABEL)
+    for split in SPLITS
+)
+REAL_PROSE_SET = TextEvalSet(
+    "real_prose", "hand-written real prose (test)", "", False, GENERALIZATION_LABEL
+)
+DEV_PROSE_SET = TextEvalSet(
+    "dev_prose", "hand-written real prose (development)", "", False, DEVELOPMENT_LABEL
+)
 
 
 def _problem(path: Path, line: int, message: str) -> UserError:
@@ -63,14 +72,25 @@ def check_event_record(record: Any, path: Path, line: int) -> TextRecord:
         raise _problem(path, line, "'event_kinds' must be a non-empty list")
     unknown = [k for k in kinds if k not in EVENT_KIND_LABELS]
     if unknown or len(set(kinds)) != len(kinds):
-        raise _problem(path, line, f"'event_kinds' {kinds}: each must be one of {list(EVENT_KIND_LABELS)}, once")
+        raise _problem(
+            path,
+            line,
+            f"'event_kinds' {kinds}: each must be one of {list(EVENT_KIND_LABELS)}, once",
+        )
     if record.get("register") not in REGISTERS:
         raise _problem(path, line, f"'register' must be one of {list(REGISTERS)}")
     entities = record.get("entities")
     if not isinstance(entities, list):
         raise _problem(path, line, "'entities' must be a list")
     previous_end = 0
-    for n, entity in enumerate(sorted(entities, key=lambda e: (e.get("start", -1), e.get("end", -1)) if isinstance(e, dict) else (-1, -1))):
+    for n, entity in enumerate(
+        sorted(
+            entities,
+            key=lambda e: (
+                (e.get("start", -1), e.get("end", -1)) if isinstance(e, dict) else (-1, -1)
+            ),
+        )
+    ):
         _check_entity(entity, text, path, line, n)
         if entity["start"] < previous_end:
             raise _problem(path, line, f"entity {entity['text']!r} overlaps the one before it")
@@ -86,19 +106,34 @@ def _check_entity(entity: Any, text: str, path: Path, line: int, n: int) -> None
         raise _problem(path, line, f"{where} must be a JSON object")
     start, end = entity.get("start"), entity.get("end")
     if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
-        raise _problem(path, line, f"{where}: start {start!r} and end {end!r} must satisfy 0 <= start < end <= {len(text)}")
+        raise _problem(
+            path,
+            line,
+            f"{where}: start {start!r} and end {end!r} must satisfy 0 <= start < end <= {len(text)}",
+        )
     if text[start:end] != entity.get("text"):
-        raise _problem(path, line, f"{where}: text[{start}:{end}] is {text[start:end]!r}, not {entity.get('text')!r}")
+        raise _problem(
+            path,
+            line,
+            f"{where}: text[{start}:{end}] is {text[start:end]!r}, not {entity.get('text')!r}",
+        )
     if entity.get("category") not in ENTITY_CATEGORIES:
-        raise _problem(path, line, f"{where}: category {entity.get('category')!r} is not one of {list(ENTITY_CATEGORIES)}")
+        raise _problem(
+            path,
+            line,
+            f"{where}: category {entity.get('category')!r} is not one of {list(ENTITY_CATEGORIES)}",
+        )
     if "role" in entity and entity["role"] not in ENTITY_ROLES:
-        raise _problem(path, line, f"{where}: role {entity['role']!r} is not one of {list(ENTITY_ROLES)}")
+        raise _problem(
+            path, line, f"{where}: role {entity['role']!r} is not one of {list(ENTITY_ROLES)}"
+        )
     if "byte_start" in entity or "byte_end" in entity:
         byte_start = len(text[:start].encode("utf-8"))
         byte_end = len(text[:end].encode("utf-8"))
         if (entity.get("byte_start"), entity.get("byte_end")) != (byte_start, byte_end):
             raise _problem(
-                path, line,
+                path,
+                line,
                 f"{where}: byte offsets ({entity.get('byte_start')}, {entity.get('byte_end')}) should be ({byte_start}, {byte_end})",
             )
 

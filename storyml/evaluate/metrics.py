@@ -245,7 +245,9 @@ def _field_accuracy(field: Any, predicted: Sequence[Any], gold: Sequence[Any]) -
     return float(np.mean(hits))
 
 
-def _field_mae(field: Any, predicted_raw: np.ndarray, gold_raw: np.ndarray, predicted, gold) -> float:
+def _field_mae(
+    field: Any, predicted_raw: np.ndarray, gold_raw: np.ndarray, predicted, gold
+) -> float:
     if FieldForm.of_info(field).rule.value == "variant":
         return float(np.mean([abs(int(p) - int(g)) for p, g in zip(predicted, gold)]))
     columns = slice(field.offset, field.offset + field.width)
@@ -266,7 +268,9 @@ def character_metrics(
     for side, rows in (("gold", gold), ("predicted", predicted)):
         for i, row in enumerate(rows):
             if len(row) != OUTPUTS_TOTAL:
-                raise ValueError(f"{side} row {i}: expected {OUTPUTS_TOTAL} outputs, got {len(row)}")
+                raise ValueError(
+                    f"{side} row {i}: expected {OUTPUTS_TOTAL} outputs, got {len(row)}"
+                )
     predicted_raw = np.asarray(predicted, dtype=np.float64).reshape(n, OUTPUTS_TOTAL)
     gold_raw = np.asarray(gold, dtype=np.float64).reshape(n, OUTPUTS_TOTAL)
     predicted_out = [decode_outputs(row) for row in predicted_raw.tolist()]

@@ -59,10 +59,14 @@ def gold_token_tags(
     for start in range(0, len(texts), ALIGN_CHUNK):
         chunk = texts[start : start + ALIGN_CHUNK]
         longest = max(len(e.ids) for e in predictor.tokenizer.plain(chunk)) + MAX_SEQ_LENGTH
-        aligned = align_batch(predictor.tokenizer, chunk, entities[start : start + ALIGN_CHUNK], longest)
+        aligned = align_batch(
+            predictor.tokenizer, chunk, entities[start : start + ALIGN_CHUNK], longest
+        )
         for labels, row_offsets in zip(aligned.labels, aligned.offsets):
             tags.append([BIO_LABELS[t] for t in labels if t != IGNORE_INDEX])
-            offsets.append([(start, end) for t, (start, end) in zip(labels, row_offsets) if t != IGNORE_INDEX])
+            offsets.append(
+                [(start, end) for t, (start, end) in zip(labels, row_offsets) if t != IGNORE_INDEX]
+            )
     return tags, offsets
 
 
@@ -72,10 +76,14 @@ def predicted_token_tags(analysis: Any, offsets: Sequence[tuple[int, int]]) -> l
     return [by_offset.get(tuple(o), "O") for o in offsets]
 
 
-def evaluate_text_set(predictor: Predictor, records: Sequence[TextRecord], keep_misses: bool) -> dict[str, Any]:
+def evaluate_text_set(
+    predictor: Predictor, records: Sequence[TextRecord], keep_misses: bool
+) -> dict[str, Any]:
     """Event-kind and entity scores of the text models on one set of events-format records."""
     texts = [r["text"] for r in records]
-    gold_entities = [[{k: e[k] for k in ("start", "end", "category")} for e in r["entities"]] for r in records]
+    gold_entities = [
+        [{k: e[k] for k in ("start", "end", "category")} for e in r["entities"]] for r in records
+    ]
     analyses = predictor.analyze(texts)
     predicted_kinds = [[k["label"] for k in a.result["event_kinds"]] for a in analyses]
     predicted_entities = [a.result["entities"] for a in analyses]
@@ -95,7 +103,7 @@ def evaluate_text_set(predictor: Predictor, records: Sequence[TextRecord], keep_
 
 
 def _span_text(text: str, span: Mapping[str, Any]) -> str:
-    return f"{text[span['start']:span['end']]!r} {span['category']}"
+    return f"{text[span['start'] : span['end']]!r} {span['category']}"
 
 
 def _span_key(span: Mapping[str, Any]) -> tuple:
@@ -108,21 +116,29 @@ def _misses(records, predicted_kinds, predicted_entities) -> list[dict[str, Any]
     for record, kinds, entities in zip(records, predicted_kinds, predicted_entities):
         gold = {_span_key(e): e for e in record["entities"]}
         predicted = {_span_key(e): e for e in entities}
-        missed = [_span_text(record["text"], gold[k]) for k in sorted(gold.keys() - predicted.keys())]
-        spurious = [_span_text(record["text"], predicted[k]) for k in sorted(predicted.keys() - gold.keys())]
+        missed = [
+            _span_text(record["text"], gold[k]) for k in sorted(gold.keys() - predicted.keys())
+        ]
+        spurious = [
+            _span_text(record["text"], predicted[k]) for k in sorted(predicted.keys() - gold.keys())
+        ]
         if set(kinds) != set(record["event_kinds"]) or missed or spurious:
-            misses.append({
-                "id": record.get("id"),
-                "text": record["text"],
-                "gold_kinds": sorted(record["event_kinds"], key=EVENT_KIND_LABELS.index),
-                "predicted_kinds": kinds,
-                "missed_entities": missed,
-                "spurious_entities": spurious,
-            })
+            misses.append(
+                {
+                    "id": record.get("id"),
+                    "text": record["text"],
+                    "gold_kinds": sorted(record["event_kinds"], key=EVENT_KIND_LABELS.index),
+                    "predicted_kinds": kinds,
+                    "missed_entities": missed,
+                    "spurious_entities": spurious,
+                }
+            )
     return misses
 
 
-def evaluate_characters(predictor: Predictor, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def evaluate_characters(
+    predictor: Predictor, records: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
     predicted = predictor.predict_characters([r["features"] for r in records])
     return character_metrics(predicted.tolist(), [r["labels"] for r in records])
 
@@ -174,9 +190,14 @@ def build_report(
     if character_records is None:
         report["skipped"]["characters"] = source
     else:
-        report["characters"] = {**evaluate_characters(predictor, character_records), "source": source}
+        report["characters"] = {
+            **evaluate_characters(predictor, character_records),
+            "source": source,
+        }
     # The last hand-written set is the test set (the development set, if scored, comes before it).
-    estimate = next((name for name, s in reversed(report["sets"].items()) if not s["template_derived"]), None)
+    estimate = next(
+        (name for name, s in reversed(report["sets"].items()) if not s["template_derived"]), None
+    )
     if estimate is not None:
         s = report["sets"][estimate]
         report["generalization_estimate"] = {
@@ -211,7 +232,9 @@ SUMMARY_HEADER = (
 )
 
 
-def _per_label_table(sets: Mapping[str, Mapping[str, Any]], metric: str, labels: Sequence[str], what: str) -> list[str]:
+def _per_label_table(
+    sets: Mapping[str, Mapping[str, Any]], metric: str, labels: Sequence[str], what: str
+) -> list[str]:
     names = list(sets)
     lines = [
         f"| {what} | " + " | ".join(f"{sets[n]['title']} F1 (support)" for n in names) + " |",
@@ -241,29 +264,40 @@ def render_markdown(report: Mapping[str, Any], plots: Sequence[str]) -> str:
     lines = [
         "# storyml evaluation report",
         "",
-        (f"Models: `{art['directory']}`{' (INT8)' if art['int8'] else ''}, contract `{art['contract_fingerprint']}`. "
-        "Every figure comes from the exported ONNX models run with `tokenizer.json` only, decoded as "
-        "`storyml predict` and the engine decode them (event kind when sigmoid > threshold; strict BIO span assembly)."),
+        (
+            f"Models: `{art['directory']}`{' (INT8)' if art['int8'] else ''}, contract `{art['contract_fingerprint']}`. "
+            "Every figure comes from the exported ONNX models run with `tokenizer.json` only, decoded as "
+            "`storyml predict` and the engine decode them (event kind when sigmoid > threshold; strict BIO span assembly)."
+        ),
         "",
     ]
     lines += ["## Generalization estimate: hand-written real prose", ""]
     if real:
         for name, s in real.items():
             lines += [
-                (f"The {GENERALIZATION_LABEL}: **n = {s['n']} sentences** of narrative prose written by hand, "
-                "never generated from a template and never used in training. With so few sentences a "
-                "per-label score rests on a handful of examples; read differences of a few points as noise."),
+                (
+                    f"The {GENERALIZATION_LABEL}: **n = {s['n']} sentences** of narrative prose written by hand, "
+                    "never generated from a template and never used in training. With so few sentences a "
+                    "per-label score rests on a handful of examples; read differences of a few points as noise."
+                ),
                 "",
                 SUMMARY_HEADER,
                 _summary_row(name, s),
                 "",
             ]
         lines += _per_label_table(real, "events", EVENT_KIND_LABELS, "event kind") + [""]
-        lines += _per_label_table(real, "entity_spans", ENTITY_CATEGORIES, "entity category (span exact)") + [""]
+        lines += _per_label_table(
+            real, "entity_spans", ENTITY_CATEGORIES, "entity category (span exact)"
+        ) + [""]
         for name, s in real.items():
             misses = s.get("misses", [])
-            lines += [(f"{len(misses)} of {s['n']} sentences have a wrong kind set or a missed/spurious entity. "
-                      f"The first {min(MISSES_SHOWN, len(misses))} (all are in report.json):"), ""]
+            lines += [
+                (
+                    f"{len(misses)} of {s['n']} sentences have a wrong kind set or a missed/spurious entity. "
+                    f"The first {min(MISSES_SHOWN, len(misses))} (all are in report.json):"
+                ),
+                "",
+            ]
             for m in misses[:MISSES_SHOWN]:
                 lines.append(
                     f"- {m['id']}: {json.dumps(m['text'], ensure_ascii=False)} — kinds gold {m['gold_kinds']}, "
@@ -272,41 +306,55 @@ def render_markdown(report: Mapping[str, Any], plots: Sequence[str]) -> str:
                 )
             lines.append("")
     else:
-        lines += ["No real-prose set was evaluated, so this report has **no generalization estimate**.", ""]
+        lines += [
+            "No real-prose set was evaluated, so this report has **no generalization estimate**.",
+            "",
+        ]
 
     lines += [f"## {TEMPLATE_LABEL[0].upper()}{TEMPLATE_LABEL[1:]}", ""]
     if template:
         lines += [
-            (f"These splits are {TEMPLATE_LABEL}: their sentences come from the same templates and vocabulary "
-            "as the training data (held-out splits withhold some templates or words, not the template style). "
-            "High scores here show that tokenization, label alignment, training and export work; they do not "
-            "show that the models understand prose."),
+            (
+                f"These splits are {TEMPLATE_LABEL}: their sentences come from the same templates and vocabulary "
+                "as the training data (held-out splits withhold some templates or words, not the template style). "
+                "High scores here show that tokenization, label alignment, training and export work; they do not "
+                "show that the models understand prose."
+            ),
             "",
             SUMMARY_HEADER,
             *(_summary_row(n, s) for n, s in template.items()),
             "",
         ]
         lines += _per_label_table(template, "events", EVENT_KIND_LABELS, "event kind") + [""]
-        lines += _per_label_table(template, "entity_spans", ENTITY_CATEGORIES, "entity category (span exact)") + [""]
+        lines += _per_label_table(
+            template, "entity_spans", ENTITY_CATEGORIES, "entity category (span exact)"
+        ) + [""]
         if real:
             best = max(s["events"]["macro"]["f1"] for s in template.values())
             for name, s in real.items():
                 gap = best - s["events"]["macro"]["f1"]
-                lines += [f"Event macro-F1 gap, best template split minus {s['title']}: {gap:+.3f}.", ""]
+                lines += [
+                    f"Event macro-F1 gap, best template split minus {s['title']}: {gap:+.3f}.",
+                    "",
+                ]
     else:
         lines += ["No template test split was evaluated.", ""]
 
     if report["skipped"]:
         lines += ["## Not evaluated", ""]
-        lines += [f"- {name}: {reason}" for name, reason in sorted(report["skipped"].items())] + [""]
+        lines += [f"- {name}: {reason}" for name, reason in sorted(report["skipped"].items())] + [
+            ""
+        ]
 
     if "characters" in report:
         c = report["characters"]
         lines += [
             f"## Character predictor (validation split, n = {c['n']})",
             "",
-            ("Validation cells are disjoint from training cells, but the examples come from the same "
-            "heuristic generator: this too is a measure of fit to the generator, not of real play."),
+            (
+                "Validation cells are disjoint from training cells, but the examples come from the same "
+                "heuristic generator: this too is a measure of fit to the generator, not of real play."
+            ),
             "",
             "| output field | kind | accuracy | MAE |",
             "|---|---|---:|---:|",
@@ -347,7 +395,10 @@ def plot_f1(name: str, s: Mapping[str, Any], path: Path) -> None:
     """Per-label F1 bars: event kinds and entity categories (span exact), support in the labels."""
     plt = _figure()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    panels = (("events", EVENT_KIND_LABELS, "event kind F1"), ("entity_spans", ENTITY_CATEGORIES, "entity span F1"))
+    panels = (
+        ("events", EVENT_KIND_LABELS, "event kind F1"),
+        ("entity_spans", ENTITY_CATEGORIES, "entity span F1"),
+    )
     for ax, (metric, labels, title) in zip(axes, panels):
         per = s[metric]["per_label"]
         values = [per[label]["f1"] for label in labels]
@@ -377,8 +428,15 @@ def plot_confusion(name: str, s: Mapping[str, Any], path: Path) -> None:
     for i, row in enumerate(matrix):
         for j, value in enumerate(row):
             if value:
-                ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                        color="white" if value > peak / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(value),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if value > peak / 2 else "black",
+                )
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
     ax.set_title(f"{s['title']}: entity categories (n = {s['n']})")
@@ -421,7 +479,10 @@ def write_report(report: Mapping[str, Any], out_dir: Path) -> list[Path]:
             )
     with atomic_directory(out_dir) as staging:
         plots = write_plots(report, staging)
-        atomic_write_text(staging / "report.json", json.dumps(report, sort_keys=True, ensure_ascii=False, indent=2) + "\n")
+        atomic_write_text(
+            staging / "report.json",
+            json.dumps(report, sort_keys=True, ensure_ascii=False, indent=2) + "\n",
+        )
         atomic_write_text(staging / "report.md", render_markdown(report, plots))
     return [out_dir / name for name in (*REPORT_FILES, *plots)]
 

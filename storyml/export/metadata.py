@@ -32,7 +32,9 @@ KEY_LABELS = METADATA_LABELS_KEY  # JSON: {output name: [label per position of i
 KEY_SPEC_VERSION = "storyml.version"  # the storyml that exported the model, not the contract's
 KEY_MODEL_KIND = "storyml.model_kind"
 KEY_ENCODER = "storyml.encoder"
-KEY_ARCHITECTURE = "storyml.architecture"  # JSON: model_type, hidden_size, num_attention_heads (text models)
+KEY_ARCHITECTURE = (
+    "storyml.architecture"  # JSON: model_type, hidden_size, num_attention_heads (text models)
+)
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,12 @@ def read_metadata(source: Any) -> ModelMetadata:
     if isinstance(source, (str, Path)):
         return metadata_from_props(read_props(source), str(source))
     if hasattr(source, "get_modelmeta"):
-        return metadata_from_props(source.get_modelmeta().custom_metadata_map, "onnxruntime session")
-    raise TypeError(f"expected an .onnx path or an onnxruntime.InferenceSession, got {type(source).__name__}")
+        return metadata_from_props(
+            source.get_modelmeta().custom_metadata_map, "onnxruntime session"
+        )
+    raise TypeError(
+        f"expected an .onnx path or an onnxruntime.InferenceSession, got {type(source).__name__}"
+    )
 
 
 def set_props(model: onnx.ModelProto, props: Mapping[str, str]) -> None:
@@ -112,16 +118,26 @@ def save_with_props(src: Path, dst: Path, props: Mapping[str, str]) -> None:
     if model.ByteSize() < PROTOBUF_LIMIT:
         onnx.save_model(model, str(dst))
     else:
-        onnx.save_model(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=f"{dst.name}.data", size_threshold=1024)
+        onnx.save_model(
+            model,
+            str(dst),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=f"{dst.name}.data",
+            size_threshold=1024,
+        )
 
 
 def _major(version: str) -> str:
     return version.split(".", 1)[0]
 
 
-def verify_fingerprint(source: Any, expected: str | None = None,
-                       expected_version: str = CONTRACT_VERSION, name: str | None = None) -> ModelMetadata:
+def verify_fingerprint(
+    source: Any,
+    expected: str | None = None,
+    expected_version: str = CONTRACT_VERSION,
+    name: str | None = None,
+) -> ModelMetadata:
     """Refuse a model built against a different contract than the generated one.
 
     `source` is an .onnx path or an onnxruntime session; `expected` defaults to
@@ -136,16 +152,22 @@ def verify_fingerprint(source: Any, expected: str | None = None,
     where = name or (str(source) if isinstance(source, (str, Path)) else "onnxruntime session")
     version = meta.contract_version
     if version is not None and _major(version) != _major(expected_version):
-        raise UserError(f"{where}: the model was built for contract version {version}, but this storyml "
-                        f"reads contract version {expected_version}; major versions {_major(version)} and "
-                        f"{_major(expected_version)} differ, so labels, offsets or decode rules do. Rebuild the "
-                        f"model from the current specs (`storyml build`), or predict with a storyml whose "
-                        f"contract is {_major(version)}.x")
+        raise UserError(
+            f"{where}: the model was built for contract version {version}, but this storyml "
+            f"reads contract version {expected_version}; major versions {_major(version)} and "
+            f"{_major(expected_version)} differ, so labels, offsets or decode rules do. Rebuild the "
+            f"model from the current specs (`storyml build`), or predict with a storyml whose "
+            f"contract is {_major(version)}.x"
+        )
     if meta.fingerprint is None:
-        raise UserError(f"{where}: the model carries no contract fingerprint (metadata {KEY_FINGERPRINT!r}); "
-                        f"it was not exported by storyml. Re-export it with `storyml build`")
+        raise UserError(
+            f"{where}: the model carries no contract fingerprint (metadata {KEY_FINGERPRINT!r}); "
+            f"it was not exported by storyml. Re-export it with `storyml build`"
+        )
     if meta.fingerprint != expected:
-        raise UserError(f"{where}: the model was built against contract {meta.fingerprint}, but the generated "
-                        f"contract is {expected}. Rebuild the model from the current specs (`storyml build`), "
-                        f"or regenerate the contract (`storyml gen`) from the specs the model was built with")
+        raise UserError(
+            f"{where}: the model was built against contract {meta.fingerprint}, but the generated "
+            f"contract is {expected}. Rebuild the model from the current specs (`storyml build`), "
+            f"or regenerate the contract (`storyml gen`) from the specs the model was built with"
+        )
     return meta

@@ -61,8 +61,15 @@ class ExportError(UserError):
 # ---------------------------------------------------------------- the per-kind table
 
 
-def _text_inputs(config: ExportConfig, rng: np.random.Generator, batch: int, length: int, padded_rows: int,
-                 vocab_size: int, pad_id: int) -> dict[str, np.ndarray]:
+def _text_inputs(
+    config: ExportConfig,
+    rng: np.random.Generator,
+    batch: int,
+    length: int,
+    padded_rows: int,
+    vocab_size: int,
+    pad_id: int,
+) -> dict[str, np.ndarray]:
     """Token ids and a right-padded attention mask; the first `padded_rows` rows are shorter."""
     ids_name, mask_name = config.inputs  # in the order the model takes them
     input_ids = rng.integers(0, vocab_size, size=(batch, length), dtype=np.int64)
@@ -74,7 +81,9 @@ def _text_inputs(config: ExportConfig, rng: np.random.Generator, batch: int, len
     return {ids_name: input_ids, mask_name: mask}
 
 
-def _feature_inputs(config: ExportConfig, rng: np.random.Generator, batch: int) -> dict[str, np.ndarray]:
+def _feature_inputs(
+    config: ExportConfig, rng: np.random.Generator, batch: int
+) -> dict[str, np.ndarray]:
     (name,) = config.inputs
     return {name: rng.normal(size=(batch, TOTAL_INPUT_FEATURES)).astype(np.float32)}
 
@@ -83,7 +92,9 @@ def _feature_inputs(config: ExportConfig, rng: np.random.Generator, batch: int) 
 class ExportConfig:
     kind: str  # an artifact of specs/artifacts.yaml
     text: bool  # token inputs with batch and sequence axes, else a feature matrix
-    labels: Callable[[], dict[str, list[str]]]  # per output: label of each position of its last axis
+    labels: Callable[
+        [], dict[str, list[str]]
+    ]  # per output: label of each position of its last axis
     output_axes: dict[str, dict[int, str]]  # dynamic axes of the outputs
 
     @property
@@ -105,21 +116,28 @@ class ExportConfig:
 
 
 def _head_labels() -> dict[str, list[str]]:
-    return {h.name: list(OUTPUT_NAMES[h.offset:h.offset + h.width]) for h in HEADS}
+    return {h.name: list(OUTPUT_NAMES[h.offset : h.offset + h.width]) for h in HEADS}
 
 
 EXPORT_CONFIGS: dict[str, ExportConfig] = {
     EVENT_MODEL: ExportConfig(
-        EVENT_MODEL, text=True,
+        EVENT_MODEL,
+        text=True,
         labels=lambda: {ONNX_OUTPUTS[EVENT_MODEL][0]: list(EVENT_KIND_LABELS)},
-        output_axes={ONNX_OUTPUTS[EVENT_MODEL][0]: {0: BATCH_AXIS}}),
+        output_axes={ONNX_OUTPUTS[EVENT_MODEL][0]: {0: BATCH_AXIS}},
+    ),
     NER_MODEL: ExportConfig(
-        NER_MODEL, text=True,
+        NER_MODEL,
+        text=True,
         labels=lambda: {ONNX_OUTPUTS[NER_MODEL][0]: list(BIO_LABELS)},
-        output_axes={ONNX_OUTPUTS[NER_MODEL][0]: {0: BATCH_AXIS, 1: SEQUENCE_AXIS}}),
+        output_axes={ONNX_OUTPUTS[NER_MODEL][0]: {0: BATCH_AXIS, 1: SEQUENCE_AXIS}},
+    ),
     CHARACTER_MODEL: ExportConfig(
-        CHARACTER_MODEL, text=False, labels=_head_labels,
-        output_axes={name: {0: BATCH_AXIS} for name in ONNX_OUTPUTS[CHARACTER_MODEL]}),
+        CHARACTER_MODEL,
+        text=False,
+        labels=_head_labels,
+        output_axes={name: {0: BATCH_AXIS} for name in ONNX_OUTPUTS[CHARACTER_MODEL]},
+    ),
 }
 assert set(EXPORT_CONFIGS) == set(ARTIFACT_FILES), "every artifact needs an export config"
 
@@ -141,7 +159,9 @@ def _pick(result: Any, key: str | int) -> Any:
     raise ExportError(f"the model's output has no {key!r} (it returned {type(result).__name__})")
 
 
-def select_outputs(result: Any, config: ExportConfig, output: OutputSelector) -> tuple[torch.Tensor, ...]:
+def select_outputs(
+    result: Any, config: ExportConfig, output: OutputSelector
+) -> tuple[torch.Tensor, ...]:
     """The tensors for `config.outputs`, from whatever the module returned.
 
     Text kinds have one output: `output` picks it (a key/attribute of a dict or
@@ -222,7 +242,9 @@ def _vocab_size(model: nn.Module) -> int:
         input_embeddings = getattr(module, "get_input_embeddings", None)
         if input_embeddings is not None:
             return int(input_embeddings().num_embeddings)
-    raise ExportError("cannot tell the model's vocabulary size (no transformers config, no input embeddings)")
+    raise ExportError(
+        "cannot tell the model's vocabulary size (no transformers config, no input embeddings)"
+    )
 
 
 def _max_length(model: nn.Module) -> int:
@@ -236,8 +258,10 @@ def fixed_inputs(config: ExportConfig, model: nn.Module) -> list[dict[str, np.nd
     if not config.text:
         return [_feature_inputs(config, rng, b) for b in FEATURE_FIXED_BATCHES]
     vocab, pad = _vocab_size(model), _pad_id(model)
-    return [_text_inputs(config, rng, b, min(length, _max_length(model)), padded, vocab, pad)
-            for b, length, padded in TEXT_FIXED_SHAPES]
+    return [
+        _text_inputs(config, rng, b, min(length, _max_length(model)), padded, vocab, pad)
+        for b, length, padded in TEXT_FIXED_SHAPES
+    ]
 
 
 def random_inputs(config: ExportConfig, model: nn.Module, parity) -> list[dict[str, np.ndarray]]:
@@ -251,8 +275,17 @@ def random_inputs(config: ExportConfig, model: nn.Module, parity) -> list[dict[s
             continue
         max_len = _max_length(model)
         length = int(rng.integers(min(parity.min_sequence, max_len), max_len + 1))
-        out.append(_text_inputs(config, rng, batch, length, int(rng.integers(0, batch + 1)), _vocab_size(model),
-                                _pad_id(model)))
+        out.append(
+            _text_inputs(
+                config,
+                rng,
+                batch,
+                length,
+                int(rng.integers(0, batch + 1)),
+                _vocab_size(model),
+                _pad_id(model),
+            )
+        )
     return out
 
 
@@ -310,7 +343,9 @@ def _torch_outputs(wrapper: OnnxWrapper, feed: dict[str, np.ndarray]) -> list[np
     return [o.detach().numpy() for o in outs]
 
 
-def check_parity(wrapper: OnnxWrapper, session, feeds: Sequence[dict[str, np.ndarray]], atol: float) -> ParityResult:
+def check_parity(
+    wrapper: OnnxWrapper, session, feeds: Sequence[dict[str, np.ndarray]], atol: float
+) -> ParityResult:
     """Run PyTorch and onnxruntime on the same inputs; raise ExportError past `atol`."""
     config = wrapper.config
     per_output = {name: 0.0 for name in config.outputs}
@@ -321,16 +356,24 @@ def check_parity(wrapper: OnnxWrapper, session, feeds: Sequence[dict[str, np.nda
         shapes.append(list(feed[config.inputs[0]].shape))
         for name, e, g in zip(config.outputs, expected, got):
             if e.shape != g.shape:
-                raise ExportError(f"{config.kind}: output {name!r} has shape {list(g.shape)} in onnxruntime but "
-                                  f"{list(e.shape)} in PyTorch for input shape {shapes[-1]}")
+                raise ExportError(
+                    f"{config.kind}: output {name!r} has shape {list(g.shape)} in onnxruntime but "
+                    f"{list(e.shape)} in PyTorch for input shape {shapes[-1]}"
+                )
             if not np.isfinite(g).all():
-                raise ExportError(f"{config.kind}: output {name!r} is not finite in onnxruntime "
-                                  f"for input shape {shapes[-1]}")
-            per_output[name] = max(per_output[name], float(np.max(np.abs(e - g))) if e.size else 0.0)
+                raise ExportError(
+                    f"{config.kind}: output {name!r} is not finite in onnxruntime "
+                    f"for input shape {shapes[-1]}"
+                )
+            per_output[name] = max(
+                per_output[name], float(np.max(np.abs(e - g))) if e.size else 0.0
+            )
     worst = max(per_output, key=lambda name: per_output[name])
     if per_output[worst] > atol:
-        raise ExportError(f"{config.kind}: ONNX parity failed: output {worst!r} differs from PyTorch by up to "
-                          f"{per_output[worst]:.3g} (atol {atol:g}); the file was not written")
+        raise ExportError(
+            f"{config.kind}: ONNX parity failed: output {worst!r} differs from PyTorch by up to "
+            f"{per_output[worst]:.3g} (atol {atol:g}); the file was not written"
+        )
     return ParityResult(per_output[worst], per_output, len(feeds), shapes)
 
 
@@ -393,9 +436,17 @@ def _trace_to_onnx(wrapper: OnnxWrapper, example: dict[str, np.ndarray], path: P
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
-        torch.onnx.export(wrapper, args, str(path), input_names=list(config.inputs),
-                          output_names=list(config.outputs), dynamic_axes=config.dynamic_axes(),
-                          opset_version=ONNX_OPSET, do_constant_folding=True, dynamo=False)
+        torch.onnx.export(
+            wrapper,
+            args,
+            str(path),
+            input_names=list(config.inputs),
+            output_names=list(config.outputs),
+            dynamic_axes=config.dynamic_axes(),
+            opset_version=ONNX_OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
 
 
 def _session(path: Path):
@@ -413,8 +464,15 @@ def _move_into_place(staged: Path, out_dir: Path) -> None:
         os.replace(f, out_dir / f.name)
 
 
-def export_model(kind: str, model: nn.Module, out_dir: Path | str, specs, *, encoder: str | None = None,
-                 output: OutputSelector = None) -> ExportReport:
+def export_model(
+    kind: str,
+    model: nn.Module,
+    out_dir: Path | str,
+    specs,
+    *,
+    encoder: str | None = None,
+    output: OutputSelector = None,
+) -> ExportReport:
     """Export `model` as the engine's `ARTIFACT_FILES[kind]` in `out_dir`; check it; report.
 
     `model` is any module called with the kind's ONNX input names as keywords
@@ -445,19 +503,34 @@ def export_model(kind: str, model: nn.Module, out_dir: Path | str, specs, *, enc
             try:
                 onnx.checker.check_model(str(staged / config.file), full_check=True)
             except onnx.checker.ValidationError as exc:
-                raise ExportError(f"{config.kind}: the exported model fails onnx.checker: {exc}") from None
+                raise ExportError(
+                    f"{config.kind}: the exported model fails onnx.checker: {exc}"
+                ) from None
             session = _session(staged / config.file)
-            result = check_parity(wrapper, session, fixed + random_inputs(config, model, parity), parity.atol)
+            result = check_parity(
+                wrapper, session, fixed + random_inputs(config, model, parity), parity.atol
+            )
             del session
         stale_data = out_dir / f"{config.file}.data"
         if not (staged / stale_data.name).exists():
-            stale_data.unlink(missing_ok=True)  # left by an earlier export that needed external data
+            stale_data.unlink(
+                missing_ok=True
+            )  # left by an earlier export that needed external data
         _move_into_place(staged, out_dir)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
         model.train(was_training)
     path = out_dir / config.file
-    return ExportReport(kind=kind, path=path, size_bytes=artifact_size(path),
-                        external_data_files=external_data_files(path), max_diff=result.max_diff,
-                        max_diff_per_output=result.per_output, parity_inputs=result.inputs_checked,
-                        parity_shapes=result.shapes, atol=parity.atol, opset=ONNX_OPSET, metadata=props)
+    return ExportReport(
+        kind=kind,
+        path=path,
+        size_bytes=artifact_size(path),
+        external_data_files=external_data_files(path),
+        max_diff=result.max_diff,
+        max_diff_per_output=result.per_output,
+        parity_inputs=result.inputs_checked,
+        parity_shapes=result.shapes,
+        atol=parity.atol,
+        opset=ONNX_OPSET,
+        metadata=props,
+    )

@@ -66,7 +66,9 @@ class QuantizationRefused(UserError):
     def __init__(self, report: "QuantizationReport"):
         self.report = report
         failed = "; ".join(g.describe() for g in report.gates if g.passed is False)
-        super().__init__(f"{report.kind}: INT8 model refused ({failed}); the FP32 model stays in use")
+        super().__init__(
+            f"{report.kind}: INT8 model refused ({failed}); the FP32 model stays in use"
+        )
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,9 @@ class Decisions:
 
 
 def _event_decide(outputs: list[np.ndarray], feed) -> Decisions:
-    values = (outputs[0] > EVENT_LOGIT_THRESHOLD).astype(np.int64)  # the contract's cut, in logit space
+    values = (outputs[0] > EVENT_LOGIT_THRESHOLD).astype(
+        np.int64
+    )  # the contract's cut, in logit space
     return Decisions(values, np.ones_like(values, dtype=bool))
 
 
@@ -122,7 +126,10 @@ def _event_labels(labels: np.ndarray, feed) -> Decisions:
 
 def _event_f1(true: Decisions, pred: Decisions) -> float:
     """Macro F1 over event kinds (kinds absent from both sides are skipped)."""
-    scores = [_binary_f1(true.values[:, k] == 1, pred.values[:, k] == 1) for k in range(true.values.shape[1])]
+    scores = [
+        _binary_f1(true.values[:, k] == 1, pred.values[:, k] == 1)
+        for k in range(true.values.shape[1])
+    ]
     present = [s for s in scores if s is not None]
     return float(np.mean(present)) if present else 1.0
 
@@ -159,8 +166,12 @@ _DECIDED_FIELDS = tuple(f for f in OUTPUT_FIELDS if DECODE_RULES[f.decode].decid
 def _character_columns(decoded: np.ndarray) -> np.ndarray:
     columns = []
     for f in _DECIDED_FIELDS:
-        part = decoded[:, f.offset:f.offset + f.width]
-        columns += [part.argmax(axis=1)] if DECODE_RULES[f.decode].reduces else list(part.T.astype(np.int64))
+        part = decoded[:, f.offset : f.offset + f.width]
+        columns += (
+            [part.argmax(axis=1)]
+            if DECODE_RULES[f.decode].reduces
+            else list(part.T.astype(np.int64))
+        )
     return np.stack(columns, axis=1)
 
 
@@ -176,7 +187,11 @@ def _character_labels(labels: np.ndarray, feed) -> Decisions:
 
 def _character_f1(true: Decisions, pred: Decisions) -> float:
     """Mean over decided columns of their macro F1."""
-    return float(np.mean([_macro_f1(true.values[:, c], pred.values[:, c]) for c in range(true.values.shape[1])]))
+    return float(
+        np.mean(
+            [_macro_f1(true.values[:, c], pred.values[:, c]) for c in range(true.values.shape[1])]
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -198,8 +213,10 @@ def _concat(parts: list[Decisions]) -> Decisions:
     """Rows of all batches together; sequences of different lengths are padded (masked out)."""
     width = max(p.values.shape[1] for p in parts)
     pad = lambda a, v: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=v)  # noqa: E731
-    return Decisions(np.concatenate([pad(p.values, 0) for p in parts]),
-                     np.concatenate([pad(p.mask, False) for p in parts]))
+    return Decisions(
+        np.concatenate([pad(p.values, 0) for p in parts]),
+        np.concatenate([pad(p.mask, False) for p in parts]),
+    )
 
 
 # ---------------------------------------------------------------- measuring
@@ -257,8 +274,11 @@ class QuantizationReport:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.update(fp32_path=str(self.fp32_path), int8_path=str(self.int8_path) if self.int8_path else None,
-                 passed=self.passed)
+        d.update(
+            fp32_path=str(self.fp32_path),
+            int8_path=str(self.int8_path) if self.int8_path else None,
+            passed=self.passed,
+        )
         for g, gd in zip(self.gates, d["gates"]):
             gd["passed"] = g.passed
         return d
@@ -295,15 +315,25 @@ def interleaved_latency(fp32, int8, feed: dict[str, np.ndarray], runs: int, warm
         int8.run(None, feed)
     times: dict[str, list[float]] = {"fp32": [], "int8": []}
     for r in range(runs):
-        for name, sess in ((("fp32", fp32), ("int8", int8)) if r % 2 == 0 else (("int8", int8), ("fp32", fp32))):
+        for name, sess in (
+            (("fp32", fp32), ("int8", int8)) if r % 2 == 0 else (("int8", int8), ("fp32", fp32))
+        ):
             start = time.perf_counter()
             sess.run(None, feed)
             times[name].append(time.perf_counter() - start)
     ratios = [a / b for a, b in zip(times["fp32"], times["int8"]) if b > 0]
-    q1, q3 = (np.percentile(ratios, [25, 75]) if ratios else (float("nan"), float("nan")))
-    fp32_ms, int8_ms = statistics.median(times["fp32"]) * 1000.0, statistics.median(times["int8"]) * 1000.0
-    return Latency(fp32_ms, int8_ms, fp32_ms / int8_ms if int8_ms > 0 else float("inf"),
-                   (float(q1), float(q3)), runs)
+    q1, q3 = np.percentile(ratios, [25, 75]) if ratios else (float("nan"), float("nan"))
+    fp32_ms, int8_ms = (
+        statistics.median(times["fp32"]) * 1000.0,
+        statistics.median(times["int8"]) * 1000.0,
+    )
+    return Latency(
+        fp32_ms,
+        int8_ms,
+        fp32_ms / int8_ms if int8_ms > 0 else float("inf"),
+        (float(q1), float(q3)),
+        runs,
+    )
 
 
 def batch_one(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -327,9 +357,12 @@ def fuse_transformer(fp32_path: Path | str, out_path: Path | str) -> dict[str, i
         return None
     from onnxruntime.transformers.optimizer import optimize_model
 
-    optimized = optimize_model(str(fp32_path), model_type=ort_type,
-                               num_heads=int(architecture.get("num_attention_heads", 0)),
-                               hidden_size=int(architecture.get("hidden_size", 0)))
+    optimized = optimize_model(
+        str(fp32_path),
+        model_type=ort_type,
+        num_heads=int(architecture.get("num_attention_heads", 0)),
+        hidden_size=int(architecture.get("hidden_size", 0)),
+    )
     optimized.save_model_to_file(str(out_path), use_external_data_format=False)
     return {op: int(n) for op, n in sorted(optimized.get_fused_operator_statistics().items()) if n}
 
@@ -351,12 +384,17 @@ def build_int8(fp32_path: Path, out_path: Path, qspec, work_dir: Path) -> dict[s
         fused = fuse_transformer(fp32_path, work_dir / "optimized.onnx")
         if fused is not None:
             source = work_dir / "optimized.onnx"
-    quantize_dynamic(str(source), str(work_dir / "quantized.onnx"), op_types_to_quantize=list(qspec.op_types),
-                     per_channel=qspec.per_channel, reduce_range=qspec.reduce_range,
-                     weight_type=_weight_type(qspec.weight_type),
-                     # Fused contrib ops (Attention, SkipLayerNormalization) defeat ONNX shape inference;
-                     # every tensor here is float32.
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantize_dynamic(
+        str(source),
+        str(work_dir / "quantized.onnx"),
+        op_types_to_quantize=list(qspec.op_types),
+        per_channel=qspec.per_channel,
+        reduce_range=qspec.reduce_range,
+        weight_type=_weight_type(qspec.weight_type),
+        # Fused contrib ops (Attention, SkipLayerNormalization) defeat ONNX shape inference;
+        # every tensor here is float32.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
     md.save_with_props(work_dir / "quantized.onnx", out_path, props)
     return fused
 
@@ -367,8 +405,16 @@ def int8_path_for(fp32_path: Path | str) -> Path:
     return fp32_path.with_name(int8_file(fp32_path.name))
 
 
-def quantize_model(specs, fp32_path: Path | str, eval_set: EvalSet, out_path: Path | str | None = None, *,
-                   kind: str | None = None, report_only: bool = False, gates=None) -> QuantizationReport:
+def quantize_model(
+    specs,
+    fp32_path: Path | str,
+    eval_set: EvalSet,
+    out_path: Path | str | None = None,
+    *,
+    kind: str | None = None,
+    report_only: bool = False,
+    gates=None,
+) -> QuantizationReport:
     """Quantize an exported FP32 model to INT8 and gate it against the FP32 model.
 
     `kind` defaults to the model's own metadata. `gates` overrides the spec's gates (a
@@ -382,11 +428,15 @@ def quantize_model(specs, fp32_path: Path | str, eval_set: EvalSet, out_path: Pa
     meta = md.read_metadata(fp32_path)
     kind = kind or meta.model_kind
     if kind not in KIND_EVAL:
-        raise UserError(f"{fp32_path}: unknown model kind {kind!r}; pass kind= {one_of(kind, KIND_EVAL)}")
+        raise UserError(
+            f"{fp32_path}: unknown model kind {kind!r}; pass kind= {one_of(kind, KIND_EVAL)}"
+        )
     if not eval_set.feeds:
         raise UserError(f"{kind}: the evaluation set for quantization is empty")
     if eval_set.labels is not None and len(eval_set.labels) != len(eval_set.feeds):
-        raise UserError(f"{kind}: {len(eval_set.labels)} label batches for {len(eval_set.feeds)} input batches")
+        raise UserError(
+            f"{kind}: {len(eval_set.labels)} label batches for {len(eval_set.feeds)} input batches"
+        )
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent))
@@ -408,8 +458,15 @@ def _with_path(report: QuantizationReport, path: Path | None) -> QuantizationRep
     return QuantizationReport(**{**report.__dict__, "int8_path": path})
 
 
-def _measure(kind: str, fp32_path: Path, int8_path: Path, eval_set: EvalSet, qspec, gates,
-             fused: dict[str, int] | None) -> QuantizationReport:
+def _measure(
+    kind: str,
+    fp32_path: Path,
+    int8_path: Path,
+    eval_set: EvalSet,
+    qspec,
+    gates,
+    fused: dict[str, int] | None,
+) -> QuantizationReport:
     rules = KIND_EVAL[kind]
     fp32, int8 = session(fp32_path), session(int8_path)
     fp32_d, int8_d, true_d = [], [], []
@@ -422,24 +479,43 @@ def _measure(kind: str, fp32_path: Path, int8_path: Path, eval_set: EvalSet, qsp
     reference = _concat(true_d) if true_d else a
     agreement = float(np.mean(a.values[a.mask] == b.values[a.mask])) if a.mask.any() else 1.0
     f1_fp32, f1_int8 = rules.f1(reference, a), rules.f1(reference, b)
-    latency = interleaved_latency(fp32, int8, batch_one(eval_set.feeds[0]), qspec.latency_runs, qspec.warmup_runs)
+    latency = interleaved_latency(
+        fp32, int8, batch_one(eval_set.feeds[0]), qspec.latency_runs, qspec.warmup_runs
+    )
     size_fp32, size_int8 = artifact_size(fp32_path), artifact_size(int8_path)
     ratio, drop = size_int8 / size_fp32, f1_fp32 - f1_int8
     return QuantizationReport(
-        kind=kind, fp32_path=fp32_path, int8_path=int8_path, optimized=fused is not None,
-        fused_operators=dict(fused or {}), op_types=list(qspec.op_types),
-        fp32_size_bytes=size_fp32, int8_size_bytes=size_int8, size_ratio=ratio,
-        f1_fp32=f1_fp32, f1_int8=f1_int8, f1_drop=drop,
+        kind=kind,
+        fp32_path=fp32_path,
+        int8_path=int8_path,
+        optimized=fused is not None,
+        fused_operators=dict(fused or {}),
+        op_types=list(qspec.op_types),
+        fp32_size_bytes=size_fp32,
+        int8_size_bytes=size_int8,
+        size_ratio=ratio,
+        f1_fp32=f1_fp32,
+        f1_int8=f1_int8,
+        f1_drop=drop,
         f1_reference="labels" if true_d else "fp32_predictions",
-        agreement=agreement, decisions=int(a.mask.sum()),
-        latency_fp32_ms=latency.fp32_ms, latency_int8_ms=latency.int8_ms, speedup_batch1=latency.speedup,
-        speedup_batch1_spread=latency.speedup_spread, latency_runs=latency.runs,
-        gates=[Gate("F1 drop", drop, gates.max_f1_drop, higher_is_better=False),
-               Gate("agreement with FP32", agreement, gates.min_agreement, higher_is_better=True),
-               Gate("size ratio", ratio, gates.max_size_ratio, higher_is_better=False)])
+        agreement=agreement,
+        decisions=int(a.mask.sum()),
+        latency_fp32_ms=latency.fp32_ms,
+        latency_int8_ms=latency.int8_ms,
+        speedup_batch1=latency.speedup,
+        speedup_batch1_spread=latency.speedup_spread,
+        latency_runs=latency.runs,
+        gates=[
+            Gate("F1 drop", drop, gates.max_f1_drop, higher_is_better=False),
+            Gate("agreement with FP32", agreement, gates.min_agreement, higher_is_better=True),
+            Gate("size ratio", ratio, gates.max_size_ratio, higher_is_better=False),
+        ],
+    )
 
 
 def write_report(report: QuantizationReport, path: Path | str) -> None:
     from storyml.fsutil import atomic_write_text
 
-    atomic_write_text(path, json.dumps(report.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    atomic_write_text(
+        path, json.dumps(report.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    )

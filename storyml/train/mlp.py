@@ -48,7 +48,9 @@ class CharacterPredictor(nn.Module):
     the heads, and `concat_heads` rebuilds the contract's 42-wide vector.
     """
 
-    def __init__(self, spec, n_inputs: int = TOTAL_INPUT_FEATURES, heads: Sequence[HeadInfo] = HEADS):
+    def __init__(
+        self, spec, n_inputs: int = TOTAL_INPUT_FEATURES, heads: Sequence[HeadInfo] = HEADS
+    ):
         super().__init__()
         act = ACTIVATIONS[spec.activation]
         layers: list[nn.Module] = []
@@ -60,10 +62,14 @@ class CharacterPredictor(nn.Module):
             width = layer.width
         self.trunk = nn.Sequential(*layers)
         self.head_names = tuple(h.name for h in heads)
-        self.heads = nn.ModuleDict({
-            h.name: nn.Sequential(nn.Linear(width, spec.head_hidden), act(), nn.Linear(spec.head_hidden, h.width))
-            for h in heads
-        })
+        self.heads = nn.ModuleDict(
+            {
+                h.name: nn.Sequential(
+                    nn.Linear(width, spec.head_hidden), act(), nn.Linear(spec.head_hidden, h.width)
+                )
+                for h in heads
+            }
+        )
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
         shared = self.trunk(features)
@@ -84,8 +90,10 @@ def build_model(spec) -> CharacterPredictor:
     model = CharacterPredictor(spec)
     count = count_parameters(model)
     if count != spec.parameters:
-        raise UserError(f"mlp_model {spec.name}: the built model has {count:,} parameters but the spec "
-                        f"declares {spec.parameters:,}; update `parameters` in the spec")
+        raise UserError(
+            f"mlp_model {spec.name}: the built model has {count:,} parameters but the spec "
+            f"declares {spec.parameters:,}; update `parameters` in the spec"
+        )
     return model
 
 
@@ -108,8 +116,12 @@ def field_slice(f: FieldInfo) -> slice:
     return slice(f.offset, f.offset + f.width)
 
 
-def character_loss(outputs: torch.Tensor, targets: torch.Tensor, heads: Sequence[HeadInfo] = HEADS,
-                   fields: Sequence[FieldInfo] = OUTPUT_FIELDS) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def character_loss(
+    outputs: torch.Tensor,
+    targets: torch.Tensor,
+    heads: Sequence[HeadInfo] = HEADS,
+    fields: Sequence[FieldInfo] = OUTPUT_FIELDS,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted sum over heads of the summed per-field losses; also returns each head's loss.
 
     `outputs` and `targets` are [batch, 42] (heads concatenated, targets as `encode_labels` writes them).
@@ -120,7 +132,9 @@ def character_loss(outputs: torch.Tensor, targets: torch.Tensor, heads: Sequence
         term = LOSSES[f.loss](outputs[:, s], targets[:, s])
         per_head[f.head] = per_head[f.head] + term if f.head in per_head else term
     # Added left to right, as builtin sum would (without its int 0 start, which is not a tensor).
-    total = functools.reduce(lambda a, b: a + b, [h.weight * per_head[h.name] for h in heads if h.name in per_head])
+    total = functools.reduce(
+        lambda a, b: a + b, [h.weight * per_head[h.name] for h in heads if h.name in per_head]
+    )
     return total, per_head
 
 
@@ -131,8 +145,11 @@ def _variants(f: FieldInfo) -> int:
     return len(getattr(enums, f.enum)) if f.enum else 0
 
 
-def decode_batch(outputs: np.ndarray, fields: Sequence[FieldInfo] = OUTPUT_FIELDS,
-                 variants: Callable[[FieldInfo], int] = _variants) -> np.ndarray:
+def decode_batch(
+    outputs: np.ndarray,
+    fields: Sequence[FieldInfo] = OUTPUT_FIELDS,
+    variants: Callable[[FieldInfo], int] = _variants,
+) -> np.ndarray:
     """Decode [batch, 42] raw outputs into label space, row by row equal to
     `encode_labels(decode_outputs(row))`, but vectorised: each field by its decode rule's row
     of the output-kind table (codegen.spec.output_kinds), the table the generated decoders
@@ -166,8 +183,9 @@ TRAIN_METRICS: dict[str, tuple[str, Callable[[np.ndarray, np.ndarray], float]]] 
 }
 
 
-def field_metrics(outputs: np.ndarray, targets: np.ndarray,
-                  fields: Sequence[FieldInfo] = OUTPUT_FIELDS) -> dict[str, dict[str, float]]:
+def field_metrics(
+    outputs: np.ndarray, targets: np.ndarray, fields: Sequence[FieldInfo] = OUTPUT_FIELDS
+) -> dict[str, dict[str, float]]:
     """Per field `head.name`: accuracy (categorical, flags, index) or MAE (scalars) after decoding."""
     decoded = decode_batch(outputs, fields)
     targets = np.asarray(targets, dtype=np.float64)
@@ -188,11 +206,22 @@ class MlpTrainingDiverged(NonFiniteTrainingError):
     `model` holds those weights and `metrics` the history up to the failure.
     """
 
-    def __init__(self, epoch: int, step: int, global_step: int, what: str, value: float, checkpoint: Path,
-                 model: nn.Module, metrics: dict):
+    def __init__(
+        self,
+        epoch: int,
+        step: int,
+        global_step: int,
+        what: str,
+        value: float,
+        checkpoint: Path,
+        model: nn.Module,
+        metrics: dict,
+    ):
         super().__init__(global_step, what, value, str(checkpoint))
         self.epoch, self.step_in_epoch, self.model, self.metrics = epoch, step, model, metrics
-        self.args = (f"character predictor: epoch {epoch}, step {step} of the epoch: {self.args[0]}",)
+        self.args = (
+            f"character predictor: epoch {epoch}, step {step} of the epoch: {self.args[0]}",
+        )
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -211,28 +240,37 @@ def records_to_tensors(records: Sequence[dict], where: str) -> tuple[torch.Tenso
             if key not in r:
                 raise UserError(f"{where}: record {r.get('id', i)!r} has no {key!r}")
             if len(r[key]) != width:
-                raise UserError(f"{where}: record {r.get('id', i)!r} has {len(r[key])} {key}, expected {width}")
+                raise UserError(
+                    f"{where}: record {r.get('id', i)!r} has {len(r[key])} {key}, expected {width}"
+                )
     x = torch.tensor([r["features"] for r in records], dtype=torch.float32)
     y = torch.tensor([r["labels"] for r in records], dtype=torch.float32)
     return x, y
 
 
 @torch.no_grad()
-def evaluate(model: CharacterPredictor, x: torch.Tensor, y: torch.Tensor,
-             batch_size: int) -> tuple[float, np.ndarray]:
+def evaluate(
+    model: CharacterPredictor, x: torch.Tensor, y: torch.Tensor, batch_size: int
+) -> tuple[float, np.ndarray]:
     """Mean validation loss (batch-size weighted) and the raw 42-wide outputs."""
     model.eval()
     total, outs = 0.0, []
     for start in range(0, len(x), batch_size):
-        out = concat_heads(model(x[start:start + batch_size]))
-        loss, _ = character_loss(out, y[start:start + batch_size])
+        out = concat_heads(model(x[start : start + batch_size]))
+        loss, _ = character_loss(out, y[start : start + batch_size])
         total += float(loss) * len(out)
         outs.append(out.numpy())
     return total / len(x), np.concatenate(outs)
 
 
-def train_mlp(specs, train_records: Sequence[dict], val_records: Sequence[dict], out_dir: Path | str,
-              max_epochs: int | None = None, seed: int | None = None) -> tuple[CharacterPredictor, dict]:
+def train_mlp(
+    specs,
+    train_records: Sequence[dict],
+    val_records: Sequence[dict],
+    out_dir: Path | str,
+    max_epochs: int | None = None,
+    seed: int | None = None,
+) -> tuple[CharacterPredictor, dict]:
     """Train the character predictor; write `character_predictor.pt` and `metrics.json` to `out_dir`.
 
     The caller splits the data (by matrix cell, see storyml.data.characters.split_by_cell).
@@ -253,9 +291,12 @@ def train_mlp(specs, train_records: Sequence[dict], val_records: Sequence[dict],
     seed = default_seed(specs) if seed is None else seed
     generator = seed_everything(seed)
     model = build_model(spec)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=hp.plateau.factor,
-                                                           patience=hp.plateau.patience)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=hp.plateau.factor, patience=hp.plateau.patience
+    )
     best_state: dict[str, torch.Tensor] | None = None
     best_loss, best_epoch, stale, global_step = math.inf, 0, 0, 0
     history: list[dict] = []
@@ -265,7 +306,7 @@ def train_mlp(specs, train_records: Sequence[dict], val_records: Sequence[dict],
         seen, running = 0, 0.0
         for step, start in enumerate(range(0, len(order), hp.batch_size), start=1):
             global_step += 1
-            idx = order[start:start + hp.batch_size]
+            idx = order[start : start + hp.batch_size]
             # A finite loss and gradient can still step into non-finite weights; keep the last good ones.
             good_state = copy.deepcopy(model.state_dict())
             try:
@@ -278,20 +319,43 @@ def train_mlp(specs, train_records: Sequence[dict], val_records: Sequence[dict],
                 model.load_state_dict(good_state)
                 model.eval()
                 metrics = _metrics(model, x_val, y_val, hp.batch_size, history, best_epoch, seed)
-                metrics["diverged"] = {"epoch": epoch, "step": step, "global_step": global_step,
-                                       "what": exc.what}
+                metrics["diverged"] = {
+                    "epoch": epoch,
+                    "step": step,
+                    "global_step": global_step,
+                    "what": exc.what,
+                }
                 save(model, metrics, out_dir)
-                raise MlpTrainingDiverged(epoch, step, global_step, exc.what, exc.value, out_dir / MODEL_FILE,
-                                          model, metrics) from None
+                raise MlpTrainingDiverged(
+                    epoch,
+                    step,
+                    global_step,
+                    exc.what,
+                    exc.value,
+                    out_dir / MODEL_FILE,
+                    model,
+                    metrics,
+                ) from None
             optimizer.step()
             running += float(loss.detach()) * len(idx)
             seen += len(idx)
         val_loss, _ = evaluate(model, x_val, y_val, hp.batch_size)
         scheduler.step(val_loss)
-        history.append({"epoch": epoch, "train_loss": running / seen, "val_loss": val_loss,
-                        "lr": optimizer.param_groups[0]["lr"]})
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": running / seen,
+                "val_loss": val_loss,
+                "lr": optimizer.param_groups[0]["lr"],
+            }
+        )
         if val_loss < best_loss:
-            best_loss, best_state, best_epoch, stale = val_loss, copy.deepcopy(model.state_dict()), epoch, 0
+            best_loss, best_state, best_epoch, stale = (
+                val_loss,
+                copy.deepcopy(model.state_dict()),
+                epoch,
+                0,
+            )
         else:
             stale += 1
             if stale >= hp.early_stopping_patience:
@@ -305,7 +369,9 @@ def train_mlp(specs, train_records: Sequence[dict], val_records: Sequence[dict],
     return model, metrics
 
 
-def _metrics(model, x_val, y_val, batch_size: int, history: list[dict], best_epoch: int, seed: int) -> dict:
+def _metrics(
+    model, x_val, y_val, batch_size: int, history: list[dict], best_epoch: int, seed: int
+) -> dict:
     val_loss, val_outputs = evaluate(model, x_val, y_val, batch_size)
     return {
         "parameters": count_parameters(model),
@@ -323,7 +389,10 @@ def save(model: nn.Module, metrics: dict, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_output(out_dir / MODEL_FILE, "wb") as f:
         torch.save(model.state_dict(), f)
-    atomic_write_text(out_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    atomic_write_text(
+        out_dir / METRICS_FILE,
+        json.dumps(metrics, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+    )
 
 
 def load_model(specs, path: Path | str) -> CharacterPredictor:

@@ -28,7 +28,12 @@ HEADS_FILE = "heads.safetensors"
 CONFIG_FILE = "multitask.json"
 ENCODER_DIR = "encoder"
 # Encoder config attributes that hold the dropout a classification head should use, by family.
-HEAD_DROPOUT_ATTRIBUTES = ("classifier_dropout", "seq_classif_dropout", "hidden_dropout_prob", "dropout")
+HEAD_DROPOUT_ATTRIBUTES = (
+    "classifier_dropout",
+    "seq_classif_dropout",
+    "hidden_dropout_prob",
+    "dropout",
+)
 
 
 @dataclass
@@ -49,8 +54,13 @@ def head_dropout(config) -> float:
 class MultiTaskTextModel(nn.Module):
     ner_class_weights: torch.Tensor  # a buffer (register_buffer below): moves with the model
 
-    def __init__(self, encoder: PreTrainedModel, num_event_labels: int, num_bio_labels: int,
-                 ner_class_weights: torch.Tensor | None = None):
+    def __init__(
+        self,
+        encoder: PreTrainedModel,
+        num_event_labels: int,
+        num_bio_labels: int,
+        ner_class_weights: torch.Tensor | None = None,
+    ):
         super().__init__()
         self.encoder = encoder
         self.config = encoder.config
@@ -65,26 +75,37 @@ class MultiTaskTextModel(nn.Module):
             nn.init.normal_(head.weight, std=getattr(encoder.config, "initializer_range", 0.02))
             nn.init.zeros_(head.bias)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                event_labels: torch.Tensor | None = None, ner_labels: torch.Tensor | None = None
-                ) -> MultiTaskOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        event_labels: torch.Tensor | None = None,
+        ner_labels: torch.Tensor | None = None,
+    ) -> MultiTaskOutput:
         states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         states = self.dropout(states)
         event_logits = self.event_head(states[:, 0])
         ner_logits = self.ner_head(states)
         loss = None
         if event_labels is not None and ner_labels is not None:
-            loss = (event_loss(event_logits, event_labels.float())
-                    + weighted_token_loss(ner_logits, ner_labels, self.ner_class_weights))
+            loss = event_loss(event_logits, event_labels.float()) + weighted_token_loss(
+                ner_logits, ner_labels, self.ner_class_weights
+            )
         return MultiTaskOutput(loss=loss, event_logits=event_logits, ner_logits=ner_logits)
 
     def save_pretrained(self, directory: str | Path) -> None:
         directory = Path(directory)
         self.encoder.save_pretrained(directory / ENCODER_DIR)
-        heads = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()
-                 if not k.startswith("encoder.")}
+        heads = {
+            k: v.detach().contiguous().cpu()
+            for k, v in self.state_dict().items()
+            if not k.startswith("encoder.")
+        }
         save_file(heads, str(directory / HEADS_FILE))
-        shape = {"num_event_labels": self.event_head.out_features, "num_bio_labels": self.ner_head.out_features}
+        shape = {
+            "num_event_labels": self.event_head.out_features,
+            "num_bio_labels": self.ner_head.out_features,
+        }
         atomic_write_text(directory / CONFIG_FILE, json.dumps(shape, sort_keys=True) + "\n")
 
     @classmethod
@@ -93,9 +114,13 @@ class MultiTaskTextModel(nn.Module):
         shape = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
         encoder = AutoModel.from_pretrained(directory / ENCODER_DIR, local_files_only=True)
         model = cls(encoder, shape["num_event_labels"], shape["num_bio_labels"])
-        missing, unexpected = model.load_state_dict(load_file(str(directory / HEADS_FILE)), strict=False)
+        missing, unexpected = model.load_state_dict(
+            load_file(str(directory / HEADS_FILE)), strict=False
+        )
         if unexpected or any(not k.startswith("encoder.") for k in missing):
-            raise ValueError(f"{directory / HEADS_FILE}: missing {missing}, unexpected {unexpected}")
+            raise ValueError(
+                f"{directory / HEADS_FILE}: missing {missing}, unexpected {unexpected}"
+            )
         return model
 
 
@@ -109,7 +134,13 @@ def event_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return nn.functional.binary_cross_entropy_with_logits(logits[known], labels[known])
 
 
-def weighted_token_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def weighted_token_loss(
+    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
     """Cross-entropy over labelled tokens, each label weighted (special tokens/padding ignored)."""
-    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                       weight=weights.to(logits.dtype), ignore_index=IGNORE_INDEX)
+    return nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]),
+        labels.reshape(-1),
+        weight=weights.to(logits.dtype),
+        ignore_index=IGNORE_INDEX,
+    )

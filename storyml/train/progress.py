@@ -19,8 +19,14 @@ class TrainingProgress(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            self.bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.name, unit="step",
-                            dynamic_ncols=True, mininterval=2.0)
+            self.bar = tqdm(
+                total=state.max_steps,
+                initial=state.global_step,
+                desc=self.name,
+                unit="step",
+                dynamic_ncols=True,
+                mininterval=2.0,
+            )
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.bar is not None:
@@ -29,8 +35,10 @@ class TrainingProgress(TrainerCallback):
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if self.bar is not None and metrics:
             value = metrics.get(f"eval_{self.metric}")
-            self.bar.set_postfix(epoch=f"{state.epoch:.0f}/{args.num_train_epochs:.0f}",
-                                 **({self.metric: f"{value:.3f}"} if value is not None else {}))
+            self.bar.set_postfix(
+                epoch=f"{state.epoch:.0f}/{args.num_train_epochs:.0f}",
+                **({self.metric: f"{value:.3f}"} if value is not None else {}),
+            )
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.bar is not None:

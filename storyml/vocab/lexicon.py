@@ -24,52 +24,141 @@ CATEGORIES = ("CHARACTER", "COLLECTIVE", "OBJECT", "LOCATION", "GESTURE", "SENSO
 @dataclass(frozen=True)
 class Rule:
     category: str
-    lexnames: tuple[str, ...] = ()      # the sense's lexname is one of these (empty: any)
-    under: tuple[str, ...] = ()         # ...and it sits under one of these synsets (empty: anywhere)
-    not_under: tuple[str, ...] = ()     # ...and under none of these
+    lexnames: tuple[str, ...] = ()  # the sense's lexname is one of these (empty: any)
+    under: tuple[str, ...] = ()  # ...and it sits under one of these synsets (empty: anywhere)
+    not_under: tuple[str, ...] = ()  # ...and under none of these
 
 
 RULES: tuple[Rule, ...] = (
     Rule("CHARACTER", ("noun.person",)),
-    Rule("COLLECTIVE", ("noun.group",), ("social_group.n.01", "people.n.01"),
-         ("social_gathering.n.01", "party.n.02")),
+    Rule(
+        "COLLECTIVE",
+        ("noun.group",),
+        ("social_group.n.01", "people.n.01"),
+        ("social_gathering.n.01", "party.n.02"),
+    ),
     Rule("GESTURE", (), ("gesture.n.02", "facial_expression.n.01", "gesture.n.01")),
-    Rule("SENSORY", (), ("sound.n.04", "noise.n.01", "sensation.n.01", "smell.n.01",
-                         "sound.n.02", "light.n.01", "cry.n.02", "laugh.n.01", "sigh.n.01",
-                         "groan.n.01", "whisper.n.01", "sob.n.01", "coldness.n.03", "warmth.n.01")),
-    Rule("LOCATION", ("noun.artifact",), ("structure.n.01", "facility.n.01", "way.n.06",
-                                          "area.n.05", "establishment.n.04"),
-         ("movable_barrier.n.01", "framework.n.03", "roof.n.01", "covering.n.02")),
-    Rule("LOCATION", ("noun.object",), ("geological_formation.n.01", "body_of_water.n.01",
-                                        "land.n.04", "land.n.02", "celestial_body.n.01")),
+    Rule(
+        "SENSORY",
+        (),
+        (
+            "sound.n.04",
+            "noise.n.01",
+            "sensation.n.01",
+            "smell.n.01",
+            "sound.n.02",
+            "light.n.01",
+            "cry.n.02",
+            "laugh.n.01",
+            "sigh.n.01",
+            "groan.n.01",
+            "whisper.n.01",
+            "sob.n.01",
+            "coldness.n.03",
+            "warmth.n.01",
+        ),
+    ),
+    Rule(
+        "LOCATION",
+        ("noun.artifact",),
+        ("structure.n.01", "facility.n.01", "way.n.06", "area.n.05", "establishment.n.04"),
+        ("movable_barrier.n.01", "framework.n.03", "roof.n.01", "covering.n.02"),
+    ),
+    Rule(
+        "LOCATION",
+        ("noun.object",),
+        (
+            "geological_formation.n.01",
+            "body_of_water.n.01",
+            "land.n.04",
+            "land.n.02",
+            "celestial_body.n.01",
+        ),
+    ),
     Rule("LOCATION", ("noun.location",), (), ("direction.n.03", "point.n.02", "line.n.11")),
-    Rule("OBJECT", ("noun.artifact",), ("instrumentality.n.03", "covering.n.02", "commodity.n.01",
-                                        "decoration.n.01", "creation.n.02", "article.n.02",
-                                        "movable_barrier.n.01", "framework.n.03"),
-         ("structure.n.01",)),
+    Rule(
+        "OBJECT",
+        ("noun.artifact",),
+        (
+            "instrumentality.n.03",
+            "covering.n.02",
+            "commodity.n.01",
+            "decoration.n.01",
+            "creation.n.02",
+            "article.n.02",
+            "movable_barrier.n.01",
+            "framework.n.03",
+        ),
+        ("structure.n.01",),
+    ),
     Rule("OBJECT", ("noun.artifact",), ("movable_barrier.n.01", "framework.n.03", "roof.n.01")),
     Rule("OBJECT", ("noun.food", "noun.animal")),
-    Rule("ABSTRACT", ("noun.communication", "noun.cognition", "noun.feeling", "noun.possession",
-                      "noun.act", "noun.event", "noun.state"),
-         ("message.n.02", "speech_act.n.01", "secret.n.01", "plan.n.01", "idea.n.01",
-          "belief.n.01", "emotion.n.01", "feeling.n.01", "obligation.n.02", "debt.n.01",
-          "social_event.n.01", "ceremony.n.01", "crime.n.01", "narrative.n.01", "story.n.02",
-          "prediction.n.01", "agreement.n.01", "due_process.n.01", "wrongdoing.n.02",
-          "contest.n.01", "military_action.n.01", "trouble.n.01", "danger.n.01",
-          "inheritance.n.01", "treasure.n.01", "sin.n.01", "mystery.n.01", "law.n.02",
-          "punishment.n.01", "gift.n.01", "payment.n.01")),
+    Rule(
+        "ABSTRACT",
+        (
+            "noun.communication",
+            "noun.cognition",
+            "noun.feeling",
+            "noun.possession",
+            "noun.act",
+            "noun.event",
+            "noun.state",
+        ),
+        (
+            "message.n.02",
+            "speech_act.n.01",
+            "secret.n.01",
+            "plan.n.01",
+            "idea.n.01",
+            "belief.n.01",
+            "emotion.n.01",
+            "feeling.n.01",
+            "obligation.n.02",
+            "debt.n.01",
+            "social_event.n.01",
+            "ceremony.n.01",
+            "crime.n.01",
+            "narrative.n.01",
+            "story.n.02",
+            "prediction.n.01",
+            "agreement.n.01",
+            "due_process.n.01",
+            "wrongdoing.n.02",
+            "contest.n.01",
+            "military_action.n.01",
+            "trouble.n.01",
+            "danger.n.01",
+            "inheritance.n.01",
+            "treasure.n.01",
+            "sin.n.01",
+            "mystery.n.01",
+            "law.n.02",
+            "punishment.n.01",
+            "gift.n.01",
+            "payment.n.01",
+        ),
+    ),
 )
 
 # Words whose first sense the rules read against our guideline (evalsets/GUIDELINES.md),
 # or that read badly as a lone noun phrase in the templates.
 OVERRIDES: dict[str, str | None] = {
     # Doors, windows, shutters, roofs are OBJECT; rooms, walls, stairs, gates LOCATION.
-    "stair": "LOCATION", "stairs": "LOCATION", "staircase": "LOCATION", "stairway": "LOCATION",
-    "gate": "LOCATION", "wall": "LOCATION", "yard": "LOCATION", "courtyard": "LOCATION",
-    "door": "OBJECT", "window": "OBJECT", "shutter": "OBJECT",
+    "stair": "LOCATION",
+    "stairs": "LOCATION",
+    "staircase": "LOCATION",
+    "stairway": "LOCATION",
+    "gate": "LOCATION",
+    "wall": "LOCATION",
+    "yard": "LOCATION",
+    "courtyard": "LOCATION",
+    "door": "OBJECT",
+    "window": "OBJECT",
+    "shutter": "OBJECT",
 }
 # Too general, too technical, or a time/weather word (not an entity, see the guideline).
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 thing stuff object item entity part piece whole unit kind sort type way means use
 person people individual someone somebody anybody everybody man woman men women boy girl
 child kid baby guy lady gentleman adult human being self user member friend
@@ -109,7 +198,8 @@ beck smiley emoticon mudra brandish cool twitter tweet rolling dub ding bong pon
 ting harmonic coo plump fireball streamer savor savour moonshine salinity chug gobble squish
 yip zing vroom splat angelus vibrato sunburst pat tap gaslight mew baa moo
 cape bank bar pitch cattle generator
-""".split())
+""".split()
+)
 
 # Gestures and percepts are rarer words in running text than people and things.
 MIN_ZIPF = {"GESTURE": 2.0, "SENSORY": 2.5}
@@ -117,8 +207,9 @@ MIN_ZIPF = {"GESTURE": 2.0, "SENSORY": 2.5}
 WORD_RE = re.compile(r"^[a-z]+$")
 
 
-def category_of(net: NounNet, synset: Synset, rules: Iterable[Rule] = RULES,
-                _cache: dict | None = None) -> str | None:
+def category_of(
+    net: NounNet, synset: Synset, rules: Iterable[Rule] = RULES, _cache: dict | None = None
+) -> str | None:
     """The category of a sense by the first rule that matches it, or None."""
     ancestors = net.ancestors(synset)
     for rule in rules:
@@ -132,9 +223,13 @@ def category_of(net: NounNet, synset: Synset, rules: Iterable[Rule] = RULES,
     return None
 
 
-def classify_nouns(net: NounNet, zipf: Callable[[str], float], min_zipf: float = 3.0,
-                   overrides: dict[str, str | None] = OVERRIDES,
-                   stopwords: frozenset[str] = STOPWORDS) -> dict[str, list[tuple[str, float]]]:
+def classify_nouns(
+    net: NounNet,
+    zipf: Callable[[str], float],
+    min_zipf: float = 3.0,
+    overrides: dict[str, str | None] = OVERRIDES,
+    stopwords: frozenset[str] = STOPWORDS,
+) -> dict[str, list[tuple[str, float]]]:
     """category -> [(lemma, zipf)] for every single-word lemma frequent enough in English,
     categorised by its most frequent sense."""
     out: dict[str, list[tuple[str, float]]] = {c: [] for c in CATEGORIES}
@@ -154,7 +249,9 @@ def classify_nouns(net: NounNet, zipf: Callable[[str], float], min_zipf: float =
             # Gestures and sounds are often verbs first ("nod", "creak"): their noun sense
             # is enough. Every other word must be mostly a common noun.
             if category in ("GESTURE", "SENSORY"):
-                if not _lowercase(first, lemma) or (category == "GESTURE" and lemma.endswith("ing")):
+                if not _lowercase(first, lemma) or (
+                    category == "GESTURE" and lemma.endswith("ing")
+                ):
                     continue
             elif not is_common_noun(net, lemma, first):
                 continue

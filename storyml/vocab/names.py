@@ -41,8 +41,13 @@ def script(name: str) -> str | None:
 
 
 def _usable(name: str) -> bool:
-    return (len(name) >= 2 and name[0].isupper() and script(name) is not None
-            and all(ch.isalpha() or ch in "-'" for ch in name) and name[-1].isalpha())
+    return (
+        len(name) >= 2
+        and name[0].isupper()
+        and script(name) is not None
+        and all(ch.isalpha() or ch in "-'" for ch in name)
+        and name[-1].isalpha()
+    )
 
 
 def _order(name: str) -> str:
@@ -50,9 +55,14 @@ def _order(name: str) -> str:
     return hashlib.sha256(name.encode("utf-8")).hexdigest()
 
 
-def select_names(by_locale: dict[str, list[str]], n: int, zipf: Callable[[str], float],
-                 exclude: set[str], max_word_zipf: float = 3.5, other_script_share: float = 0.05,
-                 ) -> list[str]:
+def select_names(
+    by_locale: dict[str, list[str]],
+    n: int,
+    zipf: Callable[[str], float],
+    exclude: set[str],
+    max_word_zipf: float = 3.5,
+    other_script_share: float = 0.05,
+) -> list[str]:
     """n first names, round-robin over locales (sorted), each locale's names in a fixed shuffled
     order. Latin-script names fill all but `other_script_share` of the list; names that are also
     common English words ("Will", "May", "Rose") and names in `exclude` are left out. Sorted."""

@@ -18,10 +18,10 @@ from typing import AbstractSet, Callable, Mapping
 from .wordnet import VerbNet, VerbSynset
 
 # Sentence frames (wninput(5WN)) the rules read.
-SOMEBODY_VERBS = 2                 # "Somebody ----s"
-SOMEBODY_VERBS_SOMETHING = 8       # "Somebody ----s something"
-SOMEBODY_VERBS_THAT = 26           # "Somebody ----s that CLAUSE"
-SOMEBODY_VERBS_PP = 22             # "Somebody ----s PP"
+SOMEBODY_VERBS = 2  # "Somebody ----s"
+SOMEBODY_VERBS_SOMETHING = 8  # "Somebody ----s something"
+SOMEBODY_VERBS_THAT = 26  # "Somebody ----s that CLAUSE"
+SOMEBODY_VERBS_PP = 22  # "Somebody ----s PP"
 
 
 @dataclass(frozen=True)
@@ -35,29 +35,50 @@ class VerbRule:
     under: tuple[str, ...] = ()
     frames: tuple[int, ...] = ()
     not_frames: tuple[int, ...] = ()
-    suffix: str = ""       # what follows the verb in the list's entries (" toward": a destination next)
-    most: int = 100        # the most frequent this many
+    suffix: str = ""  # what follows the verb in the list's entries (" toward": a destination next)
+    most: int = 100  # the most frequent this many
     min_zipf: float = 3.0
 
 
 VERB_RULES: tuple[VerbRule, ...] = (
-    VerbRule("lexicon_perform_verbs", "Handling something (WordNet verb.contact, with an object).",
-             lexnames=("verb.contact",), frames=(SOMEBODY_VERBS_SOMETHING,), most=100),
-    VerbRule("lexicon_move_verbs", "Ways of going, followed by 'toward' (WordNet verbs under travel.v.01 "
-             "without an object).", under=("travel.v.01",), frames=(SOMEBODY_VERBS, SOMEBODY_VERBS_PP),
-             not_frames=(SOMEBODY_VERBS_SOMETHING,), suffix=" toward", most=60),
-    VerbRule("lexicon_emotion_verbs", "Feeling shown without words (WordNet verbs under "
-             "express_emotion.v.01 and grimace.v.01).", under=("express_emotion.v.01", "grimace.v.01"),
-             frames=(SOMEBODY_VERBS, SOMEBODY_VERBS_PP), min_zipf=2.0),
-    VerbRule("lexicon_speech_verbs", "Ways of voicing words (WordNet verb.communication under shout, "
-             "whisper, murmur, utter, growl).", lexnames=("verb.communication",),
-             under=("shout.v.02", "whisper.v.01", "murmur.v.01", "utter.v.02", "growl.v.01"),
-             frames=(SOMEBODY_VERBS, SOMEBODY_VERBS_THAT, SOMEBODY_VERBS_SOMETHING), min_zipf=2.0),
+    VerbRule(
+        "lexicon_perform_verbs",
+        "Handling something (WordNet verb.contact, with an object).",
+        lexnames=("verb.contact",),
+        frames=(SOMEBODY_VERBS_SOMETHING,),
+        most=100,
+    ),
+    VerbRule(
+        "lexicon_move_verbs",
+        "Ways of going, followed by 'toward' (WordNet verbs under travel.v.01 without an object).",
+        under=("travel.v.01",),
+        frames=(SOMEBODY_VERBS, SOMEBODY_VERBS_PP),
+        not_frames=(SOMEBODY_VERBS_SOMETHING,),
+        suffix=" toward",
+        most=60,
+    ),
+    VerbRule(
+        "lexicon_emotion_verbs",
+        "Feeling shown without words (WordNet verbs under express_emotion.v.01 and grimace.v.01).",
+        under=("express_emotion.v.01", "grimace.v.01"),
+        frames=(SOMEBODY_VERBS, SOMEBODY_VERBS_PP),
+        min_zipf=2.0,
+    ),
+    VerbRule(
+        "lexicon_speech_verbs",
+        "Ways of voicing words (WordNet verb.communication under shout, "
+        "whisper, murmur, utter, growl).",
+        lexnames=("verb.communication",),
+        under=("shout.v.02", "whisper.v.01", "murmur.v.01", "utter.v.02", "growl.v.01"),
+        frames=(SOMEBODY_VERBS, SOMEBODY_VERBS_THAT, SOMEBODY_VERBS_SOMETHING),
+        min_zipf=2.0,
+    ),
 )
 
 # First senses the rules read wrongly for a story sentence, or verbs that need more than the
 # list's frame gives them ("ready the lantern", "spell, 'Run!'").
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 post ready saw fell fancy rally debut panel bare coin dam chuck bat map frame fake kill shoulder
 rough finger mount tag sand dust smooth connect hook coat fan plant institute spread draw cast
 strike perform pack kiss pound seal pin filter trigger shed generate fence attract crop plug
@@ -71,7 +92,8 @@ go come pass wind rise bound thread rear ghost settle loop jam shy freeze dock c
 tilt sway lapse intersect deviate sift stop turn fall leave return move twist sink lean stamp
 trip dance speed crash wheel push advance fly journey travel navigate evacuate descend reel
 cringe flop barge
-""".split())
+""".split()
+)
 
 WORD_RE = re.compile(r"^[a-z]+$")
 
@@ -83,8 +105,9 @@ def past_form(lemma: str) -> str:
     return forms[0] if forms else lemma + "ed"
 
 
-def mostly_a_verb(net: VerbNet, noun_tagged: Mapping[str, int], lemma: str,
-                  zipf: Callable[[str], float]) -> bool:
+def mostly_a_verb(
+    net: VerbNet, noun_tagged: Mapping[str, int], lemma: str, zipf: Callable[[str], float]
+) -> bool:
     """Tagged as a verb at least as often as as a noun, and its past form common in English."""
     tagged = net.tagged.get(lemma, 0)
     return tagged > 0 and tagged >= noun_tagged.get(lemma, 0) and zipf(past_form(lemma)) >= 2.5
@@ -102,9 +125,14 @@ def fits(net: VerbNet, synset: VerbSynset, rule: VerbRule) -> bool:
     return not synset.frames & set(rule.not_frames)
 
 
-def classify_verbs(net: VerbNet, noun_tagged: Mapping[str, int], zipf: Callable[[str], float],
-                   exclude: AbstractSet[str], rules: tuple[VerbRule, ...] = VERB_RULES,
-                   stopwords: frozenset[str] = STOPWORDS) -> dict[str, list[str]]:
+def classify_verbs(
+    net: VerbNet,
+    noun_tagged: Mapping[str, int],
+    zipf: Callable[[str], float],
+    exclude: AbstractSet[str],
+    rules: tuple[VerbRule, ...] = VERB_RULES,
+    stopwords: frozenset[str] = STOPWORDS,
+) -> dict[str, list[str]]:
     """List name -> entries (lemma + suffix), the most frequent first-sense fits of each rule, sorted.
 
     A lemma goes to the first rule it fits; one already in a hand-written list (`exclude`) or in
@@ -124,6 +152,6 @@ def classify_verbs(net: VerbNet, noun_tagged: Mapping[str, int], zipf: Callable[
             chosen[rule.list_name].append((frequency, lemma))
     out = {}
     for rule in rules:
-        ranked = sorted(chosen[rule.list_name], key=lambda x: (-x[0], x[1]))[:rule.most]
+        ranked = sorted(chosen[rule.list_name], key=lambda x: (-x[0], x[1]))[: rule.most]
         out[rule.list_name] = sorted(lemma + rule.suffix for _, lemma in ranked)
     return out

@@ -15,19 +15,50 @@ from typing import Any
 
 # lex_filenum -> lexname for nouns (lexnames(5WN); fixed since WordNet 1.5).
 NOUN_LEXNAMES = {
-    3: "noun.Tops", 4: "noun.act", 5: "noun.animal", 6: "noun.artifact", 7: "noun.attribute",
-    8: "noun.body", 9: "noun.cognition", 10: "noun.communication", 11: "noun.event",
-    12: "noun.feeling", 13: "noun.food", 14: "noun.group", 15: "noun.location", 16: "noun.motive",
-    17: "noun.object", 18: "noun.person", 19: "noun.phenomenon", 20: "noun.plant",
-    21: "noun.possession", 22: "noun.process", 23: "noun.quantity", 24: "noun.relation",
-    25: "noun.shape", 26: "noun.state", 27: "noun.substance", 28: "noun.time",
+    3: "noun.Tops",
+    4: "noun.act",
+    5: "noun.animal",
+    6: "noun.artifact",
+    7: "noun.attribute",
+    8: "noun.body",
+    9: "noun.cognition",
+    10: "noun.communication",
+    11: "noun.event",
+    12: "noun.feeling",
+    13: "noun.food",
+    14: "noun.group",
+    15: "noun.location",
+    16: "noun.motive",
+    17: "noun.object",
+    18: "noun.person",
+    19: "noun.phenomenon",
+    20: "noun.plant",
+    21: "noun.possession",
+    22: "noun.process",
+    23: "noun.quantity",
+    24: "noun.relation",
+    25: "noun.shape",
+    26: "noun.state",
+    27: "noun.substance",
+    28: "noun.time",
 }
 # lex_filenum -> lexname for verbs.
 VERB_LEXNAMES = {
-    29: "verb.body", 30: "verb.change", 31: "verb.cognition", 32: "verb.communication",
-    33: "verb.competition", 34: "verb.consumption", 35: "verb.contact", 36: "verb.creation",
-    37: "verb.emotion", 38: "verb.motion", 39: "verb.perception", 40: "verb.possession",
-    41: "verb.social", 42: "verb.stative", 43: "verb.weather",
+    29: "verb.body",
+    30: "verb.change",
+    31: "verb.cognition",
+    32: "verb.communication",
+    33: "verb.competition",
+    34: "verb.consumption",
+    35: "verb.contact",
+    36: "verb.creation",
+    37: "verb.emotion",
+    38: "verb.motion",
+    39: "verb.perception",
+    40: "verb.possession",
+    41: "verb.social",
+    42: "verb.stative",
+    43: "verb.weather",
 }
 HYPERNYM_POINTERS = ("@", "@i")
 _VERSION_RE = re.compile(r"WordNet (\d+(?:\.\d+)+) Copyright")
@@ -87,7 +118,9 @@ class NounNet(_Net):
     synsets: dict[str, Synset]
     senses: dict[str, list[str]]  # lemma -> synset offsets, most frequent sense first
     tagged: dict[str, int]  # lemma -> noun senses seen in the semantic concordance (tagsense_cnt)
-    tagged_other: dict[str, int]  # lemma -> the same count for its verb, adjective and adverb senses
+    tagged_other: dict[
+        str, int
+    ]  # lemma -> the same count for its verb, adjective and adverb senses
     version: str
     notice: list[str]  # the licence notice from the head of data.noun
 
@@ -100,8 +133,12 @@ def _synset_head(line: str) -> tuple[str, int, list[str], list[str], list[str]]:
     lemmas = [fields[4 + 2 * i] for i in range(w_cnt)]
     at = 4 + 2 * w_cnt
     p_cnt = int(fields[at])
-    hypernyms = [fields[at + 1 + 4 * i + 1] for i in range(p_cnt) if fields[at + 1 + 4 * i] in HYPERNYM_POINTERS]
-    return offset, lex_filenum, lemmas, hypernyms, fields[at + 1 + 4 * p_cnt:]
+    hypernyms = [
+        fields[at + 1 + 4 * i + 1]
+        for i in range(p_cnt)
+        if fields[at + 1 + 4 * i] in HYPERNYM_POINTERS
+    ]
+    return offset, lex_filenum, lemmas, hypernyms, fields[at + 1 + 4 * p_cnt :]
 
 
 def _license_lines(path: Path) -> tuple[list[str], list[str]]:
@@ -122,10 +159,13 @@ def load_nouns(directory: Path | str) -> NounNet:
     notice, lines = _license_lines(directory / "data.noun")
     synsets: dict[str, Synset] = {}
     for line in lines:
-        offset, lex_filenum, lemmas, hypernyms, _ = _synset_head(line)  # lemmas as spelled: "London"
+        offset, lex_filenum, lemmas, hypernyms, _ = _synset_head(
+            line
+        )  # lemmas as spelled: "London"
         lemmas = [re.sub(r"\(.*\)$", "", w) for w in lemmas]  # adjective markers: "(p)", "(a)"
-        synsets[offset] = Synset(offset, NOUN_LEXNAMES.get(lex_filenum, f"noun.{lex_filenum}"),
-                                 lemmas, hypernyms)
+        synsets[offset] = Synset(
+            offset, NOUN_LEXNAMES.get(lex_filenum, f"noun.{lex_filenum}"), lemmas, hypernyms
+        )
     senses: dict[str, list[str]] = {}
     tagged: dict[str, int] = {}
     for lemma, offsets, tagsense_cnt in _index(directory / "index.noun"):
@@ -136,8 +176,9 @@ def load_nouns(directory: Path | str) -> NounNet:
             for lemma, _, tagsense_cnt in _index(directory / f"index.{pos}"):
                 tagged_other[lemma] = tagged_other.get(lemma, 0) + tagsense_cnt
     match = next((m for m in map(_VERSION_RE.search, notice) if m), None)
-    return NounNet(synsets, senses, tagged, tagged_other, match.group(1) if match else "unknown",
-                   notice)
+    return NounNet(
+        synsets, senses, tagged, tagged_other, match.group(1) if match else "unknown", notice
+    )
 
 
 def _index(path: Path):
@@ -147,12 +188,14 @@ def _index(path: Path):
         fields = line.split()
         synset_cnt, p_cnt = int(fields[2]), int(fields[3])
         at = 4 + p_cnt  # sense_cnt, tagsense_cnt, then the offsets
-        yield fields[0], fields[at + 2:at + 2 + synset_cnt], int(fields[at + 1])
+        yield fields[0], fields[at + 2 : at + 2 + synset_cnt], int(fields[at + 1])
 
 
 @dataclass
 class VerbSynset(Synset):
-    frames: frozenset[int] = frozenset()  # sentence frames (wninput(5WN)) that fit every lemma, e.g. 8:
+    frames: frozenset[int] = (
+        frozenset()
+    )  # sentence frames (wninput(5WN)) that fit every lemma, e.g. 8:
     # "Somebody ----s something", 22: "Somebody ----s PP"
 
 
@@ -178,8 +221,13 @@ def load_verbs(directory: Path | str) -> VerbNet:
             f_num, w_num = int(rest[2 + 3 * i]), int(rest[3 + 3 * i], 16)
             if w_num == 0:  # 0: the frame fits every word of the synset
                 frames.add(f_num)
-        synsets[offset] = VerbSynset(offset, VERB_LEXNAMES.get(lex_filenum, f"verb.{lex_filenum}"),
-                                     lemmas, hypernyms, frozenset(frames))
+        synsets[offset] = VerbSynset(
+            offset,
+            VERB_LEXNAMES.get(lex_filenum, f"verb.{lex_filenum}"),
+            lemmas,
+            hypernyms,
+            frozenset(frames),
+        )
     senses: dict[str, list[str]] = {}
     tagged: dict[str, int] = {}
     for lemma, offsets, tagsense_cnt in _index(directory / "index.verb"):
