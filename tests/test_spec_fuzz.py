@@ -5,8 +5,13 @@ Two modes over the real specs, both deterministic (seeded): structured mutations
 (rename, retype, delete or duplicate a key or item, hostile text, huge and non-finite numbers) of
 every spec file in turn, and byte-level mutations of the file text. Each case runs `storyml gen` in
 process; files that did not change are parsed once (`load_file` is memoised on their bytes) and a
-contract already rendered is not rendered again, so a thousand cases take seconds. Cargo is not run
-per case: the Rust side of rendering is covered by tests/test_codegen.py and tests/test_safe_render.py.
+contract already rendered is not rendered again, so a thousand cases take seconds.
+
+Cargo does not run per case: an accepted case whose generated tree differs from the committed one is
+kept (one copy per distinct tree), and each test ends by compiling the kept trees, the crate with
+its tests by `cargo check` and the Python package by importing every module in a fresh interpreter.
+CI compiles a bounded, seeded sample of them (`STORYML_FUZZ_COMPILE`, default
+`COMPILED_VARIANTS`; `all` compiles every one).
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ import contextlib
 import copy
 import hashlib
 import io
+import os
 import random
 import re
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +40,7 @@ from storyml.cli import main
 STRUCTURED_CASES = 160
 BYTE_CASES = 1000
 SLOWEST_CASE_S = 10.0
+COMPILED_VARIANTS = 6  # distinct accepted trees each test compiles in CI (seeded sample)
 LINE = re.compile(r"^(?P<file>.+):(?P<line>\d+): (?P<key>[^:]*): (?P<msg>.+)$")
 SPEC_FILES = sorted(p.relative_to(SPECS).as_posix() for p in SPECS.rglob("*.yaml"))
 
@@ -85,7 +94,19 @@ def _mutate(data, rng: random.Random) -> str:
     target = rng.choice(_containers(data, []))
     key = rng.choice(list(target) if isinstance(target, dict) else range(len(target)))
     value = target[key]
-    action = rng.choice(["delete", "retype", "rename", "duplicate", "hostile", "huge"])
+    action = rng.choice(["delete", "retype", "rename", "duplicate", "hostile", "huge", "doc", "nudge"])
+    if action == "doc":  # hostile text where a spec takes free text: most such edits are accepted
+        docs = [c for c in _containers(data, []) if isinstance(c, dict) and isinstance(c.get("doc"), str)]
+        if docs:
+            rng.choice(docs)["doc"] = rng.choice(HOSTILE_TEXT)
+            return "doc"
+        action = "hostile"
+    if action == "nudge":  # a nearby value of the same type: accepted unless a cross-file rule objects
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            action = "duplicate"
+        else:
+            target[key] = value + 1 if isinstance(value, int) else value * 1.5
+            return f"nudge {key!r}"
     if action == "delete":
         del target[key]
     elif action == "rename" and isinstance(target, dict):
@@ -168,6 +189,7 @@ def harness(tmp_path_factory, request):
     shutil.copytree(SPECS, specs)
     shutil.copytree(GENERATED, out, ignore=shutil.ignore_patterns("target", "__pycache__"))
     originals = {p: p.read_bytes() for p in specs.rglob("*.yaml")}
+    committed = _tree_digest(out)
     real_load_file, real_render = loader.load_file, gen_verb.render_all
     parsed: dict = {}
     rendered: dict = {}
@@ -220,18 +242,57 @@ def harness(tmp_path_factory, request):
             assert lines and lines[-1].endswith("in the specs"), (rel, err)
             for line in lines[:-1]:
                 m = LINE.match(line)
-                assert m and int(m["line"]) >= 1 and m["key"] and m["msg"], (rel, line)
+                assert m and int(m["line"]) >= 1 and m["key"] and m["msg"], (rel, line, err)
         else:  # the Python it wrote compiles (what it left alone compiled before)
             after = snapshot()
             for changed in (
                 rel for rel in after if rel.endswith(".py") and after[rel] != before.get(rel)
             ):
                 compile((out / changed).read_bytes(), changed, "exec")
+            digest = _tree_digest(out)
+            if digest != committed and digest not in run.accepted:
+                kept = root / "accepted" / digest
+                shutil.copytree(out, kept, ignore=shutil.ignore_patterns("target", "__pycache__"))
+                run.accepted[digest] = (kept, rel)
         return rc, err, elapsed
 
+    run.accepted = {}  # tree digest -> (copy of the generated tree, the spec file mutated)
+    run.target = root / "cargo-target"  # shared, so each check after the first is incremental
     yield run
     # leave nothing mutated behind for the next module
     assert all(p.read_bytes() == data for p, data in originals.items())
+
+
+def _tree_digest(out: Path) -> str:
+    files = sorted(p for p in out.rglob("*") if p.is_file() and "target" not in p.relative_to(out).parts
+                   and "__pycache__" not in p.parts)
+    h = hashlib.sha256()
+    for p in files:
+        h.update(p.relative_to(out).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _compile_accepted(harness, seed: int) -> int:
+    """Compile (a seeded sample of) the accepted trees in both languages; returns how many."""
+    variants = sorted(harness.accepted.items())
+    harness.accepted.clear()  # the next test compiles only its own
+    limit = os.environ.get("STORYML_FUZZ_COMPILE", str(COMPILED_VARIANTS))
+    if limit != "all":
+        variants = random.Random(seed).sample(variants, min(int(limit), len(variants)))
+    cargo = shutil.which("cargo")
+    for _, (tree, rel) in variants:
+        modules = sorted(p.relative_to(tree / "python").with_suffix("").as_posix().replace("/", ".")
+                         for p in (tree / "python").rglob("*.py"))
+        imports = "; ".join(f"import {m.removesuffix('.__init__')}" for m in modules)
+        result = subprocess.run([sys.executable, "-c", imports], env={**os.environ, "PYTHONPATH": str(tree / "python")},
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"mutated {rel}: generated Python does not import\n{result.stderr[-3000:]}"
+        if cargo is not None:
+            result = subprocess.run([cargo, "check", "--offline", "--tests", "--quiet"], cwd=tree / "rust",
+                                    env={**os.environ, "CARGO_TARGET_DIR": str(harness.target)},
+                                    capture_output=True, text=True, timeout=600)
+            assert result.returncode == 0, f"mutated {rel}: generated crate does not compile\n{result.stderr[-3000:]}"
+    return len(variants)
 
 
 def test_structured_mutations_of_every_spec_file(harness):
@@ -254,6 +315,7 @@ def test_structured_mutations_of_every_spec_file(harness):
         assert elapsed < SLOWEST_CASE_S, (rel, edits, elapsed)
     assert len(seen) >= 150 and {rel for rel, _ in seen} == set(SPEC_FILES)
     assert outcomes[2] > 0 and outcomes[0] > 0, outcomes  # both ways out are exercised
+    assert _compile_accepted(harness, seed=1) > 0  # some accepted edits changed the generated code
 
 
 def test_byte_level_mutations(harness):
@@ -266,6 +328,7 @@ def test_byte_level_mutations(harness):
         outcomes[rc] += 1
         slowest = max(slowest, elapsed)
     assert slowest < SLOWEST_CASE_S and outcomes[2] > BYTE_CASES // 2, (outcomes, slowest)
+    _compile_accepted(harness, seed=2)
 
 
 def test_the_mutated_copies_and_real_specs_agree_when_unmutated(harness):

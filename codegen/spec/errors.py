@@ -17,7 +17,13 @@ class SpecProblem:
 
     def __str__(self) -> str:
         key = self.key or "<document>"
-        return f"{self.file}:{self.line}: {key}: {self.message}"
+        return f"{self.file}:{self.line}: {key}: {one_line(self.message)}"
+
+
+def one_line(text: str) -> str:
+    """`text` with every unprintable character escaped (`\\n`, `\\x00`), so that a name or value
+    quoted from a spec cannot break the one-problem-per-line form of an error report."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class SpecError(Exception):
