@@ -3,8 +3,9 @@
 Only what the engine ships is used: the `.onnx` files and `tokenizer.json` (read with
 `tokenizers.Tokenizer.from_file`, no transformers, no training config). Decoding follows the
 generated contract:
-- event kinds: a kind is predicted when sigmoid(logit) > EVENT_THRESHOLD (compared as
-  logit > EVENT_LOGIT_THRESHOLD); its confidence is the sigmoid;
+- event kinds: the contract's `decode_event_kinds` (every kind with sigmoid(logit) >
+  EVENT_THRESHOLD; with EVENT_AT_LEAST_ONE, the most likely kind when none passes); a kind's
+  confidence is its sigmoid;
 - entities: the NER logits decoded whole by the contract's `decode_tags` (constrained Viterbi
   over words: an I-X only after B-X or I-X), spans assembled by the contract's strict rules
   (the engine's), span confidence the mean softmax probability of its tokens; offsets are
@@ -58,8 +59,6 @@ from storyml_contract.text import (
     BIO_LABELS,
     EVENT_KIND_INDEX,
     EVENT_KIND_LABELS,
-    EVENT_LOGIT_THRESHOLD,
-    EVENT_MULTI_LABEL,
     IGNORE_INDEX,
     MAX_SEQ_LENGTH,
     NUM_BIO_LABELS,
@@ -75,6 +74,7 @@ from storyml.data.bio import (
     continues_word_flags,
     logits_to_spans,
 )
+from storyml.data.decode import event_decisions
 from storyml.errors import UserError
 
 DEFAULT_ARTIFACTS = Path("artifacts")
@@ -333,18 +333,10 @@ def _chunks(items: _Rows, size: int) -> Iterator[tuple[int, _Rows]]:
         yield start, items[start : start + size]
 
 
-def event_kinds_from_logits(
-    logits: Any, labels: Sequence[str] = EVENT_KIND_LABELS
-) -> list[list[str]]:
-    """Decode [n, kinds] logits as the contract says: multi-label -> logit > EVENT_LOGIT_THRESHOLD
-    (the same as sigmoid > EVENT_THRESHOLD); single-label -> argmax."""
-    logits = np.asarray(logits, dtype=np.float64).reshape(-1, len(labels))
-    if EVENT_MULTI_LABEL:
-        chosen = logits > EVENT_LOGIT_THRESHOLD
-    else:
-        chosen = np.zeros(logits.shape, dtype=bool)
-        chosen[np.arange(len(logits)), logits.argmax(axis=1)] = True
-    return [[labels[int(j)] for j in np.flatnonzero(row)] for row in chosen]
+def event_kinds_from_logits(logits: Any, labels: Sequence[str] = EVENT_KIND_LABELS) -> list[list[str]]:
+    """Decode [n, kinds] logits as the contract says (`decode_event_kinds`): the kinds above
+    EVENT_THRESHOLD, or the most likely one where the contract asks for at least one."""
+    return [[labels[j] for j in np.flatnonzero(row)] for row in event_decisions(logits)]
 
 
 def event_kinds_result(logits: np.ndarray) -> list[dict[str, Any]]:

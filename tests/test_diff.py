@@ -19,83 +19,29 @@ BASE = build_contract(load_specs(SPECS, codegen_only=True))
 
 # (file, old, new, expected rule id, fragment of the message)
 CASES = [
-    (
-        "text/labels.yaml",
-        "    - EnvironmentalChange",
-        "    - EnvironmentalChange\n    - Dream",
-        "EVENT_KINDS_APPENDED",
-        "appended label Dream",
-    ),
-    (
-        "text/labels.yaml",
-        "    - SpeechAct\n    - RelationalShift",
-        "    - RelationalShift\n    - SpeechAct",
-        "EVENT_KINDS_APPEND_ONLY",
-        "event kinds: SpeechAct and RelationalShift swapped (indices 5 and 6)",
-    ),
-    (
-        "text/labels.yaml",
-        "    - SpatialChange\n    - EmotionalExpression",
-        "    - EmotionalExpression\n    - SpatialChange",
-        "EVENT_KINDS_APPEND_ONLY",
-        "SpatialChange and EmotionalExpression swapped (indices 2 and 3)",
-    ),
-    (
-        "text/labels.yaml",
-        "    - SpeechAct",
-        "    - Speech",
-        "EVENT_KINDS_APPEND_ONLY",
-        "renamed label SpeechAct to Speech (index 5)",
-    ),
-    (
-        "text/labels.yaml",
-        "    - SpeechAct\n",
-        "",
-        "EVENT_KINDS_APPEND_ONLY",
-        "removed label SpeechAct (index 5): every later label moves (label 5 was SpeechAct, now RelationalShift)",
-    ),
-    (
-        "text/labels.yaml",
-        "    - SpeechAct\n",
-        "    - Dream\n    - SpeechAct\n",
-        "EVENT_KINDS_APPEND_ONLY",
-        "inserted label Dream at index 5: every later label moves",
-    ),
-    (
-        "text/labels.yaml",
-        "categories: [CHARACTER,",
-        "categories: [PERSON,",
-        "BIO_LABELS_APPEND_ONLY",
-        "renamed label B-CHARACTER to B-PERSON (index 1); renamed label I-CHARACTER to I-PERSON (index 2)",
-    ),
-    (
-        "text/labels.yaml",
-        "threshold: 0.5",
-        "threshold: 0.6",
-        "EVENT_THRESHOLD_SAME",
-        "threshold changed",
-    ),
-    (
-        "enums.yaml",
-        "[Gravitational, Connective, Gate, Threshold]",
-        "[Gravitational, Connective, Gate, Threshold, Void]",
-        "FEATURES_APPEND_ONLY",
-        "feature 387 was scene_context.cast_size, now scene_context.scene_type=Void",
-    ),
-    (
-        "enums.yaml",
-        "    default: Periphery",
-        "    default: Hub",
-        "ENUM_DEFAULT_SAME",
-        "default changed",
-    ),
-    (
-        "character/features.yaml",
-        'doc: "How well they read themself, on [0, 1]."',  # docs are not the contract
-        'doc: "How accurately they see themself, on [0, 1]."',
-        None,
-        None,
-    ),
+    ("text/labels.yaml", "    - EnvironmentalChange", "    - EnvironmentalChange\n    - Dream", "EVENT_KINDS_APPENDED",
+     "appended label Dream"),
+    ("text/labels.yaml", "    - SpeechAct\n    - RelationalShift", "    - RelationalShift\n    - SpeechAct",
+     "EVENT_KINDS_APPEND_ONLY", "event kinds: SpeechAct and RelationalShift swapped (indices 5 and 6)"),
+    ("text/labels.yaml", "    - SpatialChange\n    - EmotionalExpression",
+     "    - EmotionalExpression\n    - SpatialChange", "EVENT_KINDS_APPEND_ONLY",
+     "SpatialChange and EmotionalExpression swapped (indices 2 and 3)"),
+    ("text/labels.yaml", "    - SpeechAct", "    - Speech", "EVENT_KINDS_APPEND_ONLY",
+     "renamed label SpeechAct to Speech (index 5)"),
+    ("text/labels.yaml", "    - SpeechAct\n", "", "EVENT_KINDS_APPEND_ONLY",
+     "removed label SpeechAct (index 5): every later label moves (label 5 was SpeechAct, now RelationalShift)"),
+    ("text/labels.yaml", "    - SpeechAct\n", "    - Dream\n    - SpeechAct\n", "EVENT_KINDS_APPEND_ONLY",
+     "inserted label Dream at index 5: every later label moves"),
+    ("text/labels.yaml", "categories: [CHARACTER,", "categories: [PERSON,", "BIO_LABELS_APPEND_ONLY",
+     "renamed label B-CHARACTER to B-PERSON (index 1); renamed label I-CHARACTER to I-PERSON (index 2)"),
+    ("text/labels.yaml", "threshold: 0.75", "threshold: 0.6", "EVENT_THRESHOLD_SAME", "threshold changed"),
+    ("text/labels.yaml", "at_least_one: true", "at_least_one: false", "EVENT_AT_LEAST_ONE_SAME",
+     "at_least_one changed"),
+    ("enums.yaml", "[Gravitational, Connective, Gate, Threshold]", "[Gravitational, Connective, Gate, Threshold, Void]",
+     "FEATURES_APPEND_ONLY", "feature 387 was scene_context.cast_size, now scene_context.scene_type=Void"),
+    ("enums.yaml", "    default: Periphery", "    default: Hub", "ENUM_DEFAULT_SAME", "default changed"),
+    ("character/features.yaml", 'doc: "How well they read themself, on [0, 1]."',  # docs are not the contract
+     'doc: "How accurately they see themself, on [0, 1]."', None, None),
     ("character/outputs.yaml", "cutoff: 0.01", "cutoff: 0.05", "DECODE_SAME", "decode changed"),
     ("character/outputs.yaml", "weight: 0.35", "weight: 0.4", "LOSS_WEIGHT_CHANGED", "loss weight"),
     (
@@ -223,7 +169,10 @@ SWAP = (
 
 
 def _repo_with_specs(tmp_path):
+    """A git repository whose one commit holds the specs at version 1.0.0 (whatever the repo's own
+    version is), so the version arithmetic below reads plainly."""
     specs = copy_specs(tmp_path)
+    _version(specs, "1.0.0")
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "add", "specs")
     _git(tmp_path, "commit", "-qm", "base")

@@ -14,6 +14,7 @@ from storyml_contract.character_outputs import OUTPUT_FIELDS, TOTAL
 from storyml_contract.text import (
     BIO_LABELS,
     ENTITY_CATEGORIES,
+    EVENT_AT_LEAST_ONE,
     EVENT_KIND_LABELS,
     EVENT_LOGIT_THRESHOLD,
     EVENT_THRESHOLD,
@@ -148,19 +149,22 @@ logits = st.floats(-20, 20).filter(lambda x: abs(x) > 1e-6)
     )
 )
 def test_event_decoding_is_sigmoid_above_the_spec_threshold(rows):
+    """Every kind whose sigmoid passes the threshold; where none does, the most likely kind when the
+    contract asks for at least one (the first of equals), else nothing."""
     decoded = predict.event_kinds_from_logits(np.array(rows).reshape(-1, len(EVENT_KIND_LABELS)))
     for row, labels in zip(rows, decoded):
-        expected = [
-            EVENT_KIND_LABELS[i]
-            for i, x in enumerate(row)
-            if 1 / (1 + math.exp(-x)) > EVENT_THRESHOLD
-        ]
+        expected = [EVENT_KIND_LABELS[i] for i, x in enumerate(row) if 1 / (1 + math.exp(-x)) > EVENT_THRESHOLD]
+        if not expected and EVENT_AT_LEAST_ONE:
+            expected = [EVENT_KIND_LABELS[row.index(max(row))]]
         assert labels == expected
 
 
 def test_a_logit_exactly_at_the_threshold_is_not_a_prediction():
     row = [EVENT_LOGIT_THRESHOLD] * len(EVENT_KIND_LABELS)
-    assert predict.event_kinds_from_logits([row]) == [[]]
+    expected = [EVENT_KIND_LABELS[0]] if EVENT_AT_LEAST_ONE else []
+    assert predict.event_kinds_from_logits([row]) == [expected]
+    above = np.nextafter(EVENT_LOGIT_THRESHOLD, np.inf)
+    assert predict.event_kinds_from_logits([[above] + row[1:]]) == [[EVENT_KIND_LABELS[0]]]
 
 
 # --- Entities over tags ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
 from codegen.spec.export import ExportFile
 from codegen.spec.loader import load_specs
-from codegen.spec.models import MlpModelFile
+from storyml.data.decode import event_decisions
 from storyml.export import metadata as md
 from storyml.export import onnx_export
 from storyml.export import quantize as q
@@ -177,7 +177,7 @@ def test_f1_is_measured_against_labels_when_given(fp32, tmp_path):
     """Labels equal to the FP32 model's own decisions: FP32 scores 1.0, the drop is INT8's loss."""
     evals = text_eval()
     sess = q.session(fp32["event_classifier"])
-    labels = [(sess.run(None, f)[0] > 0).astype(np.int64) for f in evals.feeds]
+    labels = [event_decisions(sess.run(None, f)[0]).astype(np.int64) for f in evals.feeds]
     gates = GATES.model_copy(update={"max_f1_drop": 1.0, "max_size_ratio": 0.5})
     report = q.quantize_model(
         SPECS,

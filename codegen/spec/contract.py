@@ -73,6 +73,7 @@ class Contract:
     event_kinds: list[str]
     event_threshold: float
     event_multi_label: bool
+    event_at_least_one: bool
     engine_only_event_kinds: list[str]
     entity_categories: list[str]
     entity_roles: list[str]
@@ -123,6 +124,7 @@ def build_contract(specs: SpecSet) -> Contract:
         event_kinds=list(text.event_kinds.labels),
         event_threshold=text.event_kinds.threshold,
         event_multi_label=text.event_kinds.multi_label,
+        event_at_least_one=text.event_kinds.at_least_one,
         engine_only_event_kinds=list(text.event_kinds.engine_only),
         entity_categories=list(text.entity_categories.categories),
         entity_roles=list(text.entity_roles),

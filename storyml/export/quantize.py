@@ -30,7 +30,6 @@ import onnx
 from storyml_contract import (
     BIO_LABELS,
     CHARACTER_MODEL,
-    EVENT_LOGIT_THRESHOLD,
     EVENT_MODEL,
     IGNORE_INDEX,
     NER_MODEL,
@@ -47,6 +46,8 @@ from storyml.errors import UserError
 from storyml.export import metadata as md
 from storyml.export.onnx_export import artifact_size
 from storyml.train.mlp import decode_batch
+
+from ..data.decode import event_decisions
 
 # transformers `model_type` -> onnxruntime optimizer model type. All of these are BERT-shaped
 # encoders whose exported graphs the "bert" fusions recognise; others are quantized unfused.
@@ -113,9 +114,7 @@ class Decisions:
 
 
 def _event_decide(outputs: list[np.ndarray], feed) -> Decisions:
-    values = (outputs[0] > EVENT_LOGIT_THRESHOLD).astype(
-        np.int64
-    )  # the contract's cut, in logit space
+    values = event_decisions(outputs[0]).astype(np.int64)  # the contract's decision
     return Decisions(values, np.ones_like(values, dtype=bool))
 
 

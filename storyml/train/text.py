@@ -51,7 +51,6 @@ from storyml_contract.text import (
     BIO_LABELS,
     EVENT_KIND_INDEX,
     EVENT_KIND_LABELS,
-    EVENT_LOGIT_THRESHOLD,
     EVENT_MULTI_LABEL,
     IGNORE_INDEX,
     MAX_SEQ_LENGTH,
@@ -75,7 +74,7 @@ from codegen.spec.training import TextTrainingFile
 from storyml.fsutil import atomic_directory, atomic_write_text
 
 from ..data.bio import ATTENTION_MASK, INPUT_IDS, TokenClassificationCollator, align_batch
-from ..data.records import TextRecord
+from ..data.decode import event_decisions
 from ..data.resample import mention_pools, resample_mentions
 from ..errors import UserError
 from .distributed import CheckpointBarrier, main_process_writes, trainer_device_arguments
@@ -336,8 +335,8 @@ def ner_class_weights(label_rows: Sequence[Sequence[int]], cap: float) -> torch.
 
 
 def event_predictions(logits: np.ndarray) -> np.ndarray:
-    """Multi-label decision per kind: logit above the contract's threshold (sigmoid(x) > p)."""
-    return np.asarray(logits) > EVENT_LOGIT_THRESHOLD
+    """The contract's decision per kind (storyml/data/decode.py)."""
+    return event_decisions(logits)
 
 
 def event_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
