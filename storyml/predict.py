@@ -333,10 +333,12 @@ def _chunks(items: _Rows, size: int) -> Iterator[tuple[int, _Rows]]:
         yield start, items[start : start + size]
 
 
-def event_kinds_from_logits(logits: Any, labels: Sequence[str] = EVENT_KIND_LABELS) -> list[list[str]]:
+def event_kinds_from_logits(
+    logits: Any, labels: Sequence[str] = EVENT_KIND_LABELS
+) -> list[list[str]]:
     """Decode [n, kinds] logits as the contract says (`decode_event_kinds`): the kinds above
     EVENT_THRESHOLD, or the most likely one where the contract asks for at least one."""
-    return [[labels[j] for j in np.flatnonzero(row)] for row in event_decisions(logits)]
+    return [[labels[int(j)] for j in np.flatnonzero(row)] for row in event_decisions(logits)]
 
 
 def event_kinds_result(logits: np.ndarray) -> list[dict[str, Any]]:

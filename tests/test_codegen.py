@@ -160,7 +160,12 @@ EDITS = [
     ("text/labels.yaml", "    - SpeechAct", "    - SpeechAct\n    - Dream", True),
     ("text/labels.yaml", "threshold: 0.75", "threshold: 0.6", True),
     ("text/labels.yaml", "at_least_one: true", "at_least_one: false", True),
-    ("enums.yaml", "[Whisper, Conversational, Declamatory, Internal]", "[Whisper, Declamatory, Conversational, Internal]", True),
+    (
+        "enums.yaml",
+        "[Whisper, Conversational, Declamatory, Internal]",
+        "[Whisper, Declamatory, Conversational, Internal]",
+        True,
+    ),
     ("character/outputs.yaml", "weight: 0.35", "weight: 0.30", True),
     (
         "enums.yaml",

@@ -153,7 +153,11 @@ def test_event_decoding_is_sigmoid_above_the_spec_threshold(rows):
     contract asks for at least one (the first of equals), else nothing."""
     decoded = predict.event_kinds_from_logits(np.array(rows).reshape(-1, len(EVENT_KIND_LABELS)))
     for row, labels in zip(rows, decoded):
-        expected = [EVENT_KIND_LABELS[i] for i, x in enumerate(row) if 1 / (1 + math.exp(-x)) > EVENT_THRESHOLD]
+        expected = [
+            EVENT_KIND_LABELS[i]
+            for i, x in enumerate(row)
+            if 1 / (1 + math.exp(-x)) > EVENT_THRESHOLD
+        ]
         if not expected and EVENT_AT_LEAST_ONE:
             expected = [EVENT_KIND_LABELS[row.index(max(row))]]
         assert labels == expected

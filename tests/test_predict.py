@@ -160,7 +160,9 @@ def _check_result(text: str, result: dict) -> None:
         assert kind["label"] in EVENT_KIND_LABELS
         # below the threshold only as the one kind a sentence must have (EVENT_AT_LEAST_ONE)
         below = kind["confidence"] < EVENT_THRESHOLD
-        assert 0.0 <= kind["confidence"] <= 1.0 and (not below or (EVENT_AT_LEAST_ONE and len(labels) == 1))
+        assert 0.0 <= kind["confidence"] <= 1.0 and (
+            not below or (EVENT_AT_LEAST_ONE and len(labels) == 1)
+        )
     previous_end = 0
     for entity in result["entities"]:
         assert set(entity) == ENTITY_KEYS
@@ -225,7 +227,9 @@ def test_decoding_matches_the_contract_on_the_pytorch_models(
             )
             ner_logits = models["ner_classifier"](input_ids=ids, attention_mask=mask).logits[0]
             ner = torch.softmax(ner_logits, -1)
-        expected_kinds = [EVENT_KIND_LABELS[i] for i in range(NUM_EVENT_KINDS) if event[i] > EVENT_THRESHOLD]
+        expected_kinds = [
+            EVENT_KIND_LABELS[i] for i in range(NUM_EVENT_KINDS) if event[i] > EVENT_THRESHOLD
+        ]
         if not expected_kinds and EVENT_AT_LEAST_ONE:
             expected_kinds = [EVENT_KIND_LABELS[int(event.argmax())]]
         assert [k["label"] for k in result["event_kinds"]] == expected_kinds

@@ -17,6 +17,7 @@ from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
 from codegen.spec.export import ExportFile
 from codegen.spec.loader import load_specs
+from codegen.spec.models import MlpModelFile
 from storyml.data.decode import event_decisions
 from storyml.export import metadata as md
 from storyml.export import onnx_export

@@ -217,10 +217,18 @@ def test_a_value_with_a_line_break_is_quoted_on_its_problem_line(tmp_path):
     """An unknown name holding a line break (found by the spec fuzzer) is escaped, so each problem
     stays one `file:line: key: message` line."""
     specs = copy_specs(tmp_path)
-    edit(specs / "templates/movement.yaml", "registers: [player, narrator]", 'registers: [player, "line\\nbreak"]')
+    edit(
+        specs / "templates/movement.yaml",
+        "registers: [player, narrator]",
+        'registers: [player, "line\\nbreak"]',
+    )
     result = storyml("check", "--specs", str(specs))
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line]
-    assert any("'line\\nbreak'" in line and "movement.yaml:" in line for line in lines), result.stderr
-    assert all(line.startswith(str(specs)) or re.match(r"^\S+:\d+: ", line) or "problem" in line
-               for line in lines), result.stderr
+    assert any("'line\\nbreak'" in line and "movement.yaml:" in line for line in lines), (
+        result.stderr
+    )
+    assert all(
+        line.startswith(str(specs)) or re.match(r"^\S+:\d+: ", line) or "problem" in line
+        for line in lines
+    ), result.stderr

@@ -94,14 +94,22 @@ def _mutate(data, rng: random.Random) -> str:
     target = rng.choice(_containers(data, []))
     key = rng.choice(list(target) if isinstance(target, dict) else range(len(target)))
     value = target[key]
-    action = rng.choice(["delete", "retype", "rename", "duplicate", "hostile", "huge", "doc", "nudge"])
+    action = rng.choice(
+        ["delete", "retype", "rename", "duplicate", "hostile", "huge", "doc", "nudge"]
+    )
     if action == "doc":  # hostile text where a spec takes free text: most such edits are accepted
-        docs = [c for c in _containers(data, []) if isinstance(c, dict) and isinstance(c.get("doc"), str)]
+        docs = [
+            c
+            for c in _containers(data, [])
+            if isinstance(c, dict) and isinstance(c.get("doc"), str)
+        ]
         if docs:
             rng.choice(docs)["doc"] = rng.choice(HOSTILE_TEXT)
             return "doc"
         action = "hostile"
-    if action == "nudge":  # a nearby value of the same type: accepted unless a cross-file rule objects
+    if (
+        action == "nudge"
+    ):  # a nearby value of the same type: accepted unless a cross-file rule objects
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             action = "duplicate"
         else:
@@ -264,8 +272,11 @@ def harness(tmp_path_factory, request):
 
 
 def _tree_digest(out: Path) -> str:
-    files = sorted(p for p in out.rglob("*") if p.is_file() and "target" not in p.relative_to(out).parts
-                   and "__pycache__" not in p.parts)
+    files = sorted(
+        p
+        for p in out.rglob("*")
+        if p.is_file() and "target" not in p.relative_to(out).parts and "__pycache__" not in p.parts
+    )
     h = hashlib.sha256()
     for p in files:
         h.update(p.relative_to(out).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
@@ -281,17 +292,33 @@ def _compile_accepted(harness, seed: int) -> int:
         variants = random.Random(seed).sample(variants, min(int(limit), len(variants)))
     cargo = shutil.which("cargo")
     for _, (tree, rel) in variants:
-        modules = sorted(p.relative_to(tree / "python").with_suffix("").as_posix().replace("/", ".")
-                         for p in (tree / "python").rglob("*.py"))
+        modules = sorted(
+            p.relative_to(tree / "python").with_suffix("").as_posix().replace("/", ".")
+            for p in (tree / "python").rglob("*.py")
+        )
         imports = "; ".join(f"import {m.removesuffix('.__init__')}" for m in modules)
-        result = subprocess.run([sys.executable, "-c", imports], env={**os.environ, "PYTHONPATH": str(tree / "python")},
-                                capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, f"mutated {rel}: generated Python does not import\n{result.stderr[-3000:]}"
+        result = subprocess.run(
+            [sys.executable, "-c", imports],
+            env={**os.environ, "PYTHONPATH": str(tree / "python")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, (
+            f"mutated {rel}: generated Python does not import\n{result.stderr[-3000:]}"
+        )
         if cargo is not None:
-            result = subprocess.run([cargo, "check", "--offline", "--tests", "--quiet"], cwd=tree / "rust",
-                                    env={**os.environ, "CARGO_TARGET_DIR": str(harness.target)},
-                                    capture_output=True, text=True, timeout=600)
-            assert result.returncode == 0, f"mutated {rel}: generated crate does not compile\n{result.stderr[-3000:]}"
+            result = subprocess.run(
+                [cargo, "check", "--offline", "--tests", "--quiet"],
+                cwd=tree / "rust",
+                env={**os.environ, "CARGO_TARGET_DIR": str(harness.target)},
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert result.returncode == 0, (
+                f"mutated {rel}: generated crate does not compile\n{result.stderr[-3000:]}"
+            )
     return len(variants)
 
 

@@ -566,18 +566,32 @@ def _event_decode_tests(c: Contract, text: ModuleType, rng: random.Random) -> li
     n = len(c.event_kinds)
     rows: list[list[float]] = [[], [-4.0] * n, [-3.0] * (n - 1) + [-2.5], [1.5] * n]
     rows += [[rng.randint(-16, 16) / 4 for _ in range(n)] for _ in range(12)]
-    cases = [Call("", (Array(tuple(Atom(f"{v:.2f}") for v in row), prefix="&"),
-                       _ref_array(text.decode_event_kinds(row)))) for row in rows]
-    return ["/// One sentence's event logits, with the kinds the Python side decodes from them.",
-            statement(f"const EVENT_DECODE_CASES: [(&[f32], &[usize]); {len(cases)}] = ", Array(tuple(cases)), 0),
+    cases = [
+        Call(
             "",
-            "#[test]",
-            "fn decode_event_kinds_matches_python() {",
-            "    for (logits, kinds) in EVENT_DECODE_CASES {",
-            '        assert_eq!(decode_event_kinds(logits), kinds, "{logits:?}");',
-            "    }",
-            "}",
-            ""]
+            (
+                Array(tuple(Atom(f"{v:.2f}") for v in row), prefix="&"),
+                _ref_array(text.decode_event_kinds(row)),
+            ),
+        )
+        for row in rows
+    ]
+    return [
+        "/// One sentence's event logits, with the kinds the Python side decodes from them.",
+        statement(
+            f"const EVENT_DECODE_CASES: [(&[f32], &[usize]); {len(cases)}] = ",
+            Array(tuple(cases)),
+            0,
+        ),
+        "",
+        "#[test]",
+        "fn decode_event_kinds_matches_python() {",
+        "    for (logits, kinds) in EVENT_DECODE_CASES {",
+        '        assert_eq!(decode_event_kinds(logits), kinds, "{logits:?}");',
+        "    }",
+        "}",
+        "",
+    ]
 
 
 def _bio_label_tests(c: Contract, text: ModuleType) -> list[str]:
@@ -645,10 +659,26 @@ def _imports(c: Contract, body: str) -> list[str]:
         heads = [names.head_type(h.name) for h in c.outputs[name].heads]
         lines.append(use_list(f"storyml_contract::{name}", used([names.top_type(name), *heads])))
     lines.append(use_list("storyml_contract::enums", used(sorted(c.enums))))
-    lines.append(use_list("storyml_contract::text", used(
-        ["assemble_spans", "bio_label_to_category", "decode_event_kinds", "decode_tags", "is_begin_tag",
-         "is_inside_tag",
-         "spans_from_scores", "word_tags", "EntityCategory", "TokenSpan", "NUM_BIO_LABELS"])))
+    lines.append(
+        use_list(
+            "storyml_contract::text",
+            used(
+                [
+                    "assemble_spans",
+                    "bio_label_to_category",
+                    "decode_event_kinds",
+                    "decode_tags",
+                    "is_begin_tag",
+                    "is_inside_tag",
+                    "spans_from_scores",
+                    "word_tags",
+                    "EntityCategory",
+                    "TokenSpan",
+                    "NUM_BIO_LABELS",
+                ]
+            ),
+        )
+    )
     # rustfmt sorts a `{..}` group after the paths beside it
     lines.append(use_list("storyml_contract", used(sorted([*c.features, *c.outputs]))))
     return lines
@@ -666,14 +696,16 @@ def render_golden_tests(c: Contract, python_files: dict[str, str] | None = None)
     out += _span_tests(c, mods["text"], rng)
     out += _decode_tests(c, mods["text"], rng)
     out += _event_decode_tests(c, mods["text"], rng)
-    out += ["#[test]",
-            "fn the_crate_version_is_the_contract_version() {",
-            '    let crate_version = env!("CARGO_PKG_VERSION");',
-            "    assert_eq!(storyml_contract::CONTRACT_VERSION, crate_version);",
-            "}",
-            "",
-            "#[test]",
-            "fn decode_rejects_wrong_length_and_non_finite() {"]
+    out += [
+        "#[test]",
+        "fn the_crate_version_is_the_contract_version() {",
+        '    let crate_version = env!("CARGO_PKG_VERSION");',
+        "    assert_eq!(storyml_contract::CONTRACT_VERSION, crate_version);",
+        "}",
+        "",
+        "#[test]",
+        "fn decode_rejects_wrong_length_and_non_finite() {",
+    ]
     for name in sorted(c.outputs):
         out += [
             f"    assert!({name}::decode_outputs(&[0.0_f32; {c.outputs[name].total - 1}]).is_err());",

@@ -157,30 +157,83 @@ def _matched(
 
 def compare_contracts(old: Contract, new: Contract) -> list[Change]:
     changes: list[Change] = []
-    for name, where in _matched("enum", old.enums, new.enums, changes, ("ENUM_NO_DELETE", "ENUM_ADDED")):
-        changes += compare_lists(where, old.enums[name], new.enums[name], "variant",
-                                 ("ENUM_VARIANTS_APPEND_ONLY", "ENUM_VARIANTS_APPENDED"))
-        changes += _value(where, old.enum_defaults[name], new.enum_defaults[name], "ENUM_DEFAULT_SAME", "default")
-    changes += compare_lists("event kinds", old.event_kinds, new.event_kinds, "label",
-                             ("EVENT_KINDS_APPEND_ONLY", "EVENT_KINDS_APPENDED"))
-    changes += _value("event kinds", old.event_threshold, new.event_threshold, "EVENT_THRESHOLD_SAME", "threshold")
-    changes += _value("event kinds", old.event_multi_label, new.event_multi_label, "EVENT_MULTI_LABEL_SAME",
-                      "multi_label")
-    changes += _value("event kinds", old.event_at_least_one, new.event_at_least_one, "EVENT_AT_LEAST_ONE_SAME",
-                      "at_least_one")
-    changes += compare_lists("BIO labels", old.bio_labels, new.bio_labels, "label",
-                             ("BIO_LABELS_APPEND_ONLY", "BIO_LABELS_APPENDED"))
-    changes += compare_lists("entity roles", old.entity_roles, new.entity_roles, "role",
-                             ("ENTITY_ROLES_APPEND_ONLY", "ENTITY_ROLES_APPENDED"))
-    changes += compare_lists("registers", old.registers, new.registers, "register",
-                             ("REGISTERS_APPEND_ONLY", "REGISTERS_APPENDED"))
-    changes += _value("text", old.max_seq_length, new.max_seq_length, "MAX_SEQ_LENGTH_CHANGED", "max_seq_length")
-    changes += _value("text", old.ignore_index, new.ignore_index, "IGNORE_INDEX_CHANGED", "ignore_index")
-    for name, where in _matched("features", old.features, new.features, changes,
-                                ("FEATURES_NO_DELETE", "FEATURES_ADDED")):
-        changes += compare_lists(where, list(old.features[name].leaves), list(new.features[name].leaves),
-                                 "feature", ("FEATURES_APPEND_ONLY", "FEATURES_APPENDED"))
-    for name, where in _matched("outputs", old.outputs, new.outputs, changes, ("OUTPUTS_NO_DELETE", "OUTPUTS_ADDED")):
+    for name, where in _matched(
+        "enum", old.enums, new.enums, changes, ("ENUM_NO_DELETE", "ENUM_ADDED")
+    ):
+        changes += compare_lists(
+            where,
+            old.enums[name],
+            new.enums[name],
+            "variant",
+            ("ENUM_VARIANTS_APPEND_ONLY", "ENUM_VARIANTS_APPENDED"),
+        )
+        changes += _value(
+            where, old.enum_defaults[name], new.enum_defaults[name], "ENUM_DEFAULT_SAME", "default"
+        )
+    changes += compare_lists(
+        "event kinds",
+        old.event_kinds,
+        new.event_kinds,
+        "label",
+        ("EVENT_KINDS_APPEND_ONLY", "EVENT_KINDS_APPENDED"),
+    )
+    changes += _value(
+        "event kinds", old.event_threshold, new.event_threshold, "EVENT_THRESHOLD_SAME", "threshold"
+    )
+    changes += _value(
+        "event kinds",
+        old.event_multi_label,
+        new.event_multi_label,
+        "EVENT_MULTI_LABEL_SAME",
+        "multi_label",
+    )
+    changes += _value(
+        "event kinds",
+        old.event_at_least_one,
+        new.event_at_least_one,
+        "EVENT_AT_LEAST_ONE_SAME",
+        "at_least_one",
+    )
+    changes += compare_lists(
+        "BIO labels",
+        old.bio_labels,
+        new.bio_labels,
+        "label",
+        ("BIO_LABELS_APPEND_ONLY", "BIO_LABELS_APPENDED"),
+    )
+    changes += compare_lists(
+        "entity roles",
+        old.entity_roles,
+        new.entity_roles,
+        "role",
+        ("ENTITY_ROLES_APPEND_ONLY", "ENTITY_ROLES_APPENDED"),
+    )
+    changes += compare_lists(
+        "registers",
+        old.registers,
+        new.registers,
+        "register",
+        ("REGISTERS_APPEND_ONLY", "REGISTERS_APPENDED"),
+    )
+    changes += _value(
+        "text", old.max_seq_length, new.max_seq_length, "MAX_SEQ_LENGTH_CHANGED", "max_seq_length"
+    )
+    changes += _value(
+        "text", old.ignore_index, new.ignore_index, "IGNORE_INDEX_CHANGED", "ignore_index"
+    )
+    for name, where in _matched(
+        "features", old.features, new.features, changes, ("FEATURES_NO_DELETE", "FEATURES_ADDED")
+    ):
+        changes += compare_lists(
+            where,
+            list(old.features[name].leaves),
+            list(new.features[name].leaves),
+            "feature",
+            ("FEATURES_APPEND_ONLY", "FEATURES_APPENDED"),
+        )
+    for name, where in _matched(
+        "outputs", old.outputs, new.outputs, changes, ("OUTPUTS_NO_DELETE", "OUTPUTS_ADDED")
+    ):
         changes += _compare_heads(where, old.outputs[name], new.outputs[name])
     old_models, new_models = old.artifacts.models, new.artifacts.models
     for name, where in _matched(

@@ -360,9 +360,12 @@ class OutputHeadsFile(SpecModel):
 class EventKinds(SpecModel):
     multi_label: bool
     threshold: float = Field(gt=0.0, lt=1.0)
-    at_least_one: bool = Field(False, description="Multi-label only: a sentence always gets its most "
-                               "likely kind, even when no kind passes the threshold (every sentence "
-                               "narrates something).")
+    at_least_one: bool = Field(
+        False,
+        description="Multi-label only: a sentence always gets its most "
+        "likely kind, even when no kind passes the threshold (every sentence "
+        "narrates something).",
+    )
     labels: list[Label] = Field(min_length=1)
     engine_only: list[Label] = Field(default_factory=list)
 

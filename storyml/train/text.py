@@ -75,6 +75,7 @@ from storyml.fsutil import atomic_directory, atomic_write_text
 
 from ..data.bio import ATTENTION_MASK, INPUT_IDS, TokenClassificationCollator, align_batch
 from ..data.decode import event_decisions
+from ..data.records import TextRecord
 from ..data.resample import mention_pools, resample_mentions
 from ..errors import UserError
 from .distributed import CheckpointBarrier, main_process_writes, trainer_device_arguments
