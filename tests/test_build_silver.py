@@ -266,3 +266,16 @@ def test_the_student_trains_on_the_teachers_labels_with_the_teachers_tokenizer(
     assert student["tasks"] == (ner,) and student["tokenizer"] == "teacher-tokenizer"
     assert relabelled in student["train"] and fake_silver() not in student["train"]
     assert result["models"] == {events: f"{events}@1", ner: f"{ner}@2"}  # events stay the teacher's
+
+
+def test_check_names_stale_committed_records_and_the_command_that_renews_them(tmp_path):
+    """A new head word changes the labelling rules: `storyml check` exits 1 (valid specs, a stale
+    output, as `gen --check` does) and prints the `storyml data silver` line to run."""
+    from spec_helpers import edit
+
+    specs = copy_specs(tmp_path)
+    assert storyml("check", "--specs", str(specs)).returncode == 0
+    edit(specs / "text/corpus.yaml", "OBJECT: [door,", "OBJECT: [lantern, door,")
+    result = storyml("check", "--specs", str(specs))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "stale:" in result.stdout and "storyml data silver --corpus" in result.stdout

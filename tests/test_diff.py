@@ -16,13 +16,14 @@ from codegen.spec.contract import build_contract
 from codegen.spec.loader import load_specs
 
 BASE = build_contract(load_specs(SPECS, codegen_only=True))
+LAST_KIND = BASE.event_kinds[-1]  # appending goes after it, whatever the specs hold now
 
 # (file, old, new, expected rule id, fragment of the message)
 CASES = [
     (
         "text/labels.yaml",
-        "    - EnvironmentalChange",
-        "    - EnvironmentalChange\n    - Dream",
+        f"    - {LAST_KIND}\n",
+        f"    - {LAST_KIND}\n    - Dream\n",
         "EVENT_KINDS_APPENDED",
         "appended label Dream",
     ),
@@ -184,8 +185,8 @@ def test_cli_against_a_git_revision(tmp_path):
     assert storyml("diff", "--specs", str(specs), cwd=tmp_path).returncode == 0
     edit(
         specs / "text/labels.yaml",
-        "    - EnvironmentalChange",
-        "    - EnvironmentalChange\n    - Dream",
+        f"    - {LAST_KIND}\n",
+        f"    - {LAST_KIND}\n    - Dream\n",
     )
     result = storyml("diff", "--specs", str(specs), cwd=tmp_path)
     assert result.returncode == 0 and "appended label Dream" in result.stdout

@@ -13,7 +13,9 @@ from codegen.spec.models import EnumsFile
 
 LINE = re.compile(r"^(?P<file>[^:]+\.ya?ml):(?P<line>\d+): (?P<key>[^:]*): (?P<msg>.+)$")
 
-# (name, file, old text, new text, expected file suffix, expected line, expected key, message fragment)
+# (name, file, old text, new text, expected file suffix, expected line, expected key, message fragment).
+# The expected line counts from the line where the old text starts (0: that line), so comments
+# added above an edit do not move it; None: the line is not checked.
 BREAKAGES = [
     (
         "syntax error",
@@ -21,7 +23,7 @@ BREAKAGES = [
         "variants: [Topsoil, Sediment, Bedrock, Primordial]",
         "variants: [Topsoil, Sediment, Bedrock, Primordial",
         "enums.yaml",
-        10,
+        1,
         "enums.TemporalLayer.variants[4]",
         "YAML syntax error at column 13: the [ list opened on line 9 is not closed",
     ),
@@ -31,7 +33,7 @@ BREAKAGES = [
         "slots: {per: EmotionalPrimary}",
         "slots: {per: EmotionalPrimar}",
         "character/features.yaml",
-        55,
+        0,
         "regions[1].slots.per",
         "unknown enum 'EmotionalPrimar' (did you mean 'EmotionalPrimary'?",
     ),
@@ -41,7 +43,7 @@ BREAKAGES = [
         "    weight: 0.35",
         "    weight: 0.35\n    colour: blue",
         "character/outputs.yaml",
-        18,
+        1,
         "heads[0].colour",
         "unknown key",
     ),
@@ -51,7 +53,7 @@ BREAKAGES = [
         "    - SpeechAct",
         "    - SpeechAct\n    - SpeechAct",
         "text/labels.yaml",
-        15,
+        1,
         "event_kinds.labels[6]",
         "duplicate label: 'SpeechAct'",
     ),
@@ -61,7 +63,7 @@ BREAKAGES = [
         "total: 453",
         "total: 454",
         "character/features.yaml",
-        8,
+        0,
         "total",
         "declared 454, but the regions add up to 453",
     ),
@@ -71,7 +73,7 @@ BREAKAGES = [
         "onehot: TemporalLayer",
         "onehot: TemporalLayers",
         "character/features.yaml",
-        21,
+        0,
         "types.AxisSlot.fields[1].onehot",
         "unknown enum 'TemporalLayers'",
     ),
@@ -81,7 +83,7 @@ BREAKAGES = [
         "  SceneType:",
         "  TemporalLayer:\n    variants: [A]\n  SceneType:",
         "enums.yaml",
-        20,
+        0,
         "enums.TemporalLayer",
         "duplicate key",
     ),
@@ -91,7 +93,7 @@ BREAKAGES = [
         "    size: 120",
         "    size: 121",
         "character/features.yaml",
-        71,
+        0,
         "regions[3].size",
         "declared 121, but its fields add up to 120",
     ),
@@ -101,7 +103,7 @@ BREAKAGES = [
         "kind: categorical, enum: ActionType, loss: cross_entropy, decode: argmax",
         "kind: categorical, enum: ActionType, loss: cross_entropy, decode: identity",
         "character/outputs.yaml",
-        21,
+        0,
         "heads[0].fields[0]",
         "decodes with argmax, not identity",
     ),
@@ -111,7 +113,7 @@ BREAKAGES = [
         "  - name: speech\n",
         "  - name: action_\n",
         "character/outputs.yaml",
-        33,
+        0,
         "heads[1].name",
         "head 'action_' becomes the record type 'ActionHead', as head 'action' does",
     ),
@@ -121,7 +123,7 @@ BREAKAGES = [
         "    labels: bio",
         "    labels: event_kinds",
         "artifacts.yaml",
-        16,
+        0,
         "models.ner_classifier.labels",
         "'event_classifier' already predicts 'event_kinds'",
     ),
@@ -149,6 +151,8 @@ def _problems(stderr: str) -> list[re.Match]:
 def test_broken_spec_is_reported_with_file_line_and_key(tmp_path, case):
     _, rel, old, new, file_suffix, line, key, fragment = case
     specs = copy_specs(tmp_path)
+    original = (specs / rel).read_text(encoding="utf-8")
+    first_line = original[: original.index(old)].count("\n") + 1
     edit(specs / rel, old, new)
     result = storyml("check", "--specs", str(specs))
     assert result.returncode == 2, result.stderr
@@ -158,7 +162,7 @@ def test_broken_spec_is_reported_with_file_line_and_key(tmp_path, case):
     assert hit, result.stderr
     assert hit[0]["file"].endswith(file_suffix)
     if line is not None:
-        assert int(hit[0]["line"]) == line, result.stderr
+        assert int(hit[0]["line"]) == first_line + line, result.stderr
     assert hit[0]["key"] == key, result.stderr
 
 
