@@ -65,6 +65,26 @@ def test_build_publishes_the_engine_layout(built):
         assert size == on_disk, name  # the reported size counts external data files too
 
 
+def test_build_json_says_what_each_stage_ran_on_and_how_fast_it_trained(built):
+    """Device and peak memory per stage that ran (None for a skipped one), training examples per
+    second per model, and the device settings the text models trained with. What is read here is
+    the second, cached build's: its training stages report the speeds stamped by the first."""
+    summary = json.loads((built["artifacts"] / "build.json").read_text())
+    assert set(summary["stage_resources"]) == set(summary["stage_seconds"])
+    for stage, seconds in summary["stage_seconds"].items():
+        used = summary["stage_resources"][stage]
+        if seconds is None:
+            assert used is None, stage
+            continue
+        assert used["device"].startswith(("cpu:", "cuda:")), stage
+        assert used["process_peak_rss_bytes"] > 0, stage
+    text = summary["stages"]["train-text"]
+    assert text["device"]["kind"] in ("cpu", "cuda")
+    assert set(text["examples_per_second"]) == set(text["models"])
+    assert all(speed > 0 for speed in text["examples_per_second"].values())
+    assert summary["stages"]["train-mlp"]["examples_per_second"] > 0
+
+
 def test_report_labels_template_scores_and_has_a_real_prose_estimate(built):
     report = json.loads((built["artifacts"] / "evaluation" / "report.json").read_text())
     assert report["generalization_estimate"]["n"] >= 60

@@ -89,15 +89,47 @@ def finished_run(quick_specs, records, tmp_path_factory):
 # ---------------------------------------------------------------- settings
 
 
+def _device_batch_sizes(spec: TextTrainingFile, device: str) -> dict:
+    on = {str(k): v for k, v in spec.devices.items()}.get(device)
+    return on.model_dump(include={"batch_size", "eval_batch_size"}, exclude_none=True) if on else {}
+
+
 def test_fast_profile_overlays_the_base_hyperparameters(specs):
     spec = specs.one(TextTrainingFile)
-    base, fast = resolve_settings(specs), resolve_settings(specs, profile="fast")
+    base = resolve_settings(specs, device="cpu")
+    fast = resolve_settings(specs, profile="fast", device="cpu")
+    on_cpu = _device_batch_sizes(spec, "cpu")
     assert base.encoder == specs.one(EncodersFile).default
-    assert base.hyperparameters == spec.hyperparameters.model_dump()
+    assert base.hyperparameters == {**spec.hyperparameters.model_dump(), **on_cpu}
     override = spec.profiles["fast"].model_dump(exclude_none=True)
     assert fast.encoder == override.pop("encoder")
-    assert fast.hyperparameters == {**spec.hyperparameters.model_dump(), **override}
+    assert fast.hyperparameters == {**spec.hyperparameters.model_dump(), **override, **on_cpu}
     assert resolve_settings(specs, preset="tiny").encoder == "tiny"
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_the_device_entry_sets_precision_batches_and_workers_after_the_profile(specs, device):
+    """What specs/text/training.yaml declares for a device is what a run on it trains with, and
+    it changes the run's fingerprint (a model trained another way is not reused)."""
+    spec = specs.one(TextTrainingFile)
+    declared = {str(k): v for k, v in spec.devices.items()}[device]
+    settings = resolve_settings(specs, profile="fast", device=device)
+    assert settings.device == device and settings.precision == declared.precision
+    assert settings.dataloader_workers == declared.dataloader_workers
+    for key, value in _device_batch_sizes(spec, device).items():
+        assert settings.hyperparameters[key] == value
+    other = resolve_settings(specs, profile="fast", device="cuda" if device == "cpu" else "cpu")
+    assert settings.fingerprint() != other.fingerprint()
+
+
+def test_reduced_precision_on_cpu_is_refused(tmp_path):
+    from spec_helpers import copy_specs, set_key, storyml
+
+    copied = copy_specs(tmp_path)
+    set_key(copied / "text/training.yaml", ("devices", "cpu", "precision"), "bf16")
+    result = storyml("check", "--specs", str(copied))
+    assert result.returncode == 2
+    assert "training.yaml:" in result.stderr and "use fp32 on cpu" in result.stderr
 
 
 # ---------------------------------------------------------------- losses

@@ -209,6 +209,27 @@ class Coverage(SpecModel):
         return v
 
 
+class DeviceSettings(SpecModel):
+    """How text training uses one kind of device; the entry for the device a build trains on
+    replaces the matching hyper-parameters (after any profile)."""
+
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="Autocast precision (bf16 and fp16 need an accelerator)."
+    )
+    batch_size: int | None = Field(
+        None, ge=1, le=1_000_000, description="Per device; replaces hyperparameters.batch_size."
+    )
+    eval_batch_size: int | None = Field(None, ge=1, le=1_000_000)
+    dataloader_workers: int = Field(
+        0, ge=0, le=256, description="Processes preparing batches (0: the training process)."
+    )
+
+
+# The devices a text_training spec may configure: what `storyml build` trains on.
+DEVICE_KINDS = ("cpu", "cuda")
+DeviceKind = Literal["cpu", "cuda"]
+
+
 class TextTrainingFile(SpecModel):
     kind: Literal["text_training"]
     seed: int = Field(ge=0)
@@ -233,6 +254,21 @@ class TextTrainingFile(SpecModel):
         default_factory=Distributed,
         description="Several training processes: see storyml/train/distributed.py.",
     )
+    devices: dict[DeviceKind, DeviceSettings] = Field(
+        default_factory=dict,
+        description="Per kind of device: precision, batch sizes and data-loader workers "
+        "(a device not listed trains with the hyper-parameters as they are, in fp32).",
+    )
+
+    @model_validator(mode="after")
+    def _reduced_precision_needs_an_accelerator(self) -> "TextTrainingFile":
+        cpu = self.devices.get("cpu")
+        if cpu is not None and cpu.precision != "fp32":
+            raise ValueError(
+                f"devices.cpu.precision is {cpu.precision}: the Trainer's bf16/fp16 autocast "
+                "runs on an accelerator; use fp32 on cpu"
+            )
+        return self
 
     @field_validator("tasks")
     @classmethod

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from storyml.build.resources import StageMeter
 from storyml.fsutil import atomic_write_text
 
 STAGE_COUNT = 9
@@ -49,6 +50,7 @@ class StageRunner:
     summaries: dict[str, dict] = field(default_factory=dict)
     digests: dict[str, str | None] = field(default_factory=dict)  # None: a stage that always runs
     timings: dict[str, float | None] = field(default_factory=dict)  # None: skipped
+    resources: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # None: skipped
     count: int = 0
 
     def up_to_date(self, stage: Stage) -> bool:
@@ -79,10 +81,13 @@ class StageRunner:
         if stamp is not None:
             print("      skipped: inputs unchanged since the last build", flush=True)
             summary, self.timings[stage.name] = stamp["summary"], None
+            self.resources[stage.name] = None
         else:
             start = time.perf_counter()
-            summary = stage.run()
+            with StageMeter() as meter:
+                summary = stage.run()
             self.timings[stage.name] = round(time.perf_counter() - start, 1)
+            self.resources[stage.name] = meter.report
             atomic_write_text(
                 stamp_path,
                 json.dumps(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,10 +275,17 @@ class Build:
             if old != self.text_run_dir() or self.force:
                 shutil.rmtree(old, ignore_errors=True)
         result = self.text_models()
+        settings = result["settings"]
         return {
             "metrics": result["metrics"],
             "history": result["history"],
             "models": sorted(result["models"]),
+            "device": {"kind": settings.device, "precision": settings.precision},
+            # measured by the Trainer; reported in build.json, never part of a decision
+            "examples_per_second": {
+                name: round(speed, 1) if speed is not None else None
+                for name, speed in result["examples_per_second"].items()
+            },
         }
 
     def text_models(self) -> dict:
@@ -340,7 +348,7 @@ class Build:
             tasks=(ner,),
             tokenizer=teacher["tokenizer"],
         )
-        for key in ("models", "metrics", "history"):
+        for key in ("models", "metrics", "history", "examples_per_second"):
             teacher[key][ner] = student[key][ner]
         teacher["paths"][ner] = student["paths"][ner]
         teacher["history"][ner] = f"student of a self-training round: {student['history'][ner]}"
@@ -360,15 +368,20 @@ class Build:
         from storyml.train.mlp import train_mlp
 
         files = self.data_files()
+        train = read_jsonl(files["characters.train.jsonl"])
+        start = time.perf_counter()
         _, metrics = train_mlp(
             self.specs,
-            read_jsonl(files["characters.train.jsonl"]),
+            train,
             read_jsonl(files[CHARACTERS_VALIDATION_FILE]),
             self.work / "mlp",
             max_epochs=self.profile.mlp_max_epochs,
             seed=self.seed,
         )
-        return {"metrics": metrics}
+        seconds = time.perf_counter() - start
+        examples = len(train) * len(metrics["history"])  # every epoch sees every record once
+        # reported in build.json, never part of a decision
+        return {"metrics": metrics, "examples_per_second": round(examples / seconds, 1)}
 
     # -- stage 6: export with parity
 
@@ -552,6 +565,7 @@ class Build:
             "artifact_bytes_including_external_data": sizes,
             "stages": {k: v for k, v in self.runner.summaries.items()},
             "stage_seconds": self.runner.timings,
+            "stage_resources": self.runner.resources,
         }
         atomic_write_text(
             self.staging / "build.json",

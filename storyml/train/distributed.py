@@ -46,6 +46,12 @@ def accelerator_visible() -> bool:
     return torch.cuda.is_available()
 
 
+def training_device() -> str:
+    """The kind of device (a key of the training spec's `devices`) this process trains on: "cuda"
+    where a CUDA device is visible, else "cpu" (the Trainer's own choice, named)."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def cpu_data_parallel() -> bool:
     """Several processes and no accelerator: data parallel on CPU, which the Trainer must be told."""
     return launched_processes() > 1 and not accelerator_visible()

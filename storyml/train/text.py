@@ -78,7 +78,12 @@ from ..data.decode import event_decisions
 from ..data.records import TextRecord
 from ..data.resample import mention_pools, resample_mentions
 from ..errors import UserError
-from .distributed import CheckpointBarrier, main_process_writes, trainer_device_arguments
+from .distributed import (
+    CheckpointBarrier,
+    main_process_writes,
+    trainer_device_arguments,
+    training_device,
+)
 from .encoders import build_tokenizer, default_preset, engine_tokenizer_json, load_encoder
 from .guard import NonFiniteGuard
 from .multitask import MultiTaskTextModel, weighted_token_loss
@@ -115,6 +120,9 @@ class Settings:
     tasks: dict[str, Any]  # artifact name -> SequenceTask | TokenTask
     mention_resampling: float = 0.0  # share of mentions redrawn per epoch
     cpu_backend: str = "gloo"  # process-group backend of several processes on CPU
+    device: str = "cpu"  # the kind of device this run trains on (DEVICE_KINDS)
+    precision: str = "fp32"  # autocast precision on that device
+    dataloader_workers: int = 0
 
     def task_named(self, head: str) -> tuple[str, Any]:
         return next((name, task) for name, task in self.tasks.items() if task.head == head)
@@ -127,11 +135,16 @@ class Settings:
             "hyperparameters": self.hyperparameters,
             "mention_resampling": self.mention_resampling,
             "tasks": {k: v.model_dump() for k, v in self.tasks.items()},
+            "device": self.device,
+            "precision": self.precision,
         }
 
 
-def resolve_settings(specs, preset: str | None = None, profile: str | None = None) -> Settings:
-    """Base hyper-parameters, overlaid with a named profile when asked; the preset to train."""
+def resolve_settings(
+    specs, preset: str | None = None, profile: str | None = None, device: str | None = None
+) -> Settings:
+    """Base hyper-parameters, overlaid with a named profile when asked, then with the spec's
+    settings for the device this run trains on (`device`, default: the one visible); the preset."""
     spec = specs.one(TextTrainingFile)
     hyper = spec.hyperparameters.model_dump()
     encoder = default_preset(specs)
@@ -150,6 +163,12 @@ def resolve_settings(specs, preset: str | None = None, profile: str | None = Non
             "spec sets event_kinds.multi_label: false"
         )
     resampling = spec.mention_resampling.share if spec.mention_resampling is not None else 0.0
+    device = device or training_device()
+    on_device = {str(kind): settings for kind, settings in spec.devices.items()}.get(device)
+    if on_device is not None:
+        hyper.update(
+            on_device.model_dump(include={"batch_size", "eval_batch_size"}, exclude_none=True)
+        )
     return Settings(
         seed=spec.seed,
         multi_task=spec.multi_task,
@@ -158,6 +177,9 @@ def resolve_settings(specs, preset: str | None = None, profile: str | None = Non
         tasks=dict(spec.tasks),
         mention_resampling=resampling,
         cpu_backend=spec.distributed.cpu_backend,
+        device=device,
+        precision=on_device.precision if on_device is not None else "fp32",
+        dataloader_workers=on_device.dataloader_workers if on_device is not None else 0,
     )
 
 
@@ -536,7 +558,10 @@ def training_arguments(settings: Settings, output_dir: Path, best_metric: str) -
         logging_nan_inf_filter=False,  # a NaN loss must show (and stop training), not be averaged away
         remove_unused_columns=False,
         report_to="none",
-        dataloader_pin_memory=torch.cuda.is_available(),
+        dataloader_pin_memory=settings.device != "cpu",
+        dataloader_num_workers=settings.dataloader_workers,
+        bf16=settings.precision == "bf16",  # the spec's devices.<kind>.precision: autocast
+        fp16=settings.precision == "fp16",
         disable_tqdm=True,
         **trainer_device_arguments(settings.cpu_backend),  # several processes on CPU: DDP over gloo
     )
@@ -559,16 +584,18 @@ def train_task(
     run_dir: Path,
     callbacks: Sequence = (),
     verbose: bool = False,
-) -> tuple[torch.nn.Module, dict[str, float], Path, str]:
+) -> tuple[torch.nn.Module, dict[str, float], Path, str, float | None]:
     """Train one model (resuming from its last checkpoint if any) and save the best one.
 
-    Returns the model, its eval metrics, its directory and how it was obtained: "trained",
-    "resumed from <checkpoint>", or "finished earlier" (reloaded from a completed run).
+    Returns the model, its eval metrics, its directory, how it was obtained ("trained",
+    "resumed from <checkpoint>", or "finished earlier": reloaded from a completed run) and the
+    training examples per second this process saw (None when nothing was trained). The speed
+    is reported, never written beside the model: a rerun writes the same files.
     """
     final_dir = run_dir / plan.name
     if (final_dir / METRICS_FILE).is_file() and plan.reload is not None:
         metrics = json.loads((final_dir / METRICS_FILE).read_text(encoding="utf-8"))
-        return plan.reload(final_dir), metrics, final_dir, "finished earlier"
+        return plan.reload(final_dir), metrics, final_dir, "finished earlier", None
     checkpoints = run_dir / CHECKPOINTS_DIR / plan.name
     set_seed(settings.seed)
     model = plan.build()
@@ -594,7 +621,7 @@ def train_task(
         quiet_log_printing(trainer)
         trainer.add_callback(TrainingProgress(plan.name, plan.best_metric))
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-    trainer.train(resume_from_checkpoint=resume)
+    trained = trainer.train(resume_from_checkpoint=resume)
     metrics = quality_metrics(trainer.evaluate())
     best = trainer.model  # the best epoch's weights: load_best_model_at_end
     if not isinstance(best, (PreTrainedModel, MultiTaskTextModel)):  # what a TaskPlan builds
@@ -613,7 +640,9 @@ def train_task(
             checkpoints, ignore_errors=True
         )  # the finished model supersedes its checkpoints
     trainer.accelerator.wait_for_everyone()
-    return best, metrics, final_dir, f"resumed from {resume}" if resume else "trained"
+    speed = trained.metrics.get("train_samples_per_second")
+    how = f"resumed from {resume}" if resume else "trained"
+    return best, metrics, final_dir, how, float(speed) if speed is not None else None
 
 
 # ---------------------------------------------------------------- runs
@@ -663,7 +692,7 @@ def train_text_models(
     encoders spec's default); `local_path` replaces the preset's source (see encoders.py).
     Returns {"models": {name: model}, "tokenizer", "metrics": {name: {...}}, "paths": {name: dir,
     "tokenizer": file, "run": file}, "history": {name: "trained" | "resumed from <checkpoint>" |
-    "finished earlier"}, "settings": Settings}; the names are the spec's task names
+    "finished earlier"}, "examples_per_second": {name: float | None}, "settings": Settings}; the names are the spec's task names
     (event_classifier, ner_classifier), or "multi_task" for the shared-encoder model.
     `tasks` names the only models to train (None: all); `tokenizer` reuses one (a student trained
     beside its teacher must read text as the teacher's other model does) instead of building it.
@@ -716,6 +745,7 @@ def train_text_models(
         "models": {},
         "metrics": {},
         "history": {},
+        "examples_per_second": {},
         "tokenizer": tokenizer,
         "settings": settings,
         "paths": {"tokenizer": tokenizer_path, "run": run_dir / RUN_FILE},
@@ -723,9 +753,10 @@ def train_text_models(
     for plan in _plans(specs, settings, tokenizer, weights, local_path):
         if tasks is not None and plan.name not in tasks:
             continue
-        model, metrics, directory, how = train_task(
+        model, metrics, directory, how, speed = train_task(
             plan, settings, train, evaluation, run_dir, callbacks, verbose
         )
+        result["examples_per_second"][plan.name] = speed
         model.eval()
         result["models"][plan.name], result["metrics"][plan.name] = model, metrics
         result["paths"][plan.name], result["history"][plan.name] = directory, how
