@@ -244,6 +244,7 @@ def test_the_student_trains_on_the_teachers_labels_with_the_teachers_tokenizer(
             "models": {n: f"{n}@{len(calls)}" for n in names},
             "metrics": {n: {} for n in names},
             "history": {n: "trained" for n in names},
+            "examples_per_second": {n: 100.0 for n in names},
             "paths": {n: run_dir / n for n in names},
             "tokenizer": kw.get("tokenizer") or "teacher-tokenizer",
             "settings": settings,
