@@ -71,7 +71,7 @@ CASES = [
     ),
     (
         "text/labels.yaml",
-        "threshold: 0.75",
+        "threshold: 0.55",
         "threshold: 0.6",
         "EVENT_THRESHOLD_SAME",
         "threshold changed",

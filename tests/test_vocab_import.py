@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from storyml.cli import main
+from storyml.cli.check import STALE
 from storyml.vocab.importer import LIST_OF_CATEGORY, NAMES_LIST, VERB_LISTS, Sources, run_import
 from storyml.vocab.lexicon import article, classify_nouns, select
 from storyml.vocab.names import script, select_names
@@ -139,7 +140,8 @@ def test_import_writes_a_valid_deterministic_spec(tmp_path, net, capsys):
     assert set(data["lists"]) == {*LIST_OF_CATEGORY.values(), NAMES_LIST, *VERB_LISTS}
     assert data["lists"]["lexicon_move_verbs"]["verbs"] == ["stroll toward"]
     assert lists["lexicon_perform_verbs"] == ["scrub"]
-    assert main(["check", "--specs", str(specs)]) == 0, capsys.readouterr().err
+    # valid (not 2); new head words may leave the committed silver records stale (1), said on stdout
+    assert main(["check", "--specs", str(specs)]) in (0, STALE), capsys.readouterr().err
 
 
 def test_missing_source_exits_2_with_install_hint(tmp_path, monkeypatch, capsys):
