@@ -83,6 +83,8 @@ def test_build_json_says_what_each_stage_ran_on_and_how_fast_it_trained(built):
     assert set(text["examples_per_second"]) == set(text["models"])
     assert all(speed > 0 for speed in text["examples_per_second"].values())
     assert summary["stages"]["train-mlp"]["examples_per_second"] > 0
+    report = (built["artifacts"] / "BUILD.md").read_text()
+    assert "## Device and memory" in report and "character_predictor:" in report
 
 
 def test_report_labels_template_scores_and_has_a_real_prose_estimate(built):

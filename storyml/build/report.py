@@ -89,7 +89,30 @@ def render_build_summary(summary: dict) -> str:
         f"- {k}: {'skipped (inputs unchanged)' if v is None else v}"
         for k, v in summary["stage_seconds"].items()
     ]
+    lines += _resource_lines(summary)
     return "\n".join(lines) + "\n"
+
+
+def _resource_lines(summary: dict) -> list[str]:
+    """Device and peak memory of each stage that ran; training speed of each model."""
+    used = {k: v for k, v in summary.get("stage_resources", {}).items() if v}
+    if not used:
+        return []
+    lines = ["", "## Device and memory", ""]
+    for stage, r in used.items():
+        gpu = r.get("cuda_peak_allocated_bytes")
+        lines.append(
+            f"- {stage}: {r['device']}; process peak RSS so far {r['process_peak_rss_bytes'] / 2**30:.2f} GiB"
+            + (f"; CUDA peak {gpu / 2**30:.2f} GiB" if gpu is not None else "")
+        )
+    speeds = dict(summary["stages"].get("train-text", {}).get("examples_per_second", {}))
+    mlp = summary["stages"].get("train-mlp", {}).get("examples_per_second")
+    if mlp is not None:
+        speeds["character_predictor"] = mlp
+    if speeds:
+        lines += ["", "Training examples per second (when trained in this build or its cache):", ""]
+        lines += [f"- {name}: {speed}" for name, speed in speeds.items() if speed is not None]
+    return lines
 
 
 def render_console_summary(summary: dict) -> str:
