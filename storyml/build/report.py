@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from storyml_contract import CHARACTER_MODEL
+
 
 def render_build_summary(summary: dict) -> str:
     lines = [
@@ -108,7 +110,7 @@ def _resource_lines(summary: dict) -> list[str]:
     speeds = dict(summary["stages"].get("train-text", {}).get("examples_per_second", {}))
     mlp = summary["stages"].get("train-mlp", {}).get("examples_per_second")
     if mlp is not None:
-        speeds["character_predictor"] = mlp
+        speeds[CHARACTER_MODEL] = mlp
     if speeds:
         lines += ["", "Training examples per second (when trained in this build or its cache):", ""]
         lines += [f"- {name}: {speed}" for name, speed in speeds.items() if speed is not None]
