@@ -24,7 +24,6 @@ from storyml_contract.text import NUM_EVENT_KINDS
 
 from codegen.spec.loader import load_specs
 from codegen.spec.models import MlpModelFile
-from codegen.spec.training import TextTrainingFile
 from storyml.data.events import generate_events
 from storyml.train.encoders import load_encoder
 from storyml.train.mlp import build_model, concat_heads
@@ -108,9 +107,8 @@ def main() -> None:
     parser.add_argument("--mlp-epochs", type=int, default=2)
     args = parser.parse_args()
     specs = load_specs("specs")
-    records = generate_events(specs, seed=2026, per_kind=200)
+    records = generate_events(specs, seed=resolve_settings(specs).seed, per_kind=200)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    declared = {str(k): v for k, v in specs.one(TextTrainingFile).devices.items()}
     rows = {}
     for device in devices:
         rows[device] = (
@@ -123,12 +121,8 @@ def main() -> None:
     )
     print(f"{'device':<8}{'settings':<36}{args.encoder + ' examples/s':>20}{'MLP examples/s':>18}")
     for device, (text, mlp) in rows.items():
-        setting = declared.get(device)
-        said = (
-            f"{setting.precision}, batch {resolve_settings(specs, device=device).hyperparameters['batch_size']}"
-            if setting
-            else "-"
-        )
+        settings = resolve_settings(specs, device=device)  # what the device's entry makes of them
+        said = f"{settings.precision}, batch {settings.hyperparameters['batch_size']}"
         print(f"{device:<8}{said:<36}{text:>20.1f}{mlp:>18.0f}")
     if "cuda" in rows:
         print(

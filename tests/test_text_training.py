@@ -90,8 +90,8 @@ def finished_run(quick_specs, records, tmp_path_factory):
 
 
 def _device_batch_sizes(spec: TextTrainingFile, device: str) -> dict:
-    on = {str(k): v for k, v in spec.devices.items()}.get(device)
-    return on.model_dump(include={"batch_size", "eval_batch_size"}, exclude_none=True) if on else {}
+    on = spec.device_settings(device)
+    return on.batch_sizes() if on else {}
 
 
 def test_fast_profile_overlays_the_base_hyperparameters(specs):
@@ -112,7 +112,8 @@ def test_the_device_entry_sets_precision_batches_and_workers_after_the_profile(s
     """What specs/text/training.yaml declares for a device is what a run on it trains with, and
     it changes the run's fingerprint (a model trained another way is not reused)."""
     spec = specs.one(TextTrainingFile)
-    declared = {str(k): v for k, v in spec.devices.items()}[device]
+    declared = spec.device_settings(device)
+    assert declared is not None
     settings = resolve_settings(specs, profile="fast", device=device)
     assert settings.device == device and settings.precision == declared.precision
     assert settings.dataloader_workers == declared.dataloader_workers

@@ -224,6 +224,10 @@ class DeviceSettings(SpecModel):
         0, ge=0, le=256, description="Processes preparing batches (0: the training process)."
     )
 
+    def batch_sizes(self) -> dict[str, int]:
+        """The hyper-parameters this entry replaces: the batch sizes it sets."""
+        return self.model_dump(include={"batch_size", "eval_batch_size"}, exclude_none=True)
+
 
 # The devices a text_training spec may configure: what `storyml build` trains on.
 DEVICE_KINDS = ("cpu", "cuda")
@@ -259,6 +263,10 @@ class TextTrainingFile(SpecModel):
         description="Per kind of device: precision, batch sizes and data-loader workers "
         "(a device not listed trains with the hyper-parameters as they are, in fp32).",
     )
+
+    def device_settings(self, kind: str) -> DeviceSettings | None:
+        """The entry for a kind of device (DEVICE_KINDS), None when the spec lists none."""
+        return {str(k): v for k, v in self.devices.items()}.get(kind)
 
     @model_validator(mode="after")
     def _reduced_precision_needs_an_accelerator(self) -> "TextTrainingFile":

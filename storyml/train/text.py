@@ -164,11 +164,9 @@ def resolve_settings(
         )
     resampling = spec.mention_resampling.share if spec.mention_resampling is not None else 0.0
     device = device or training_device()
-    on_device = {str(kind): settings for kind, settings in spec.devices.items()}.get(device)
+    on_device = spec.device_settings(device)
     if on_device is not None:
-        hyper.update(
-            on_device.model_dump(include={"batch_size", "eval_batch_size"}, exclude_none=True)
-        )
+        hyper.update(on_device.batch_sizes())
     return Settings(
         seed=spec.seed,
         multi_task=spec.multi_task,
