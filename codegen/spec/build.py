@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from codegen.spec.corpus import CorpusFile
 from codegen.spec.errors import SpecProblem, one_of
 from codegen.spec.models import SpecModel
+from codegen.spec.prose import AnnotatedProseFile
 from codegen.spec.specset import SpecSet
 from codegen.spec.training import EncodersFile, TextTrainingFile
 
@@ -48,6 +49,24 @@ class SilverData(SpecModel):
     )
 
 
+class ProseData(SpecModel):
+    """Hand-written, hand-annotated sentences (`kind: annotated_prose` specs) added to both text
+    models' training sets."""
+
+    specs: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Names of the annotated_prose specs to train on; none: every one.",
+    )
+    repeat: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="Each written sentence is seen this many times per epoch: a few hundred "
+        "of them stand beside thousands of template sentences.",
+    )
+
+
 class BuildProfile(SpecModel):
     doc: str = ""
     encoder: str = Field(description="Encoder preset (specs/encoders.yaml) for the text models.")
@@ -71,6 +90,9 @@ class BuildProfile(SpecModel):
         None,
         description="Silver-labelled real text for the NER tagger (issue 8): its unlabelled "
         "tokens train at the ignore index; the event classifier never sees it.",
+    )
+    prose: ProseData | None = Field(
+        None, description="Written prose for both text models (specs/text/prose)."
     )
 
 
@@ -99,6 +121,7 @@ def check_build(specs: SpecSet) -> list[SpecProblem]:
     problems: list[SpecProblem] = []
     presets = {name for encoders in specs.of_kind(EncodersFile) for name in encoders.model.presets}
     corpora = {corpus.model.name for corpus in specs.of_kind(CorpusFile)}
+    prose = sorted(p.model.name for p in specs.of_kind(AnnotatedProseFile))
     text_training = specs.of_kind(TextTrainingFile)
     text_profiles = {name for training in text_training for name in training.model.profiles}
     multi_task = any(training.model.multi_task for training in text_training)
@@ -140,4 +163,13 @@ def check_build(specs: SpecSet) -> list[SpecProblem]:
                         f"{profile.silver.corpus!r} {one_of(profile.silver.corpus, sorted(corpora))}",
                     )
                 )
+            wanted = profile.prose.specs or [] if profile.prose is not None else []
+            for i, spec_name in enumerate(wanted):
+                if spec_name not in prose:
+                    problems.append(
+                        e.doc.problem(
+                            ("profiles", name, "prose", "specs", i),
+                            f"no annotated_prose spec {spec_name!r} {one_of(spec_name, prose)}",
+                        )
+                    )
     return problems

@@ -19,6 +19,7 @@ from codegen.spec import (
     export,
     matrix,
     models,
+    prose,
     templates,
     training,
     versioning,
@@ -63,6 +64,8 @@ KINDS: dict[str, Kind] = {
     "text_training": Kind(training.TextTrainingFile, singleton=True, contract=False),
     # Opt-in silver-labelled real text (storyml data silver; needs the `silver` extra).
     "corpus": Kind(corpus.CorpusFile, singleton=False, contract=False),
+    # Hand-written, hand-annotated training sentences (build profile `prose`).
+    "annotated_prose": Kind(prose.AnnotatedProseFile, singleton=False, contract=False),
 }
 
 # Cross-file checks of kinds added after the contract (templates, vocabulary, ...):
@@ -76,4 +79,5 @@ EXTRA_CHECKS: list[Callable[[SpecSet], list[SpecProblem]]] = [
     export.check_export,
     build.check_build,
     corpus.check_corpus,
+    prose.check_prose,
 ]

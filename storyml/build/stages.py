@@ -45,6 +45,7 @@ from .report import render_build_summary
 
 # ---------------------------------------------------------------- stages
 
+PROSE_FILE = "prose.jsonl"  # a profile's written prose records (build spec `prose`)
 SILVER_FILE = "silver.jsonl"  # a profile's silver-labelled corpus records (build spec `silver`)
 STUDENT_SILVER_FILE = (
     "silver.student.jsonl"  # the same corpus relabelled by the teacher (self-training)
@@ -141,6 +142,7 @@ class Build:
                     "test_fraction",
                     "validation_fraction",
                     "silver",
+                    "prose",
                 }
             ),
             "labeller": self.silver_labeller(),
@@ -159,6 +161,8 @@ class Build:
         names += [test_file(split) for split in SPLITS]
         if self.profile.silver is not None:
             names.append(SILVER_FILE)
+        if self.profile.prose is not None:
+            names.append(PROSE_FILE)
         return {name: self.data / name for name in names}
 
     def make_data(self) -> dict:
@@ -179,6 +183,7 @@ class Build:
         write_jsonl(files["events.train.jsonl"], train)
         write_jsonl(files["events.val.jsonl"], val)
         silver = self.make_silver(files)
+        prose = self.make_prose(files)
 
         matrix = run_matrix(self.specs, self.seed, self.profile.character_variations)
         write_dataset(matrix, files["characters.jsonl"])
@@ -195,6 +200,26 @@ class Build:
             "characters_train": len(c_train),
             "characters_val": len(c_val),
             **silver,
+            **prose,
+        }
+
+    def make_prose(self, files: dict[str, Path]) -> dict:
+        """The profile's written prose, written beside the events data (nothing when it has none)."""
+        if self.profile.prose is None:
+            return {}
+        from storyml.data.jsonl import write_jsonl
+        from storyml.data.prose import prose_records
+
+        records = prose_records(self.specs, self.profile.prose.specs)
+        write_jsonl(files[PROSE_FILE], records)
+        return {
+            "prose": len(records),
+            "prose_kinds": dict(
+                sorted(Counter(k for r in records for k in r["event_kinds"]).items())
+            ),
+            "prose_entities": dict(
+                sorted(Counter(e["category"] for r in records for e in r["entities"]).items())
+            ),
         }
 
     def silver_labeller(self) -> dict | None:
@@ -251,6 +276,8 @@ class Build:
             "text_profile": self.profile.text_profile,
             "seed": self.seed,
         }
+        if self.profile.prose is not None:
+            inputs["prose_repeat"] = self.profile.prose.repeat
         if self.self_training is not None:
             inputs["self_training"] = self.self_training.model_dump()
         if self.encoder_path is not None:
@@ -258,12 +285,27 @@ class Build:
         return inputs
 
     def text_training_files(self) -> list[Path]:
-        """The text models' training records: the template data, then any silver-labelled text."""
+        """The text models' training data: the template records, then any written prose, then any
+        silver-labelled text."""
         files = self.data_files()
         return [
             files["events.train.jsonl"],
+            *([files[PROSE_FILE]] if PROSE_FILE in files else []),
             *([files[SILVER_FILE]] if SILVER_FILE in files else []),
         ]
+
+    def text_training_records(self, silver: Path | None) -> list[TextRecord]:
+        """Template records, each written sentence `prose.repeat` times, then the records of
+        `silver` (the silver file, or a student's relabelled one; None: none)."""
+        from storyml.data.jsonl import read_text_records
+
+        files = self.data_files()
+        records = read_text_records(files["events.train.jsonl"])
+        if PROSE_FILE in files and self.profile.prose is not None:
+            records += read_text_records(files[PROSE_FILE]) * self.profile.prose.repeat
+        if silver is not None:
+            records += read_text_records(silver)
+        return records
 
     def text_run_dir(self) -> Path:
         """One run directory per set of inputs: an interrupted run resumes, a changed one starts afresh."""
@@ -294,9 +336,7 @@ class Build:
         from storyml.train.text import train_text_models
 
         files = self.data_files()
-        train = [
-            record for path in self.text_training_files() for record in read_text_records(path)
-        ]
+        train = self.text_training_records(files.get(SILVER_FILE))
         validation = read_text_records(files["events.val.jsonl"])
         result = train_text_models(
             self.specs,
@@ -335,7 +375,7 @@ class Build:
                 self.self_training.min_confidence,
             )
             write_jsonl(student_file, relabelled)
-        train = read_text_records(files["events.train.jsonl"]) + read_text_records(student_file)
+        train = self.text_training_records(student_file)
         student = train_text_models(
             self.specs,
             train,

@@ -47,6 +47,8 @@ class TextRecord(TypedDict):
     # `outside`, [start, end) character ranges confidently outside every entity.
     silver: NotRequired[bool]
     outside: NotRequired[list[list[int]]]
+    # Written prose (storyml/data/prose.py): the annotated_prose spec the sentence comes from.
+    prose: NotRequired[str]
 
 
 class CharacterRecord(TypedDict):

@@ -75,6 +75,7 @@ from storyml.fsutil import atomic_directory, atomic_write_text
 
 from ..data.bio import ATTENTION_MASK, INPUT_IDS, TokenClassificationCollator, align_batch
 from ..data.decode import event_decisions
+from ..data.prose import is_written
 from ..data.records import TextRecord
 from ..data.resample import mention_pools, resample_mentions
 from ..errors import UserError
@@ -287,16 +288,20 @@ class EpochFeatures(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, j: int) -> dict[str, list]:
+    def epoch_record(self, j: int) -> TextRecord:
+        """Item j's record as this epoch trains on it.
+
+        A silver record keeps its text (its `outside` ranges are offsets into it); so does a
+        written sentence (its mentions are already real English); the rest are resampled."""
         i = self.indices[j]
+        record = self.records[i]
+        if is_silver(record) or is_written(record):
+            return record
         rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
-        # A silver record keeps its text: its `outside` ranges are offsets into it.
-        record = (
-            self.records[i]
-            if is_silver(self.records[i])
-            else resample_mentions(self.records[i], self.pools, self.share, rng)
-        )
-        (feature,) = encode_records(self.tokenizer, [record])
+        return resample_mentions(record, self.pools, self.share, rng)
+
+    def __getitem__(self, j: int) -> dict[str, list]:
+        (feature,) = encode_records(self.tokenizer, [self.epoch_record(j)])
         return {
             name: feature[column] for name, column in (self.keys or {k: k for k in feature}).items()
         }
