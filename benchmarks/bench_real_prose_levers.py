@@ -13,7 +13,9 @@ A row's lever is off when its spec switch is at its "off" value:
 - lexicon: the lexicon lists taken out of every `include:` of the hand-written lists;
 - resampling: `mention_resampling.share: 0` in specs/text/training.yaml;
 - silver: the default profile's `silver:` line removed from specs/build.yaml (no silver-labelled
-  fiction in the NER tagger's training).
+  fiction in the NER tagger's training);
+- prose: the default profile's `prose:` line removed from specs/build.yaml (no written prose,
+  specs/text/prose, in either text model's training).
 
 The lexicon lever covers the imported verb lists too (lexicon_*_verbs).
 """
@@ -32,14 +34,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # Row name -> the levers it switches on, cumulatively in this order.
-LEVERS = ("composition", "lexicon", "resampling", "silver")
+LEVERS = ("composition", "lexicon", "resampling", "silver", "prose")
 ROWS = {
     "templates": (),
     "composition": LEVERS[:1],
     "lexicon": LEVERS[:2],
     "resampling": LEVERS[:3],
     "silver": LEVERS[:4],
+    "prose": LEVERS[:5],
 }
+# Levers that are one-line settings of specs/build.yaml's default profile, named as the lever.
+PROFILE_LEVERS = ("silver", "prose")
 
 
 def switch_off(specs: Path, lever: str) -> None:
@@ -61,12 +66,12 @@ def switch_off(specs: Path, lever: str) -> None:
                 ),
                 encoding="utf-8",
             )
-    elif lever == "silver":
+    elif lever in PROFILE_LEVERS:
         path = specs / "build.yaml"
         text, n = re.subn(
-            r"(?m)^    silver: \{.*\}\n", "", path.read_text(encoding="utf-8"), count=1
+            rf"(?m)^    {lever}: \{{.*\}}\n", "", path.read_text(encoding="utf-8"), count=1
         )
-        assert n == 1, "build.yaml's default profile has no one-line silver setting"
+        assert n == 1, f"build.yaml's default profile has no one-line {lever} setting"
         path.write_text(text, encoding="utf-8")
     elif lever == "resampling":
         path = specs / "text" / "training.yaml"
