@@ -201,3 +201,30 @@ def test_records_of_the_wrong_width_are_refused_by_id(tmp_path):
         UserError, match=r"training records: record 'r14-2' has 41 labels, expected 42"
     ):
         mlp.train_mlp(SPECS, train, random_records(15, 4), tmp_path, max_epochs=1)
+
+
+def test_a_step_into_non_finite_weights_is_undone(tmp_path, monkeypatch):
+    """A finite loss and gradient whose update makes the weights NaN: the next step's loss shows
+    it, and the saved weights are the ones from before that update."""
+    train, val = random_records(15, 800), random_records(16, 8)  # several steps of the batch size
+    real_step = torch.optim.AdamW.step
+    steps, before = [], {}
+
+    def poisoned_step(self, *args, **kwargs):
+        steps.append(1)
+        if len(steps) == 2:
+            for group in self.param_groups:
+                for p in group["params"]:
+                    before[id(p)] = p.detach().clone()
+                    p.data.fill_(math.nan)
+            return None
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", poisoned_step)
+    with pytest.raises(mlp.MlpTrainingDiverged, match="loss"):
+        mlp.train_mlp(SPECS, train, val, tmp_path, max_epochs=1)
+    saved = torch.load(tmp_path / mlp.MODEL_FILE, weights_only=True)
+    assert all(torch.isfinite(t).all() for t in saved.values())
+    assert sorted(t.sum().item() for t in saved.values()) == sorted(
+        t.sum().item() for t in before.values()
+    )

@@ -28,6 +28,7 @@ from codegen.spec.models import MlpModelFile
 from codegen.spec.output_kinds import OUTPUT_KINDS, FieldForm
 from storyml.errors import UserError
 from storyml.fsutil import atomic_output, atomic_write_text
+from storyml.train.distributed import training_device
 from storyml.train.guard import NonFiniteTrainingError, check_finite, gradient_norm
 
 log = logging.getLogger(__name__)
@@ -254,13 +255,14 @@ def evaluate(
 ) -> tuple[float, np.ndarray]:
     """Mean validation loss (batch-size weighted) and the raw 42-wide outputs."""
     model.eval()
-    total, outs = 0.0, []
+    # Summed in float64 on the device: one transfer at the end, not one per batch.
+    total, outs = torch.zeros((), dtype=torch.float64, device=x.device), []
     for start in range(0, len(x), batch_size):
         out = concat_heads(model(x[start : start + batch_size]))
         loss, _ = character_loss(out, y[start : start + batch_size])
-        total += float(loss) * len(out)
-        outs.append(out.numpy())
-    return total / len(x), np.concatenate(outs)
+        total += loss.double() * len(out)
+        outs.append(out)
+    return float(total) / len(x), torch.cat(outs).cpu().numpy()
 
 
 def train_mlp(
@@ -284,13 +286,19 @@ def train_mlp(
     epochs = hp.max_epochs if max_epochs is None else max_epochs
     if epochs < 1:
         raise UserError(f"max_epochs must be at least 1, got {epochs}")
-    x_train, y_train = records_to_tensors(train_records, "training records")
-    x_val, y_val = records_to_tensors(val_records, "validation records")
+    # Whole tensors on the training device: each step slices them, no Python-side batching.
+    device = torch.device(training_device())
+    x_train, y_train = (t.to(device) for t in records_to_tensors(train_records, "training records"))
+    x_val, y_val = (t.to(device) for t in records_to_tensors(val_records, "validation records"))
     out_dir = Path(out_dir)
 
     seed = default_seed(specs) if seed is None else seed
     generator = seed_everything(seed)
-    model = build_model(spec)
+    model = build_model(spec).to(device)
+    # The weights before the last optimizer step, copied in place (no allocation per step):
+    # a finite loss and gradient can still step into non-finite weights, which the next step's
+    # loss reveals; then these are the last good ones.
+    last_good = [t.detach().clone() for t in model.state_dict().values()]
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay
     )
@@ -302,13 +310,12 @@ def train_mlp(
     history: list[dict] = []
     for epoch in range(1, epochs + 1):
         model.train()
-        order = torch.randperm(len(x_train), generator=generator)
-        seen, running = 0, 0.0
+        # Drawn on the CPU generator, so the order is the same on every device.
+        order = torch.randperm(len(x_train), generator=generator).to(device)
+        seen, running = 0, torch.zeros((), dtype=torch.float64, device=device)
         for step, start in enumerate(range(0, len(order), hp.batch_size), start=1):
             global_step += 1
             idx = order[start : start + hp.batch_size]
-            # A finite loss and gradient can still step into non-finite weights; keep the last good ones.
-            good_state = copy.deepcopy(model.state_dict())
             try:
                 loss, _ = character_loss(concat_heads(model(x_train[idx])), y_train[idx])
                 check_finite(global_step, loss=loss)
@@ -316,9 +323,12 @@ def train_mlp(
                 loss.backward()
                 check_finite(global_step, grad_norm=gradient_norm(model.parameters()))
             except NonFiniteTrainingError as exc:
-                model.load_state_dict(good_state)
+                weights = list(model.state_dict().values())
+                if not all(bool(torch.isfinite(t).all()) for t in weights):
+                    _copy_into(weights, last_good)
                 model.eval()
                 metrics = _metrics(model, x_val, y_val, hp.batch_size, history, best_epoch, seed)
+                model.cpu()
                 metrics["diverged"] = {
                     "epoch": epoch,
                     "step": step,
@@ -336,15 +346,16 @@ def train_mlp(
                     model,
                     metrics,
                 ) from None
+            _copy_into(last_good, list(model.state_dict().values()))
             optimizer.step()
-            running += float(loss.detach()) * len(idx)
+            running += loss.detach().double() * len(idx)
             seen += len(idx)
         val_loss, _ = evaluate(model, x_val, y_val, hp.batch_size)
         scheduler.step(val_loss)
         history.append(
             {
                 "epoch": epoch,
-                "train_loss": running / seen,
+                "train_loss": float(running) / seen,
                 "val_loss": val_loss,
                 "lr": optimizer.param_groups[0]["lr"],
             }
@@ -365,8 +376,16 @@ def train_mlp(
     model.load_state_dict(best_state)
     model.eval()
     metrics = _metrics(model, x_val, y_val, hp.batch_size, history, best_epoch, seed)
+    metrics["device"] = device.type
+    model.cpu()  # export and the saved weights are the CPU's, whatever trained them
     save(model, metrics, out_dir)
     return model, metrics
+
+
+def _copy_into(targets: list[torch.Tensor], sources: list[torch.Tensor]) -> None:
+    with torch.no_grad():
+        for target, source in zip(targets, sources):
+            target.copy_(source)
 
 
 def _metrics(
@@ -378,7 +397,7 @@ def _metrics(
         "epochs_run": len(history),
         "best_epoch": best_epoch,
         "val_loss": val_loss,
-        "fields": field_metrics(val_outputs, y_val.numpy()),
+        "fields": field_metrics(val_outputs, y_val.cpu().numpy()),
         "history": history,
         "diverged": None,
         "seed": seed,
