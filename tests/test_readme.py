@@ -31,3 +31,23 @@ def test_ci_extracts_the_readme_test_command():
         ["bash", "-c", extract], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == _commands_before_first_section()[1]
+
+
+def test_the_readme_and_build_md_show_the_committed_lever_table():
+    from storyml.build.report import LEVER_TABLE, render_build_summary
+
+    table = LEVER_TABLE.read_text(encoding="utf-8").strip()
+    assert table.startswith("| levers on |")
+    assert table in (REPO / "README.md").read_text(encoding="utf-8")
+    summary = {
+        "profile": "default",
+        "encoder": "minilm",
+        "seed": 1,
+        "contract_fingerprint": "x",
+        "storyml_version": "0",
+        "artifact_bytes_including_external_data": {},
+        "stages": {"data": {"events_train": 10, "prose": 3}},
+        "stage_seconds": {},
+    }
+    build_md = render_build_summary(summary)
+    assert table in build_md and "written prose (specs/text/prose): 3 sentences" in build_md

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from storyml_contract import CHARACTER_MODEL
+
+# The lever benchmark's committed table (the README shows the same, tests/test_readme.py checks).
+LEVER_TABLE = (
+    Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "real_prose_levers.md"
+)
 
 
 def render_build_summary(summary: dict) -> str:
@@ -86,6 +92,7 @@ def render_build_summary(summary: dict) -> str:
             "",
             "Full report: `evaluation/report.md` (FP32) and `evaluation-int8/report.md` (INT8).",
         ]
+    lines += _training_data_lines(summary)
     lines += ["", "## Stage times (s)", ""]
     lines += [
         f"- {k}: {'skipped (inputs unchanged)' if v is None else v}"
@@ -93,6 +100,27 @@ def render_build_summary(summary: dict) -> str:
     ]
     lines += _resource_lines(summary)
     return "\n".join(lines) + "\n"
+
+
+def _training_data_lines(summary: dict) -> list[str]:
+    """What the text models trained on, and what each real-prose lever adds (measured apart)."""
+    data = summary["stages"].get("data") or {}
+    lines = ["", "## Text training data", ""]
+    if "events_train" in data:
+        lines.append(f"- template sentences: {data['events_train']}")
+    if "prose" in data:
+        lines.append(f"- written prose (specs/text/prose): {data['prose']} sentences")
+    if "silver" in data:
+        lines.append(f"- silver-labelled fiction (NER tagger only): {data['silver']} sentences")
+    if LEVER_TABLE.is_file():
+        lines += [
+            "",
+            "What each real-prose lever adds, measured once by "
+            "`benchmarks/bench_real_prose_levers.py` (one build per row, not this build):",
+            "",
+            LEVER_TABLE.read_text(encoding="utf-8").strip(),
+        ]
+    return lines
 
 
 def _resource_lines(summary: dict) -> list[str]:
