@@ -196,14 +196,17 @@ def test_a_name_that_breaks_generated_code_is_refused_at_its_key(tmp_path, case)
     assert hits[0].file.endswith(where) and hits[0].key == key and hits[0].line > 1, hits[0]
 
 
-def test_a_slot_item_type_named_like_an_encoder_variable_is_refused(tmp_path):
-    """The Python encoder binds each slot region's items to a variable named after their type."""
+@pytest.mark.parametrize("item, variable", [("Slot", "slot"), ("Try", "try"), ("Lambda", "lambda")])
+def test_a_slot_item_type_named_like_an_encoder_variable_is_refused(tmp_path, item, variable):
+    """The Python encoder binds each slot region's items to a variable named after their type:
+    it must not shadow one of the encoder's own names, nor be a keyword (found by the random-spec
+    property test: an item type `Try` generated `for slot, try in ...`)."""
     specs = copy_specs(tmp_path)
-    edit(specs / FEATURES, "  HistoryTurn:\n", "  Slot:\n")
-    edit(specs / FEATURES, "    item: HistoryTurn", "    item: Slot")
+    edit(specs / FEATURES, "  HistoryTurn:\n", f"  {item}:\n")
+    edit(specs / FEATURES, "    item: HistoryTurn", f"    item: {item}")
     with pytest.raises(SpecError) as err:
         load_specs(specs, codegen_only=True)
-    hits = [p for p in err.value.problems if "becomes the loop variable 'slot'" in p.message]
+    hits = [p for p in err.value.problems if f"becomes the loop variable {variable!r}" in p.message]
     assert hits and hits[0].key == "regions[6].item" and hits[0].file.endswith(FEATURES), (
         err.value.problems
     )

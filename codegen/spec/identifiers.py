@@ -13,6 +13,7 @@ variables) and every other rendered name.
 
 from __future__ import annotations
 
+import keyword
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
@@ -141,11 +142,16 @@ def _feature_layout(s: _Scopes, e: Entry[FeatureLayoutFile]) -> None:
             records.append((N.record_type(r.name), ("regions", ri), name_loc, what, list(r.fields)))
         elif r.item is not None and r.slots is not None and not r.slots.keyed:
             var = N.item_variable(r.item)
-            if var in N.GENERATED_LOCALS:
+            if var in N.GENERATED_LOCALS or keyword.iskeyword(var):
+                why = (
+                    "a Python keyword"
+                    if keyword.iskeyword(var)
+                    else "a name the generated encode_features uses itself"
+                )
                 s._report(
                     Origin(e, ("regions", ri, "item"), f"item {r.item!r} of {what}"),
-                    f"item {r.item!r} of {what} becomes the loop variable {var!r}, which the generated "
-                    f"encode_features uses itself; rename the type",
+                    f"item {r.item!r} of {what} becomes the loop variable {var!r}, {why}; "
+                    "rename the type",
                 )
     for rec, loc, name_loc, what, fields in records:
         s.add(PACKAGE, rec, Origin(e, name_loc, what, "the record type"), language=True)
