@@ -58,6 +58,11 @@ def test_every_mention_is_exactly_where_its_words_are(pieces, tail):
     assert text == "".join(before + words for before, words, _ in pieces) + tail
 
 
+def test_a_stray_bracket_is_located_past_the_mentions_before_it():
+    with pytest.raises(ValueError, match="at character 17 "):
+        parse_marked("[Ama|CHARACTER] ] left.")
+
+
 @pytest.mark.parametrize(
     "marked, says",
     [

@@ -68,12 +68,13 @@ def parse_marked(marked: str) -> tuple[str, list[Mention]]:
         cursor = match.end()
     plain.append(marked[cursor:])
     text = "".join(plain)
-    stray = next((c for c in text if c in MARKUP), None)
-    if stray is not None:
-        position = marked.index(stray, 0)
+    inside = {i for m in MENTION.finditer(marked) for i in range(m.start(), m.end())}
+    position = next((i for i, c in enumerate(marked) if c in MARKUP and i not in inside), None)
+    if position is not None:
         raise ValueError(
-            f"a {stray!r} at character {position + 1} is not part of a [words|CATEGORY] "
-            "mention (the sentence cannot hold [ ] | otherwise; mentions cannot nest)"
+            f"a {marked[position]!r} at character {position + 1} is not part of a "
+            "[words|CATEGORY] mention (the sentence cannot hold [ ] | otherwise; mentions "
+            "cannot nest)"
         )
     if not text.strip() or text != text.strip():
         raise ValueError("the sentence is empty or starts or ends with a space")
