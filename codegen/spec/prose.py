@@ -22,13 +22,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from functools import cached_property
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
 from codegen.spec.coverage import CHECKOUT, read_evalset
 from codegen.spec.errors import SpecProblem, one_of
-from codegen.spec.models import SpecModel, TextLabelsFile
+from codegen.spec.models import SpecModel, TextLabelsFile, unique
 from codegen.spec.specset import SpecSet
 from codegen.spec.training import TextTrainingFile
 
@@ -86,10 +87,14 @@ class ProseSentence(SpecModel):
         description="The sentence, each entity mention written [words|CATEGORY] "
         "(evalsets/GUIDELINES.md sections 4-5)."
     )
-    kinds: list[str] = Field(
-        min_length=1,
-        description="Event kinds the sentence reports, the primary first (GUIDELINES section 2).",
-    )
+    kinds: Annotated[
+        list[str],
+        Field(
+            min_length=1,
+            description="Event kinds the sentence reports, the primary first (GUIDELINES section 2).",
+        ),
+        unique("event kind"),
+    ]
     # `register` in YAML; the attribute is renamed because pydantic models (ABCs) have a
     # `register` method.
     voice: str = Field(alias="register", description="player or narrator (GUIDELINES section 1).")
@@ -100,15 +105,9 @@ class ProseSentence(SpecModel):
         parse_marked(v)
         return v
 
-    @field_validator("kinds")
-    @classmethod
-    def _distinct(cls, v: list[str]) -> list[str]:
-        repeated = sorted({k for k in v if v.count(k) > 1})
-        if repeated:
-            raise ValueError(f"lists {repeated} more than once")
-        return v
-
-    def plain(self) -> tuple[str, list[Mention]]:
+    @cached_property
+    def parsed(self) -> tuple[str, list[Mention]]:
+        """The plain sentence and its mentions (parsed once; the text validated already)."""
         return parse_marked(self.text)
 
 
@@ -153,7 +152,7 @@ def _label_problems(specs: SpecSet) -> list[SpecProblem]:
                         f"{sentence.voice!r} is not a register {one_of(sentence.voice, registers)}",
                     )
                 )
-            for mention in sentence.plain()[1]:
+            for mention in sentence.parsed[1]:
                 if mention.category not in categories:
                     problems.append(
                         entry.doc.problem(
@@ -193,7 +192,7 @@ def _overlap_problems(specs: SpecSet) -> list[SpecProblem]:
             )
         names.setdefault(entry.model.name, entry.doc.name)
         for i, sentence in enumerate(entry.model.sentences):
-            text = sentence.plain()[0]
+            text = sentence.parsed[0]
             key = " ".join(words(text))
             if key in seen:
                 problems.append(

@@ -8,7 +8,7 @@ are in `check_training_specs`, registered in `kinds.EXTRA_CHECKS`.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -230,8 +230,8 @@ class DeviceSettings(SpecModel):
 
 
 # The devices a text_training spec may configure: what `storyml build` trains on.
-DEVICE_KINDS = ("cpu", "cuda")
 DeviceKind = Literal["cpu", "cuda"]
+DEVICE_KINDS: tuple[str, ...] = get_args(DeviceKind)
 
 
 class TextTrainingFile(SpecModel):

@@ -28,7 +28,7 @@ def prose_records(specs: SpecSet, names: Sequence[str] | None = None) -> list[Te
         if names is not None and spec.name not in names:
             continue
         for n, sentence in enumerate(spec.sentences, 1):
-            text, mentions = sentence.plain()
+            text, mentions = sentence.parsed
             entities: list[EntitySpan] = [
                 {
                     "start": m.start,

@@ -49,7 +49,7 @@ def accelerator_visible() -> bool:
 def training_device() -> str:
     """The kind of device (a key of the training spec's `devices`) this process trains on: "cuda"
     where a CUDA device is visible, else "cpu" (the Trainer's own choice, named)."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if accelerator_visible() else "cpu"
 
 
 def cpu_data_parallel() -> bool:
