@@ -51,3 +51,10 @@ def test_the_readme_and_build_md_show_the_committed_lever_table():
     }
     build_md = render_build_summary(summary)
     assert table in build_md and "written prose (specs/text/prose): 3 sentences" in build_md
+
+
+def test_every_readme_section_appears_once():
+    # A bad merge once pasted an older copy of two sections into the middle of a table.
+    headings = re.findall(r"^##+ .+$", (REPO / "README.md").read_text(encoding="utf-8"), re.M)
+    repeated = sorted({h for h in headings if headings.count(h) > 1})
+    assert not repeated, f"README sections written twice: {repeated}"
