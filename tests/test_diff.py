@@ -74,14 +74,14 @@ CASES = [
         "threshold: 0.55",
         "threshold: 0.6",
         "EVENT_THRESHOLD_SAME",
-        "threshold changed",
+        "threshold changed from 0.55 to 0.6",
     ),
     (
         "text/labels.yaml",
         "at_least_one: true",
         "at_least_one: false",
         "EVENT_AT_LEAST_ONE_SAME",
-        "at_least_one changed",
+        "at_least_one changed from true to false",  # as the spec spells it, not Python's True
     ),
     (
         "enums.yaml",
@@ -95,7 +95,7 @@ CASES = [
         "    default: Periphery",
         "    default: Hub",
         "ENUM_DEFAULT_SAME",
-        "default changed",
+        'default changed from "Periphery" to "Hub"',
     ),
     (
         "character/features.yaml",

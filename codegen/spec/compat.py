@@ -9,6 +9,7 @@ names its rule (`codegen.spec.breaking.RULES`: id, category, breaking or not).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
@@ -134,7 +135,16 @@ def _insertions(old: list[str], new: list[str], noun: str) -> str | None:
 def _value(where: str, old: object, new: object, rule_id: str, what: str) -> list[Change]:
     if old == new:
         return []
-    return [Change(rule(rule_id), where, f"{what} changed from {old!r} to {new!r}")]
+    return [
+        Change(
+            rule(rule_id), where, f"{what} changed from {_as_written(old)} to {_as_written(new)}"
+        )
+    ]
+
+
+def _as_written(value: object) -> str:
+    """A value as a spec spells it (true, null, "text"), not as Python prints it (True, None)."""
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _matched(
