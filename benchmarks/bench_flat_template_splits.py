@@ -1,0 +1,150 @@
+"""A build's text models on the template test splits of an earlier revision, beside its own.
+
+    python benchmarks/bench_flat_template_splits.py --artifacts artifacts/default [--revision a1ed6d4]
+
+The template splits a build reports are drawn from today's templates, which compose clauses and
+so are harder than the flat templates the first builds were scored on. To compare template
+competence on the same sentences, this script makes the test splits of an earlier revision
+(default a1ed6d4, the last one before composition) with that revision's own code, in a temporary
+git worktree with its generated package first on the path, at the seed and profile of its
+default build, and scores today's models on them and on the build's own splits, side by side.
+
+The earlier splits carry that revision's labels. Where the annotation guideline
+(evalsets/GUIDELINES.md) has since changed a convention, today's models follow the guideline and
+the per-label rows show the difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from storyml.data.splits import SPLITS, test_file
+from storyml.evaluate.evalsets import load_event_records
+from storyml.evaluate.report import evaluate_text_set
+from storyml.predict import Predictor
+
+REPO = Path(__file__).resolve().parents[1]
+FLAT_TEMPLATES_REVISION = "a1ed6d4"  # the last revision before composition (5c1885c)
+
+# Runs inside the earlier revision's worktree, with its own code: its default build's splits.
+MAKE_SPLITS = """
+import sys
+from pathlib import Path
+
+import yaml
+from codegen.spec.loader import load_specs
+from storyml.data.events import build_events
+from storyml.data.jsonl import write_jsonl
+from storyml.data.splits import SPLITS, make_splits, test_file
+
+build = yaml.safe_load(Path("specs/build.yaml").read_text(encoding="utf-8"))
+profile = build["profiles"]["default"]
+events = build_events(load_specs("specs"), seed=build["seed"], per_kind=profile["events_per_kind"])
+splits = make_splits(events.records, build["seed"], profile["test_fraction"])
+for split in SPLITS:
+    write_jsonl(Path(sys.argv[1]) / test_file(split), splits[split]["test"])
+"""
+
+
+def earlier_splits(revision: str, out_dir: Path) -> None:
+    """Write `revision`'s template test splits to `out_dir`, made by its own code."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), revision],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        try:
+            env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'generated' / 'python'}"}
+            subprocess.run(
+                [sys.executable, "-c", MAKE_SPLITS, str(out_dir)], cwd=tree, env=env, check=True
+            )
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, capture_output=True
+            )
+
+
+def scores(predictor: Predictor, directory: Path) -> dict[str, dict]:
+    return {
+        split: evaluate_text_set(predictor, load_event_records(directory / test_file(split)), False)
+        for split in SPLITS
+    }
+
+
+def _cell(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.3f}"
+
+
+def print_table(title: str, rows: dict[str, dict[str, float]], columns: list[str]) -> None:
+    print(f"\n{title}")
+    print("| | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for name, values in rows.items():
+        print(f"| {name} | " + " | ".join(_cell(values[c]) for c in columns) + " |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--artifacts", required=True, help="a build's artifacts directory")
+    parser.add_argument("--revision", default=FLAT_TEMPLATES_REVISION)
+    parser.add_argument("--splits", help="reuse earlier splits written here by a previous run")
+    args = parser.parse_args(argv)
+
+    artifacts = Path(args.artifacts)
+    predictor = Predictor(artifacts)
+    with tempfile.TemporaryDirectory() as tmp:
+        earlier = Path(args.splits) if args.splits else Path(tmp)
+        if not (earlier / test_file(SPLITS[0])).exists():
+            earlier_splits(args.revision, earlier)
+        sides = {f"{args.revision} splits": scores(predictor, earlier)}
+    if (artifacts / "data" / test_file(SPLITS[0])).exists():
+        sides["the build's own splits"] = scores(predictor, artifacts / "data")
+
+    columns = [f"{side}: {split}" for side in sides for split in SPLITS]
+
+    def row(value) -> dict[str, float]:
+        """One table row: `value(result of one split)` in every column."""
+        return {f"{side}: {s}": value(res[s]) for side, res in sides.items() for s in SPLITS}
+
+    print(f"models: {artifacts}")
+    print_table(
+        "Summary",
+        {
+            "sentences": row(lambda r: r["n"]),
+            "event macro-F1": row(lambda r: r["events"]["macro"]["f1"]),
+            "entity F1 (strict)": row(lambda r: r["entities_strict"]["micro"]["f1"]),
+            "entity precision (strict)": row(lambda r: r["entities_strict"]["micro"]["precision"]),
+            "entity recall (strict)": row(lambda r: r["entities_strict"]["micro"]["recall"]),
+        },
+        columns,
+    )
+    first = next(iter(sides.values()))[SPLITS[0]]
+    print_table(
+        "Event F1 per kind",
+        {
+            k: row(lambda r, k=k: r["events"]["per_label"][k]["f1"])
+            for k in first["events"]["per_label"]
+        },
+        columns,
+    )
+    print_table(
+        "Entity F1 per category (span exact)",
+        {
+            c: row(lambda r, c=c: r["entity_spans"]["per_label"][c]["f1"])
+            for c in first["entity_spans"]["per_label"]
+        },
+        columns,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
