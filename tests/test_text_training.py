@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -30,7 +31,7 @@ from transformers import (
 )
 
 from codegen.spec.loader import Entry, SpecSet, load_specs
-from codegen.spec.training import EncodersFile, TextTrainingFile
+from codegen.spec.training import EncodersFile, TaskOverride, TextTrainingFile
 from storyml.data.bio import TokenClassificationCollator
 from storyml.data.events import generate_events
 from storyml.errors import UserError
@@ -103,6 +104,7 @@ def test_fast_profile_overlays_the_base_hyperparameters(specs):
     assert base.hyperparameters == {**spec.hyperparameters.model_dump(), **on_cpu}
     override = spec.profiles["fast"].model_dump(exclude_none=True)
     assert fast.encoder == override.pop("encoder")
+    assert fast.task_overrides == {k: v for k, v in override.pop("tasks").items() if v}
     assert fast.hyperparameters == {**spec.hyperparameters.model_dump(), **override, **on_cpu}
     assert resolve_settings(specs, preset="tiny").encoder == "tiny"
 
@@ -121,6 +123,53 @@ def test_the_device_entry_sets_precision_batches_and_workers_after_the_profile(s
         assert settings.hyperparameters[key] == value
     other = resolve_settings(specs, profile="fast", device="cuda" if device == "cpu" else "cpu")
     assert settings.fingerprint() != other.fingerprint()
+
+
+def test_a_profile_task_entry_changes_that_task_alone(specs):
+    """A value under a profile's `tasks.<name>` replaces the profile's for that task's model and
+    no other, and it is part of the run's fingerprint."""
+    spec = specs.one(TextTrainingFile)
+    profile, task = next(
+        (name, task) for name, p in spec.profiles.items() for task in p.tasks if p.tasks[task]
+    )
+    declared = spec.profiles[profile].tasks[task].model_dump(exclude_none=True)
+    settings = resolve_settings(specs, profile=profile, device="cpu")
+    assert settings.task_hyperparameters(task) == {**settings.hyperparameters, **declared}
+    for other in set(spec.tasks) - {task}:
+        assert settings.task_hyperparameters(other) == settings.hyperparameters
+    cleared = spec.profiles[profile].model_copy(update={"tasks": {}})
+    without = _with_training(specs, profiles={**spec.profiles, profile: cleared})
+    assert resolve_settings(without, profile=profile, device="cpu").fingerprint() != (
+        settings.fingerprint()
+    )
+
+
+@pytest.mark.parametrize(
+    ("tasks", "multi_task", "message"),
+    [
+        ({"event_clasifier": {"epochs": 2}}, False, "did you mean 'event_classifier'?"),
+        ({"ner_classifier": {"epochs": 2}}, True, "need `multi_task: false`"),
+    ],
+)
+def test_a_profile_task_entry_must_name_a_task_of_separate_models(
+    tmp_path, tasks, multi_task, message
+):
+    from spec_helpers import copy_specs, set_key, storyml
+
+    copied = copy_specs(tmp_path)
+    set_key(copied / "text/training.yaml", ("multi_task",), multi_task)
+    fast = yaml.safe_load((copied / "text/training.yaml").read_text(encoding="utf-8"))
+    set_key(
+        copied / "text/training.yaml",
+        ("profiles", "fast"),
+        {**fast["profiles"]["fast"], "tasks": tasks},
+    )
+    result = storyml("check", "--specs", str(copied))
+    assert result.returncode == 2, result.stderr
+    key = f"profiles.fast.tasks.{next(iter(tasks))}"
+    [line] = [line for line in result.stderr.splitlines() if key in line]
+    assert "training.yaml:" in line and message in line
+    assert "Traceback" not in result.stderr
 
 
 def test_reduced_precision_on_cpu_is_refused(tmp_path):
@@ -364,6 +413,19 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_model(
         for key, tensor in model.state_dict().items():
             assert torch.allclose(tensor, expected[key], atol=1e-6), (name, key)
     assert resumed["metrics"] == uninterrupted["metrics"]
+
+
+def test_a_task_trains_for_its_own_epochs(quick_specs, records, tmp_path):
+    """A profile's per-task epochs decide how long that model trains; the other keeps the
+    profile's."""
+    fast = quick_specs.one(TextTrainingFile).profiles["fast"]
+    own = fast.model_copy(update={"tasks": {"event_classifier": TaskOverride(epochs=EPOCHS - 1)}})
+    specs = _with_training(
+        quick_specs, profiles={**quick_specs.one(TextTrainingFile).profiles, "fast": own}
+    )
+    result = train_text_models(specs, *records, None, tmp_path, profile="fast")
+    assert result["metrics"]["event_classifier"]["epoch"] == EPOCHS - 1
+    assert result["metrics"]["ner_classifier"]["epoch"] == EPOCHS
 
 
 def test_multi_task_switch_trains_one_shared_encoder(quick_specs, records, tmp_path):

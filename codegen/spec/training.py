@@ -107,6 +107,13 @@ class Hyperparameters(SpecModel):
     group_by_length: bool = Field(description="Batch sentences of similar length: less padding.")
 
 
+class TaskOverride(SpecModel):
+    """Keys replacing a profile's hyper-parameters for one task's model only."""
+
+    learning_rate: float | None = Field(None, gt=0.0)
+    epochs: int | None = Field(None, ge=1)
+
+
 class ProfileOverride(SpecModel):
     """Keys replacing the base hyper-parameters, plus the encoder preset the profile trains."""
 
@@ -120,6 +127,11 @@ class ProfileOverride(SpecModel):
     max_grad_norm: float | None = Field(None, gt=0.0)
     early_stopping_patience: int | None = Field(None, ge=1)
     group_by_length: bool | None = None
+    tasks: dict[str, TaskOverride] = Field(
+        default_factory=dict,
+        description="Per task (a key of `tasks`): keys replacing this profile's values for "
+        "that task's model only. Needs `multi_task: false` (one shared model has one schedule).",
+    )
 
 
 class InverseFrequency(SpecModel):
@@ -334,6 +346,23 @@ def check_training_specs(specs: SpecSet) -> list[SpecProblem]:
                     "profiles name encoder presets, but no `kind: encoders` file was found",
                 )
             )
+        for name, profile in spec.profiles.items():
+            for task in profile.tasks:
+                if task not in spec.tasks:
+                    problems.append(
+                        entry.doc.problem(
+                            ("profiles", name, "tasks", task),
+                            f"not a task of this file {one_of(task, sorted(spec.tasks))}",
+                        )
+                    )
+                elif spec.multi_task:
+                    problems.append(
+                        entry.doc.problem(
+                            ("profiles", name, "tasks", task),
+                            "per-task values need `multi_task: false`: one shared model "
+                            "trains both tasks on one schedule",
+                        )
+                    )
         if artifacts:
             models = artifacts[0].model.models
             for name, task in spec.tasks.items():

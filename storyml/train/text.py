@@ -38,7 +38,7 @@ import json
 import random
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,12 @@ class Settings:
     device: str = "cpu"  # the kind of device this run trains on (DEVICE_KINDS)
     precision: str = "fp32"  # autocast precision on that device
     dataloader_workers: int = 0
+    # task name -> keys replacing `hyperparameters` for that task's model (a profile's `tasks`)
+    task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def task_hyperparameters(self, name: str) -> dict[str, Any]:
+        """The hyper-parameters one task's model trains with: the profile's, then its own."""
+        return {**self.hyperparameters, **self.task_overrides.get(name, {})}
 
     def task_named(self, head: str) -> tuple[str, Any]:
         return next((name, task) for name, task in self.tasks.items() if task.head == head)
@@ -134,6 +140,7 @@ class Settings:
             "multi_task": self.multi_task,
             "encoder": self.encoder,
             "hyperparameters": self.hyperparameters,
+            "task_overrides": self.task_overrides,
             "mention_resampling": self.mention_resampling,
             "tasks": {k: v.model_dump() for k, v in self.tasks.items()},
             "device": self.device,
@@ -149,6 +156,7 @@ def resolve_settings(
     spec = specs.one(TextTrainingFile)
     hyper = spec.hyperparameters.model_dump()
     encoder = default_preset(specs)
+    task_overrides: dict[str, dict[str, Any]] = {}
     if profile is not None:
         if profile not in spec.profiles:
             raise UserError(
@@ -157,6 +165,7 @@ def resolve_settings(
             )
         override = spec.profiles[profile].model_dump(exclude_none=True)
         encoder = override.pop("encoder", encoder)
+        task_overrides = {name: values for name, values in override.pop("tasks").items() if values}
         hyper.update(override)
     if not EVENT_MULTI_LABEL:
         raise UserError(
@@ -178,6 +187,7 @@ def resolve_settings(
         cpu_backend=spec.distributed.cpu_backend,
         device=device,
         precision=on_device.precision if on_device is not None else "fp32",
+        task_overrides=task_overrides,
         dataloader_workers=on_device.dataloader_workers if on_device is not None else 0,
     )
 
@@ -543,8 +553,9 @@ def _plans(
     ]
 
 
-def training_arguments(settings: Settings, output_dir: Path, best_metric: str) -> TrainingArguments:
-    hyper = settings.hyperparameters
+def training_arguments(
+    hyper: Mapping[str, Any], settings: Settings, output_dir: Path, best_metric: str
+) -> TrainingArguments:
     return TrainingArguments(
         output_dir=str(output_dir),
         **{arg: hyper[key] for key, arg in HYPERPARAMETER_ARGUMENTS.items()},
@@ -601,11 +612,12 @@ def train_task(
         return plan.reload(final_dir), metrics, final_dir, "finished earlier", None
     checkpoints = run_dir / CHECKPOINTS_DIR / plan.name
     set_seed(settings.seed)
+    hyper = settings.task_hyperparameters(plan.name)
     model = plan.build()
     train_dataset = task_features(train, plan.columns)
     trainer = plan.trainer_class(
         model=model,
-        args=training_arguments(settings, checkpoints, plan.best_metric),
+        args=training_arguments(hyper, settings, checkpoints, plan.best_metric),
         train_dataset=train_dataset,
         eval_dataset=task_features(evaluation, plan.columns),
         data_collator=plan.collator,
@@ -615,7 +627,7 @@ def train_task(
             NonFiniteGuard(),
             EpochSetter(train_dataset),
             CheckpointBarrier(),
-            EarlyStoppingCallback(settings.hyperparameters["early_stopping_patience"]),
+            EarlyStoppingCallback(hyper["early_stopping_patience"]),
             *callbacks,
         ],
         **(plan.trainer_kwargs or {}),
