@@ -347,18 +347,18 @@ def check_training_specs(specs: SpecSet) -> list[SpecProblem]:
                 )
             )
         for name, profile in spec.profiles.items():
-            for task in profile.tasks:
-                if task not in spec.tasks:
+            for task_name in profile.tasks:
+                if task_name not in spec.tasks:
                     problems.append(
                         entry.doc.problem(
-                            ("profiles", name, "tasks", task),
-                            f"not a task of this file {one_of(task, sorted(spec.tasks))}",
+                            ("profiles", name, "tasks", task_name),
+                            f"not a task of this file {one_of(task_name, sorted(spec.tasks))}",
                         )
                     )
                 elif spec.multi_task:
                     problems.append(
                         entry.doc.problem(
-                            ("profiles", name, "tasks", task),
+                            ("profiles", name, "tasks", task_name),
                             "per-task values need `multi_task: false`: one shared model "
                             "trains both tasks on one schedule",
                         )
