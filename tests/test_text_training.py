@@ -136,7 +136,9 @@ def test_a_profile_task_entry_changes_that_task_alone(specs):
     settings = resolve_settings(specs, profile=profile, device="cpu")
     assert settings.task_hyperparameters(task) == {**settings.hyperparameters, **declared}
     for other in set(spec.tasks) - {task}:
-        assert settings.task_hyperparameters(other) == settings.hyperparameters
+        own = spec.profiles[profile].tasks.get(other)
+        own_values = own.model_dump(exclude_none=True) if own else {}
+        assert settings.task_hyperparameters(other) == {**settings.hyperparameters, **own_values}
     cleared = spec.profiles[profile].model_copy(update={"tasks": {}})
     without = _with_training(specs, profiles={**spec.profiles, profile: cleared})
     assert resolve_settings(without, profile=profile, device="cpu").fingerprint() != (
