@@ -9,6 +9,7 @@ forms come back to their lemma, and resampled mentions are exact and repeatable 
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 
 import pytest
@@ -20,8 +21,15 @@ from storyml_contract.text import EVENT_KIND_LABELS
 
 from codegen.spec.composition import CompositionFile
 from codegen.spec.loader import load_specs
-from codegen.spec.templates import INFLECTION_TAGS, RegisterRulesFile, Verb, vocabulary_lists
+from codegen.spec.templates import (
+    INFLECTION_TAGS,
+    RegisterRulesFile,
+    Verb,
+    self_mention_words,
+    vocabulary_lists,
+)
 from storyml.data.events import (
+    QUOTED,
     UNFRAMED_CLAUSE,
     build_events,
     byte_offset,
@@ -93,6 +101,28 @@ def test_quoted_speech_adds_speech_act_without_the_quoted_clause_kinds(specs, re
     assert quoted
     for r in quoted:
         assert set(next(f for f in quoting if f.id == r["frame"]).adds) <= set(r["event_kinds"])
+
+
+def test_the_players_i_is_tagged_in_narration_and_said_in_quotes(specs, records):
+    """Guideline section 4: every "I" outside quoted speech is a CHARACTER mention, one inside
+    quoted speech is the speaker's pronoun and untagged, in framed and unframed sentences alike."""
+    words = self_mention_words(specs)
+    assert words, "register_rules names its self_mention list"
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(words))) + r")(?!\w)")
+    seen = {"tagged": 0, "said": 0}
+    for r in records:
+        said = [(m.start(), m.end()) for m in QUOTED.finditer(r["text"])]
+        tagged = {(e["start"], e["end"]): e["category"] for e in r["entities"]}
+        for m in pattern.finditer(r["text"]):
+            inside = any(s <= m.start() < e for s, e in said)
+            where = (m.start(), m.end())
+            if inside:
+                assert where not in tagged, r["text"]
+                seen["said"] += 1
+            else:
+                assert tagged.get(where) == "CHARACTER", r["text"]
+                seen["tagged"] += 1
+    assert seen["tagged"] and seen["said"], seen
 
 
 def _templates(specs):

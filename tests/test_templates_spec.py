@@ -197,6 +197,22 @@ BREAKAGES = [
         "the ferry landing, the lantern]",
     ),
     (
+        "templates/environment.yaml",
+        '"{observer} watch as {weather} {change} {location}."\n      narrator',
+        '"I watch as {weather} {change} {location}."\n      narrator',
+        "templates[0].pattern.player",
+        "'I' written as text is a mention left untagged",
+        '"I watch as {weather}',
+    ),
+    (
+        "templates/registers.yaml",
+        "self_mention: player_self",
+        "self_mention: player_selve",
+        "self_mention",
+        "unknown vocabulary list 'player_selve'",
+        "self_mention: player_selve",
+    ),
+    (
         "templates/registers.yaml",
         "  narrator:\n",
         "  narator:\n",

@@ -61,6 +61,13 @@ class RegisterRulesFile(SpecModel):
     first_person_words: list[str] = Field(
         min_length=1, description="Words that make a sentence first person."
     )
+    self_mention: str | None = Field(
+        None,
+        description='Vocabulary list of the player\'s own mention ("I"): a CHARACTER mention '
+        "outside quoted speech, the speaker's pronoun inside it (evalsets/GUIDELINES.md section "
+        "4). Patterns fill it from a slot, never as literal text, and quote clauses leave it "
+        "untagged.",
+    )
 
     @field_validator("first_person_words")
     @classmethod
@@ -430,6 +437,8 @@ def _check_templates(specs: SpecSet) -> list[SpecProblem]:
         else []
     )
     lists = vocabulary_lists(specs)
+    self_list = self_mention_list(specs)
+    self_words = self_mention_words(specs)
     problems: list[SpecProblem] = []
     seen_ids: dict[str, str] = {}
     for entry in specs.of_kind(TemplatesFile):
@@ -481,6 +490,15 @@ def _check_templates(specs: SpecSet) -> list[SpecProblem]:
                 ploc = at + ("pattern",) if isinstance(t.pattern, str) else at + ("pattern", r)
                 if not pattern.strip():
                     problems.append(doc.problem(ploc, "empty pattern"))
+                for word in _literal_self_mentions(pattern, self_words):
+                    problems.append(
+                        doc.problem(
+                            ploc,
+                            f"{word!r} written as text is a mention left untagged: fill it from "
+                            f"a slot on list {self_list!r} (register_rules `self_mention`) with "
+                            "an entity category and role",
+                        )
+                    )
                 names = pattern_slots(pattern)
                 used += names
                 for name in dict.fromkeys(names):
@@ -493,6 +511,31 @@ def _check_templates(specs: SpecSet) -> list[SpecProblem]:
                     doc, at + ("slots", name), name, slot, t, used, lists, categories, roles
                 )
     return problems
+
+
+# Quoted speech in a pattern: what is said, where "I" is the speaker's pronoun.
+_QUOTED = re.compile(r'"[^"]*"|“[^”]*”')
+
+
+def self_mention_list(specs: SpecSet) -> str | None:
+    """The register rules' `self_mention` list, when there is exactly one rules file."""
+    entries = specs.of_kind(RegisterRulesFile)
+    return entries[0].model.self_mention if len(entries) == 1 else None
+
+
+def self_mention_words(specs: SpecSet) -> frozenset[str]:
+    """The words of the `self_mention` list ("I"); empty when none is declared or it is unknown."""
+    name = self_mention_list(specs)
+    lists = vocabulary_lists(specs)
+    if name is None or name not in lists:
+        return frozenset()
+    return frozenset(e for _, e in resolved_entries(name, lists) if isinstance(e, str))
+
+
+def _literal_self_mentions(pattern: str, words: frozenset[str]) -> list[str]:
+    """Self-mention words written as text in a pattern, outside slots and quoted speech."""
+    text = _QUOTED.sub(" ", re.sub(r"\{[^}]*\}", " ", pattern))
+    return [w for w in sorted(words) if re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text)]
 
 
 def _check_slot(
@@ -593,6 +636,14 @@ def _check_register_rules(specs: SpecSet) -> list[SpecProblem]:
         for r in registers
         if r not in entry.model.registers
     ]
+    lists = vocabulary_lists(specs)
+    name = entry.model.self_mention
+    if name is not None and name not in lists:
+        problems.append(
+            entry.doc.problem(
+                ("self_mention",), f"unknown vocabulary list {name!r} {one_of(name, list(lists))}"
+            )
+        )
     return problems
 
 

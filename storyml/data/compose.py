@@ -31,6 +31,7 @@ from codegen.spec.templates import (
     Verb,
     VocabularyLists,
     resolved_entries,
+    self_mention_words,
     vocabulary_lists,
 )
 
@@ -357,6 +358,7 @@ class Composition:
     spec: CompositionFile
     frames: list[FramePlan]
     pronouns: dict[str, tuple[str, ...]]  # register -> pronouns
+    said_pronouns: frozenset[str]  # the player's "I": untagged inside quoted speech
 
     @classmethod
     def from_specs(cls, specs: SpecSet, plans: list[Plan]) -> Composition | None:
@@ -370,7 +372,7 @@ class Composition:
             register: tuple(e for _, e in resolved_entries(name, lists) if isinstance(e, str))
             for register, name in (subjects.lists.items() if subjects else ())
         }
-        return cls(spec, compile_frames(specs, plans), pronouns)
+        return cls(spec, compile_frames(specs, plans), pronouns, self_mention_words(specs))
 
     def variation(
         self, plan: Plan, rng: random.Random, clause: ClauseSlot | None = None
@@ -438,7 +440,7 @@ def compose(fp: FramePlan, main: Plan, composition: Composition, rng: random.Ran
         variation = composition.variation(plan, rng, clause)
         clause_pieces = realize(plan, picked, clause.clause, variation)
         if clause.clause == "quote":
-            clause_pieces = _capitalised(clause_pieces)
+            clause_pieces = _capitalised(_said(clause_pieces, composition.said_pronouns))
         pieces += clause_pieces
         fillers.update(
             {f"{name}.{slot}": plan.slots[slot].ids[index] for slot, index in picked.items()}
@@ -466,6 +468,11 @@ def _clause_plan(
         if same:
             return rng.choice(same)
     return rng.choice(candidates)
+
+
+def _said(pieces: list[Piece], pronouns: frozenset[str]) -> list[Piece]:
+    """A clause as quoted speech: the speaker's own "I" is a word said, not a mention."""
+    return [Piece(p.text) if p.entity and p.text in pronouns else p for p in pieces]
 
 
 def _capitalised(pieces: list[Piece]) -> list[Piece]:
