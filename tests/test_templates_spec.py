@@ -205,6 +205,14 @@ BREAKAGES = [
         '"I watch as {weather}',
     ),
     (
+        "vocabulary/people.yaml",
+        "    words: [I]\n",
+        "    words: [I]\n    include: [nowhere]\n",
+        "lists.player_self.include[0]",
+        "unknown vocabulary list 'nowhere'",
+        "include: [nowhere]",
+    ),
+    (
         "templates/registers.yaml",
         "self_mention: player_self",
         "self_mention: player_selve",

@@ -527,9 +527,11 @@ def self_mention_words(specs: SpecSet) -> frozenset[str]:
     """The words of the `self_mention` list ("I"); empty when none is declared or it is unknown."""
     name = self_mention_list(specs)
     lists = vocabulary_lists(specs)
-    if name is None or name not in lists:
+    if name is None:
         return frozenset()
-    return frozenset(e for _, e in resolved_entries(name, lists) if isinstance(e, str))
+    # The lists it reaches, not resolved_entries: this runs before the include checks have
+    # passed, so an include may be unknown or circular.
+    return frozenset(w for n in _reachable(name, lists) for w in lists[n][1].words or [])
 
 
 def _literal_self_mentions(pattern: str, words: frozenset[str]) -> list[str]:
