@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from storyml.data.splits import SPLITS, test_file
@@ -79,6 +80,38 @@ def scores(predictor: Predictor, directory: Path) -> dict[str, dict]:
     }
 
 
+def error_breakdown(predictor: Predictor, directory: Path, split: str) -> dict[str, Counter]:
+    """Where the errors of one split fall: event errors by template, spurious spans by kind.
+
+    Event errors are counted per (template, kind, missed or extra), so a template whose labels
+    the guideline defines otherwise shows as one large entry rather than as noise. A spurious
+    span (predicted, no exact gold match) that overlaps no gold span is a mention the split's
+    labels leave untagged (or an invention); one that overlaps a gold span is a boundary or
+    category disagreement. Untagged texts are counted lower-cased so conventions repeat.
+    """
+    records = load_event_records(directory / test_file(split))
+    analyses = predictor.analyze([r["text"] for r in records])
+    events: Counter = Counter()
+    spans: Counter = Counter()
+    untagged: Counter = Counter()
+    for record, analysis in zip(records, analyses):
+        gold_kinds = set(record["event_kinds"])
+        predicted_kinds = {k["label"] for k in analysis.result["event_kinds"]}
+        for kind in gold_kinds - predicted_kinds:
+            events[f"{record.get('template')} {kind} missed"] += 1
+        for kind in predicted_kinds - gold_kinds:
+            events[f"{record.get('template')} {kind} extra"] += 1
+        gold = {(e["start"], e["end"], e["category"]) for e in record["entities"]}
+        for span in analysis.result["entities"]:
+            if (span["start"], span["end"], span["category"]) in gold:
+                continue
+            overlaps = any(s < span["end"] and span["start"] < e for s, e, _ in gold)
+            spans["overlaps a gold span" if overlaps else "overlaps no gold span"] += 1
+            if not overlaps:
+                untagged[f"{span['text'].lower()} {span['category']}"] += 1
+    return {"events": events, "spans": spans, "untagged": untagged}
+
+
 def _cell(value: float) -> str:
     return str(value) if isinstance(value, int) else f"{value:.3f}"
 
@@ -105,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (earlier / test_file(SPLITS[0])).exists():
             earlier_splits(args.revision, earlier)
         sides = {f"{args.revision} splits": scores(predictor, earlier)}
+        breakdowns = {split: error_breakdown(predictor, earlier, split) for split in SPLITS}
     if (artifacts / "data" / test_file(SPLITS[0])).exists():
         sides["the build's own splits"] = scores(predictor, artifacts / "data")
 
@@ -143,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         },
         columns,
     )
+    print(f"\nErrors on the {args.revision} splits")
+    for split, breakdown in breakdowns.items():
+        events = ", ".join(f"{key} x{n}" for key, n in breakdown["events"].most_common(8))
+        untagged = ", ".join(f"{key!r} x{n}" for key, n in breakdown["untagged"].most_common(12))
+        print(f"- {split}: event errors by template (of {breakdown['events'].total()}): {events}")
+        print(f"  spurious spans: {dict(breakdown['spans'])}; most common untagged: {untagged}")
     return 0
 
 
