@@ -26,8 +26,8 @@ from pathlib import Path
 
 from storyml.data.splits import SPLITS, test_file
 from storyml.evaluate.evalsets import load_event_records
-from storyml.evaluate.report import evaluate_text_set
-from storyml.predict import Predictor
+from storyml.evaluate.report import evaluate_text_set, score_text_set
+from storyml.predict import Predictor, TextAnalysis
 
 REPO = Path(__file__).resolve().parents[1]
 FLAT_TEMPLATES_REVISION = "a1ed6d4"  # the last revision before composition (5c1885c)
@@ -80,7 +80,7 @@ def scores(predictor: Predictor, directory: Path) -> dict[str, dict]:
     }
 
 
-def error_breakdown(predictor: Predictor, directory: Path, split: str) -> dict[str, Counter]:
+def error_breakdown(records: list[dict], analyses: list[TextAnalysis]) -> dict[str, Counter]:
     """Where the errors of one split fall: event errors by template, spurious spans by kind.
 
     Event errors are counted per (template, kind, missed or extra), so a template whose labels
@@ -89,8 +89,6 @@ def error_breakdown(predictor: Predictor, directory: Path, split: str) -> dict[s
     labels leave untagged (or an invention); one that overlaps a gold span is a boundary or
     category disagreement. Untagged texts are counted lower-cased so conventions repeat.
     """
-    records = load_event_records(directory / test_file(split))
-    analyses = predictor.analyze([r["text"] for r in records])
     events: Counter = Counter()
     spans: Counter = Counter()
     untagged: Counter = Counter()
@@ -137,8 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         earlier = Path(args.splits) if args.splits else Path(tmp)
         if not (earlier / test_file(SPLITS[0])).exists():
             earlier_splits(args.revision, earlier)
-        sides = {f"{args.revision} splits": scores(predictor, earlier)}
-        breakdowns = {split: error_breakdown(predictor, earlier, split) for split in SPLITS}
+        earlier_scores, breakdowns = {}, {}
+        for split in SPLITS:
+            records = load_event_records(earlier / test_file(split))
+            analyses = predictor.analyze([r["text"] for r in records])
+            earlier_scores[split] = score_text_set(predictor, records, analyses, False)
+            breakdowns[split] = error_breakdown(records, analyses)
+        sides = {f"{args.revision} splits": earlier_scores}
     if (artifacts / "data" / test_file(SPLITS[0])).exists():
         sides["the build's own splits"] = scores(predictor, artifacts / "data")
 

@@ -34,6 +34,9 @@ from codegen.spec.specset import Entry, SpecSet
 Register = str
 
 SLOT_RE = re.compile(r"\{([^{}]*)\}")
+# Quoted speech, straight or curly: what is said, where "I" is the speaker's pronoun. Patterns,
+# generated records and silver-labelled text all read quotes by this one pattern.
+QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
 
 
 def pattern_slots(pattern: str) -> list[str]:
@@ -513,10 +516,6 @@ def _check_templates(specs: SpecSet) -> list[SpecProblem]:
     return problems
 
 
-# Quoted speech in a pattern: what is said, where "I" is the speaker's pronoun.
-_QUOTED = re.compile(r'"[^"]*"|“[^”]*”')
-
-
 def self_mention_list(specs: SpecSet) -> str | None:
     """The register rules' `self_mention` list, when there is exactly one rules file."""
     entries = specs.of_kind(RegisterRulesFile)
@@ -526,9 +525,9 @@ def self_mention_list(specs: SpecSet) -> str | None:
 def self_mention_words(specs: SpecSet) -> frozenset[str]:
     """The words of the `self_mention` list ("I"); empty when none is declared or it is unknown."""
     name = self_mention_list(specs)
-    lists = vocabulary_lists(specs)
     if name is None:
         return frozenset()
+    lists = vocabulary_lists(specs)
     # The lists it reaches, not resolved_entries: this runs before the include checks have
     # passed, so an include may be unknown or circular.
     return frozenset(w for n in _reachable(name, lists) for w in lists[n][1].words or [])
@@ -536,7 +535,7 @@ def self_mention_words(specs: SpecSet) -> frozenset[str]:
 
 def _literal_self_mentions(pattern: str, words: frozenset[str]) -> list[str]:
     """Self-mention words written as text in a pattern, outside slots and quoted speech."""
-    text = _QUOTED.sub(" ", re.sub(r"\{[^}]*\}", " ", pattern))
+    text = QUOTED.sub(" ", SLOT_RE.sub(" ", pattern))
     return [w for w in sorted(words) if re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text)]
 
 

@@ -31,7 +31,7 @@ from codegen.spec.build import default_seed
 from codegen.spec.contract import fingerprint
 from codegen.spec.loader import SpecSet
 from codegen.spec.models import TextLabelsFile
-from codegen.spec.templates import RegisterRule, RegisterRulesFile, vocabulary_lists
+from codegen.spec.templates import QUOTED, RegisterRule, RegisterRulesFile, vocabulary_lists
 from storyml.errors import UserError
 from storyml.fsutil import atomic_write_text
 
@@ -66,7 +66,6 @@ __all__ = [
 # A sentence ends in one of these, possibly followed by closing quotes.
 SENTENCE_END = ".!?…"
 CLOSING_QUOTES = "\"”’'"
-QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
 WORD = re.compile(r"[^\W\d_]+")
 
 

@@ -39,7 +39,7 @@ from storyml.evaluate.metrics import (
     span_metrics,
 )
 from storyml.fsutil import atomic_directory, atomic_write_bytes, atomic_write_text
-from storyml.predict import Predictor
+from storyml.predict import Predictor, TextAnalysis
 
 ALIGN_CHUNK = 512  # texts per align_batch call when tokenizing gold entities
 REPORT_FILES = ("report.json", "report.md")
@@ -80,11 +80,21 @@ def evaluate_text_set(
     predictor: Predictor, records: Sequence[TextRecord], keep_misses: bool
 ) -> dict[str, Any]:
     """Event-kind and entity scores of the text models on one set of events-format records."""
+    analyses = predictor.analyze([r["text"] for r in records])
+    return score_text_set(predictor, records, analyses, keep_misses)
+
+
+def score_text_set(
+    predictor: Predictor,
+    records: Sequence[TextRecord],
+    analyses: Sequence[TextAnalysis],
+    keep_misses: bool,
+) -> dict[str, Any]:
+    """`evaluate_text_set` on analyses already made, for a caller that reads them again."""
     texts = [r["text"] for r in records]
     gold_entities = [
         [{k: e[k] for k in ("start", "end", "category")} for e in r["entities"]] for r in records
     ]
-    analyses = predictor.analyze(texts)
     predicted_kinds = [[k["label"] for k in a.result["event_kinds"]] for a in analyses]
     predicted_entities = [a.result["entities"] for a in analyses]
     gold_tags, gold_offsets = gold_token_tags(predictor, texts, gold_entities)

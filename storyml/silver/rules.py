@@ -25,11 +25,11 @@ Rules, in order (declared in the spec, see specs/text/corpus.yaml):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
+from codegen.spec.templates import QUOTED
+
 PERSON_TAGS = ("NNS", "NNPS")  # plural noun tags
 
 
