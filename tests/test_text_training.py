@@ -6,6 +6,7 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -31,13 +32,14 @@ from transformers import (
 )
 
 from codegen.spec.loader import Entry, SpecSet, load_specs
-from codegen.spec.training import EncodersFile, TaskOverride, TextTrainingFile
+from codegen.spec.training import ClassWeights, EncodersFile, TaskOverride, TextTrainingFile
 from storyml.data.bio import TokenClassificationCollator
 from storyml.data.events import generate_events
 from storyml.errors import UserError
 from storyml.train.encoders import load_encoder
 from storyml.train.multitask import MultiTaskTextModel, weighted_token_loss
 from storyml.train.text import (
+    CLASS_WEIGHT_RULES,
     LabelledCollator,
     encode_records,
     event_metrics,
@@ -290,20 +292,27 @@ label_rows = st.lists(
 )
 
 
-@given(label_rows, st.floats(1.0, 50.0))
-def test_ner_class_weights_are_inverse_frequency_capped(rows, cap):
-    weights = ner_class_weights(rows, cap).numpy()
+@given(label_rows, st.floats(1.0, 50.0), st.floats(0.0, 1.0))
+def test_ner_class_weights_are_inverse_frequency_tempered_and_capped(rows, cap, power):
+    weights = ner_class_weights(rows, cap, power).numpy()
     counts = np.bincount(
         [t for row in rows for t in row if t != IGNORE_INDEX], minlength=NUM_BIO_LABELS
     )
     assert weights.shape == (NUM_BIO_LABELS,)
     assert (weights > 0).all() and (weights <= np.float32(cap)).all()
     for label, count in enumerate(counts):
-        expected = cap if count == 0 else min(cap, counts.sum() / (NUM_BIO_LABELS * count))
-        assert weights[label] == pytest.approx(expected, rel=1e-6)
+        inverse = counts.sum() / (NUM_BIO_LABELS * count) if count else 0.0
+        expected = cap if count == 0 else min(cap, inverse**power)
+        assert weights[label] == pytest.approx(expected, rel=1e-5)
     order = np.argsort(counts[counts > 0], kind="stable")
     seen = weights[counts > 0][order]
     assert (np.diff(seen) <= 1e-6).all()  # the rarer a label, the heavier (until the cap)
+
+
+def test_power_zero_weighs_every_seen_label_alike():
+    rows = [[BIO_LABEL_INDEX["O"]] * 1000 + [BIO_LABEL_INDEX["B-CHARACTER"]]]
+    weights = ner_class_weights(rows, cap=10.0, power=0.0)
+    assert float(weights[BIO_LABEL_INDEX["O"]]) == float(weights[BIO_LABEL_INDEX["B-CHARACTER"]])
 
 
 def test_spec_cap_holds_on_skewed_data():
@@ -312,6 +321,19 @@ def test_spec_cap_holds_on_skewed_data():
     weights = ner_class_weights(rows, cap)
     assert float(weights[BIO_LABEL_INDEX["B-CHARACTER"]]) == cap
     assert float(weights[BIO_LABEL_INDEX["O"]]) < 1.0
+
+
+def test_every_class_weight_rule_of_the_spec_has_a_weighting():
+    members = get_args(get_args(ClassWeights)[0])
+    rules = {get_args(m.model_fields["rule"].annotation)[0]: m for m in members}
+    assert set(rules) == set(CLASS_WEIGHT_RULES)
+    rows = [[BIO_LABEL_INDEX["O"]] * 50 + [BIO_LABEL_INDEX["B-CHARACTER"]]]
+    for rule, model in rules.items():
+        spec = model.model_validate(
+            {"rule": rule, **({"cap": 10.0} if "cap" in model.model_fields else {})}
+        )
+        weights = CLASS_WEIGHT_RULES[rule](rows, spec)
+        assert weights.shape == (NUM_BIO_LABELS,) and bool((weights > 0).all())
 
 
 def _ids(tags: list[str]) -> list[int]:

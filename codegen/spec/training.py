@@ -135,10 +135,27 @@ class ProfileOverride(SpecModel):
 
 
 class InverseFrequency(SpecModel):
-    """weight(c) = N / (K * n_c), at most `cap`; N labelled tokens, K labels, n_c tokens of label c."""
+    """weight(c) = (N / (K * n_c)) ** power, at most `cap`; N labelled tokens, K labels, n_c
+    tokens of label c."""
 
     rule: Literal["inverse_frequency"]
     cap: float = Field(ge=1.0)
+    power: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="Tempers the skew: 1 weighs a label by its full inverse frequency, 0.5 by "
+        "its square root, 0 weighs every label alike.",
+    )
+
+
+class Uniform(SpecModel):
+    """Every label weighs 1: plain cross-entropy."""
+
+    rule: Literal["uniform"]
+
+
+ClassWeights = Annotated[InverseFrequency | Uniform, Field(discriminator="rule")]
 
 
 class SequenceTask(SpecModel):
@@ -153,7 +170,7 @@ class TokenTask(SpecModel):
 
     head: Literal["token"]
     best_metric: Literal["entity_f1"]
-    class_weights: InverseFrequency
+    class_weights: ClassWeights
 
 
 TextTask = Annotated[SequenceTask | TokenTask, Field(discriminator="head")]

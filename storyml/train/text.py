@@ -8,8 +8,9 @@ shared encoder with both heads (storyml/train/multitask.py). Every model returns
 - Event classifier: `problem_type="multi_label_classification"` (sigmoid + BCE); metrics
   threshold the logits at EVENT_LOGIT_THRESHOLD, the contract's probability threshold in logit
   space; best model by the spec's `best_metric` (macro-F1).
-- NER tagger: cross-entropy weighted per BIO label by inverse frequency in the training tokens,
-  capped (spec `class_weights`); strict IOB2 entity F1 with seqeval.
+- NER tagger: cross-entropy, weighted per BIO label by the spec's `class_weights` rule
+  (CLASS_WEIGHT_RULES: uniform, or tempered and capped inverse frequency in the training
+  tokens); strict IOB2 entity F1 with seqeval.
 - Batches pad dynamically (storyml.data.bio's collator) and are grouped by length; seeds fix
   initial weights and data order; early stopping and best-model reload on the eval set.
 - Every run writes checkpoints under `run_dir/checkpoints/<task>/`; running again with the same
@@ -357,17 +358,28 @@ class LabelledCollator:
 # ---------------------------------------------------------------- class weights and metrics
 
 
-def ner_class_weights(label_rows: Sequence[Sequence[int]], cap: float) -> torch.Tensor:
-    """weight(c) = N / (K * n_c), capped at `cap` (a label never seen gets `cap`).
+def ner_class_weights(
+    label_rows: Sequence[Sequence[int]], cap: float, power: float = 1.0
+) -> torch.Tensor:
+    """weight(c) = (N / (K * n_c)) ** power, capped at `cap` (a label never seen gets `cap`).
 
     N counts labelled tokens (IGNORE_INDEX excluded), K = NUM_BIO_LABELS, n_c the tokens of label
     c: a label as frequent as under a uniform spread weighs 1, rarer labels more, up to the cap.
+    `power` tempers the skew: 1 is plain inverse frequency, 0.5 its square root, 0 no weighting.
     """
     flat = np.fromiter((t for row in label_rows for t in row if t != IGNORE_INDEX), dtype=np.int64)
     counts = np.bincount(flat, minlength=NUM_BIO_LABELS).astype(np.float64)
     weights = np.full(NUM_BIO_LABELS, cap, dtype=np.float64)
     np.divide(counts.sum(), NUM_BIO_LABELS * counts, out=weights, where=counts > 0)
+    np.power(weights, power, out=weights, where=counts > 0)
     return torch.tensor(np.minimum(weights, cap), dtype=torch.float32)
+
+
+# Per class_weights rule of specs/text/training.yaml: the NER loss's weight per BIO label.
+CLASS_WEIGHT_RULES: dict[str, Callable[[Sequence[Sequence[int]], Any], torch.Tensor]] = {
+    "inverse_frequency": lambda rows, spec: ner_class_weights(rows, spec.cap, spec.power),
+    "uniform": lambda rows, spec: torch.ones(NUM_BIO_LABELS),
+}
 
 
 def event_predictions(logits: np.ndarray) -> np.ndarray:
@@ -744,9 +756,8 @@ def train_text_models(
         encode_records(tokenizer, records_eval),
     )
     _, ner_task = settings.task_named("token")
-    weights = ner_class_weights(
-        [f["ner_labels"] for f in encoded_train], ner_task.class_weights.cap
-    )
+    rule = ner_task.class_weights
+    weights = CLASS_WEIGHT_RULES[rule.rule]([f["ner_labels"] for f in encoded_train], rule)
     train: list[dict[str, list[Any]]] | EpochFeatures = encoded_train
     if settings.mention_resampling > 0:
         train = EpochFeatures(
