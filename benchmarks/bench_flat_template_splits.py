@@ -25,9 +25,17 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-from codegen.spec.templates import QUOTED
+from codegen.spec.loader import SpecSet, load_specs
+from codegen.spec.templates import (
+    QUOTED,
+    TemplatesFile,
+    self_mention_list,
+    self_mention_words,
+    whole_words,
+)
 from storyml.data.splits import SPLITS, test_file
 from storyml.evaluate.evalsets import load_event_records
 from storyml.evaluate.report import score_text_set
@@ -77,16 +85,39 @@ def earlier_splits(revision: str, out_dir: Path) -> None:
             )
 
 
-PLAYER_I = re.compile(r"\bI\b")
+@dataclass(frozen=True)
+class SelfMention:
+    """The player's own mention as today's specs declare it (register_rules `self_mention`):
+    its words, and the entity category of the template slots that draw on it."""
+
+    words: re.Pattern[str]
+    category: str
+
+    @classmethod
+    def from_specs(cls, specs: SpecSet) -> SelfMention:
+        name = self_mention_list(specs)
+        words = whole_words(self_mention_words(specs))
+        categories = {
+            slot.entity.category
+            for entry in specs.of_kind(TemplatesFile)
+            for template in entry.model.templates
+            for slot in template.slots.values()
+            if slot.entity is not None
+            and slot.entity.category is not None
+            and name in ([slot.from_] if isinstance(slot.from_, str) else slot.from_.values())
+        }
+        if words is None or len(categories) != 1:
+            raise SystemExit(f"the specs declare no single self-mention category: {categories}")
+        return cls(words, categories.pop())
 
 
-def with_player_i_tagged(record: dict) -> dict:
-    """`record` with every "I" outside quotation marks that no gold span covers added as a
-    CHARACTER mention, as the guideline tags it."""
+def with_self_mention_tagged(record: dict, mention: SelfMention) -> dict:
+    """`record` with every self-mention word outside quotation marks that no gold span covers
+    added as a mention, as the guideline tags the player's "I"."""
     quoted = [m.span() for m in QUOTED.finditer(record["text"])]
     added = [
-        {"start": m.start(), "end": m.end(), "category": "CHARACTER"}
-        for m in PLAYER_I.finditer(record["text"])
+        {"start": m.start(), "end": m.end(), "category": mention.category}
+        for m in mention.words.finditer(record["text"])
         if not any(s <= m.start() < e for s, e in quoted)
         and not any(e["start"] <= m.start() < e["end"] for e in record["entities"])
     ]
@@ -94,21 +125,22 @@ def with_player_i_tagged(record: dict) -> dict:
     return {**record, "entities": entities}
 
 
-def split_scores(predictor: Predictor, records: list[dict], analyses: list[TextAnalysis]) -> dict:
+def split_scores(
+    predictor: Predictor, records: list[dict], analyses: list[TextAnalysis], mention: SelfMention
+) -> dict:
     """Scores on one split as labelled, and (under "player_i") with the player's "I" tagged."""
     result = score_text_set(predictor, records, analyses, False)
-    relabelled = [with_player_i_tagged(r) for r in records]
+    relabelled = [with_self_mention_tagged(r, mention) for r in records]
     result["player_i"] = score_text_set(predictor, relabelled, analyses, False)
     return result
 
 
-def scores(predictor: Predictor, directory: Path) -> dict[str, dict]:
+def scores(predictor: Predictor, directory: Path, mention: SelfMention) -> dict[str, dict]:
     result = {}
     for split in SPLITS:
         records = load_event_records(directory / test_file(split))
-        result[split] = split_scores(
-            predictor, records, predictor.analyze([r["text"] for r in records])
-        )
+        analyses = predictor.analyze([r["text"] for r in records])
+        result[split] = split_scores(predictor, records, analyses, mention)
     return result
 
 
@@ -163,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
     artifacts = Path(args.artifacts)
     predictor = Predictor(artifacts)
+    mention = SelfMention.from_specs(load_specs(REPO / "specs"))
     with tempfile.TemporaryDirectory() as tmp:
         earlier = Path(args.splits) if args.splits else Path(tmp)
         if not (earlier / test_file(SPLITS[0])).exists():
@@ -171,11 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         for split in SPLITS:
             records = load_event_records(earlier / test_file(split))
             analyses = predictor.analyze([r["text"] for r in records])
-            earlier_scores[split] = split_scores(predictor, records, analyses)
+            earlier_scores[split] = split_scores(predictor, records, analyses, mention)
             breakdowns[split] = error_breakdown(records, analyses)
         sides = {f"{args.revision} splits": earlier_scores}
     if (artifacts / "data" / test_file(SPLITS[0])).exists():
-        sides["the build's own splits"] = scores(predictor, artifacts / "data")
+        sides["the build's own splits"] = scores(predictor, artifacts / "data", mention)
 
     columns = [f"{side}: {split}" for side in sides for split in SPLITS]
 

@@ -441,7 +441,7 @@ def _check_templates(specs: SpecSet) -> list[SpecProblem]:
     )
     lists = vocabulary_lists(specs)
     self_list = self_mention_list(specs)
-    self_words = self_mention_words(specs)
+    self_words = self_mention_words(specs, lists)
     problems: list[SpecProblem] = []
     seen_ids: dict[str, str] = {}
     for entry in specs.of_kind(TemplatesFile):
@@ -522,21 +522,31 @@ def self_mention_list(specs: SpecSet) -> str | None:
     return entries[0].model.self_mention if len(entries) == 1 else None
 
 
-def self_mention_words(specs: SpecSet) -> frozenset[str]:
-    """The words of the `self_mention` list ("I"); empty when none is declared or it is unknown."""
+def self_mention_words(specs: SpecSet, lists: VocabularyLists | None = None) -> frozenset[str]:
+    """The words of the `self_mention` list ("I"); empty when none is declared or it is unknown.
+
+    `lists` is `vocabulary_lists(specs)` when the caller has it already."""
     name = self_mention_list(specs)
     if name is None:
         return frozenset()
-    lists = vocabulary_lists(specs)
+    lists = vocabulary_lists(specs) if lists is None else lists
     # The lists it reaches, not resolved_entries: this runs before the include checks have
     # passed, so an include may be unknown or circular.
     return frozenset(w for n in _reachable(name, lists) for w in lists[n][1].words or [])
 
 
+def whole_words(words: frozenset[str]) -> re.Pattern[str] | None:
+    """A pattern matching any of `words` as a whole word; None for no words."""
+    if not words:
+        return None
+    return re.compile("|".join(rf"(?<!\w){re.escape(w)}(?!\w)" for w in sorted(words)))
+
+
 def _literal_self_mentions(pattern: str, words: frozenset[str]) -> list[str]:
     """Self-mention words written as text in a pattern, outside slots and quoted speech."""
+    found = whole_words(words)
     text = QUOTED.sub(" ", SLOT_RE.sub(" ", pattern))
-    return [w for w in sorted(words) if re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text)]
+    return sorted({m.group(0) for m in found.finditer(text)}) if found else []
 
 
 def _check_slot(

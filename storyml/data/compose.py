@@ -372,7 +372,7 @@ class Composition:
             register: tuple(e for _, e in resolved_entries(name, lists) if isinstance(e, str))
             for register, name in (subjects.lists.items() if subjects else ())
         }
-        return cls(spec, compile_frames(specs, plans), pronouns, self_mention_words(specs))
+        return cls(spec, compile_frames(specs, plans), pronouns, self_mention_words(specs, lists))
 
     def variation(
         self, plan: Plan, rng: random.Random, clause: ClauseSlot | None = None
