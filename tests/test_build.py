@@ -8,6 +8,8 @@ import pytest
 from spec_helpers import GENERATED, copy_specs, edit, set_key, storyml
 from storyml_contract import MAX_SEQ_LENGTH
 
+from storyml.data.splits import test_file as split_file
+
 pytestmark = pytest.mark.slow
 
 
@@ -20,6 +22,12 @@ def built(tmp_path_factory):
     set_key(specs / "build.yaml", ("profiles", "fast", "mlp_max_epochs"), 1)
     set_key(specs / "matrix/matrix.yaml", ("max_cells",), 120)
     set_key(specs / "text/training.yaml", ("profiles", "fast", "epochs"), 1)
+    # Trained on, not held out: the build must neither write nor score that split.
+    edit(
+        specs / "build.yaml",
+        "    events_per_kind: 12\n",
+        "    events_per_kind: 12\n    held_out_splits: [random, held_out_vocabulary]\n",
+    )
     artifacts, work = tmp / "artifacts" / "fast", tmp / "runs"
     args = (
         "build",
@@ -93,6 +101,15 @@ def test_report_labels_template_scores_and_has_a_real_prose_estimate(built):
     text = (built["artifacts"] / "BUILD.md").read_text()
     assert "template data: not a measure of generalization" in text
     assert "real prose" in text
+
+
+def test_a_split_the_profile_trains_on_is_neither_published_nor_scored(built):
+    data = {p.name for p in (built["artifacts"] / "data").iterdir()}
+    assert {split_file("random"), split_file("held_out_vocabulary")} <= data
+    assert split_file("held_out_template") not in data
+    report = json.loads((built["artifacts"] / "evaluation" / "report.json").read_text())
+    assert {"random", "held_out_vocabulary"} <= set(report["sets"])
+    assert "trained on" in report["skipped"]["held_out_template"]
 
 
 def test_an_unchanged_second_build_skips_every_training_stage(built):

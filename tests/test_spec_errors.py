@@ -137,6 +137,36 @@ BREAKAGES = [
         "regions[2].fields[4].name",
         "reserved word",
     ),
+    (
+        "random split not held out",
+        "build.yaml",
+        "    held_out_splits: [random]",
+        "    held_out_splits: [held_out_template]",
+        "build.yaml",
+        0,
+        "profiles.default.held_out_splits",
+        "must hold out `random`",
+    ),
+    (
+        "split held out twice",
+        "build.yaml",
+        "    held_out_splits: [random]",
+        "    held_out_splits: [random, random]",
+        "build.yaml",
+        0,
+        "profiles.default.held_out_splits",
+        "random listed more than once",
+    ),
+    (
+        "unknown split",
+        "build.yaml",
+        "    held_out_splits: [random]",
+        "    held_out_splits: [random, held_out_names]",
+        "build.yaml",
+        0,
+        "profiles.default.held_out_splits[1]",
+        "held_out_template",
+    ),
 ]
 
 

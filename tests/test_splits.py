@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codegen.spec.build import SPLIT_NAMES
 from codegen.spec.loader import load_specs
 from codegen.spec.templates import entity_categories_of_lists
+from storyml.build.stages import training_records
 from storyml.data.events import generate_events
 from storyml.data.splits import SPLITS, make_splits
 
@@ -149,3 +151,25 @@ def test_split_promises_hold_for_any_records(records, seed, fraction):
     seen = fillers(by_vocab["train"])
     assert all(set(r["fillers"].values()) - seen for r in by_vocab["test"])
     assert "player_self:I" not in fillers(by_vocab["test"]) - seen
+
+
+@pytest.mark.parametrize(
+    "held_out", [("random",), ("random", "held_out_vocabulary"), tuple(SPLIT_NAMES)]
+)
+def test_the_models_train_on_every_record_no_held_out_split_tests(records, splits, held_out):
+    """Training plus validation is exactly what the held-out splits leave, so a template or word
+    that only a split the profile trains on would hold out still reaches the models."""
+    train, val = training_records(splits, held_out, validation_fraction=0.1, seed=3)
+    tested = {i for name in held_out for i in ids(splits[name]["test"])}
+    assert not set(ids(train)) & set(ids(val))
+    assert sorted(ids(train) + ids(val)) == sorted(i for i in ids(records) if i not in tested)
+    templates = {t for r in train + val for t in r["clauses"].values()}
+    template_split = splits["held_out_template"]
+    held_templates = {t for r in template_split["test"] for t in r["clauses"].values()} - {
+        t for r in template_split["train"] for t in r["clauses"].values()
+    }
+    assert held_templates
+    if "held_out_template" in held_out:
+        assert not templates & held_templates  # the held-out templates stay unseen
+    else:
+        assert held_templates <= templates  # and otherwise every one of them is learned

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -13,6 +13,10 @@ from codegen.spec.models import SpecModel
 from codegen.spec.prose import AnnotatedProseFile
 from codegen.spec.specset import SpecSet
 from codegen.spec.training import EncodersFile, TextTrainingFile
+
+# The template test splits of the events dataset (storyml.data.splits makes one per name).
+SplitName = Literal["random", "held_out_template", "held_out_vocabulary"]
+SPLIT_NAMES: tuple[SplitName, ...] = get_args(SplitName)
 
 
 class SelfTraining(SpecModel):
@@ -80,6 +84,14 @@ class BuildProfile(SpecModel):
     )
     mlp_max_epochs: int | None = Field(None, ge=1, description="None: the MLP spec's max_epochs.")
     test_fraction: float = Field(gt=0.0, lt=0.5, description="Share of each test split.")
+    held_out_splits: list[SplitName] = Field(
+        default_factory=lambda: list(SPLIT_NAMES),
+        min_length=1,
+        description="Template test splits whose test side the text models never train on; "
+        "the build writes and scores these only. A split left out is trained on: the models "
+        "learn every template and word it would hold out, and it measures nothing. `random` "
+        "is always held out (the INT8 gate is scored on it).",
+    )
     validation_fraction: float = Field(
         gt=0.0,
         lt=0.5,
@@ -94,6 +106,16 @@ class BuildProfile(SpecModel):
     prose: ProseData | None = Field(
         None, description="Written prose for both text models (specs/text/prose)."
     )
+
+    @field_validator("held_out_splits")
+    @classmethod
+    def _held_out_splits(cls, v: list[str]) -> list[str]:
+        repeated = sorted({name for name in v if v.count(name) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once")
+        if "random" not in v:
+            raise ValueError("must hold out `random`: the INT8 gate and the template score use it")
+        return v
 
 
 class BuildFile(SpecModel):

@@ -90,7 +90,14 @@ def run(args: argparse.Namespace) -> int:
         if path.is_file():
             text_sets.append((spec, load_event_records(path), str(path)))
         else:
-            text_sets.append((spec, None, f"{path} not found (written by `storyml build`)"))
+            text_sets.append(
+                (
+                    spec,
+                    None,
+                    f"{path} not found (`storyml build` writes the splits its profile holds "
+                    "out of training: held_out_splits, specs/build.yaml)",
+                )
+            )
     for spec, path in ((DEV_PROSE_SET, args.dev_prose), (REAL_PROSE_SET, args.real_prose)):
         if not path.is_file():
             raise UserError(f"{path}: the {spec.title} set is missing")

@@ -19,6 +19,8 @@ import random
 from collections import defaultdict
 from collections.abc import Callable
 
+from codegen.spec.build import SPLIT_NAMES, SplitName
+
 from .records import TextRecord
 
 
@@ -154,10 +156,15 @@ def _list_of(filler_id: str) -> str:
     return filler_id.split(":", 1)[0]
 
 
-# Every split, by name: the keys of make_splits and of the evaluation report.
-SPLIT_FUNCTIONS = {
+# Every split, by the name build profiles use (codegen.spec.build.SplitName): the keys of
+# make_splits and of the evaluation report.
+SPLIT_FUNCTIONS: dict[
+    SplitName, Callable[[list[TextRecord], int, float], dict[str, list[TextRecord]]]
+] = {
     "random": random_split,
     "held_out_template": held_out_template_split,
     "held_out_vocabulary": held_out_vocabulary_split,
 }
-SPLITS: tuple[str, ...] = tuple(SPLIT_FUNCTIONS)
+if tuple(SPLIT_FUNCTIONS) != SPLIT_NAMES:  # a name a profile may hold out must have a split
+    raise ImportError(f"split functions {tuple(SPLIT_FUNCTIONS)} != SplitName {SPLIT_NAMES}")
+SPLITS: tuple[SplitName, ...] = SPLIT_NAMES
