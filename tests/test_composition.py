@@ -22,7 +22,6 @@ from codegen.spec.composition import CompositionFile
 from codegen.spec.loader import load_specs
 from codegen.spec.templates import (
     INFLECTION_TAGS,
-    RegisterRulesFile,
     Verb,
     self_mention_words,
     vocabulary_lists,
@@ -36,7 +35,7 @@ from storyml.data.events import (
     register_rules,
     validate_record,
 )
-from storyml.data.resample import mention_pools, resample_mentions
+from storyml.data.resample import first_person_words, mention_pools, resample_mentions
 
 SPECS = REPO / "specs"
 
@@ -240,21 +239,40 @@ def pools(specs):
     return mention_pools(specs)
 
 
-def test_pools_hold_every_category_and_no_first_person_word(specs, pools, records):
+@pytest.fixture(scope="module")
+def first_person(specs):
+    return first_person_words(specs)
+
+
+def test_pools_hold_every_category_and_no_first_person_word(pools, first_person, records):
     assert {e["category"] for r in records for e in r["entities"]} <= set(pools)
-    first_person = set(specs.one(RegisterRulesFile).first_person_words)
-    assert not first_person & {w for words in pools.values() for w in words}
+    assert not first_person & {w.casefold() for words in pools.values() for w in words}
+
+
+def test_resampling_never_redraws_the_players_first_person_mentions(records, pools, first_person):
+    # "I am soaked" redrawn as "Zalán am soaked" would teach both models broken English.
+    players = [
+        r for r in records if any(e["text"].casefold() in first_person for e in r["entities"])
+    ]
+    assert players, "the template records hold no first-person mention to check"
+    for i, record in enumerate(players[:200]):
+        redrawn = resample_mentions(record, pools, 1.0, random.Random(i), first_person)
+        assert [e["text"] for e in redrawn["entities"] if e["text"].casefold() in first_person] == [
+            e["text"] for e in record["entities"] if e["text"].casefold() in first_person
+        ]
 
 
 @settings(max_examples=40, deadline=None)
 @given(index=st.integers(0, 10_000), epoch=st.integers(0, 50), share=st.floats(0, 1))
 def test_resampling_keeps_spans_exact_and_is_repeatable_per_seed_and_epoch(
-    records, pools, index, epoch, share
+    records, pools, first_person, index, epoch, share
 ):
     record = records[index % len(records)]
 
     def draw(e: int) -> dict:
-        return resample_mentions(record, pools, share, random.Random(f"2026:{e}:{index}"))
+        return resample_mentions(
+            record, pools, share, random.Random(f"2026:{e}:{index}"), first_person
+        )
 
     first = draw(epoch)
     assert first == draw(epoch)
@@ -264,14 +282,15 @@ def test_resampling_keeps_spans_exact_and_is_repeatable_per_seed_and_epoch(
         assert e["byte_start"] == byte_offset(first["text"], e["start"])
 
 
-def test_resampling_changes_mentions_across_epochs(records, pools):
+def test_resampling_changes_mentions_across_epochs(records, pools, first_person):
     changed = sum(
-        resample_mentions(r, pools, 0.5, random.Random(f"1:0:{i}"))["text"]
-        != resample_mentions(r, pools, 0.5, random.Random(f"1:1:{i}"))["text"]
+        resample_mentions(r, pools, 0.5, random.Random(f"1:0:{i}"), first_person)["text"]
+        != resample_mentions(r, pools, 0.5, random.Random(f"1:1:{i}"), first_person)["text"]
         for i, r in enumerate(records[:200])
     )
     assert changed > 100
     unchanged = all(
-        resample_mentions(r, pools, 0.0, random.Random(0)) == {**r} for r in records[:50]
+        resample_mentions(r, pools, 0.0, random.Random(0), first_person) == {**r}
+        for r in records[:50]
     )
     assert unchanged

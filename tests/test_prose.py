@@ -166,7 +166,7 @@ def test_resampling_leaves_a_written_sentence_as_written():
     generated = {k: v for k, v in written.items() if k != "prose"}
     generated["entities"] = [{**e, "role": "Actor"} for e in written["entities"]]
     pools = {CATEGORIES[0]: ("the smith", "Kofi")}
-    features = EpochFeatures([written, generated], None, pools, 1.0, seed=7)
+    features = EpochFeatures([written, generated], None, pools, frozenset(), 1.0, seed=7)
     for epoch in range(3):
         features.epoch = epoch
         assert features.epoch_record(0) == written

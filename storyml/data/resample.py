@@ -4,7 +4,8 @@ A model that sees "Tomasz" only in the sentences a template happened to give him
 the name, not the position. Redrawing a share of the mentions each epoch (the same
 record, other fillers of the same category) makes both text models read the context.
 Offsets stay exact: the text is rebuilt piece by piece and each span is taken where its
-new filler is appended.
+new filler is appended. The player's first-person mentions ("I", "me") are never redrawn: the
+verb agrees with them, and "I am soaked" redrawn as "Zalán am soaked" teaches broken English.
 
 Deterministic: the draw for record `i` in epoch `e` comes from `Random(f"{seed}:{e}:{i}")`.
 """
@@ -12,7 +13,7 @@ Deterministic: the draw for record `i` in epoch `e` comes from `Random(f"{seed}:
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from codegen.spec.loader import SpecSet
 from codegen.spec.templates import (
@@ -26,10 +27,15 @@ from .events import make_entity
 from .records import EntitySpan, TextRecord
 
 
+def first_person_words(specs: SpecSet) -> frozenset[str]:
+    """The player's first-person words (specs/templates/registers.yaml), casefolded."""
+    return frozenset(w.casefold() for w in specs.one(RegisterRulesFile).first_person_words)
+
+
 def mention_pools(specs: SpecSet) -> dict[str, tuple[str, ...]]:
     """Category -> every word-list entry drawn under it, first-person words left out."""
     lists = vocabulary_lists(specs)
-    first_person = set(specs.one(RegisterRulesFile).first_person_words)
+    first_person = first_person_words(specs)
     pools: dict[str, set[str]] = {}
     for name, categories in entity_categories_of_lists(specs).items():
         if lists[name][1].is_verbs or len(categories) != 1:
@@ -38,18 +44,23 @@ def mention_pools(specs: SpecSet) -> dict[str, tuple[str, ...]]:
         pools.setdefault(category, set()).update(
             e
             for _, e in resolved_entries(name, lists)
-            if isinstance(e, str) and e not in first_person
+            if isinstance(e, str) and e.casefold() not in first_person
         )
     return {category: tuple(sorted(words)) for category, words in sorted(pools.items())}
 
 
 def resample_mentions(
-    record: TextRecord, pools: Mapping[str, Sequence[str]], share: float, rng: random.Random
+    record: TextRecord,
+    pools: Mapping[str, Sequence[str]],
+    share: float,
+    rng: random.Random,
+    kept: Collection[str],
 ) -> TextRecord:
     """A copy of `record` with each entity redrawn from its category's pool with chance `share`.
 
-    A mention whose category has no pool (or only itself) stays. A mention that opened with a
-    capital letter keeps one (sentence-initial "The guard" becomes "The lantern").
+    A mention whose category has no pool (or only itself) stays, and so does one whose text is in
+    `kept` (casefolded: the first-person words). A mention that opened with a capital letter keeps
+    one (sentence-initial "The guard" becomes "The lantern").
     """
     text = record["text"]
     entities = sorted(record["entities"], key=lambda e: e["start"])
@@ -61,7 +72,7 @@ def resample_mentions(
         length += e["start"] - cursor
         mention = e["text"]
         pool = pools.get(e["category"], ())
-        if rng.random() < share and len(pool) > 1:
+        if rng.random() < share and len(pool) > 1 and mention.casefold() not in kept:
             mention = _matching_case(rng.choice(pool), e["text"])
         pieces.append(mention)
         spans.append((length, length + len(mention), e))

@@ -78,7 +78,7 @@ from ..data.bio import ATTENTION_MASK, INPUT_IDS, TokenClassificationCollator, a
 from ..data.decode import event_decisions
 from ..data.prose import is_written
 from ..data.records import TextRecord
-from ..data.resample import mention_pools, resample_mentions
+from ..data.resample import first_person_words, mention_pools, resample_mentions
 from ..errors import UserError
 from .distributed import (
     CheckpointBarrier,
@@ -281,19 +281,27 @@ class EpochFeatures(torch.utils.data.Dataset):
         records: Sequence[TextRecord],
         tokenizer,
         pools: Mapping[str, Sequence[str]],
+        kept: frozenset[str],
         share: float,
         seed: int,
         keys: Mapping[str, str] | None = None,
         indices: Sequence[int] | None = None,
     ):
-        self.records, self.tokenizer, self.pools = records, tokenizer, pools
+        self.records, self.tokenizer, self.pools, self.kept = records, tokenizer, pools, kept
         self.share, self.seed, self.keys, self.epoch = share, seed, keys, 0
         self.indices = list(range(len(records))) if indices is None else list(indices)
 
     def renamed(self, keys: Mapping[str, str], drop_silver: bool = False) -> EpochFeatures:
         indices = [i for i in self.indices if not (drop_silver and is_silver(self.records[i]))]
         return EpochFeatures(
-            self.records, self.tokenizer, self.pools, self.share, self.seed, keys, indices
+            self.records,
+            self.tokenizer,
+            self.pools,
+            self.kept,
+            self.share,
+            self.seed,
+            keys,
+            indices,
         )
 
     def __len__(self) -> int:
@@ -309,7 +317,7 @@ class EpochFeatures(torch.utils.data.Dataset):
         if is_silver(record) or is_written(record):
             return record
         rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
-        return resample_mentions(record, self.pools, self.share, rng)
+        return resample_mentions(record, self.pools, self.share, rng, self.kept)
 
     def __getitem__(self, j: int) -> dict[str, list]:
         (feature,) = encode_records(self.tokenizer, [self.epoch_record(j)])
@@ -764,6 +772,7 @@ def train_text_models(
             records_train,
             tokenizer,
             mention_pools(specs),
+            first_person_words(specs),
             settings.mention_resampling,
             settings.seed,
         )
