@@ -152,6 +152,39 @@ def test_records_carry_exact_character_and_byte_offsets(tmp_path):
     assert is_written(record)
 
 
+def test_a_file_kept_from_the_event_classifier_trains_the_ner_tagger_alone(tmp_path):
+    from storyml.train.encoders import build_tokenizer
+    from storyml.train.text import UNKNOWN_EVENTS, EpochFeatures, encode_records, task_features
+
+    specs = copy_specs(tmp_path)
+    mention = f"[Kofi|{CATEGORIES[0]}]"
+    write_prose(specs, [sentence(f"{mention} waited by the well.")], name="written_both")
+    write_prose(specs, [sentence(f"{mention} left the mill.")], name="written_tags_only")
+    path = specs / "text" / "prose" / "written_tags_only.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path.write_text(yaml.safe_dump({**doc, "train_event_kinds": False}), encoding="utf-8")
+    loaded = load_specs(specs)
+    records = prose_records(loaded, ["written_both", "written_tags_only"])
+    assert [(r["text"], r["event_kinds"]) for r in records] == [
+        ("Kofi waited by the well.", [KINDS[0]]),
+        ("Kofi left the mill.", []),
+    ]
+    assert all(r["entities"] for r in records)  # the tagger learns both sentences' mentions
+    # A silver record stays out of the event classifier even where a rule guessed its kinds.
+    records.append({**records[0], "id": "silver-1", "silver": True, "outside": []})
+
+    tokenizer = build_tokenizer(loaded, "tiny", [r["text"] for r in records])
+    features = encode_records(tokenizer, records)
+    assert [f["event_labels"] == UNKNOWN_EVENTS for f in features] == [False, True, True]
+    event_keys = {"input_ids": "input_ids", "labels": "event_labels"}
+    ner_keys = {"input_ids": "input_ids", "labels": "ner_labels"}
+    assert len(task_features(features, event_keys)) == 1
+    assert len(task_features(features, ner_keys)) == 3
+    epochs = EpochFeatures(records, tokenizer, {}, frozenset(), 0.5, seed=7)
+    assert len(task_features(epochs, event_keys)) == 1
+    assert len(task_features(epochs, ner_keys)) == 3
+
+
 def test_resampling_leaves_a_written_sentence_as_written():
     from storyml.train.text import EpochFeatures
 

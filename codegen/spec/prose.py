@@ -3,7 +3,9 @@
 Templates teach the models the shapes a template writer thought of; written prose teaches them
 English as it is written (issue 8). A user who finds a kind of sentence the models get wrong
 can write a few like it here, annotated by evalsets/GUIDELINES.md, and the build trains on them
-(build profile `prose`). Each sentence carries its entity mentions inline:
+(build profile `prose`); `train_event_kinds: false` keeps a file's sentences from the event
+classifier, so only the NER tagger learns from them. Each sentence carries its entity mentions
+inline:
 
     - text: "[Folasade|CHARACTER] slipped out through [the kitchen door|OBJECT]."
       kinds: [SpatialChange]
@@ -115,6 +117,12 @@ class AnnotatedProseFile(SpecModel):
     kind: Literal["annotated_prose"]
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     doc: str = ""
+    train_event_kinds: bool = Field(
+        True,
+        description="false: the event classifier does not train on this file's sentences; the "
+        "NER tagger still does. For sentences whose mentions help the tagger but whose kinds "
+        "were measured to hurt the classifier on the dev set (the kinds stay annotated).",
+    )
     sentences: list[ProseSentence] = Field(min_length=1)
 
 

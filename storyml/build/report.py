@@ -109,7 +109,9 @@ def _training_data_lines(summary: dict) -> list[str]:
     if "events_train" in data:
         lines.append(f"- template sentences: {data['events_train']}")
     if "prose" in data:
-        lines.append(f"- written prose (specs/text/prose): {data['prose']} sentences")
+        ner_only = data.get("prose_ner_only", 0)
+        both = f", {ner_only} of them for the NER tagger only" if ner_only else ""
+        lines.append(f"- written prose (specs/text/prose): {data['prose']} sentences{both}")
     if "silver" in data:
         lines.append(f"- silver-labelled fiction (NER tagger only): {data['silver']} sentences")
     if LEVER_TABLE.is_file():

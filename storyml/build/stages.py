@@ -217,6 +217,9 @@ class Build:
         write_jsonl(files[PROSE_FILE], records)
         return {
             "prose": len(records),
+            "prose_ner_only": sum(
+                not r["event_kinds"] for r in records
+            ),  # train_event_kinds: false
             "prose_kinds": dict(
                 sorted(Counter(k for r in records for k in r["event_kinds"]).items())
             ),

@@ -18,7 +18,10 @@ from .records import EntitySpan, TextRecord
 
 
 def prose_records(specs: SpecSet, names: Sequence[str] | None = None) -> list[TextRecord]:
-    """Every sentence of the named annotated_prose specs (None: all), in spec-name order."""
+    """Every sentence of the named annotated_prose specs (None: all), in spec-name order.
+
+    A sentence of a file with `train_event_kinds: false` gets no event kinds, which the training
+    reads as not decided (as in a silver record): the event classifier leaves it out."""
     chosen = sorted(
         (e.model for e in specs.of_kind(AnnotatedProseFile)),
         key=lambda spec: spec.name,
@@ -44,7 +47,7 @@ def prose_records(specs: SpecSet, names: Sequence[str] | None = None) -> list[Te
                 {
                     "id": f"{spec.name}-{n:03d}",
                     "text": text,
-                    "event_kinds": list(sentence.kinds),
+                    "event_kinds": list(sentence.kinds) if spec.train_event_kinds else [],
                     "register": sentence.voice,
                     "entities": entities,
                     "prose": spec.name,

@@ -33,7 +33,10 @@ class TextRecord(TypedDict):
     a silver-labelled corpus sentence or a sentence of an evaluation set."""
 
     text: str
-    event_kinds: list[str]  # the primary kind first (empty in a silver record: not decided)
+    # The primary kind first. Empty: not decided, so the event classifier does not train on it
+    # (a written sentence of a file with `train_event_kinds: false`; nor does it on any silver
+    # record, whose kinds are at most a labelling rule's guess).
+    event_kinds: list[str]
     register: str
     entities: list[EntitySpan]
     id: NotRequired[str]

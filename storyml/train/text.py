@@ -214,12 +214,19 @@ def is_silver(record: TextRecord) -> bool:
     return bool(record.get("silver"))
 
 
+def has_event_kinds(record: TextRecord) -> bool:
+    """Whether the event classifier trains on the record: not on a silver record (whatever kinds
+    its rules guessed), nor on one without kinds (written prose kept from the classifier)."""
+    return not is_silver(record) and bool(record["event_kinds"])
+
+
 def encode_records(tokenizer, records: Sequence[TextRecord]) -> list[dict[str, list]]:
     """Token ids, BIO labels and the event vector of each events-dataset record.
 
     A silver record labels only tokens in its entities (B-/I-) and in its `outside` ranges (O);
-    its other tokens get IGNORE_INDEX, and its event vector is UNKNOWN_EVENTS (all -1): the
-    event classifier never trains on it.
+    its other tokens get IGNORE_INDEX. A record without event kinds (silver, or written prose
+    kept from the classifier) gets the event vector UNKNOWN_EVENTS (all -1): the event classifier
+    never trains on it.
     """
     for i, record in enumerate(records):
         missing = [k for k in ("text", "event_kinds", "entities") if k not in record]
@@ -238,7 +245,9 @@ def encode_records(tokenizer, records: Sequence[TextRecord]) -> list[dict[str, l
             INPUT_IDS: ids,
             ATTENTION_MASK: mask,
             "ner_labels": tags,
-            "event_labels": UNKNOWN_EVENTS if is_silver(r) else event_vector(r["event_kinds"]),
+            "event_labels": event_vector(r["event_kinds"])
+            if has_event_kinds(r)
+            else UNKNOWN_EVENTS,
         }
         for ids, mask, tags, r in zip(
             aligned.input_ids, aligned.attention_mask, aligned.labels, records
@@ -246,7 +255,9 @@ def encode_records(tokenizer, records: Sequence[TextRecord]) -> list[dict[str, l
     ]
 
 
-UNKNOWN_EVENTS = [-1.0] * NUM_EVENT_KINDS  # a silver record's event vector: not trained on
+UNKNOWN_EVENTS = [
+    -1.0
+] * NUM_EVENT_KINDS  # the event vector of a record without kinds: not trained on
 
 
 def has_event_labels(feature: Mapping[str, Any]) -> bool:
@@ -258,10 +269,11 @@ def task_features(
 ) -> list[dict[str, list]] | EpochFeatures:
     """Each feature's columns renamed as a model's forward() expects (`keys`: model name -> column).
 
-    The event classifier alone (its `labels` column is `event_labels`) leaves silver records out."""
+    The event classifier alone (its `labels` column is `event_labels`) leaves out the records
+    without event kinds."""
     events_only = keys.get("labels") == "event_labels"
     if isinstance(features, EpochFeatures):
-        return features.renamed(keys, drop_silver=events_only)
+        return features.renamed(keys, events_only=events_only)
     return [
         {name: f[column] for name, column in keys.items()}
         for f in features
@@ -291,8 +303,10 @@ class EpochFeatures(torch.utils.data.Dataset):
         self.share, self.seed, self.keys, self.epoch = share, seed, keys, 0
         self.indices = list(range(len(records))) if indices is None else list(indices)
 
-    def renamed(self, keys: Mapping[str, str], drop_silver: bool = False) -> EpochFeatures:
-        indices = [i for i in self.indices if not (drop_silver and is_silver(self.records[i]))]
+    def renamed(self, keys: Mapping[str, str], events_only: bool = False) -> EpochFeatures:
+        """The same records under `keys`; for the event classifier alone (`events_only`), only
+        those with event kinds."""
+        indices = [i for i in self.indices if not events_only or has_event_kinds(self.records[i])]
         return EpochFeatures(
             self.records,
             self.tokenizer,
