@@ -32,6 +32,7 @@ from storyml.data.events import (
     UNFRAMED_CLAUSE,
     build_events,
     byte_offset,
+    make_entity,
     register_rules,
     validate_record,
 )
@@ -260,6 +261,27 @@ def test_resampling_never_redraws_the_players_first_person_mentions(records, poo
         assert [e["text"] for e in redrawn["entities"] if e["text"].casefold() in first_person] == [
             e["text"] for e in record["entities"] if e["text"].casefold() in first_person
         ]
+
+
+@pytest.mark.parametrize(
+    "text, mention, capital",
+    [
+        ("Kate left the mill.", "Kate", True),
+        ('"Who is there?" Kate asked.', "Kate", False),
+        ('Ama whispered, "Kate is here."', "Kate", True),
+        ("The guard told Kate everything.", "Kate", False),
+        ("Stop. Kate is coming.", "Kate", True),
+    ],
+)
+def test_a_filler_takes_a_capital_where_it_opens_a_sentence_only(text, mention, capital):
+    start = text.index(mention)
+    entity = make_entity(text, start, start + len(mention), "CHARACTER", "Actor")
+    record = {"text": text, "event_kinds": [], "register": "narrator", "entities": [entity]}
+    pools = {"CHARACTER": ("the earl", "the miller")}
+    redrawn = resample_mentions(record, pools, 1.0, random.Random(0), frozenset())
+    filler = redrawn["entities"][0]["text"]
+    assert filler.casefold() in pools["CHARACTER"]
+    assert filler[0].isupper() == capital, redrawn["text"]
 
 
 @settings(max_examples=40, deadline=None)

@@ -13,6 +13,7 @@ Deterministic: the draw for record `i` in epoch `e` comes from `Random(f"{seed}:
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Collection, Mapping, Sequence
 
 from codegen.spec.loader import SpecSet
@@ -23,8 +24,13 @@ from codegen.spec.templates import (
     vocabulary_lists,
 )
 
-from .events import make_entity
+from .events import capitalize_first_letter, make_entity
 from .records import EntitySpan, TextRecord
+
+# What comes before a mention that opens a sentence: nothing, the end of a sentence, or an
+# opening quotation mark (at the start, or after a space or a comma, colon or semicolon). A closing
+# quote is not an opening: in '"Who's there?" Kate asked' Kate is mid-sentence.
+SENTENCE_OPENING = re.compile(r'(?:^|[.!?]\s+|(?:^|[\s,:;])["“‘])$')
 
 
 def first_person_words(specs: SpecSet) -> frozenset[str]:
@@ -59,8 +65,9 @@ def resample_mentions(
     """A copy of `record` with each entity redrawn from its category's pool with chance `share`.
 
     A mention whose category has no pool (or only itself) stays, and so does one whose text is in
-    `kept` (casefolded: the first-person words). A mention that opened with a capital letter keeps
-    one (sentence-initial "The guard" becomes "The lantern").
+    `kept` (casefolded: the first-person words). A filler that opens a sentence or a quotation
+    gets a capital ("The guard" becomes "The lantern"); elsewhere it keeps its own case, so a
+    name's capital does not pass to what replaces it ("told Kate" becomes "told the earl").
     """
     text = record["text"]
     entities = sorted(record["entities"], key=lambda e: e["start"])
@@ -73,7 +80,9 @@ def resample_mentions(
         mention = e["text"]
         pool = pools.get(e["category"], ())
         if rng.random() < share and len(pool) > 1 and mention.casefold() not in kept:
-            mention = _matching_case(rng.choice(pool), e["text"])
+            mention = rng.choice(pool)
+            if SENTENCE_OPENING.search(text[: e["start"]]):
+                mention = capitalize_first_letter(mention)
         pieces.append(mention)
         spans.append((length, length + len(mention), e))
         length += len(mention)
@@ -87,9 +96,3 @@ def resample_mentions(
             make_entity(new_text, s, end, e["category"], e["role"]) for s, end, e in spans
         ],
     }
-
-
-def _matching_case(word: str, original: str) -> str:
-    if original[:1].isupper() and word[:1].islower() and len(word[:1].upper()) == 1:
-        return word[:1].upper() + word[1:]
-    return word
