@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from codegen.spec.corpus import CorpusFile
 from codegen.spec.errors import SpecProblem, one_of
@@ -54,8 +55,8 @@ class SilverData(SpecModel):
 
 
 class ProseData(SpecModel):
-    """Hand-written, hand-annotated sentences (`kind: annotated_prose` specs) added to both text
-    models' training sets."""
+    """Hand-written, hand-annotated sentences (`kind: annotated_prose` specs) added to the text
+    models' training sets (the NER tagger's alone for a file with `train_event_kinds: false`)."""
 
     specs: list[str] | None = Field(
         None,
@@ -71,8 +72,22 @@ class ProseData(SpecModel):
     )
 
 
+def _required_unless_extending(schema: dict[str, Any]) -> None:
+    """JSON Schema: a profile that `extends` another may leave out the keys it inherits."""
+    required = schema.pop("required", [])
+    schema["if"] = {"required": ["extends"]}
+    schema["else"] = {"required": required}
+
+
 class BuildProfile(SpecModel):
+    model_config = ConfigDict(json_schema_extra=_required_unless_extending)
+
     doc: str = ""
+    extends: str | None = Field(
+        None,
+        description="Another profile of this file that this one starts from: every key this one "
+        "leaves out is that profile's (all but `doc`); a key it sets replaces the whole value.",
+    )
     encoder: str = Field(description="Encoder preset (specs/encoders.yaml) for the text models.")
     text_profile: str | None = Field(
         None,
@@ -104,7 +119,9 @@ class BuildProfile(SpecModel):
         "tokens train at the ignore index; the event classifier never sees it.",
     )
     prose: ProseData | None = Field(
-        None, description="Written prose for both text models (specs/text/prose)."
+        None,
+        description="Written prose for the text models (specs/text/prose; a file with "
+        "`train_event_kinds: false` trains the NER tagger alone).",
     )
 
     @field_validator("held_out_splits")
@@ -125,12 +142,70 @@ class BuildFile(SpecModel):
     work: str = Field(description="Stage outputs, reused while their inputs are unchanged.")
     profiles: dict[str, BuildProfile] = Field(min_length=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("profiles"), dict):
+            return {**data, "profiles": inherited_profiles(data["profiles"])}
+        return data
+
     @model_validator(mode="after")
     def _has_both(self) -> "BuildFile":
         missing = {"default", "fast"} - set(self.profiles)
         if missing:
             raise ValueError(f"profiles needs {' and '.join(sorted(missing))}")
         return self
+
+
+NOT_INHERITED = ("doc",)  # a profile's description is its own
+
+
+def inherited_profiles(profiles: dict[object, object]) -> dict[object, object]:
+    """The raw profiles with `extends` applied: each profile's own keys over the (resolved) keys
+    of the profile it names. Raises a ValidationError at `profiles.<name>.extends` for a name
+    that is not a profile of the file, or a chain that comes back to where it started; a value
+    of the wrong type is left for field validation to report."""
+    resolved: dict[object, object] = {}
+    errors: list[InitErrorDetails] = []
+
+    def resolve(name: object, chain: tuple[object, ...]) -> object:
+        if name in resolved:
+            return resolved[name]
+        own = profiles[name]
+        parent = own.get("extends") if isinstance(own, dict) else None
+        problem = None
+        if not isinstance(own, dict) or not isinstance(parent, str):
+            result = own
+        elif parent not in profiles:
+            known = sorted(str(k) for k in profiles if k != name)
+            problem = f"no profile {parent!r} to extend {one_of(parent, known)}"
+        elif parent in chain or parent == name:
+            path = " -> ".join(str(n) for n in (*chain, name, parent))
+            problem = f"profiles extend each other in a circle ({path})"
+        else:
+            base = resolve(parent, (*chain, name))
+            inherited = (
+                {k: v for k, v in base.items() if k not in NOT_INHERITED}
+                if isinstance(base, dict)
+                else {}
+            )
+            result = {**inherited, **own}
+        if problem is not None:
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError("profile_extends", "{problem}", {"problem": problem}),
+                    loc=("profiles", str(name), "extends"),
+                    input=parent,
+                )
+            )
+            result = own
+        resolved[name] = result
+        return result
+
+    merged = {name: resolve(name, ()) for name in profiles}
+    if errors:
+        raise ValidationError.from_exception_data("BuildFile", errors)
+    return merged
 
 
 def default_seed(specs: SpecSet) -> int:
