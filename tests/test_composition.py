@@ -9,6 +9,7 @@ forms come back to their lemma, and resampled mentions are exact and repeatable 
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 
 import pytest
@@ -230,6 +231,19 @@ def test_a_multi_word_lemma_inflects_its_first_word_only():
         "run a finger along",
     ]
     assert Verb(lemma="lie", participle="lain").form("participle") == "lain"
+
+
+def test_a_player_relative_clause_agrees_with_its_third_person_who(specs):
+    # "I describe the crime to the guard, who is out of breath", never "who am" or "who accuse":
+    # an English third-person singular present ends in -s (is, has, does, buries, picks up).
+    records = build_events(specs, seed=11, per_kind=200).records
+    verbs = [
+        re.search(r", who (\w+)", r["text"])
+        for r in records
+        if r.get("frame") == "relative_clause" and r["register"] == "player"
+    ]
+    assert len(verbs) >= 5, "too few player relative clauses to check"
+    assert [m.group(1) for m in verbs if m and not m.group(1).endswith("s")] == []
 
 
 # ---------------------------------------------------------------- mention resampling

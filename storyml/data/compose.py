@@ -43,6 +43,7 @@ QUOTE_CHARS = '"“”'
 ACTOR_ROLE = "Actor"
 SUBJECTLESS_FORMS = ("participle", "coordinate", "relative")
 RELATIVE_PRONOUN = "who "
+FIRST_PERSON_FORM = "present"  # the player's verb form (Verb.present: "am" for "be")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class SlotChoices:
     entity: tuple[str, str] | None  # (category, role)
     verbs: tuple[Verb, ...] | None = None  # verb lists: the entries, for other forms
     fixed_form: bool = False
+    form: str | None = None  # verb lists: the form `texts` hold
 
 
 def slot_entity(slot: Slot) -> tuple[str, str] | None:
@@ -89,6 +91,7 @@ def slot_choices(
             entity,
             verbs,
             wl.fixed_form,
+            form,
         )
     words = [(src, e) for src, e in entries if isinstance(e, str)]
     return SlotChoices(
@@ -233,12 +236,21 @@ def realize(
         if choice.verbs is not None and not verb_done:
             verb_done = True
             text = _first_verb(choice, picked[name], form, variation, subject is not None)
+        elif choice.verbs is not None and _agrees_with_who(choice, form):
+            text = choice.verbs[picked[name]].form("third")  # "who confronts Hasan and leaves"
         elif name == subject and variation.pronoun is not None:
             text, entity = variation.pronoun, None
         pieces.append(Piece(text, entity))
     if form != "sentence":
         pieces = _drop_final_punctuation(pieces)
     return pieces
+
+
+def _agrees_with_who(choice: SlotChoices, form: str) -> bool:
+    """Whether a verb must change to agree with a relative clause's "who": "who" stands for the
+    noun before it, a third person ("the smith, who is tired"), where the player's template wrote
+    "I am tired". Even a fixed-form list agrees."""
+    return form == "relative" and choice.form == FIRST_PERSON_FORM
 
 
 def _first_verb(
@@ -249,6 +261,10 @@ def _first_verb(
         return choice.texts[index]
     if form == "participle":
         return verb.form("gerund")
+    if _agrees_with_who(choice, form):
+        return verb.form(
+            "third"
+        )  # and no verb phrase: the player's "do not", "have" would not agree
     if (
         subject_led
         and variation.verb_phrase is not None
