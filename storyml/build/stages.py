@@ -217,9 +217,8 @@ class Build:
         write_jsonl(files[PROSE_FILE], records)
         return {
             "prose": len(records),
-            "prose_ner_only": sum(
-                not r["event_kinds"] for r in records
-            ),  # train_event_kinds: false
+            # sentences of files with `train_event_kinds: false` (storyml.data.prose)
+            "prose_ner_only": sum(not r["event_kinds"] for r in records),
             "prose_kinds": dict(
                 sorted(Counter(k for r in records for k in r["event_kinds"]).items())
             ),

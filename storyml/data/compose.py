@@ -262,9 +262,8 @@ def _first_verb(
     if form == "participle":
         return verb.form("gerund")
     if _agrees_with_who(choice, form):
-        return verb.form(
-            "third"
-        )  # and no verb phrase: the player's "do not", "have" would not agree
+        # No verb phrase either: the player's "do not" and "have" would not agree.
+        return verb.form("third")
     if (
         subject_led
         and variation.verb_phrase is not None

@@ -255,9 +255,8 @@ def encode_records(tokenizer, records: Sequence[TextRecord]) -> list[dict[str, l
     ]
 
 
-UNKNOWN_EVENTS = [
-    -1.0
-] * NUM_EVENT_KINDS  # the event vector of a record without kinds: not trained on
+# The event vector of a record without kinds: not trained on.
+UNKNOWN_EVENTS = [-1.0] * NUM_EVENT_KINDS
 
 
 def has_event_labels(feature: Mapping[str, Any]) -> bool:
