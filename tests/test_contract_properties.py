@@ -38,8 +38,14 @@ SETTINGS = settings(
 pascal = st.from_regex(r"[A-Z][a-z]{1,6}[0-9]?", fullmatch=True).filter(
     lambda s: taken_by_language(s) is None
 )
+# A snake name may also become a type (region "eq" -> record type `Eq`), so its Pascal form must
+# be free in both languages too.
 snake = st.from_regex(r"[a-z][a-z_]{1,8}[0-9]?", fullmatch=True).filter(
-    lambda s: s not in RESERVED and not keyword.iskeyword(s)
+    lambda s: (
+        s not in RESERVED
+        and not keyword.iskeyword(s)
+        and taken_by_language(pascal_identifier(s)) is None
+    )
 )
 # Any text a label may hold, quotes, backslashes, newlines and non-ASCII included.
 label_text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12).filter(
